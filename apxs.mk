@@ -1,0 +1,39 @@
+# The build: src/ compiled without the httpd include path (so the core cannot include
+# httpd headers), the glue in mod_auth0gw/ compiled and linked by apxs.
+
+APXS     ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+CC       ?= cc
+PKGS     := apr-1 apr-util-1 jansson libcurl openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs jansson libcurl openssl 2>/dev/null)
+
+BUILD    := build
+CORE_SRC := $(wildcard src/*.c)
+CORE_HDR := $(wildcard src/*.h)
+CORE_OBJ := $(patsubst src/%.c,$(BUILD)/core/%.o,$(CORE_SRC))
+GLUE_SRC := $(wildcard mod_auth0gw/*.c)
+GLUE_HDR := $(wildcard mod_auth0gw/*.h)
+
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wstrict-prototypes
+CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -O2 -g -fPIC -fstack-protector-strong $(WARN) $(PKG_CFLAGS)
+
+MODULE   := $(BUILD)/mod_auth0gw.so
+
+$(BUILD)/core/%.o: src/%.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libagw.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+# apxs/libtool leave .lo/.slo/.la files beside the sources; build in a scratch copy.
+$(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)
+	@mkdir -p $(BUILD)/glue
+	cp $(GLUE_SRC) $(GLUE_HDR) $(BUILD)/glue/
+	cd $(BUILD)/glue && $(APXS) -c -o mod_auth0gw.la \
+	    -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter -Wc,-Wno-missing-field-initializers \
+	    -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(CORE_OBJ)) \
+	    $(PKG_LIBS) >/dev/null
+	cp $(BUILD)/glue/.libs/mod_auth0gw.so $@

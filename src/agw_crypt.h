@@ -1,0 +1,74 @@
+/* The only file that talks to OpenSSL: algorithms, key import, signature verify, hashes. */
+#ifndef AGW_CRYPT_H
+#define AGW_CRYPT_H
+
+#include <apr_pools.h>
+#include "agw_err.h"
+
+typedef enum {
+    AGW_ALG_NONE = 0,               /* not an algorithm: "absent" / "unknown" */
+    AGW_ALG_RS256, AGW_ALG_RS384, AGW_ALG_RS512,
+    AGW_ALG_PS256, AGW_ALG_PS384, AGW_ALG_PS512,
+    AGW_ALG_ES256, AGW_ALG_ES384, AGW_ALG_ES512,
+    AGW_ALG_EDDSA,
+    AGW_ALG_HS256, AGW_ALG_HS384, AGW_ALG_HS512,
+    AGW_ALG_COUNT
+} agw_alg_e;
+
+/* A set of algorithms as a bit mask: bit (1u << alg). */
+typedef unsigned int agw_alg_set_t;
+#define AGW_ALG_BIT(a) (1u << (unsigned)(a))
+
+typedef enum {
+    AGW_KTY_NONE = 0, AGW_KTY_RSA, AGW_KTY_EC, AGW_KTY_OKP, AGW_KTY_OCT
+} agw_kty_e;
+
+/* Exact, case-sensitive JOSE name ("RS256", "EdDSA"); AGW_ALG_NONE for anything else,
+ * including "none" in any casing. len may be (apr_size_t)-1 for NUL-terminated. */
+agw_alg_e agw_alg_from_name(const char *name, apr_size_t len);
+const char *agw_alg_name(agw_alg_e alg);
+/* The key type an algorithm needs (RS and PS: RSA; ES: EC; EdDSA: OKP; HS: oct). */
+agw_kty_e agw_alg_kty(agw_alg_e alg);
+/* For ES*: the curve it requires ("P-256", "P-384", "P-521"); NULL otherwise. */
+const char *agw_alg_curve(agw_alg_e alg);
+
+/* An imported public key (RSA, EC or Ed25519), released by a cleanup on its pool. */
+typedef struct agw_pkey_t agw_pkey_t;
+
+/* RSA from big-endian modulus and exponent; refuses < 2048 bits, even or tiny exponent. */
+apr_status_t agw_pkey_rsa(agw_pkey_t **pkey, apr_pool_t *p,
+                          const unsigned char *n, apr_size_t nlen,
+                          const unsigned char *e, apr_size_t elen, agw_err_t *err);
+/* EC from curve name ("P-256" "P-384" "P-521") and affine coordinates, each exactly the
+ * field size; refuses points not on the curve. */
+apr_status_t agw_pkey_ec(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
+                         const unsigned char *x, apr_size_t xlen,
+                         const unsigned char *y, apr_size_t ylen, agw_err_t *err);
+/* OKP: only crv "Ed25519" with a 32-byte x. */
+apr_status_t agw_pkey_okp(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
+                          const unsigned char *x, apr_size_t xlen, agw_err_t *err);
+
+agw_kty_e agw_pkey_kty(const agw_pkey_t *pkey);
+int agw_pkey_bits(const agw_pkey_t *pkey);
+/* "P-256" / "P-384" / "P-521" / "Ed25519", or NULL for RSA. */
+const char *agw_pkey_curve(const agw_pkey_t *pkey);
+
+/* Verifies sig over data with alg. For RS/PS/ES/EdDSA, key must be a pkey of the matching
+ * type (and curve); for HS*, secret/secretlen is the shared key and the MAC is compared in
+ * constant time. ES* signatures must be raw r||s of exactly 2 * field size bytes (r, s in
+ * [1, n-1]). Returns APR_SUCCESS or APR_EINVAL with err reason "signature invalid" or a
+ * more specific one ("key type does not match alg", "bad ECDSA signature length"). */
+apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
+                              const unsigned char *secret, apr_size_t secretlen,
+                              const unsigned char *data, apr_size_t datalen,
+                              const unsigned char *sig, apr_size_t siglen, agw_err_t *err);
+
+/* Constant-time equality of two buffers of the same length: 1 equal, 0 not. */
+int agw_crypt_memeq(const void *a, const void *b, apr_size_t len);
+
+void agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len);
+
+/* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p. */
+char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);
+
+#endif

@@ -1,0 +1,39 @@
+/* A small HTTP client over libcurl for the key and token endpoints: TLS verified, timeouts, size cap. */
+#ifndef AGW_HTTP_H
+#define AGW_HTTP_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include "agw_err.h"
+
+typedef struct agw_http_opts_t {
+    long connect_timeout_ms;    /* 0: 3000 */
+    long timeout_ms;            /* 0: 10000 */
+    apr_size_t max_body;        /* 0: 1 MiB; a longer response fails */
+    const char *ca_file;        /* extra CA bundle (NULL: system CAs only) */
+    int allow_http;             /* 0: http:// URLs are refused */
+} agw_http_opts_t;
+
+typedef struct agw_http_resp_t {
+    long status;                /* HTTP status */
+    char *body;                 /* NUL-terminated, from the caller's pool */
+    apr_size_t len;
+    const char *content_type;   /* may be NULL */
+} agw_http_resp_t;
+
+/* Call once per process before threads (curl_global_init). */
+apr_status_t agw_http_init(void);
+
+/* GET url. Transport errors (DNS, connect, TLS, timeout, too large) return APR_EGENERAL with
+ * err->reason naming the failure; an HTTP error status is APR_SUCCESS with resp->status set. */
+apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                          const agw_http_opts_t *opts, agw_err_t *err);
+
+/* POST application/x-www-form-urlencoded of form (values url-encoded here); when basic_user
+ * is not NULL, adds HTTP Basic with user and pass form-url-encoded first (RFC 6749 2.3.1). */
+apr_status_t agw_http_post_form(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                                const apr_table_t *form, const char *basic_user,
+                                const char *basic_pass, const agw_http_opts_t *opts,
+                                agw_err_t *err);
+
+#endif

@@ -1,0 +1,30 @@
+/* JSON parsing with limits (duplicate names, nesting depth, size) and small accessors over jansson. */
+#ifndef AGW_JSON_H
+#define AGW_JSON_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <jansson.h>
+#include "agw_err.h"
+
+#define AGW_JSON_MAX_DEPTH 16          /* objects/arrays nested deeper are refused */
+
+/* Parses exactly text[0..len) as one JSON value. Refuses: duplicate member names at any
+ * level, nesting deeper than max_depth (an object or array at top level is depth 1),
+ * embedded NUL, trailing bytes, invalid UTF-8. The result is released by a cleanup on p.
+ * err->code is invalid_token, reason like "JSON: duplicate member name". */
+apr_status_t agw_json_parse(json_t **pjson, apr_pool_t *p, const char *text, apr_size_t len,
+                            int max_depth, agw_err_t *err);
+
+/* Registers json_decref(j) as a cleanup on p and returns j (j may be NULL). */
+json_t *agw_json_own(apr_pool_t *p, json_t *j);
+
+/* The member's string value, or NULL when absent or not a string. */
+const char *agw_json_str(const json_t *obj, const char *name);
+
+/* The JSON text of a scalar as SPEC.md compares claims: strings as their raw value,
+ * integers in decimal, reals via "%.17g" trimmed, true/false, null as "null".
+ * For arrays: elements' texts joined by ","; for objects: compact JSON. From p. */
+char *agw_json_text(apr_pool_t *p, const json_t *value);
+
+#endif

@@ -1,0 +1,47 @@
+/* JWK and JWK Set parsing into verification keys (RFC 7517, RFC 7518 section 6, RFC 8037). */
+#ifndef AGW_JWK_H
+#define AGW_JWK_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include "agw_err.h"
+#include "agw_crypt.h"
+
+#define AGW_JWKS_MAX_BYTES (256 * 1024)  /* a JWKS document larger than this is refused */
+#define AGW_JWKS_MAX_KEYS  64            /* keys beyond this many are skipped */
+
+typedef struct agw_jwk_t {
+    const char *kid;            /* NULL when absent */
+    const char *x5t;            /* NULL when absent (base64url SHA-1 thumbprint, compared as text) */
+    agw_kty_e kty;
+    agw_alg_e alg;              /* AGW_ALG_NONE when the JWK has no "alg" */
+    const char *crv;            /* EC / OKP curve name; NULL otherwise */
+    int bits;                   /* RSA modulus bits, EC field bits, 256 for Ed25519, 8*len for oct */
+    agw_pkey_t *pkey;           /* RSA / EC / OKP */
+    const unsigned char *secret;/* oct only */
+    apr_size_t secret_len;
+} agw_jwk_t;
+
+typedef struct agw_jwks_t {
+    apr_array_header_t *keys;    /* agw_jwk_t *: the usable keys, in document order */
+    apr_array_header_t *skipped; /* const char *: one line per unusable key, e.g.
+                                  * "key #2 (kid abc): use is not sig" */
+} agw_jwks_t;
+
+/* One JWK object (a json_t * object) to a key. Refuses: missing/unknown kty, "use" present
+ * and not "sig", "key_ops" present without "verify", "alg" present and unknown or not fitting
+ * kty/curve, bad or missing parameters, RSA under 2048 bits, EC point not on curve, private
+ * members are ignored (never required). kid/x5t must be strings when present. */
+apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
+                           agw_err_t *err);
+
+/* A JWK Set document: must be a JSON object with a "keys" array (limits of agw_json_parse
+ * apply, plus AGW_JWKS_MAX_BYTES). Unusable keys are listed in skipped, not fatal.
+ * A set with zero usable keys is still APR_SUCCESS (the caller decides). */
+apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
+                            apr_size_t len, agw_err_t *err);
+
+/* A one-key set holding a shared secret (kty oct, no kid) for HS* verification. */
+agw_jwks_t *agw_jwks_from_secret(apr_pool_t *p, const unsigned char *secret, apr_size_t len);
+
+#endif

@@ -1,0 +1,39 @@
+/* JWT claims: registered-claim validation with time as a parameter, claim paths, scope/role/value matching. */
+#ifndef AGW_JWT_H
+#define AGW_JWT_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <jansson.h>
+#include "agw_err.h"
+
+/* Checks registered claims (RFC 7519 4.1) of a claims object at time now (seconds since
+ * the epoch) with leeway seconds: iss equals issuer exactly (when issuer is not NULL);
+ * aud (string or array of strings) contains at least one of audiences (const char *)
+ * (when audiences is not NULL and not empty); exp required and a number, now < exp + leeway;
+ * nbf and iat, when present, numbers and <= now + leeway. Reasons are short:
+ * "token expired", "exp missing", "exp not a number", "issuer mismatch", "audience mismatch",
+ * "token not yet valid", "iat in the future". Code invalid_token. */
+apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
+                                  const apr_array_header_t *audiences,
+                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err);
+
+/* A claim path compiled once (at config time). SPEC.md: looked up first as one literal
+ * top-level name; if absent and it contains '.', walked through nested objects split at
+ * '.'; a path starting with '/' is an RFC 6901 JSON Pointer only (~0 and ~1 escapes,
+ * array indexes allowed). */
+typedef struct agw_claim_path_t agw_claim_path_t;
+
+/* Returns NULL and sets *perr (static string) for an invalid path (empty, bad ~ escape). */
+agw_claim_path_t *agw_claim_path_compile(apr_pool_t *p, const char *path, const char **perr);
+const char *agw_claim_path_text(const agw_claim_path_t *cp);
+/* Borrowed reference into claims, or NULL. */
+json_t *agw_claim_path_get(const agw_claim_path_t *cp, const json_t *claims);
+
+/* 1 when value (a space-separated string or an array of strings) contains the word want. */
+int agw_claim_has_word(const json_t *value, const char *want);
+/* 1 when value equals want by its JSON text (string raw, number, true/false), or is an
+ * array with an element that does. Objects and null never match. */
+int agw_claim_equals(const json_t *value, const char *want);
+
+#endif
