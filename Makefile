@@ -1,4 +1,5 @@
 # mod_auth0gw: `make` builds the module, `make test` runs every test, `make demo` the walk-through.
+all:
 include apxs.mk
 
 .PHONY: all deps unit unit-asan integration test fuzz fuzz-smoke bench-core demo demo-stop clean

@@ -1,0 +1,510 @@
+/* AuthType Auth0: finds the token, verifies it against the cached keys, checks claims, and hands claims to the backend. */
+#include <string.h>
+#include <strings.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <apr_thread_proc.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <mod_auth.h>
+#include <util_cookies.h>
+
+#include "mod_auth0gw.h"
+#include "agw_jws.h"
+#include "agw_json.h"
+#include "agw_http.h"
+
+APLOG_USE_MODULE(auth0gw);
+
+#define NOTE_CHALLENGE "auth0gw-challenge"
+
+/* The process's key store and its refresh thread, made in child_init. */
+static agw_keystore_t *keystore;
+static server_rec *main_server;
+static volatile int refresher_stop;
+static apr_thread_t *refresher;
+
+static agw_claim_path_t *default_user_claim;
+
+agw_req_t *agw_req_get(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &auth0gw_module);
+}
+
+static apr_int64_t now_sec(void)
+{
+    return (apr_int64_t)apr_time_sec(apr_time_now());
+}
+
+/* A value from the token for a log line: bounded, printable ASCII only. */
+static const char *loggable(apr_pool_t *p, const char *s)
+{
+    char *out;
+    apr_size_t i, n;
+
+    if (!s)
+        return "-";
+    n = strlen(s);
+    if (n > 96)
+        n = 96;
+    out = apr_pstrndup(p, s, n);
+    for (i = 0; i < n; i++)
+        if (out[i] < 0x21 || out[i] > 0x7e || out[i] == '"' || out[i] == '\\')
+            out[i] = '?';
+    return out;
+}
+
+/* A quoted-string for WWW-Authenticate: no quotes, backslashes or controls inside. */
+static const char *quotable(apr_pool_t *p, const char *s)
+{
+    char *out = apr_pstrdup(p, s ? s : "");
+    char *c;
+
+    for (c = out; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '\'';
+    return out;
+}
+
+static const char *realm_of(request_rec *r)
+{
+    const char *name = ap_auth_name(r);
+    return quotable(r->pool, name ? name : "api");
+}
+
+static void set_challenge(request_rec *r, const char *error, const char *desc)
+{
+    const char *v = apr_psprintf(r->pool, "Bearer realm=\"%s\"", realm_of(r));
+
+    if (error)
+        v = apr_psprintf(r->pool, "%s, error=\"%s\"", v, error);
+    if (desc)
+        v = apr_psprintf(r->pool, "%s, error_description=\"%s\"", v, quotable(r->pool, desc));
+    apr_table_setn(r->err_headers_out, (PROXYREQ_PROXY == r->proxyreq)
+                                           ? "Proxy-Authenticate" : "WWW-Authenticate", v);
+}
+
+/* ---- finding the token --------------------------------------------------------------------- */
+
+static const char *from_authorization(request_rec *r, const char *value, int *malformed)
+{
+    const char *v = value;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
+        return NULL;            /* another scheme: not ours, as if absent */
+    v += 6;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (!*v || strpbrk(v, " \t,")) {
+        *malformed = 1;
+        return NULL;
+    }
+    return v;
+}
+
+static const char *from_query(request_rec *r, const char *name)
+{
+    const char *args = r->args;
+    apr_size_t nlen = strlen(name);
+
+    while (args && *args) {
+        const char *amp = strchr(args, '&');
+        apr_size_t len = amp ? (apr_size_t)(amp - args) : strlen(args);
+        if (len > nlen && strncmp(args, name, nlen) == 0 && args[nlen] == '=') {
+            char *v = apr_pstrndup(r->pool, args + nlen + 1, len - nlen - 1);
+            if (ap_unescape_urlencoded(v) != OK)
+                return NULL;
+            return v;
+        }
+        args = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+static const agw_token_src_t default_source = { AGW_SRC_HEADER, "Authorization", 1 };
+
+/* The token from the first source that has one; *malformed when a source had junk. */
+static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malformed)
+{
+    int i, n = c->sources ? c->sources->nelts : 1;
+
+    *malformed = 0;
+    for (i = 0; i < n; i++) {
+        const agw_token_src_t *src = c->sources
+                                         ? &APR_ARRAY_IDX(c->sources, i, agw_token_src_t)
+                                         : &default_source;
+        const char *v = NULL;
+        switch (src->kind) {
+        case AGW_SRC_HEADER:
+            v = apr_table_get(r->headers_in, src->name);
+            if (v && (src->bearer || !strncasecmp(v, "Bearer ", 7)))
+                v = from_authorization(r, v, malformed);
+            break;
+        case AGW_SRC_COOKIE:
+            if (ap_cookie_read(r, src->name, &v, 0) != APR_SUCCESS)
+                v = NULL;
+            break;
+        case AGW_SRC_QUERY:
+            v = from_query(r, src->name);
+            break;
+        }
+        if (v && *v)
+            return v;
+        if (*malformed)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* ---- claims to the backend ------------------------------------------------------------------- */
+
+/* A claim's text safe for a header or variable: control bytes become spaces, length bounded. */
+static const char *claim_value(apr_pool_t *p, const json_t *v)
+{
+    char *s = agw_json_text(p, v), *c;
+
+    if (!s)
+        return NULL;
+    if (strlen(s) > 4096)
+        s[4096] = '\0';
+    for (c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
+    return s;
+}
+
+static void copy_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
+{
+    int i;
+
+    for (i = 0; c->claim_headers && i < c->claim_headers->nelts; i++) {
+        agw_claim_copy_t *cc = &APR_ARRAY_IDX(c->claim_headers, i, agw_claim_copy_t);
+        const json_t *v = agw_claim_path_get(cc->path, claims);
+        const char *s = v ? claim_value(r->pool, v) : NULL;
+        if (s)
+            apr_table_setn(r->headers_in, cc->name, s);
+    }
+    for (i = 0; c->claim_envs && i < c->claim_envs->nelts; i++) {
+        agw_claim_copy_t *cc = &APR_ARRAY_IDX(c->claim_envs, i, agw_claim_copy_t);
+        const json_t *v = agw_claim_path_get(cc->path, claims);
+        const char *s = v ? claim_value(r->pool, v) : NULL;
+        if (s)
+            apr_table_setn(r->subprocess_env, cc->name, s);
+    }
+}
+
+static const char *remote_user(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
+{
+    const json_t *v = agw_claim_path_get(c->user_claim ? c->user_claim : default_user_claim,
+                                         claims);
+    const char *s;
+
+    if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v))
+        v = json_object_get(claims, "azp");
+    if (!v || !json_is_string(v))
+        v = json_object_get(claims, "client_id");
+    s = (v && !json_is_object(v) && !json_is_array(v)) ? claim_value(r->pool, v) : NULL;
+    return (s && *s) ? s : "-";
+}
+
+/* ---- anti-spoofing --------------------------------------------------------------------------- */
+
+/* Header names equal once case is folded and '_' read as '-' (how CGI and PHP see them). */
+static int same_header(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = (*a == '_') ? '-' : apr_tolower(*a);
+        char y = (*b == '_') ? '-' : apr_tolower(*b);
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static int agw_strip_claim_headers(request_rec *r)
+{
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+    const apr_array_header_t *h;
+    const apr_table_entry_t *e;
+    apr_array_header_t *doomed;
+    int i, j;
+
+    if (!c || !c->claim_headers || !c->claim_headers->nelts)
+        return DECLINED;
+    h = apr_table_elts(r->headers_in);
+    e = (const apr_table_entry_t *)h->elts;
+    doomed = apr_array_make(r->pool, 2, sizeof(const char *));
+    for (i = 0; i < h->nelts; i++) {
+        if (!e[i].key)
+            continue;
+        for (j = 0; j < c->claim_headers->nelts; j++)
+            if (same_header(e[i].key, APR_ARRAY_IDX(c->claim_headers, j,
+                                                    agw_claim_copy_t).name)) {
+                APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+                break;
+            }
+    }
+    for (i = 0; i < doomed->nelts; i++) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      "AGW0110: removed incoming header %s: it is set only from token claims",
+                      loggable(r->pool, APR_ARRAY_IDX(doomed, i, const char *)));
+        apr_table_unset(r->headers_in, APR_ARRAY_IDX(doomed, i, const char *));
+    }
+    return DECLINED;
+}
+
+/* ---- the authentication itself ------------------------------------------------------------------ */
+
+static int reject(request_rec *r, const char *fp, agw_jws_t *jws, const agw_err_t *err)
+{
+    const char *reason = err->reason ? err->reason : "invalid token";
+    const char *iss = NULL, *sub = NULL;
+
+    if (jws && jws->payload) {
+        iss = agw_json_str(jws->payload, "iss");
+        sub = agw_json_str(jws->payload, "sub");
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "AGW0100: token rejected: %s (fp=%s, iss=%s, sub=%s)", reason, fp,
+                  loggable(r->pool, iss), loggable(r->pool, sub));
+    set_challenge(r, err->code ? err->code : AGW_E_INVALID_TOKEN, reason);
+    return HTTP_UNAUTHORIZED;
+}
+
+static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after,
+                       const agw_err_t *err)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "AGW0102: no usable keys for %s: %s", what,
+                  err->reason ? err->reason : "unknown error");
+    apr_table_setn(r->err_headers_out, "Retry-After",
+                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, retry_after > 0 ? retry_after : 1));
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+static int is_hs(agw_alg_e alg)
+{
+    return alg == AGW_ALG_HS256 || alg == AGW_ALG_HS384 || alg == AGW_ALG_HS512;
+}
+
+static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->jwks = agw_conf_jwks(c);
+    spec->issuer = agw_conf_issuer(c);
+    spec->refresh = agw_conf_get(c->refresh, AGW_DEFAULT_REFRESH);
+    spec->cooldown = agw_conf_get(c->cooldown, AGW_DEFAULT_COOLDOWN);
+    spec->max_stale = agw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
+    spec->http.ca_file = c->ca_file;
+    spec->http.allow_http = c->insecure_http == 1;
+}
+
+static int agw_authenticate(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    const agw_dir_conf_t *c;
+    const char *token, *why, *fp;
+    agw_err_t err = { NULL, NULL };
+    agw_jws_t *jws = NULL;
+    agw_alg_set_t algs;
+    apr_int64_t now;
+    apr_status_t rv;
+    agw_req_t *st;
+    int malformed;
+
+    if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
+        return DECLINED;
+    c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+    if ((why = agw_conf_incomplete(r->pool, c))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "AGW0003: %s; refusing the request", why);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    token = find_token(r, c, &malformed);
+    if (!token) {
+        if (malformed) {
+            agw_err_set(&err, AGW_E_INVALID_TOKEN, "malformed Authorization header");
+            return reject(r, "-", NULL, &err);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "AGW0101: no token in request");
+        set_challenge(r, NULL, NULL);
+        return HTTP_UNAUTHORIZED;
+    }
+    fp = agw_crypt_fingerprint(r->pool, token, strlen(token));
+    algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+
+    if ((rv = agw_jws_decode(&jws, r->pool, token, strlen(token), AGW_TOKEN_MAX_BYTES, &err))
+        != APR_SUCCESS)
+        return reject(r, fp, jws, &err);
+    if (!(algs & AGW_ALG_BIT(jws->alg))) {
+        agw_err_set(&err, AGW_E_INVALID_TOKEN, "alg not allowed");
+        return reject(r, fp, jws, &err);
+    }
+    now = now_sec();
+    if (is_hs(jws->alg)) {
+        rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
+    }
+    else {
+        agw_keys_spec_t spec;
+        agw_keysrc_t *src;
+        agw_keys_ref_t *ref = apr_pcalloc(r->pool, sizeof(*ref));
+        apr_int64_t retry = 0;
+
+        keys_spec(&spec, c);
+        if (!keystore || agw_keystore_source(&src, keystore, &spec) != APR_SUCCESS) {
+            agw_err_set(&err, NULL, "too many distinct key sources in this process");
+            return unavailable(r, spec.jwks ? spec.jwks : spec.issuer, 60, &err);
+        }
+        if ((rv = agw_keysrc_get(ref, src, r->pool, now, &retry, &err)) != APR_SUCCESS)
+            return unavailable(r, spec.jwks ? spec.jwks : spec.issuer, retry, &err);
+        rv = agw_jws_verify(jws, ref->jwks, algs, &err);
+        if (rv == APR_NOTFOUND) {
+            unsigned long seen = ref->version;
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "AGW0104: token names kid %s, not in the cached JWKS; refetching if "
+                          "the cooldown allows", loggable(r->pool, jws->kid));
+            if (agw_keysrc_unknown_kid(ref, src, r->pool, now, &err) == APR_SUCCESS
+                && ref->version != seen)
+                rv = agw_jws_verify(jws, ref->jwks, algs, &err);
+            if (rv == APR_NOTFOUND)
+                agw_err_set(&err, AGW_E_INVALID_TOKEN, "unknown key");
+        }
+    }
+    if (rv != APR_SUCCESS)
+        return reject(r, fp, jws, &err);
+    if ((rv = agw_jwt_check_claims(jws->payload, agw_conf_issuer(c), c->audiences, now,
+                                   agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err))
+        != APR_SUCCESS)
+        return reject(r, fp, jws, &err);
+
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    st->claims = jws->payload;
+    st->fingerprint = fp;
+    st->conf = c;
+    ap_set_module_config(r->request_config, &auth0gw_module, st);
+    r->user = (char *)remote_user(r, c, jws->payload);
+    r->ap_auth_type = (char *)AGW_AUTH_TYPE;
+    copy_claims(r, c, jws->payload);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "AGW0105: token accepted (fp=%s, kid=%s, "
+                  "alg=%s, user=%s)", fp, loggable(r->pool, jws->kid), agw_alg_name(jws->alg),
+                  loggable(r->pool, r->user));
+    return OK;
+}
+
+/* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
+ * AuthzSendForbiddenOnFailure Off): give that 401 the Bearer challenge. */
+static int agw_note_auth_failure(request_rec *r, const char *auth_type)
+{
+    const char *denied;
+
+    if (strcasecmp(auth_type, AGW_AUTH_TYPE) != 0)
+        return DECLINED;
+    if (!apr_table_get(r->err_headers_out, "WWW-Authenticate")) {
+        denied = apr_table_get(r->notes, NOTE_CHALLENGE);
+        set_challenge(r, denied ? AGW_E_INSUFFICIENT_SCOPE : NULL, denied);
+    }
+    return OK;
+}
+
+/* A 403 from our authz providers carries the insufficient_scope challenge; added only when
+ * the error response is really sent, so a later grant (RequireAny) leaves no trace. */
+static void agw_insert_error_filter(request_rec *r)
+{
+    const char *denied;
+
+    if (r->status != HTTP_FORBIDDEN || !(denied = apr_table_get(r->notes, NOTE_CHALLENGE))
+        || apr_table_get(r->err_headers_out, "WWW-Authenticate"))
+        return;
+    set_challenge(r, AGW_E_INSUFFICIENT_SCOPE, denied);
+}
+
+/* ---- the per-process key store and its refresher ----------------------------------------------- */
+
+static void log_core(void *baton, agw_log_level_e level, int msgno, const char *msg)
+{
+    server_rec *s = baton;
+    int lvl = level == AGW_LOG_ERR ? APLOG_ERR
+            : level == AGW_LOG_WARN ? APLOG_WARNING
+            : level == AGW_LOG_INFO ? APLOG_INFO : APLOG_DEBUG;
+    ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
+}
+
+static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)
+{
+    int tenths = 0;
+
+    while (!refresher_stop) {
+        apr_sleep(apr_time_from_msec(100));
+        if (++tenths >= 10) {
+            tenths = 0;
+            agw_keystore_tick(keystore, now_sec());
+        }
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t stop_refresher(void *data)
+{
+    apr_status_t trv;
+
+    refresher_stop = 1;
+    if (refresher)
+        apr_thread_join(&trv, refresher);
+    refresher = NULL;
+    return APR_SUCCESS;
+}
+
+void agw_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv;
+
+    main_server = s;
+    agw_http_init();
+    if ((rv = agw_keystore_create(&keystore, pchild, log_core, s)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "AGW0010: cannot create the key store");
+        keystore = NULL;
+        return;
+    }
+    refresher_stop = 0;
+    if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "AGW0011: cannot start the JWKS refresh thread; keys will refresh only "
+                     "on unknown kid");
+        refresher = NULL;
+        return;
+    }
+    apr_pool_cleanup_register(pchild, NULL, stop_refresher, apr_pool_cleanup_null);
+}
+
+apr_array_header_t *agw_key_stats(apr_pool_t *p)
+{
+    return keystore ? agw_keystore_stats(keystore, p) : NULL;
+}
+
+static int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    const char *err;
+    default_user_claim = agw_claim_path_compile(pconf, "sub", &err);
+    return OK;
+}
+
+void agw_authn_register_hooks(apr_pool_t *p)
+{
+    /* runs when: config is read; compiles the default claim paths once */
+    ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: per-dir config is known, before access/authn/authz and mod_rewrite's
+     * per-dir rules: claim headers are cleared before anything can read them */
+    ap_hook_header_parser(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: authentication, for locations with AuthType Auth0 */
+    ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: authz_core answers 401 for our auth type */
+    ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: an error response is about to be sent */
+    ap_hook_insert_error_filter(agw_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,500 @@
+/* The directives of mod_auth0gw: one table, thin setters over the core parsers, merging, and the startup checks. */
+#include <string.h>
+#include <strings.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <http_core.h>
+#include <http_main.h>
+
+#include "mod_auth0gw.h"
+
+APLOG_USE_MODULE(auth0gw);
+
+void *agw_dir_create(apr_pool_t *p, char *dir)
+{
+    agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
+    c->leeway = AGW_UNSET;
+    c->refresh = AGW_UNSET;
+    c->cooldown = AGW_UNSET;
+    c->max_stale = AGW_UNSET;
+    c->insecure_http = AGW_UNSET;
+    return c;
+}
+
+#define MERGE_PTR(f) c->f = add->f ? add->f : base->f
+#define MERGE_NUM(f) c->f = add->f != AGW_UNSET ? add->f : base->f
+
+static apr_array_header_t *concat(apr_pool_t *p, apr_array_header_t *a, apr_array_header_t *b)
+{
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    return apr_array_append(p, a, b);
+}
+
+void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    agw_dir_conf_t *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
+
+    MERGE_PTR(domain);
+    MERGE_PTR(domain_issuer);
+    MERGE_PTR(domain_jwks);
+    MERGE_PTR(issuer);
+    MERGE_PTR(audiences);
+    MERGE_PTR(jwks);
+    c->algs = add->algs ? add->algs : base->algs;
+    if (add->hmac) {
+        c->hmac = add->hmac;
+        c->hmac_len = add->hmac_len;
+        c->hmac_jwks = add->hmac_jwks;
+    }
+    else {
+        c->hmac = base->hmac;
+        c->hmac_len = base->hmac_len;
+        c->hmac_jwks = base->hmac_jwks;
+    }
+    MERGE_NUM(leeway);
+    MERGE_PTR(sources);
+    MERGE_PTR(scope_claim);
+    MERGE_PTR(roles_claim);
+    MERGE_PTR(user_claim);
+    /* like RequestHeader, claim copies of an enclosing section still apply inside */
+    c->claim_headers = concat(p, base->claim_headers, add->claim_headers);
+    c->claim_envs = concat(p, base->claim_envs, add->claim_envs);
+    MERGE_NUM(refresh);
+    MERGE_NUM(cooldown);
+    MERGE_NUM(max_stale);
+    MERGE_PTR(ca_file);
+    MERGE_NUM(insecure_http);
+    return c;
+}
+
+apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
+{
+    return v == AGW_UNSET ? dflt : v;
+}
+
+const char *agw_conf_issuer(const agw_dir_conf_t *c)
+{
+    return c->issuer ? c->issuer : c->domain_issuer;
+}
+
+const char *agw_conf_jwks(const agw_dir_conf_t *c)
+{
+    return c->jwks ? c->jwks : c->domain_jwks;
+}
+
+static int is_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
+}
+
+const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+    agw_alg_set_t hs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
+                       | AGW_ALG_BIT(AGW_ALG_HS512);
+
+    if (!c->audiences || c->audiences->nelts == 0)
+        return "AuthType Auth0 needs Auth0Audience (the API identifier tokens carry in aud)";
+    if (!c->issuer && !c->domain)
+        return "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
+    if ((algs & hs) && !c->hmac)
+        return "Auth0Algorithms allows HS* but no Auth0HMACSecret is set";
+    if (c->insecure_http != 1 && (is_http(c->jwks) || (!c->jwks && !c->domain
+                                                        && is_http(c->issuer))))
+        return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
+    return NULL;
+}
+
+/* ---- setters: each checks its context, calls the core parser, prefixes the name ---------- */
+
+static const char *fail(cmd_parms *cmd, const char *why)
+{
+    return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, why);
+}
+
+static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *s;
+
+    for (s = arg; *s; s++)
+        if (!apr_isalnum(*s) && *s != '.' && *s != '-' && *s != ':')
+            return fail(cmd, "expects a host name such as example.eu.auth0.com (no scheme, "
+                             "no path)");
+    if (!*arg)
+        return fail(cmd, "expects a host name such as example.eu.auth0.com");
+    c->domain = arg;
+    c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
+    c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
+    return NULL;
+}
+
+static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (strncasecmp(arg, "https://", 8) != 0 && strncasecmp(arg, "http://", 7) != 0)
+        return fail(cmd, "expects the issuer URL exactly as tokens carry it in iss, e.g. "
+                         "https://example.eu.auth0.com/");
+    c->issuer = arg;
+    return NULL;
+}
+
+static const char *set_audience(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (!*arg)
+        return fail(cmd, "an empty audience matches nothing; give the API identifier");
+    if (!c->audiences)
+        c->audiences = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(c->audiences, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *err = agw_conf_url(cmd->pool, arg, 1, 1);
+
+    if (err)
+        return fail(cmd, err);
+    c->jwks = arg;
+    return NULL;
+}
+
+static const char *set_algs(cmd_parms *cmd, void *dc, int argc, char *const argv[])
+{
+    agw_dir_conf_t *c = dc;
+    const char *err = agw_conf_algorithms(&c->algs, cmd->pool, argc, argv);
+
+    return err ? fail(cmd, err) : NULL;
+}
+
+static const char *set_hmac(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *secret;
+    apr_size_t len;
+    int literal;
+    const char *err = agw_conf_secret(&secret, &len, &literal, cmd->pool, arg, 0);
+
+    if (err)
+        return fail(cmd, err);
+    if (len < 32)
+        return fail(cmd, "the HMAC secret is shorter than 32 bytes; HS256 needs at least 256 "
+                         "bits of key (RFC 7518 3.2)");
+    c->hmac = (const unsigned char *)secret;
+    c->hmac_len = len;
+    c->hmac_jwks = agw_jwks_from_secret(cmd->pool, c->hmac, len);
+    return NULL;
+}
+
+static const char *set_seconds(cmd_parms *cmd, apr_int64_t *out, const char *arg,
+                               apr_int64_t max)
+{
+    const char *err = agw_conf_seconds(out, cmd->pool, arg, max);
+    return err ? fail(cmd, err) : NULL;
+}
+
+static const char *set_leeway(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return set_seconds(cmd, &((agw_dir_conf_t *)dc)->leeway, arg, 3600);
+}
+
+static const char *set_refresh(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *err = set_seconds(cmd, &c->refresh, arg, 7 * 86400);
+    if (!err && c->refresh < 10)
+        return fail(cmd, "use at least 10 seconds");
+    return err;
+}
+
+static const char *set_cooldown(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *err = set_seconds(cmd, &c->cooldown, arg, 86400);
+    if (!err && c->cooldown < 1)
+        return fail(cmd, "use at least 1 second, or the issuer can be made to serve a fetch "
+                         "per request");
+    return err;
+}
+
+static const char *set_max_stale(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return set_seconds(cmd, &((agw_dir_conf_t *)dc)->max_stale, arg, 30 * 86400);
+}
+
+static const char *set_token_from(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    agw_token_src_t src;
+    const char *err = agw_conf_token_from(&src, cmd->pool, arg);
+
+    if (err)
+        return fail(cmd, err);
+    if (!c->sources)
+        c->sources = apr_array_make(cmd->pool, 2, sizeof(agw_token_src_t));
+    APR_ARRAY_PUSH(c->sources, agw_token_src_t) = src;
+    return NULL;
+}
+
+static const char *compile_path(cmd_parms *cmd, agw_claim_path_t **out, const char *arg)
+{
+    const char *err = NULL;
+    *out = agw_claim_path_compile(cmd->pool, arg, &err);
+    return *out ? NULL : fail(cmd, err ? err : "invalid claim path");
+}
+
+static const char *set_scope_claim(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return compile_path(cmd, &((agw_dir_conf_t *)dc)->scope_claim, arg);
+}
+
+static const char *set_roles_claim(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return compile_path(cmd, &((agw_dir_conf_t *)dc)->roles_claim, arg);
+}
+
+static const char *set_user_claim(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return compile_path(cmd, &((agw_dir_conf_t *)dc)->user_claim, arg);
+}
+
+static int is_token_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!apr_isalnum(*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return 0;
+    return 1;
+}
+
+static const char *add_copy(cmd_parms *cmd, apr_array_header_t **list, const char *path,
+                            const char *name, int is_header)
+{
+    agw_claim_copy_t *cc;
+    agw_claim_path_t *cp;
+    const char *err;
+
+    if (!is_token_name(name))
+        return fail(cmd, is_header ? "the header name has characters HTTP does not allow"
+                                   : "the variable name has characters that are not allowed");
+    if (is_header && (!strcasecmp(name, "Authorization") || !strcasecmp(name, "Host")
+                      || !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Cookie")
+                      || !strcasecmp(name, "Transfer-Encoding")))
+        return fail(cmd, "this header carries the request itself; choose a name of your own "
+                         "such as X-User-Id");
+    if ((err = compile_path(cmd, &cp, path)))
+        return err;
+    if (!*list)
+        *list = apr_array_make(cmd->pool, 2, sizeof(agw_claim_copy_t));
+    cc = apr_array_push(*list);
+    cc->path = cp;
+    cc->name = name;
+    return NULL;
+}
+
+static const char *set_claim_header(cmd_parms *cmd, void *dc, const char *path, const char *h)
+{
+    return add_copy(cmd, &((agw_dir_conf_t *)dc)->claim_headers, path, h, 1);
+}
+
+static const char *set_claim_env(cmd_parms *cmd, void *dc, const char *path, const char *v)
+{
+    return add_copy(cmd, &((agw_dir_conf_t *)dc)->claim_envs, path, v, 0);
+}
+
+static const char *set_ca_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
+        || fi.filetype != APR_REG)
+        return fail(cmd, apr_psprintf(cmd->pool, "cannot read the CA file %s; give a PEM "
+                                                 "bundle readable by httpd", arg));
+    c->ca_file = path;
+    return NULL;
+}
+
+static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
+{
+    ((agw_dir_conf_t *)dc)->insecure_http = on;
+    return NULL;
+}
+
+#define DIRCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, OR_AUTHCFG, help)
+
+const command_rec agw_cmds[] = {
+    DIRCMD(TAKE1, "Auth0Domain", set_domain,
+           "Auth0 tenant host: issuer https://HOST/, JWKS and token URL derived from it"),
+    DIRCMD(TAKE1, "Auth0Issuer", set_issuer, "the exact iss the tokens must carry"),
+    DIRCMD(ITERATE, "Auth0Audience", set_audience,
+           "audiences accepted: the token's aud must contain one of them"),
+    DIRCMD(TAKE1, "Auth0JWKS", set_jwks, "the key source: an https:// URL or file:PATH"),
+    DIRCMD(TAKE_ARGV, "Auth0Algorithms", set_algs, "allowed signature algorithms (RS256 by "
+                                                   "default)"),
+    DIRCMD(TAKE1, "Auth0HMACSecret", set_hmac, "file:PATH or env:VAR with the HS* secret"),
+    DIRCMD(TAKE1, "Auth0Leeway", set_leeway, "clock skew allowed on exp/nbf/iat, seconds"),
+    DIRCMD(ITERATE, "Auth0TokenFrom", set_token_from,
+           "where the token is: header, header=NAME, cookie=NAME, query=NAME"),
+    DIRCMD(TAKE1, "Auth0ScopeClaim", set_scope_claim, "the claim holding scopes"),
+    DIRCMD(TAKE1, "Auth0RolesClaim", set_roles_claim, "the claim holding roles"),
+    DIRCMD(TAKE1, "Auth0RemoteUserClaim", set_user_claim, "the claim that becomes REMOTE_USER"),
+    DIRCMD(TAKE2, "Auth0ClaimHeader", set_claim_header,
+           "CLAIM HEADER: copy a claim to a request header for the backend"),
+    DIRCMD(TAKE2, "Auth0ClaimEnv", set_claim_env,
+           "CLAIM VAR: copy a claim to an environment variable"),
+    DIRCMD(TAKE1, "Auth0KeyRefresh", set_refresh, "seconds between JWKS refreshes"),
+    DIRCMD(TAKE1, "Auth0KeyRefreshCooldown", set_cooldown,
+           "minimum seconds between refetches caused by an unknown kid"),
+    DIRCMD(TAKE1, "Auth0KeyMaxStale", set_max_stale,
+           "seconds the last good JWKS serves while the issuer is unreachable"),
+    DIRCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),
+    DIRCMD(FLAG, "Auth0InsecureHTTP", set_insecure,
+           "allow http:// key and token URLs (development only)"),
+    { NULL }
+};
+
+/* ---- startup checks over the configuration tree ------------------------------------------ */
+
+/* "<Location" and "/api>" -> "/api": the section's argument without '>' and quotes. */
+static const char *section_arg(apr_pool_t *p, const ap_directive_t *sec)
+{
+    char *a = apr_pstrdup(p, sec->args ? sec->args : ""), *end;
+    apr_size_t n = strlen(a);
+
+    if (n && a[n - 1] == '>')
+        a[--n] = '\0';
+    end = a;
+    return ap_getword_conf(p, (const char **)&end);
+}
+
+/* A sibling section of the same kind whose path is a prefix of ours applies to us too. */
+static int covers(apr_pool_t *p, const ap_directive_t *outer, const ap_directive_t *inner)
+{
+    const char *o, *i;
+
+    if (outer == inner || strcasecmp(outer->directive, inner->directive) != 0
+        || (strcasecmp(outer->directive, "<Location") != 0
+            && strcasecmp(outer->directive, "<Directory") != 0))
+        return 0;
+    o = section_arg(p, outer);
+    i = section_arg(p, inner);
+    return strncmp(o, i, strlen(o)) == 0;
+}
+
+static const ap_directive_t *first_in(const ap_directive_t *d, const char *name)
+{
+    for (; d; d = d->next)
+        if (!strcasecmp(d->directive, name))
+            return d;
+    return NULL;
+}
+
+/* The directive name that applies where n is: in n's section, an enclosing one, or a
+ * section of the same kind that covers one of those. */
+static const ap_directive_t *find_scoped(apr_pool_t *p, const ap_directive_t *n,
+                                         const char *name)
+{
+    const ap_directive_t *sec = n->parent, *d, *sib;
+
+    for (;;) {
+        if ((d = first_in(sec ? sec->first_child : ap_conftree, name)))
+            return d;
+        if (!sec)
+            return NULL;
+        for (sib = sec->parent ? sec->parent->first_child : ap_conftree; sib; sib = sib->next)
+            if (sib->first_child && covers(p, sib, sec)
+                && (d = first_in(sib->first_child, name)))
+                return d;
+        sec = sec->parent;
+    }
+}
+
+static int flag_on(const ap_directive_t *d)
+{
+    return d && d->args && !strcasecmp(d->args, "on");
+}
+
+static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
+{
+    int bad = 0;
+
+    for (; d; d = d->next) {
+        if (d->first_child)
+            bad += check_tree(p, s, d->first_child);
+        if (!strcasecmp(d->directive, "AuthType") && d->args
+            && !strcasecmp(d->args, AGW_AUTH_TYPE)) {
+            const ap_directive_t *jwks = find_scoped(p, d, "Auth0JWKS");
+            const ap_directive_t *dom = find_scoped(p, d, "Auth0Domain");
+            const ap_directive_t *iss = find_scoped(p, d, "Auth0Issuer");
+            if (!find_scoped(p, d, "Auth0Audience")) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: AuthType Auth0 needs Auth0Audience here or in "
+                             "an enclosing section, e.g. `Auth0Audience "
+                             "https://api.example.com` (the API identifier tokens carry in "
+                             "aud)", d->filename, d->line_num);
+                bad++;
+            }
+            if (!dom && !iss) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: AuthType Auth0 needs Auth0Domain (an Auth0 "
+                             "tenant) or Auth0Issuer (any issuer) to know whose tokens to "
+                             "accept", d->filename, d->line_num);
+                bad++;
+            }
+            if (!jwks && !dom && iss && iss->args && !strncasecmp(iss->args, "http://", 7)
+                && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: keys would be discovered over http:// from "
+                             "Auth0Issuer %s; use https, or set Auth0InsecureHTTP On for "
+                             "development only", d->filename, d->line_num, iss->args);
+                bad++;
+            }
+        }
+        if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
+            && !strncasecmp(d->args, "http://", 7)
+            && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "AGW0001: %s:%d: Auth0JWKS %s is plain http: keys must come over "
+                         "https; set Auth0InsecureHTTP On in this scope for development only",
+                         d->filename, d->line_num, d->args);
+            bad++;
+        }
+        if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args
+            && strstr(d->args, "HS") && !find_scoped(p, d, "Auth0HMACSecret")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "AGW0001: %s:%d: Auth0Algorithms allows HS* but no Auth0HMACSecret "
+                         "applies here; add `Auth0HMACSecret file:/path/to/secret`",
+                         d->filename, d->line_num);
+            bad++;
+        }
+        if (!strcasecmp(d->directive, "Auth0InsecureHTTP") && flag_on(d)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "AGW0002: %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
+                         "over plain http; for development only", d->filename, d->line_num);
+        }
+    }
+    return bad;
+}
+
+int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    int bad = check_tree(ptemp, s, ap_conftree);
+
+    if (bad) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "AGW0003: %d configuration error%s above; httpd not started", bad,
+                     bad > 1 ? "s" : "");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}

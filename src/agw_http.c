@@ -1,0 +1,379 @@
+/* A small HTTP client over libcurl for the key and token endpoints: TLS verified, timeouts, size cap. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <apr_base64.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+#include <curl/curl.h>
+#include "agw_http.h"
+
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "libcurl 7.85 or later is needed (CURLOPT_PROTOCOLS_STR, CURLINFO_CAINFO)"
+#endif
+
+#define AGW_HTTP_CONNECT_MS  3000
+#define AGW_HTTP_TIMEOUT_MS  10000
+#define AGW_HTTP_MAX_BODY    (1024 * 1024)
+#define AGW_CA_FILE_MAX      (8 * 1024 * 1024)  /* the Debian bundle is ~200 KiB */
+#define AGW_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define AGW_USER_AGENT       "mod_auth0gw"
+
+static int http_initialized;
+
+apr_status_t agw_http_init(void)
+{
+    /* Not thread-safe by libcurl's contract: called once from the parent before threads. */
+    if (http_initialized)
+        return APR_SUCCESS;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return APR_EGENERAL;
+    http_initialized = 1;
+    return APR_SUCCESS;
+}
+
+/* Clears memory that held a secret; volatile so the compiler keeps the stores. */
+static void wipe(void *buf, apr_size_t len)
+{
+    volatile unsigned char *v = buf;
+
+    while (len--)
+        *v++ = 0;
+}
+
+typedef struct {
+    char *data;                 /* malloc'ed: a pool cannot give back the steps of growth */
+    apr_size_t len, cap, max;
+    int too_large;
+} body_buf_t;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    body_buf_t *b = userdata;
+    size_t n = size * nmemb;
+    apr_size_t ncap;
+    char *nd;
+
+    if (n > b->max - b->len) {
+        b->too_large = 1;
+        return 0;               /* a short count makes curl abort with CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        ncap = b->cap ? b->cap : 16384;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        if (ncap > b->max + 1)
+            ncap = b->max + 1;
+        if ((nd = realloc(b->data, ncap)) == NULL)
+            return 0;
+        b->data = nd;
+        b->cap = ncap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+/* Reads a whole file into malloc'ed memory, bounded. */
+static apr_status_t slurp(char **pdata, apr_size_t *plen, apr_pool_t *p, const char *path)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_size_t n;
+    apr_status_t rv;
+    char *d;
+
+    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p))
+        != APR_SUCCESS)
+        return rv;
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
+    if (rv == APR_SUCCESS && (fi.filetype != APR_REG || fi.size < 0 || fi.size > AGW_CA_FILE_MAX))
+        rv = APR_EINVAL;
+    if (rv == APR_SUCCESS) {
+        n = (apr_size_t)fi.size;
+        d = malloc(n + 1);
+        if (!d)
+            rv = APR_ENOMEM;
+        else if ((rv = apr_file_read_full(f, d, n, &n)) != APR_SUCCESS && rv != APR_EOF)
+            free(d);
+        else {
+            rv = APR_SUCCESS;
+            *pdata = d;
+            *plen = n;
+        }
+    }
+    apr_file_close(f);
+    return rv;
+}
+
+/* CURLOPT_CAINFO would replace the system CAs; the administrator wants to add one. So the
+ * handle gets a PEM blob of libcurl's default bundle followed by the extra file. The system
+ * bundle missing is tolerated (then only the extra CAs, plus any default CA path, apply). */
+static apr_status_t set_ca_bundle(CURL *curl, apr_pool_t *p, const char *ca_file, agw_err_t *err)
+{
+    struct curl_blob blob;
+    char *sys = NULL, *extra = NULL, *all;
+    const char *sys_path = NULL;
+    apr_size_t sys_len = 0, extra_len = 0;
+    CURLcode rc;
+
+    if (slurp(&extra, &extra_len, p, ca_file) != APR_SUCCESS || extra_len == 0) {
+        free(extra);
+        agw_err_set(err, NULL, "cannot read CA file");
+        return APR_EGENERAL;
+    }
+    if (curl_easy_getinfo(curl, CURLINFO_CAINFO, &sys_path) != CURLE_OK || !sys_path)
+        sys_path = AGW_SYSTEM_CA_BUNDLE;
+    if (slurp(&sys, &sys_len, p, sys_path) != APR_SUCCESS)
+        sys_len = 0;
+    all = malloc(sys_len + 1 + extra_len);
+    if (!all) {
+        free(sys);
+        free(extra);
+        agw_err_set(err, NULL, "out of memory");
+        return APR_ENOMEM;
+    }
+    if (sys_len)
+        memcpy(all, sys, sys_len);
+    all[sys_len] = '\n';        /* a bundle without a final newline must not glue PEM lines */
+    memcpy(all + sys_len + 1, extra, extra_len);
+    free(sys);
+    free(extra);
+    blob.data = all;
+    blob.len = sys_len + 1 + extra_len;
+    blob.flags = CURL_BLOB_COPY;
+    rc = curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    free(all);
+    if (rc != CURLE_OK) {
+        agw_err_set(err, NULL, "CA bundle not supported by libcurl");
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+/* Env proxies are honoured (enterprise egress), but never for loopback. Setting
+ * CURLOPT_NOPROXY replaces curl's reading of NO_PROXY, so that list is carried over. */
+static const char *noproxy_list(apr_pool_t *p)
+{
+    const char *env = getenv("no_proxy");
+
+    if (!env || !*env)
+        env = getenv("NO_PROXY");
+    if (env && strcmp(env, "*") == 0)
+        return "*";
+    if (env && *env)
+        return apr_pstrcat(p, env, ",localhost,127.0.0.1,::1", NULL);
+    return "localhost,127.0.0.1,::1";
+}
+
+static const char *curl_reason(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:      return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:    return "DNS lookup failed";
+    case CURLE_COULDNT_RESOLVE_PROXY:   return "proxy DNS lookup failed";
+    case CURLE_COULDNT_CONNECT:         return "connect failed";
+    case CURLE_PEER_FAILED_VERIFICATION: return "TLS certificate verification failed";
+    case CURLE_SSL_CONNECT_ERROR:       return "TLS handshake failed";
+    case CURLE_SSL_CACERT_BADFILE:      return "CA bundle unusable";
+    case CURLE_UNSUPPORTED_PROTOCOL:    return "URL scheme not allowed";
+    case CURLE_URL_MALFORMAT:           return "malformed URL";
+    case CURLE_FILESIZE_EXCEEDED:       return "response too large";
+    case CURLE_TOO_MANY_REDIRECTS:      return "too many redirects";
+    case CURLE_GOT_NOTHING:             return "empty reply";
+    case CURLE_RECV_ERROR:              return "receive failed";
+    case CURLE_SEND_ERROR:              return "send failed";
+    case CURLE_WEIRD_SERVER_REPLY:      return "malformed HTTP response";
+    case CURLE_OUT_OF_MEMORY:           return "out of memory";
+    default:                            return "HTTP transfer failed";
+    }
+}
+
+static int scheme_is(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+
+    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+/* One transfer on a fresh easy handle (handles are not shared between threads). */
+static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                            const char *post, apr_size_t post_len, const char *auth_header,
+                            const agw_http_opts_t *opts, agw_err_t *err)
+{
+    agw_http_opts_t defaults = { 0 };
+    body_buf_t body = { 0 };
+    struct curl_slist *headers = NULL;
+    agw_http_resp_t *resp;
+    const char *ctype = NULL;
+    CURL *curl = NULL;
+    CURLcode rc;
+    apr_status_t rv = APR_EGENERAL;
+
+    *presp = NULL;
+    if (!opts)
+        opts = &defaults;
+    if (!url || !(scheme_is(url, "https") || (opts->allow_http && scheme_is(url, "http")))) {
+        agw_err_set(err, NULL, url && scheme_is(url, "http") ? "http URL not allowed"
+                                                             : "URL scheme not allowed");
+        return APR_EINVAL;
+    }
+    body.max = opts->max_body ? opts->max_body : AGW_HTTP_MAX_BODY;
+
+    if ((curl = curl_easy_init()) == NULL) {
+        agw_err_set(err, NULL, "out of memory");
+        return APR_ENOMEM;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                     opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
+    /* Fails early when Content-Length already says too much; on_body catches the rest. */
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body.max);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+    if (opts->ca_file && *opts->ca_file
+        && (rv = set_ca_bundle(curl, p, opts->ca_file, err)) != APR_SUCCESS)
+        goto leave;
+    rv = APR_EGENERAL;
+
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (post) {
+        /* Without this, curl may wait for a 100 Continue that token endpoints never send. */
+        headers = curl_slist_append(headers, "Expect:");
+        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+    }
+    if (auth_header)
+        headers = curl_slist_append(headers, auth_header);
+    if (!headers) {
+        agw_err_set(err, NULL, "out of memory");
+        rv = APR_ENOMEM;
+        goto leave;
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+    rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+        agw_err_set(err, NULL, body.too_large ? "response too large" : curl_reason(rc));
+        goto leave;
+    }
+    resp = apr_pcalloc(p, sizeof(*resp));
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+        resp->content_type = apr_pstrdup(p, ctype);
+    resp->len = body.len;
+    resp->body = apr_pstrmemdup(p, body.data ? body.data : "", body.len);
+    *presp = resp;
+    rv = APR_SUCCESS;
+
+leave:
+    if (headers) {
+        struct curl_slist *h;
+        /* The Authorization line holds a credential: clear curl's copy before it is freed. */
+        for (h = headers; h; h = h->next)
+            wipe(h->data, strlen(h->data));
+        curl_slist_free_all(headers);
+    }
+    curl_easy_cleanup(curl);
+    if (body.data) {
+        /* Token responses carry access tokens; the caller has its own copy now. */
+        wipe(body.data, body.len);
+        free(body.data);
+    }
+    return rv;
+}
+
+apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                          const agw_http_opts_t *opts, agw_err_t *err)
+{
+    return perform(presp, p, url, NULL, 0, NULL, opts, err);
+}
+
+/* application/x-www-form-urlencoded (RFC 6749 appendix B): unreserved bytes as they are,
+ * space as '+', every other byte %XX. */
+static char *form_encode(apr_pool_t *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+            || c == '-' || c == '.' || c == '_' || c == '~')
+            *o++ = (char)c;
+        else if (c == ' ')
+            *o++ = '+';
+        else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+apr_status_t agw_http_post_form(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                                const apr_table_t *form, const char *basic_user,
+                                const char *basic_pass, const agw_http_opts_t *opts,
+                                agw_err_t *err)
+{
+    static const char basic[] = "Authorization: Basic ";
+    const apr_array_header_t *elts = form ? apr_table_elts(form) : NULL;
+    const apr_table_entry_t *e;
+    char **enc = NULL, *body, *o, *cred = NULL, *auth = NULL;
+    apr_size_t body_len = 0;
+    apr_status_t rv;
+    int i, n = 0, len;
+
+    /* Encoded once into one buffer, so no partial copy of a secret lingers in the pool. */
+    if (elts && elts->nelts > 0) {
+        enc = apr_pcalloc(p, sizeof(*enc) * 2 * (apr_size_t)elts->nelts);
+        for (i = 0; i < elts->nelts; i++) {
+            e = &APR_ARRAY_IDX(elts, i, apr_table_entry_t);
+            if (!e->key)
+                continue;
+            enc[2 * n] = form_encode(p, e->key);
+            enc[2 * n + 1] = form_encode(p, e->val ? e->val : "");
+            body_len += (n ? 1 : 0) + strlen(enc[2 * n]) + 1 + strlen(enc[2 * n + 1]);
+            n++;
+        }
+    }
+    o = body = apr_palloc(p, body_len + 1);
+    for (i = 0; i < n; i++) {
+        o += sprintf(o, "%s%s=%s", i ? "&" : "", enc[2 * i], enc[2 * i + 1]);
+        wipe(enc[2 * i + 1], strlen(enc[2 * i + 1]));
+    }
+    *o = '\0';
+    if (basic_user) {
+        /* RFC 6749 2.3.1: id and secret are form-encoded before they are joined by ':'. */
+        char *pass = form_encode(p, basic_pass ? basic_pass : "");
+        cred = apr_pstrcat(p, form_encode(p, basic_user), ":", pass, NULL);
+        wipe(pass, strlen(pass));
+        len = (int)strlen(cred);
+        auth = apr_palloc(p, sizeof(basic) - 1 + (apr_size_t)apr_base64_encode_len(len));
+        memcpy(auth, basic, sizeof(basic) - 1);
+        apr_base64_encode(auth + sizeof(basic) - 1, cred, len);
+    }
+    rv = perform(presp, p, url, body, body_len, auth, opts, err);
+    /* Pool memory is not cleared when the pool goes, and these hold the client secret. */
+    wipe(body, body_len);
+    if (cred)
+        wipe(cred, strlen(cred));
+    if (auth)
+        wipe(auth, strlen(auth));
+    return rv;
+}

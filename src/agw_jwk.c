@@ -1,0 +1,285 @@
+/* JWK and JWK Set parsing: each published key becomes a verification key or a reason it cannot be one. */
+#include <string.h>
+#include <apr_strings.h>
+#include "agw_b64.h"
+#include "agw_json.h"
+#include "agw_jwk.h"
+
+#define SKIP_KID_MAX 64 /* how much of a kid is quoted in a skip line */
+
+/* A required base64url member, decoded strictly. */
+static apr_status_t jwk_bytes(const unsigned char **pout, apr_size_t *plen, apr_pool_t *p,
+                              const json_t *jwk, const char *name)
+{
+    json_t *v = json_object_get(jwk, name);
+    unsigned char *out;
+    apr_status_t rv;
+
+    *pout = NULL;
+    *plen = 0;
+    if (!json_is_string(v))
+        return APR_EINVAL;
+    rv = agw_b64url_decode(&out, plen, p, json_string_value(v), json_string_length(v));
+    if (rv == APR_SUCCESS)
+        *pout = out;
+    return rv;
+}
+
+/* An optional member that must be a string when present: 0 bad, 1 fine (*pval may be NULL). */
+static int jwk_opt_string(const char **pval, const json_t *jwk, const char *name)
+{
+    json_t *v = json_object_get(jwk, name);
+
+    *pval = NULL;
+    if (!v)
+        return 1;
+    if (!json_is_string(v))
+        return 0;
+    *pval = json_string_value(v);
+    return 1;
+}
+
+static agw_kty_e kty_from_name(const char *kty)
+{
+    if (!strcmp(kty, "RSA"))
+        return AGW_KTY_RSA;
+    if (!strcmp(kty, "EC"))
+        return AGW_KTY_EC;
+    if (!strcmp(kty, "OKP"))
+        return AGW_KTY_OKP;
+    if (!strcmp(kty, "oct"))
+        return AGW_KTY_OCT;
+    return AGW_KTY_NONE;
+}
+
+/* "key_ops", when present, must be an array of strings that includes "verify". */
+static const char *jwk_check_key_ops(const json_t *ops)
+{
+    size_t i;
+    int verify = 0;
+
+    if (!json_is_array(ops))
+        return "key_ops is not an array";
+    for (i = 0; i < json_array_size(ops); i++) {
+        json_t *op = json_array_get(ops, i);
+
+        if (!json_is_string(op))
+            return "key_ops is not an array of strings";
+        if (!strcmp(json_string_value(op), "verify"))
+            verify = 1;
+    }
+    return verify ? NULL : "key_ops lacks verify";
+}
+
+static apr_status_t jwk_import(agw_jwk_t *jwk, apr_pool_t *p, const json_t *obj,
+                               agw_err_t *err)
+{
+    const unsigned char *a, *b;
+    apr_size_t alen, blen;
+    apr_status_t rv;
+
+    switch (jwk->kty) {
+    case AGW_KTY_RSA:
+        if (jwk_bytes(&a, &alen, p, obj, "n") != APR_SUCCESS)
+            return agw_err_token(err, "RSA n missing or not base64url");
+        if (jwk_bytes(&b, &blen, p, obj, "e") != APR_SUCCESS)
+            return agw_err_token(err, "RSA e missing or not base64url");
+        if ((rv = agw_pkey_rsa(&jwk->pkey, p, a, alen, b, blen, err)) != APR_SUCCESS)
+            return rv;
+        break;
+    case AGW_KTY_EC:
+        if (!jwk->crv)
+            return agw_err_token(err, "EC crv missing");
+        if (jwk_bytes(&a, &alen, p, obj, "x") != APR_SUCCESS)
+            return agw_err_token(err, "EC x missing or not base64url");
+        if (jwk_bytes(&b, &blen, p, obj, "y") != APR_SUCCESS)
+            return agw_err_token(err, "EC y missing or not base64url");
+        if ((rv = agw_pkey_ec(&jwk->pkey, p, jwk->crv, a, alen, b, blen, err)) != APR_SUCCESS)
+            return rv;
+        break;
+    case AGW_KTY_OKP:
+        if (!jwk->crv)
+            return agw_err_token(err, "OKP crv missing");
+        if (jwk_bytes(&a, &alen, p, obj, "x") != APR_SUCCESS)
+            return agw_err_token(err, "OKP x missing or not base64url");
+        if ((rv = agw_pkey_okp(&jwk->pkey, p, jwk->crv, a, alen, err)) != APR_SUCCESS)
+            return rv;
+        break;
+    case AGW_KTY_OCT:
+        if (jwk_bytes(&a, &alen, p, obj, "k") != APR_SUCCESS)
+            return agw_err_token(err, "oct k missing or not base64url");
+        if (alen == 0)
+            return agw_err_token(err, "oct k is empty");
+        jwk->secret = a;
+        jwk->secret_len = alen;
+        jwk->bits = (int)(alen > 0x0fffffff ? 0x7ffffff8 : alen * 8);
+        return APR_SUCCESS;
+    default:
+        return agw_err_token(err, "kty not supported");
+    }
+    jwk->bits = agw_pkey_bits(jwk->pkey);
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
+                           agw_err_t *err)
+{
+    const json_t *obj = json_object;
+    const char *kty, *use, *alg_name, *reason;
+    json_t *v;
+    agw_jwk_t *jwk;
+    apr_status_t rv;
+
+    *pjwk = NULL;
+    if (!json_is_object(obj))
+        return agw_err_token(err, "JWK is not an object");
+    jwk = apr_pcalloc(p, sizeof(*jwk));
+
+    if (!(v = json_object_get(obj, "kty")))
+        return agw_err_token(err, "kty missing");
+    if (!json_is_string(v))
+        return agw_err_token(err, "kty is not a string");
+    kty = json_string_value(v);
+    if ((jwk->kty = kty_from_name(kty)) == AGW_KTY_NONE)
+        return agw_err_token(err, "kty not supported");
+
+    if (!jwk_opt_string(&jwk->kid, obj, "kid"))
+        return agw_err_token(err, "kid is not a string");
+    if (!jwk_opt_string(&jwk->x5t, obj, "x5t"))
+        return agw_err_token(err, "x5t is not a string");
+    if (!jwk_opt_string(&use, obj, "use"))
+        return agw_err_token(err, "use is not a string");
+    if (use && strcmp(use, "sig") != 0)
+        return agw_err_token(err, "use is not sig");
+    if ((v = json_object_get(obj, "key_ops")) && (reason = jwk_check_key_ops(v)) != NULL)
+        return agw_err_token(err, reason);
+    if (!jwk_opt_string(&jwk->crv, obj, "crv"))
+        return agw_err_token(err, "crv is not a string");
+    if (jwk->kty != AGW_KTY_EC && jwk->kty != AGW_KTY_OKP)
+        jwk->crv = NULL;
+
+    if (!jwk_opt_string(&alg_name, obj, "alg"))
+        return agw_err_token(err, "alg is not a string");
+    if (alg_name) {
+        /* "none" in any casing maps to AGW_ALG_NONE here, like every unknown name. */
+        if ((jwk->alg = agw_alg_from_name(alg_name, (apr_size_t)-1)) == AGW_ALG_NONE)
+            return agw_err_token(err, "alg unknown");
+        if (agw_alg_kty(jwk->alg) != jwk->kty)
+            return agw_err_token(err, "alg does not fit kty");
+        if (agw_alg_curve(jwk->alg) && (!jwk->crv || strcmp(agw_alg_curve(jwk->alg), jwk->crv)))
+            return agw_err_token(err, "alg does not fit crv");
+    }
+
+    if ((rv = jwk_import(jwk, p, obj, err)) != APR_SUCCESS)
+        return rv;
+    /* Whatever the document said, the curve we report is the one the key was imported as. */
+    if (jwk->pkey)
+        jwk->crv = agw_pkey_curve(jwk->pkey);
+    *pjwk = jwk;
+    return APR_SUCCESS;
+}
+
+/* A kid fit for a log line: printable ASCII without quotes or backslashes, bounded. */
+static const char *skip_kid_text(apr_pool_t *p, const char *kid)
+{
+    apr_size_t n = strlen(kid), i;
+    char *out;
+
+    if (n > SKIP_KID_MAX)
+        n = SKIP_KID_MAX;
+    out = apr_pstrmemdup(p, kid, n);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)out[i];
+
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            out[i] = '?';
+    }
+    return out;
+}
+
+static const char *skip_line(apr_pool_t *p, size_t index, const json_t *obj, const char *reason)
+{
+    const char *kid = agw_json_str(obj, "kid");
+
+    if (kid)
+        return apr_psprintf(p, "key #%lu (kid %s): %s", (unsigned long)(index + 1),
+                            skip_kid_text(p, kid), reason);
+    return apr_psprintf(p, "key #%lu: %s", (unsigned long)(index + 1), reason);
+}
+
+apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
+                            apr_size_t len, agw_err_t *err)
+{
+    agw_jwks_t *jwks;
+    json_t *doc, *keys;
+    apr_status_t rv;
+    size_t i, n;
+
+    *pjwks = NULL;
+    if (len > AGW_JWKS_MAX_BYTES) {
+        agw_err_set(err, NULL, "JWKS too large");
+        return APR_EINVAL;
+    }
+    if ((rv = agw_json_parse(&doc, p, text, len, AGW_JSON_MAX_DEPTH, err)) != APR_SUCCESS) {
+        /* A key document is not a token: no RFC 6750 code applies. */
+        if (err)
+            err->code = NULL;
+        return rv;
+    }
+    if (!json_is_object(doc)) {
+        agw_err_set(err, NULL, "JWKS is not a JSON object");
+        return APR_EINVAL;
+    }
+    keys = json_object_get(doc, "keys");
+    if (!json_is_array(keys)) {
+        agw_err_set(err, NULL, "JWKS has no keys array");
+        return APR_EINVAL;
+    }
+
+    n = json_array_size(keys);
+    jwks = apr_pcalloc(p, sizeof(*jwks));
+    jwks->keys = apr_array_make(p, (int)(n < AGW_JWKS_MAX_KEYS ? n : AGW_JWKS_MAX_KEYS) + 1,
+                                sizeof(agw_jwk_t *));
+    jwks->skipped = apr_array_make(p, 2, sizeof(const char *));
+    for (i = 0; i < n && i < AGW_JWKS_MAX_KEYS; i++) {
+        json_t *obj = json_array_get(keys, i);
+        agw_err_t kerr = { NULL, NULL };
+        agw_jwk_t *jwk;
+
+        if (agw_jwk_parse(&jwk, p, obj, &kerr) != APR_SUCCESS) {
+            APR_ARRAY_PUSH(jwks->skipped, const char *) = skip_line(p, i, obj, kerr.reason);
+        }
+        else if (jwk->kty == AGW_KTY_OCT) {
+            /* A key set is published; a shared secret in it is no secret. HMAC keys come
+             * only from the administrator's own secret (agw_jwks_from_secret). */
+            APR_ARRAY_PUSH(jwks->skipped, const char *) =
+                skip_line(p, i, obj, "symmetric key in a key set");
+        }
+        else {
+            APR_ARRAY_PUSH(jwks->keys, agw_jwk_t *) = jwk;
+        }
+    }
+    if (n > AGW_JWKS_MAX_KEYS)
+        APR_ARRAY_PUSH(jwks->skipped, const char *) =
+            apr_psprintf(p, "keys #%d to #%lu: more than %d keys", AGW_JWKS_MAX_KEYS + 1,
+                         (unsigned long)n, AGW_JWKS_MAX_KEYS);
+    *pjwks = jwks;
+    return APR_SUCCESS;
+}
+
+agw_jwks_t *agw_jwks_from_secret(apr_pool_t *p, const unsigned char *secret, apr_size_t len)
+{
+    agw_jwks_t *jwks = apr_pcalloc(p, sizeof(*jwks));
+    agw_jwk_t *jwk = apr_pcalloc(p, sizeof(*jwk));
+
+    jwk->kty = AGW_KTY_OCT;
+    jwk->alg = AGW_ALG_NONE;
+    jwk->secret = (secret && len) ? apr_pmemdup(p, secret, len) : (const unsigned char *)"";
+    len = (secret && len) ? len : 0;
+    jwk->secret_len = len;
+    jwk->bits = (int)(len > 0x0fffffff ? 0x7ffffff8 : len * 8);
+    jwks->keys = apr_array_make(p, 1, sizeof(agw_jwk_t *));
+    jwks->skipped = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(jwks->keys, agw_jwk_t *) = jwk;
+    return jwks;
+}

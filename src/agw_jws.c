@@ -1,0 +1,191 @@
+/* Compact JWS: strict decoding of the three segments, then key selection and signature verify. */
+#include <string.h>
+#include <strings.h>
+#include <apr_strings.h>
+#include "agw_b64.h"
+#include "agw_json.h"
+#include "agw_jws.h"
+
+/* Decodes one JSON segment; a failure's reason names the segment ("header JSON: ..."). */
+static apr_status_t jws_segment_json(json_t **pjson, apr_pool_t *p, const char *seg,
+                                     apr_size_t seglen, const char *what, agw_err_t *err)
+{
+    unsigned char *raw;
+    apr_size_t rawlen;
+    agw_err_t jerr = { NULL, NULL };
+
+    *pjson = NULL;
+    if (agw_b64url_decode(&raw, &rawlen, p, seg, seglen) != APR_SUCCESS)
+        return agw_err_token(err, apr_pstrcat(p, what, " is not base64url", NULL));
+    if (agw_json_parse(pjson, p, (const char *)raw, rawlen, AGW_JSON_MAX_DEPTH, &jerr)
+        != APR_SUCCESS)
+        return agw_err_token(err, apr_pstrcat(p, what, " ", jerr.reason, NULL));
+    if (!json_is_object(*pjson))
+        return agw_err_token(err, apr_pstrcat(p, what, " is not a JSON object", NULL));
+    return APR_SUCCESS;
+}
+
+/* An optional header member that must be a string when present: 0 when it is not. */
+static int jws_opt_string(const char **pval, const json_t *hdr, const char *name)
+{
+    json_t *v = json_object_get(hdr, name);
+
+    *pval = NULL;
+    if (!v)
+        return 1;
+    if (!json_is_string(v))
+        return 0;
+    *pval = json_string_value(v);
+    return 1;
+}
+
+apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                            apr_size_t len, apr_size_t max_len, agw_err_t *err)
+{
+    const char *dot1, *dot2, *end, *alg;
+    agw_jws_t *jws;
+    json_t *v;
+    apr_status_t rv;
+
+    *pjws = NULL;
+    if (!token || len == 0)
+        return agw_err_token(err, "token empty");
+    if (max_len == 0)
+        max_len = AGW_TOKEN_MAX_BYTES;
+    if (len > max_len)
+        return agw_err_token(err, "token too large");
+    end = token + len;
+    dot1 = memchr(token, '.', len);
+    dot2 = dot1 ? memchr(dot1 + 1, '.', (apr_size_t)(end - dot1 - 1)) : NULL;
+    if (!dot2 || memchr(dot2 + 1, '.', (apr_size_t)(end - dot2 - 1)))
+        return agw_err_token(err, "token is not three segments");
+    if (dot2 + 1 == end)
+        return agw_err_token(err, "signature missing");
+
+    jws = apr_pcalloc(p, sizeof(*jws));
+    jws->signing_input = token;
+    jws->signing_input_len = (apr_size_t)(dot2 - token);
+    if (agw_b64url_decode(&jws->sig, &jws->sig_len, p, dot2 + 1, (apr_size_t)(end - dot2 - 1))
+        != APR_SUCCESS)
+        return agw_err_token(err, "signature is not base64url");
+
+    if ((rv = jws_segment_json(&jws->header, p, token, (apr_size_t)(dot1 - token), "header",
+                               err)) != APR_SUCCESS)
+        return rv;
+    v = json_object_get(jws->header, "alg");
+    if (!v)
+        return agw_err_token(err, "alg missing");
+    if (!json_is_string(v))
+        return agw_err_token(err, "alg is not a string");
+    alg = json_string_value(v);
+    if (strcasecmp(alg, "none") == 0)
+        return agw_err_token(err, "alg none refused");
+    if ((jws->alg = agw_alg_from_name(alg, json_string_length(v))) == AGW_ALG_NONE)
+        return agw_err_token(err, "alg unknown");
+    /* RFC 7515 4.1.11: a recipient that does not understand a listed extension must reject;
+     * we implement none, so any "crit" at all is refused. */
+    if (json_object_get(jws->header, "crit"))
+        return agw_err_token(err, "crit not supported");
+    if (!jws_opt_string(&jws->kid, jws->header, "kid"))
+        return agw_err_token(err, "kid is not a string");
+    if (!jws_opt_string(&jws->x5t, jws->header, "x5t"))
+        return agw_err_token(err, "x5t is not a string");
+    if (!jws_opt_string(&jws->typ, jws->header, "typ"))
+        return agw_err_token(err, "typ is not a string");
+    /* jwk, jku, x5u and x5c are ignored on purpose: keys come only from the configured set. */
+
+    if ((rv = jws_segment_json(&jws->payload, p, dot1 + 1, (apr_size_t)(dot2 - dot1 - 1),
+                               "payload", err)) != APR_SUCCESS)
+        return rv;
+    *pjws = jws;
+    return APR_SUCCESS;
+}
+
+/* How far a key got through the filters; the furthest explains a refusal best. */
+enum {
+    FIT_NONE = -1, FIT_X5T, FIT_KTY, FIT_CURVE, FIT_ALG, FIT_OK
+};
+
+static int jws_key_fit(const agw_jws_t *jws, const agw_jwk_t *k)
+{
+    const char *curve = agw_alg_curve(jws->alg);
+
+    if (jws->x5t && k->x5t && strcmp(jws->x5t, k->x5t) != 0)
+        return FIT_X5T;
+    if (agw_alg_kty(jws->alg) != k->kty)
+        return FIT_KTY;
+    if (curve && (!k->crv || strcmp(curve, k->crv) != 0))
+        return FIT_CURVE;
+    if (jws->alg == AGW_ALG_EDDSA && (!k->crv || strcmp(k->crv, "Ed25519") != 0))
+        return FIT_CURVE;
+    if (k->alg != AGW_ALG_NONE && k->alg != jws->alg)
+        return FIT_ALG;
+    return FIT_OK;
+}
+
+apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allowed,
+                            agw_err_t *err)
+{
+    static const char *const unfit_reason[] = {
+        "x5t does not match key", "key type does not match alg",
+        "key curve does not match alg", "key alg does not match token alg",
+    };
+    const char *fail_reason = NULL;
+    int i, have_kid = 0, best = FIT_NONE;
+
+    if (!jws)
+        return agw_err_token(err, "token missing");
+    jws->key = NULL;
+    if (jws->alg <= AGW_ALG_NONE || jws->alg >= AGW_ALG_COUNT
+        || !(allowed & AGW_ALG_BIT(jws->alg)))
+        return agw_err_token(err, "alg not allowed");
+    if (!keys || !keys->keys || keys->keys->nelts == 0) {
+        agw_err_token(err, "unknown key");
+        return APR_NOTFOUND;
+    }
+
+    /* A kid picks the keys that carry it. When none does, keys without a kid (such as the
+     * configured HMAC secret) remain candidates; with none of those either, the set may be
+     * out of date and the caller may refresh it. */
+    if (jws->kid) {
+        for (i = 0; i < keys->keys->nelts && !have_kid; i++) {
+            const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
+
+            have_kid = k->kid && strcmp(k->kid, jws->kid) == 0;
+        }
+    }
+
+    for (i = 0; i < keys->keys->nelts; i++) {
+        const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
+        agw_err_t kerr = { NULL, NULL };
+        int fit;
+
+        if (jws->kid && (have_kid ? (!k->kid || strcmp(k->kid, jws->kid) != 0) : k->kid != NULL))
+            continue;
+        fit = jws_key_fit(jws, k);
+        if (fit != FIT_OK) {
+            if (fit > best)
+                best = fit;
+            continue;
+        }
+        best = FIT_OK;
+        /* HMAC takes only k->secret and the others only k->pkey; agw_crypt_verify refuses
+         * any other pairing, so an RSA key's bytes can never become an HMAC secret. */
+        if (agw_crypt_verify(jws->alg, k->pkey, k->secret, k->secret_len,
+                             (const unsigned char *)jws->signing_input, jws->signing_input_len,
+                             jws->sig, jws->sig_len, &kerr) == APR_SUCCESS) {
+            jws->key = k;
+            return APR_SUCCESS;
+        }
+        if (!fail_reason)
+            fail_reason = kerr.reason;
+    }
+
+    if (best == FIT_OK)
+        return agw_err_token(err, fail_reason ? fail_reason : "signature invalid");
+    if (best == FIT_NONE) {
+        agw_err_token(err, "unknown key");
+        return APR_NOTFOUND;
+    }
+    return agw_err_token(err, unfit_reason[best]);
+}

@@ -1,0 +1,363 @@
+/* JWT claims: registered-claim validation with time as a parameter, claim paths, scope/role/value matching. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <apr_strings.h>
+#include "agw_json.h"
+#include "agw_jwt.h"
+
+/* ---- registered claims ------------------------------------------------------------- */
+
+/* A time claim is accepted as an integer or a real (RFC 7519 NumericDate allows both). */
+typedef struct {
+    int is_int;
+    json_int_t i;
+    double d;
+} agw_numeric_t;
+
+static int numeric_get(agw_numeric_t *out, const json_t *v)
+{
+    if (json_is_integer(v)) {
+        out->is_int = 1;
+        out->i = json_integer_value(v);
+        out->d = (double)out->i;
+        return 1;
+    }
+    if (json_is_real(v)) {
+        out->is_int = 0;
+        out->d = json_real_value(v);
+        return !isnan(out->d);
+    }
+    return 0;
+}
+
+/* 1 when t > limit: exact for integers (no overflow on huge values), in doubles for reals. */
+static int numeric_gt(const agw_numeric_t *t, apr_int64_t limit)
+{
+    if (t->is_int)
+        return (apr_int64_t)t->i > limit;
+    return t->d > (double)limit;
+}
+
+static int json_str_eq(const json_t *v, const char *want)
+{
+    size_t wlen = strlen(want);
+    /* Length first so a string with an embedded NUL never equals its prefix. */
+    return json_is_string(v) && json_string_length(v) == wlen
+           && memcmp(json_string_value(v), want, wlen) == 0;
+}
+
+static int audience_ok(const json_t *aud, const apr_array_header_t *audiences)
+{
+    size_t i;
+    int j;
+
+    if (json_is_string(aud)) {
+        for (j = 0; j < audiences->nelts; j++)
+            if (json_str_eq(aud, APR_ARRAY_IDX(audiences, j, const char *)))
+                return 1;
+        return 0;
+    }
+    if (!json_is_array(aud))
+        return 0;
+    /* RFC 7519 says an array of strings; anything else in it makes the claim malformed. */
+    for (i = 0; i < json_array_size(aud); i++)
+        if (!json_is_string(json_array_get(aud, i)))
+            return 0;
+    for (i = 0; i < json_array_size(aud); i++)
+        for (j = 0; j < audiences->nelts; j++)
+            if (json_str_eq(json_array_get(aud, i), APR_ARRAY_IDX(audiences, j, const char *)))
+                return 1;
+    return 0;
+}
+
+apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
+                                  const apr_array_header_t *audiences,
+                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err)
+{
+    agw_numeric_t exp = { 0 }, nbf = { 0 }, iat = { 0 };
+    const json_t *v;
+    int has_nbf = 0, has_iat = 0;
+
+    /* Config bounds leeway far below this; the clamp only keeps now +- leeway from overflowing. */
+    if (leeway < 0)
+        leeway = 0;
+    if (leeway > APR_INT64_C(0x7fffffff))
+        leeway = APR_INT64_C(0x7fffffff);
+    if (!json_is_object(claims))
+        return agw_err_token(err, "claims not an object");
+
+    /* Shape first, so a malformed token is reported as malformed, not as expired. */
+    v = json_object_get(claims, "exp");
+    if (!v)
+        return agw_err_token(err, "exp missing");
+    if (!numeric_get(&exp, v))
+        return agw_err_token(err, "exp not a number");
+    if ((v = json_object_get(claims, "nbf")) != NULL) {
+        if (!numeric_get(&nbf, v))
+            return agw_err_token(err, "nbf not a number");
+        has_nbf = 1;
+    }
+    if ((v = json_object_get(claims, "iat")) != NULL) {
+        if (!numeric_get(&iat, v))
+            return agw_err_token(err, "iat not a number");
+        has_iat = 1;
+    }
+
+    if (issuer && !json_str_eq(json_object_get(claims, "iss"), issuer))
+        return agw_err_token(err, "issuer mismatch");
+    if (audiences && audiences->nelts > 0
+        && !audience_ok(json_object_get(claims, "aud"), audiences))
+        return agw_err_token(err, "audience mismatch");
+
+    /* Valid while now < exp + leeway, i.e. exp > now - leeway (no overflow on huge exp). */
+    if (!numeric_gt(&exp, now - leeway))
+        return agw_err_token(err, "token expired");
+    /* nbf and iat must be <= now + leeway. */
+    if (has_nbf && numeric_gt(&nbf, now + leeway))
+        return agw_err_token(err, "token not yet valid");
+    if (has_iat && numeric_gt(&iat, now + leeway))
+        return agw_err_token(err, "iat in the future");
+    return APR_SUCCESS;
+}
+
+/* ---- claim paths -------------------------------------------------------------------- */
+
+struct agw_claim_path_t {
+    const char *text;           /* as configured */
+    int pointer;                /* 1: RFC 6901 pointer in segs, 0: literal name then dot-walk */
+    int nsegs;                  /* pointer segments, or dot segments (0: no dot-walk) */
+    const char **segs;          /* unescaped */
+};
+
+#define AGW_CLAIM_PATH_MAX 1024
+
+static const char **split_dots(apr_pool_t *p, const char *path, int *pn)
+{
+    int n = 1, i = 0;
+    const char *s, *start;
+    const char **segs;
+
+    for (s = path; *s; s++)
+        if (*s == '.')
+            n++;
+    segs = apr_pcalloc(p, sizeof(*segs) * (apr_size_t)n);
+    for (start = s = path;; s++) {
+        if (*s == '.' || *s == '\0') {
+            /* An empty segment can name nothing when walking: the literal lookup still applies. */
+            if (s == start)
+                return NULL;
+            segs[i++] = apr_pstrmemdup(p, start, (apr_size_t)(s - start));
+            if (*s == '\0')
+                break;
+            start = s + 1;
+        }
+    }
+    *pn = n;
+    return segs;
+}
+
+static const char **split_pointer(apr_pool_t *p, const char *path, int *pn, const char **perr)
+{
+    int n = 0, i = 0;
+    const char *s;
+    const char **segs;
+    char *out;
+
+    for (s = path; *s; s++)
+        if (*s == '/')
+            n++;
+    segs = apr_pcalloc(p, sizeof(*segs) * (apr_size_t)n);
+    s = path;
+    while (*s == '/') {
+        s++;
+        out = apr_palloc(p, strlen(s) + 1);
+        segs[i] = out;
+        while (*s && *s != '/') {
+            if (*s == '~') {
+                if (s[1] == '0')
+                    *out++ = '~';
+                else if (s[1] == '1')
+                    *out++ = '/';
+                else {
+                    *perr = "bad ~ escape in JSON Pointer: write ~0 for ~ and ~1 for /";
+                    return NULL;
+                }
+                s += 2;
+            }
+            else {
+                *out++ = *s++;
+            }
+        }
+        *out = '\0';
+        i++;
+    }
+    *pn = n;
+    return segs;
+}
+
+agw_claim_path_t *agw_claim_path_compile(apr_pool_t *p, const char *path, const char **perr)
+{
+    agw_claim_path_t *cp;
+    const char *dummy;
+
+    if (!perr)
+        perr = &dummy;
+    if (!path || !*path) {
+        *perr = "empty claim path";
+        return NULL;
+    }
+    if (strlen(path) > AGW_CLAIM_PATH_MAX) {
+        *perr = "claim path too long";
+        return NULL;
+    }
+    cp = apr_pcalloc(p, sizeof(*cp));
+    cp->text = apr_pstrdup(p, path);
+    if (path[0] == '/') {
+        cp->pointer = 1;
+        cp->segs = split_pointer(p, path, &cp->nsegs, perr);
+        if (!cp->segs)
+            return NULL;
+    }
+    else if (strchr(path, '.')) {
+        cp->segs = split_dots(p, path, &cp->nsegs);
+        if (!cp->segs)
+            cp->nsegs = 0;
+    }
+    return cp;
+}
+
+const char *agw_claim_path_text(const agw_claim_path_t *cp)
+{
+    return cp ? cp->text : NULL;
+}
+
+/* RFC 6901 array index: "0" or a digit string without a leading zero, inside the array. */
+static json_t *array_index(const json_t *arr, const char *seg)
+{
+    size_t idx = 0, n = json_array_size(arr);
+    const char *s;
+
+    if (!seg[0] || (seg[0] == '0' && seg[1]))
+        return NULL;
+    for (s = seg; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return NULL;
+        if (idx > n)            /* already out of range: stop before any overflow */
+            return NULL;
+        idx = idx * 10 + (size_t)(*s - '0');
+    }
+    return idx < n ? json_array_get(arr, idx) : NULL;
+}
+
+json_t *agw_claim_path_get(const agw_claim_path_t *cp, const json_t *claims)
+{
+    json_t *cur;
+    int i;
+
+    if (!cp || !claims)
+        return NULL;
+    if (cp->pointer) {
+        cur = (json_t *)claims;
+        for (i = 0; i < cp->nsegs && cur; i++) {
+            if (json_is_object(cur))
+                cur = json_object_get(cur, cp->segs[i]);
+            else if (json_is_array(cur))
+                cur = array_index(cur, cp->segs[i]);
+            else
+                cur = NULL;
+        }
+        return cur;
+    }
+    if (!json_is_object(claims))
+        return NULL;
+    cur = json_object_get(claims, cp->text);
+    if (cur || cp->nsegs == 0)
+        return cur;
+    cur = (json_t *)claims;
+    for (i = 0; i < cp->nsegs && cur; i++)
+        cur = json_is_object(cur) ? json_object_get(cur, cp->segs[i]) : NULL;
+    return cur;
+}
+
+/* ---- matching ----------------------------------------------------------------------- */
+
+int agw_claim_has_word(const json_t *value, const char *want)
+{
+    size_t wlen, i, n, len;
+    const char *s, *end, *w;
+
+    if (!value || !want || !*want)
+        return 0;
+    wlen = strlen(want);
+    if (json_is_string(value)) {
+        s = json_string_value(value);
+        end = s + json_string_length(value);
+        /* RFC 6749 3.3: scope tokens are separated by single spaces; tolerate runs of them. */
+        while (s < end) {
+            while (s < end && *s == ' ')
+                s++;
+            w = s;
+            while (s < end && *s != ' ')
+                s++;
+            len = (size_t)(s - w);
+            if (len > 0 && len == wlen && memcmp(w, want, wlen) == 0)
+                return 1;
+        }
+        return 0;
+    }
+    if (json_is_array(value)) {
+        n = json_array_size(value);
+        for (i = 0; i < n; i++)
+            if (json_str_eq(json_array_get(value, i), want))
+                return 1;
+    }
+    return 0;
+}
+
+static int scalar_equals(const json_t *v, const char *want)
+{
+    char buf[32];
+    apr_pool_t *tmp;
+    int eq;
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_str_eq(v, want);
+    case JSON_INTEGER:
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return strcmp(buf, want) == 0;
+    case JSON_REAL:
+        /* Rare in claims; agw_json_text owns the canonical text of a real, and needs a pool. */
+        if (apr_pool_create(&tmp, NULL) != APR_SUCCESS)
+            return 0;
+        {
+            const char *text = agw_json_text(tmp, v);
+            eq = text && strcmp(text, want) == 0;
+        }
+        apr_pool_destroy(tmp);
+        return eq;
+    case JSON_TRUE:
+        return strcmp(want, "true") == 0;
+    case JSON_FALSE:
+        return strcmp(want, "false") == 0;
+    default:
+        return 0;               /* null, objects, and nested arrays never match */
+    }
+}
+
+int agw_claim_equals(const json_t *value, const char *want)
+{
+    size_t i, n;
+
+    if (!value || !want)
+        return 0;
+    if (json_is_array(value)) {
+        n = json_array_size(value);
+        for (i = 0; i < n; i++)
+            if (scalar_equals(json_array_get(value, i), want))
+                return 1;
+        return 0;
+    }
+    return scalar_equals(value, want);
+}

@@ -1,0 +1,438 @@
+/* The per-process key store: JWK Sets by source, fetched once, refreshed on schedule, refetched (rate-limited) on unknown kid. */
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <apr_file_io.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+
+#include "agw_keys.h"
+#include "agw_json.h"
+
+/* One fetched JWK Set; lives in its own unmanaged pool until its last holder lets go. */
+typedef struct keyver_t {
+    agw_keystore_t *store;
+    apr_pool_t *pool;
+    agw_jwks_t *jwks;
+    apr_int64_t fetched_at;
+    unsigned long version;
+    int refs;                   /* request holders, plus one while it is the current set */
+} keyver_t;
+
+struct agw_keysrc_t {
+    agw_keystore_t *store;
+    agw_keys_spec_t spec;
+    const char *name;           /* for logs and stats: the URL, file or issuer */
+    const char *jwks_uri;       /* found by discovery, kept for later fetches */
+    keyver_t *cur;
+    int fetching;
+    apr_int64_t last_unsched;   /* start of the last fetch not caused by the schedule */
+    apr_int64_t next_refresh;
+    unsigned long fetches, failures, version;
+    char last_error[200];
+};
+
+struct agw_keystore_t {
+    apr_pool_t *pool;
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *done;    /* signalled when any fetch ends */
+    apr_hash_t *by_key;
+    apr_array_header_t *sources;
+    agw_log_fn *log;
+    void *baton;
+};
+
+static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    if (!ks->log)
+        return;
+    va_start(ap, fmt);
+    ks->log(ks->baton, level, msgno, apr_pvsprintf(p, fmt, ap));
+    va_end(ap);
+}
+
+apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn *log,
+                                 void *baton)
+{
+    agw_keystore_t *ks = apr_pcalloc(p, sizeof(*ks));
+    apr_status_t rv;
+
+    ks->pool = p;
+    ks->log = log;
+    ks->baton = baton;
+    ks->by_key = apr_hash_make(p);
+    ks->sources = apr_array_make(p, 8, sizeof(agw_keysrc_t *));
+    if ((rv = apr_thread_mutex_create(&ks->mutex, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS)
+        goto leave;
+    rv = apr_thread_cond_create(&ks->done, p);
+leave:
+    *pks = (rv == APR_SUCCESS) ? ks : NULL;
+    return rv;
+}
+
+static const char *spec_key(apr_pool_t *p, const agw_keys_spec_t *s)
+{
+    return apr_psprintf(p, "%s|%s|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT
+                        "|%s|%d|%ld|%ld|%" APR_SIZE_T_FMT,
+                        s->jwks ? s->jwks : "", s->issuer ? s->issuer : "", s->refresh,
+                        s->cooldown, s->max_stale, s->http.ca_file ? s->http.ca_file : "",
+                        s->http.allow_http, s->http.connect_timeout_ms, s->http.timeout_ms,
+                        s->http.max_body);
+}
+
+apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
+                                 const agw_keys_spec_t *spec)
+{
+    apr_status_t rv = APR_SUCCESS;
+    agw_keysrc_t *src;
+    apr_pool_t *tmp;
+    const char *key;
+
+    /* the key is built in a scratch pool: lookups happen per request, creations rarely */
+    apr_pool_create_unmanaged_ex(&tmp, NULL, NULL);
+    key = spec_key(tmp, spec);
+    apr_thread_mutex_lock(ks->mutex);
+    src = apr_hash_get(ks->by_key, key, APR_HASH_KEY_STRING);
+    if (src)
+        goto leave;
+    if (ks->sources->nelts >= AGW_KEYS_MAX_SOURCES) {
+        rv = APR_ENOSPC;
+        goto leave;
+    }
+    src = apr_pcalloc(ks->pool, sizeof(*src));
+    src->store = ks;
+    src->spec = *spec;
+    src->spec.jwks = spec->jwks ? apr_pstrdup(ks->pool, spec->jwks) : NULL;
+    src->spec.issuer = spec->issuer ? apr_pstrdup(ks->pool, spec->issuer) : NULL;
+    src->spec.http.ca_file = spec->http.ca_file ? apr_pstrdup(ks->pool, spec->http.ca_file)
+                                                : NULL;
+    if (src->spec.cooldown < 1)
+        src->spec.cooldown = 1;
+    if (src->spec.refresh < 1)
+        src->spec.refresh = 1;
+    src->name = src->spec.jwks ? src->spec.jwks
+                               : apr_pstrcat(ks->pool, "discovery:", src->spec.issuer, NULL);
+    src->last_unsched = -1;
+    apr_hash_set(ks->by_key, apr_pstrdup(ks->pool, key), APR_HASH_KEY_STRING, src);
+    APR_ARRAY_PUSH(ks->sources, agw_keysrc_t *) = src;
+leave:
+    apr_thread_mutex_unlock(ks->mutex);
+    apr_pool_destroy(tmp);
+    *psrc = (rv == APR_SUCCESS) ? src : NULL;
+    return rv;
+}
+
+/* Called with the mutex held. */
+static void ver_release_locked(keyver_t *v)
+{
+    if (v && --v->refs == 0)
+        apr_pool_destroy(v->pool);
+}
+
+static apr_status_t ref_cleanup(void *data)
+{
+    agw_keys_ref_t *ref = data;
+    keyver_t *v = ref->opaque;
+    agw_keystore_t *ks;
+
+    if (!v)
+        return APR_SUCCESS;
+    ks = v->store;
+    apr_thread_mutex_lock(ks->mutex);
+    ver_release_locked(v);
+    apr_thread_mutex_unlock(ks->mutex);
+    ref->opaque = NULL;
+    return APR_SUCCESS;
+}
+
+/* Points ref at the current set (mutex held); the first time, arranges its release with p. */
+static void ref_take_locked(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p)
+{
+    keyver_t *old = ref->opaque, *v = src->cur;
+
+    if (old == v)
+        return;
+    v->refs++;
+    if (old)
+        ver_release_locked(old);
+    else
+        apr_pool_cleanup_register(p, ref, ref_cleanup, apr_pool_cleanup_null);
+    ref->opaque = v;
+    ref->jwks = v->jwks;
+    ref->fetched_at = v->fetched_at;
+    ref->version = v->version;
+}
+
+static apr_status_t read_file(char **pbody, apr_size_t *plen, apr_pool_t *p, const char *path,
+                              apr_size_t max, agw_err_t *err)
+{
+    apr_file_t *f = NULL;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    apr_size_t n;
+    char *buf;
+
+    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p)) != APR_SUCCESS
+        || (rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS) {
+        agw_err_set(err, NULL, "cannot read the JWKS file");
+        goto leave;
+    }
+    if (fi.size < 0 || (apr_size_t)fi.size > max) {
+        agw_err_set(err, NULL, "JWKS file too large");
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(p, n + 1);
+    if (n && (rv = apr_file_read_full(f, buf, n, &n)) != APR_SUCCESS) {
+        agw_err_set(err, NULL, "cannot read the JWKS file");
+        goto leave;
+    }
+    buf[n] = '\0';
+    *pbody = buf;
+    *plen = n;
+leave:
+    if (f)
+        apr_file_close(f);
+    return rv;
+}
+
+static apr_status_t http_json_get(char **pbody, apr_size_t *plen, apr_pool_t *p,
+                                  const char *url, const agw_http_opts_t *opts, agw_err_t *err)
+{
+    agw_http_resp_t *resp;
+    apr_status_t rv;
+
+    if ((rv = agw_http_get(&resp, p, url, opts, err)) != APR_SUCCESS)
+        return rv;
+    if (resp->status != 200) {
+        agw_err_set(err, NULL, apr_psprintf(p, "HTTP status %ld", resp->status));
+        return APR_EGENERAL;
+    }
+    *pbody = resp->body;
+    *plen = resp->len;
+    return APR_SUCCESS;
+}
+
+/* The jwks_uri of the issuer's OpenID configuration, checked for scheme and issuer. */
+static apr_status_t discover(const char **puri, apr_pool_t *p, const agw_keys_spec_t *spec,
+                             agw_err_t *err)
+{
+    const char *iss = spec->issuer, *uri, *doc_iss;
+    apr_size_t ilen = strlen(iss), len;
+    json_t *doc;
+    char *body;
+    apr_status_t rv;
+
+    if (ilen && iss[ilen - 1] == '/')
+        ilen--;
+    if ((rv = http_json_get(&body, &len, p,
+                            apr_pstrcat(p, apr_pstrndup(p, iss, ilen),
+                                        "/.well-known/openid-configuration", NULL),
+                            &spec->http, err)) != APR_SUCCESS)
+        return rv;
+    if ((rv = agw_json_parse(&doc, p, body, len, AGW_JSON_MAX_DEPTH, err)) != APR_SUCCESS) {
+        agw_err_set(err, NULL, "discovery document is not valid JSON");
+        return rv;
+    }
+    doc_iss = agw_json_str(doc, "issuer");
+    uri = agw_json_str(doc, "jwks_uri");
+    if (!doc_iss || strcmp(doc_iss, iss) != 0) {
+        agw_err_set(err, NULL, "discovery document names another issuer");
+        return APR_EINVAL;
+    }
+    if (!uri || !(strncmp(uri, "https://", 8) == 0
+                  || (spec->http.allow_http && strncmp(uri, "http://", 7) == 0))) {
+        agw_err_set(err, NULL, "discovery document has no usable https jwks_uri");
+        return APR_EINVAL;
+    }
+    *puri = uri;
+    return APR_SUCCESS;
+}
+
+/* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. */
+static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
+{
+    agw_keystore_t *ks = src->store;
+    agw_err_t err = { NULL, NULL };
+    apr_pool_t *p = NULL;
+    agw_jwks_t *jwks = NULL;
+    const char *uri = src->jwks_uri, *found_uri = NULL;
+    char *body = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv;
+    int i;
+
+    src->fetching = 1;
+    if (!scheduled)
+        src->last_unsched = now;
+    apr_thread_mutex_unlock(ks->mutex);
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    if (src->spec.jwks && strncmp(src->spec.jwks, "file:", 5) == 0) {
+        rv = read_file(&body, &len, p, src->spec.jwks + 5, AGW_JWKS_MAX_BYTES, &err);
+    }
+    else {
+        if (!uri)
+            uri = src->spec.jwks;
+        rv = APR_SUCCESS;
+        if (!uri && (rv = discover(&found_uri, p, &src->spec, &err)) == APR_SUCCESS)
+            uri = found_uri;
+        if (rv == APR_SUCCESS) {
+            agw_http_opts_t o = src->spec.http;
+            if (!o.max_body || o.max_body > AGW_JWKS_MAX_BYTES)
+                o.max_body = AGW_JWKS_MAX_BYTES;
+            rv = http_json_get(&body, &len, p, uri, &o, &err);
+        }
+    }
+    if (rv == APR_SUCCESS && (rv = agw_jwks_parse(&jwks, p, body, len, &err)) == APR_SUCCESS
+        && jwks->keys->nelts == 0) {
+        agw_err_set(&err, NULL, "no usable keys in the JWKS");
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        for (i = 0; i < jwks->skipped->nelts; i++)
+            logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_SKIPPED, p, "JWKS key skipped (%s): %s",
+                  src->name, APR_ARRAY_IDX(jwks->skipped, i, const char *));
+        logf_(ks, AGW_LOG_INFO, AGW_MSG_JWKS_FETCHED, p, "JWKS from %s: %d keys, %d skipped",
+              uri ? uri : src->name, jwks->keys->nelts, jwks->skipped->nelts);
+    }
+    else {
+        logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, p, "JWKS fetch from %s failed: %s",
+              uri ? uri : src->name, err.reason ? err.reason : "unknown error");
+    }
+
+    apr_thread_mutex_lock(ks->mutex);
+    src->fetching = 0;
+    src->fetches++;
+    if (rv == APR_SUCCESS) {
+        keyver_t *v = apr_pcalloc(p, sizeof(*v));
+        v->store = ks;
+        v->pool = p;
+        v->jwks = jwks;
+        v->fetched_at = now;
+        v->version = ++src->version;
+        v->refs = 1;
+        if (found_uri && !src->jwks_uri)
+            src->jwks_uri = apr_pstrdup(ks->pool, found_uri);
+        ver_release_locked(src->cur);
+        src->cur = v;
+        src->last_error[0] = '\0';
+        src->next_refresh = now + src->spec.refresh;
+        p = NULL;
+    }
+    else {
+        src->failures++;
+        apr_cpystrn(src->last_error, err.reason ? err.reason : "unknown error",
+                    sizeof(src->last_error));
+        src->next_refresh = now + (src->spec.cooldown < src->spec.refresh ? src->spec.cooldown
+                                                                          : src->spec.refresh);
+    }
+    apr_thread_cond_broadcast(ks->done);
+    if (p)
+        apr_pool_destroy(p);
+}
+
+static int usable_locked(const agw_keysrc_t *src, apr_int64_t now)
+{
+    return src->cur && now - src->cur->fetched_at <= src->spec.max_stale;
+}
+
+apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
+                            apr_int64_t now, apr_int64_t *pretry_after, agw_err_t *err)
+{
+    agw_keystore_t *ks = src->store;
+    apr_status_t rv = APR_SUCCESS;
+    int fetched = 0;
+
+    apr_thread_mutex_lock(ks->mutex);
+    for (;;) {
+        if (usable_locked(src, now)) {
+            ref_take_locked(ref, src, p);
+            break;
+        }
+        if (src->fetching) {
+            apr_thread_cond_wait(ks->done, ks->mutex);
+            continue;
+        }
+        if (fetched || (src->last_unsched >= 0 && now < src->last_unsched + src->spec.cooldown)) {
+            apr_int64_t wait = src->last_unsched + src->spec.cooldown - now;
+            *pretry_after = wait < 1 ? 1 : wait;
+            agw_err_set(err, NULL, src->last_error[0]
+                                       ? apr_pstrdup(p, src->last_error)
+                                       : "no usable keys");
+            rv = APR_EAGAIN;
+            break;
+        }
+        fetch_locked(src, now, 0);
+        fetched = 1;
+    }
+    apr_thread_mutex_unlock(ks->mutex);
+    return rv;
+}
+
+apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
+                                    apr_int64_t now, agw_err_t *err)
+{
+    agw_keystore_t *ks = src->store;
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_thread_mutex_lock(ks->mutex);
+    while (src->fetching)
+        apr_thread_cond_wait(ks->done, ks->mutex);
+    if (src->cur && src->cur->version != ref->version)
+        goto take;
+    if (src->last_unsched >= 0 && now < src->last_unsched + src->spec.cooldown) {
+        agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+        rv = APR_EBUSY;
+        goto leave;
+    }
+    fetch_locked(src, now, 0);
+take:
+    if (src->cur)
+        ref_take_locked(ref, src, p);
+leave:
+    apr_thread_mutex_unlock(ks->mutex);
+    return rv;
+}
+
+void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now)
+{
+    int i;
+
+    apr_thread_mutex_lock(ks->mutex);
+    /* sources only grow, and fetch_locked drops the mutex: index, don't hold pointers */
+    for (i = 0; i < ks->sources->nelts; i++) {
+        agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
+        if (!src->fetching && src->fetches > 0 && now >= src->next_refresh)
+            fetch_locked(src, now, 1);
+    }
+    apr_thread_mutex_unlock(ks->mutex);
+}
+
+apr_array_header_t *agw_keystore_stats(agw_keystore_t *ks, apr_pool_t *p)
+{
+    apr_array_header_t *out;
+    int i;
+
+    apr_thread_mutex_lock(ks->mutex);
+    out = apr_array_make(p, ks->sources->nelts, sizeof(agw_keysrc_stats_t));
+    for (i = 0; i < ks->sources->nelts; i++) {
+        agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
+        agw_keysrc_stats_t *st = apr_array_push(out);
+        st->name = apr_pstrdup(p, src->name);
+        st->fetches = src->fetches;
+        st->failures = src->failures;
+        st->fetched_at = src->cur ? src->cur->fetched_at : 0;
+        st->next_refresh = src->next_refresh;
+        st->nkeys = src->cur ? src->cur->jwks->keys->nelts : 0;
+        st->last_error = src->last_error[0] ? apr_pstrdup(p, src->last_error) : NULL;
+    }
+    apr_thread_mutex_unlock(ks->mutex);
+    return out;
+}

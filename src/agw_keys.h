@@ -1,0 +1,81 @@
+/* The per-process key store: JWK Sets by source, fetched once, refreshed on schedule, refetched (rate-limited) on unknown kid. */
+#ifndef AGW_KEYS_H
+#define AGW_KEYS_H
+
+#include <apr_pools.h>
+#include "agw_err.h"
+#include "agw_http.h"
+#include "agw_jwk.h"
+
+#define AGW_KEYS_MAX_SOURCES 256   /* distinct key sources one process will hold */
+
+/* Where keys come from and how often to look again. Sources with equal specs are shared. */
+typedef struct agw_keys_spec_t {
+    const char *jwks;           /* https:// or http:// URL, "file:PATH", or NULL for discovery */
+    const char *issuer;         /* for discovery: ISSUER/.well-known/openid-configuration */
+    apr_int64_t refresh;        /* seconds between scheduled refreshes */
+    apr_int64_t cooldown;       /* minimum seconds between unscheduled fetches */
+    apr_int64_t max_stale;      /* how long the last good set serves while fetches fail */
+    agw_http_opts_t http;
+} agw_keys_spec_t;
+
+typedef enum { AGW_LOG_ERR = 3, AGW_LOG_WARN = 4, AGW_LOG_INFO = 6, AGW_LOG_DEBUG = 7 } agw_log_level_e;
+/* The core logs through this; the glue connects it to ap_log_error with its own numbers. */
+typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const char *msg);
+
+/* Message numbers the key store logs with (the glue prints them as AGW0nnn). */
+#define AGW_MSG_JWKS_FETCHED  200
+#define AGW_MSG_JWKS_FAILED   201
+#define AGW_MSG_JWKS_SKIPPED  202
+
+typedef struct agw_keystore_t agw_keystore_t;
+typedef struct agw_keysrc_t agw_keysrc_t;
+
+/* A handle on one JWK Set version, valid until agw_keys_release (or the pool passed to
+ * agw_keysrc_get is cleared: the release is registered there). */
+typedef struct agw_keys_ref_t {
+    const agw_jwks_t *jwks;
+    apr_int64_t fetched_at;
+    unsigned long version;      /* increases with every successful fetch of this source */
+    void *opaque;
+} agw_keys_ref_t;
+
+/* Statistics of one source, for the status page and tests. */
+typedef struct agw_keysrc_stats_t {
+    const char *name;           /* the URL or file */
+    unsigned long fetches, failures;
+    apr_int64_t fetched_at, next_refresh;
+    int nkeys;
+    const char *last_error;     /* NULL when the last fetch worked */
+} agw_keysrc_stats_t;
+
+apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn *log,
+                                 void *baton);
+
+/* The shared source for spec, created on first use. APR_ENOSPC beyond AGW_KEYS_MAX_SOURCES. */
+apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
+                                 const agw_keys_spec_t *spec);
+
+/* The current keys, for a request at time now. Returns at once while a set no older than
+ * max_stale is held; otherwise (first use, or stale) one caller fetches while concurrent
+ * callers wait for that fetch, and unscheduled fetch attempts are at most one per cooldown.
+ * APR_EAGAIN with *pretry_after seconds when no usable keys can be had (503). The reference
+ * is released by a cleanup on p. */
+apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
+                            apr_int64_t now, apr_int64_t *pretry_after, agw_err_t *err);
+
+/* A token named a kid that ref's set does not hold: refetch once if the cooldown allows (or
+ * wait for a fetch already running) and return the newer set in ref. APR_EBUSY when the
+ * cooldown forbids a fetch (ref unchanged), APR_SUCCESS when ref now holds a newer or the
+ * same set. */
+apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
+                                    apr_int64_t now, agw_err_t *err);
+
+/* Scheduled refresh of every source whose refresh time has come; called by a background
+ * thread so that no request waits while cached keys are valid. */
+void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now);
+
+/* Copies of each source's statistics, from p. */
+apr_array_header_t *agw_keystore_stats(agw_keystore_t *ks, apr_pool_t *p);
+
+#endif

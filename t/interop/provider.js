@@ -1,0 +1,195 @@
+// Runs panva's oidc-provider on loopback as an independent, certified authorization server that issues Auth0-style client-credentials JWT access tokens for mod_auth0gw's interoperability test.
+//
+// Usage: node provider.js --port PORT [--watch-pid PID]
+// PORT 0 picks a free port; with --watch-pid it ends by itself once PID is gone, so a
+// harness killed with SIGKILL leaves no provider behind.
+// Prints "ready ISSUER" on stdout once it accepts connections, ISSUER being
+// http://127.0.0.1:PORT/ (so the module needs Auth0InsecureHTTP On for it).
+// Ends on SIGTERM/SIGINT. Everything it knows is fixed below and mirrored in
+// t/lib/AGW/Interop.pm; there is no admin interface on purpose: what is tested is
+// the provider's own behaviour, not ours.
+
+import http from 'node:http';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+
+import Provider, { errors } from 'oidc-provider';
+
+const HOST = '127.0.0.1';
+
+// Resource servers (Auth0 "APIs"): the `audience` a client asks for. Unknown ones are
+// refused with invalid_target, as Auth0 refuses an unknown audience.
+const RESOURCE_SERVERS = {
+  'https://api.interop.test/': { scope: 'read:messages write:messages' },
+  'https://other.interop.test/': { scope: 'read:other' },
+};
+
+// One client per token-endpoint authentication method the module implements.
+const CLIENTS = [
+  {
+    client_id: 'interop-basic',
+    client_secret: 'interop-basic-secret-0123456789abcdef',
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    client_id: 'interop-post',
+    client_secret: 'interop-post-secret-0123456789abcdef',
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+].map((c) => ({
+  ...c,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+}));
+
+const TOKEN_TTL = 600;
+
+function usage(why) {
+  process.stderr.write(`provider.js: ${why}\nusage: node provider.js --port PORT [--watch-pid PID]  (PORT 0 = any free port)\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { port: undefined, watchPid: undefined };
+  for (let i = 0; i < argv.length; i += 2) {
+    const value = argv[i + 1];
+    if (value === undefined || !/^\d{1,7}$/.test(value)) usage(`${argv[i]} needs a number`);
+    if (argv[i] === '--port') opts.port = Number(value);
+    else if (argv[i] === '--watch-pid') opts.watchPid = Number(value);
+    else usage(`unknown option ${argv[i]}`);
+  }
+  if (opts.port === undefined || opts.port > 65535) usage('--port 0..65535 is required');
+  return opts;
+}
+
+function parentAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+// A fresh RS256 key per run: the module must learn it from the JWKS, never from us.
+function signingJwks() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return {
+    keys: [{ ...jwk, kid: `interop-${randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' }],
+  };
+}
+
+function providerConfiguration() {
+  return {
+    clients: CLIENTS,
+    jwks: signingJwks(),
+    cookies: { keys: [randomBytes(32).toString('hex')] },
+    routes: {
+      token: '/oauth/token',
+      jwks: '/.well-known/jwks.json',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // No audience -> no resource -> an opaque token, as Auth0 without a default API.
+        defaultResource: () => undefined,
+        useGrantedResource: () => false,
+        getResourceServerInfo: (ctx, resourceIndicator) => {
+          const rs = RESOURCE_SERVERS[resourceIndicator];
+          if (!rs) throw new errors.InvalidTarget();
+          return {
+            scope: rs.scope,
+            audience: resourceIndicator,
+            accessTokenTTL: TOKEN_TTL,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+  };
+}
+
+// Auth0's token endpoint takes `audience`; RFC 8707 (and so oidc-provider) takes
+// `resource`. Copy one to the other before the provider parses the body, so that a
+// client written for Auth0 (our module) talks to it unchanged. The provider then
+// reads the body we parsed (req.body) instead of the stream.
+const BODY_LIMIT = 16 * 1024;
+
+async function readForm(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > BODY_LIMIT) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+function audienceToResource() {
+  return async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/oauth/token'
+        && ctx.is('application/x-www-form-urlencoded')) {
+      let form;
+      try {
+        form = await readForm(ctx.req);
+      } catch {
+        ctx.status = 413;
+        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
+        return;
+      }
+      const body = {};
+      for (const key of new Set(form.keys())) {
+        const values = form.getAll(key);
+        body[key] = values.length === 1 ? values[0] : values;
+      }
+      if (body.audience !== undefined && body.resource === undefined) {
+        body.resource = body.audience;
+      }
+      delete body.audience;
+      ctx.req.body = body;
+    }
+    await next();
+  };
+}
+
+function main() {
+  const { port, watchPid } = parseArgs(process.argv.slice(2));
+  const server = http.createServer();
+
+  server.on('error', (err) => {
+    process.stderr.write(`provider.js: cannot listen on ${HOST}:${port}: ${err.message}\n`);
+    process.exit(1);
+  });
+
+  // The issuer names the port, so it is known only once the socket is bound.
+  server.listen(port, HOST, () => {
+    const issuer = `http://${HOST}:${server.address().port}/`;
+    const provider = new Provider(issuer, providerConfiguration());
+    provider.use(audienceToResource());
+    provider.on('server_error', (ctx, err) => {
+      process.stderr.write(`provider.js: server_error: ${err.stack || err}\n`);
+    });
+    server.on('request', provider.callback());
+    process.stdout.write(`ready ${issuer}\n`);
+  });
+
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  if (watchPid !== undefined) {
+    setInterval(() => { if (!parentAlive(watchPid)) stop(); }, 1000).unref();
+  }
+}
+
+main();

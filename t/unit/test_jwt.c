@@ -1,0 +1,262 @@
+/* Unit tests of registered-claim checks: exact reasons, leeway boundaries, hostile shapes. */
+#include <string.h>
+#include <apr_strings.h>
+#include "tests.h"
+#include "agw_json.h"
+#include "agw_jwt.h"
+
+#define NOW    APR_INT64_C(1700000000)
+#define LEEWAY APR_INT64_C(30)
+#define ISS    "https://tenant.eu.auth0.com/"
+#define AUD    "https://api.example.com"
+
+static json_t *claims(const char *text)
+{
+    json_t *j = NULL;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, text, strlen(text), AGW_JSON_MAX_DEPTH,
+                                    &err), APR_SUCCESS);
+    return j;
+}
+
+/* Claims with exp/nbf/iat as JSON texts (NULL: absent) plus iss and aud. */
+static json_t *timed(const char *exp, const char *nbf, const char *iat)
+{
+    const char *t = apr_psprintf(agw_test_pool, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"%s%s%s%s%s%s}",
+                                 exp ? ",\"exp\":" : "", exp ? exp : "",
+                                 nbf ? ",\"nbf\":" : "", nbf ? nbf : "",
+                                 iat ? ",\"iat\":" : "", iat ? iat : "");
+    return claims(t);
+}
+
+static const char *num(apr_int64_t v)
+{
+    return apr_psprintf(agw_test_pool, "%" APR_INT64_T_FMT, v);
+}
+
+static apr_array_header_t *auds(const char *a, const char *b)
+{
+    apr_array_header_t *arr = apr_array_make(agw_test_pool, 2, sizeof(const char *));
+
+    if (a)
+        APR_ARRAY_PUSH(arr, const char *) = a;
+    if (b)
+        APR_ARRAY_PUSH(arr, const char *) = b;
+    return arr;
+}
+
+/* Runs the check with the standard issuer/audience and asserts the outcome. */
+static void expect_with(const json_t *c, const char *iss, const apr_array_header_t *aud,
+                        apr_int64_t leeway, const char *reason)
+{
+    agw_err_t err = { 0 };
+    apr_status_t rv = agw_jwt_check_claims(c, iss, aud, NOW, leeway, &err);
+
+    if (!reason) {
+        ck_assert_msg(rv == APR_SUCCESS, "expected success, got '%s'",
+                      err.reason ? err.reason : "(null)");
+        return;
+    }
+    ck_assert_int_eq(rv, APR_EINVAL);
+    ck_assert_ptr_nonnull(err.reason);
+    ck_assert_str_eq(err.reason, reason);
+    ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
+}
+
+static void expect(const json_t *c, const char *reason)
+{
+    expect_with(c, ISS, auds(AUD, NULL), LEEWAY, reason);
+}
+
+START_TEST(valid_token)
+{
+    expect(timed(num(NOW + 3600), num(NOW - 10), num(NOW - 10)), NULL);
+    expect(timed(num(NOW + 3600), NULL, NULL), NULL);
+}
+END_TEST
+
+START_TEST(exp_required_and_numeric)
+{
+    expect(timed(NULL, NULL, NULL), "exp missing");
+    expect(timed("\"1800000000\"", NULL, NULL), "exp not a number");
+    expect(timed("null", NULL, NULL), "exp not a number");
+    expect(timed("true", NULL, NULL), "exp not a number");
+    expect(timed("{}", NULL, NULL), "exp not a number");
+    expect(timed("[1800000000]", NULL, NULL), "exp not a number");
+    /* A real NumericDate is legal (RFC 7519 section 2). */
+    expect(timed("1800000000.5", NULL, NULL), NULL);
+}
+END_TEST
+
+START_TEST(exp_leeway_boundaries)
+{
+    /* Valid while now < exp + leeway. */
+    expect(timed(num(NOW - LEEWAY), NULL, NULL), "token expired");
+    expect(timed(num(NOW - LEEWAY - 1), NULL, NULL), "token expired");
+    expect(timed(num(NOW - LEEWAY + 1), NULL, NULL), NULL);
+    expect(timed(num(NOW), NULL, NULL), NULL);
+    expect_with(timed(num(NOW), NULL, NULL), ISS, auds(AUD, NULL), 0, "token expired");
+    expect_with(timed(num(NOW + 1), NULL, NULL), ISS, auds(AUD, NULL), 0, NULL);
+    /* Reals around the boundary. */
+    expect(timed(apr_psprintf(agw_test_pool, "%" APR_INT64_T_FMT ".0", NOW - LEEWAY), NULL, NULL),
+           "token expired");
+    expect(timed(apr_psprintf(agw_test_pool, "%" APR_INT64_T_FMT ".5", NOW - LEEWAY), NULL, NULL),
+           NULL);
+    /* A negative leeway counts as none, not as a stricter clock. */
+    expect_with(timed(num(NOW + 1), NULL, NULL), ISS, auds(AUD, NULL), -100, NULL);
+}
+END_TEST
+
+START_TEST(exp_extremes)
+{
+    expect(timed("9223372036854775807", NULL, NULL), NULL);
+    expect(timed("-9223372036854775808", NULL, NULL), "token expired");
+    expect(timed("0", NULL, NULL), "token expired");
+    expect(timed("1e308", NULL, NULL), NULL);
+    expect(timed("-1e308", NULL, NULL), "token expired");
+    /* A huge leeway must not wrap now - leeway around into accepting anything. */
+    expect_with(timed("-9223372036854775808", NULL, NULL), ISS, auds(AUD, NULL),
+                APR_INT64_C(0x7fffffffffffffff), "token expired");
+    expect_with(timed(num(NOW + 60), "9223372036854775807", NULL), ISS, auds(AUD, NULL),
+                APR_INT64_C(0x7fffffffffffffff), "token not yet valid");
+}
+END_TEST
+
+START_TEST(nbf_boundaries)
+{
+    const char *exp = num(NOW + 3600);
+
+    expect(timed(exp, num(NOW + LEEWAY), NULL), NULL);
+    expect(timed(exp, num(NOW + LEEWAY + 1), NULL), "token not yet valid");
+    expect(timed(exp, num(NOW), NULL), NULL);
+    expect(timed(exp, "0", NULL), NULL);
+    expect(timed(exp, "9223372036854775807", NULL), "token not yet valid");
+    expect(timed(exp, apr_psprintf(agw_test_pool, "%" APR_INT64_T_FMT ".5", NOW + LEEWAY), NULL),
+           "token not yet valid");
+    expect_with(timed(exp, num(NOW + 1), NULL), ISS, auds(AUD, NULL), 0, "token not yet valid");
+    expect_with(timed(exp, num(NOW), NULL), ISS, auds(AUD, NULL), 0, NULL);
+    expect(timed(exp, "\"0\"", NULL), "nbf not a number");
+    expect(timed(exp, "null", NULL), "nbf not a number");
+}
+END_TEST
+
+START_TEST(iat_boundaries)
+{
+    const char *exp = num(NOW + 3600);
+
+    expect(timed(exp, NULL, num(NOW + LEEWAY)), NULL);
+    expect(timed(exp, NULL, num(NOW + LEEWAY + 1)), "iat in the future");
+    expect(timed(exp, NULL, "0"), NULL);
+    expect_with(timed(exp, NULL, num(NOW + 1)), ISS, auds(AUD, NULL), 0, "iat in the future");
+    expect(timed(exp, NULL, "\"now\""), "iat not a number");
+    expect(timed(exp, NULL, "false"), "iat not a number");
+}
+END_TEST
+
+START_TEST(issuer_exact)
+{
+    const char *exp = num(NOW + 60);
+    const char *t;
+
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\",\"iss\":\"%s\"}", exp,
+                     "https://tenant.eu.auth0.com");
+    expect(claims(t), "issuer mismatch");       /* trailing slash matters */
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\",\"iss\":\"%s\"}", exp,
+                     "https://TENANT.eu.auth0.com/");
+    expect(claims(t), "issuer mismatch");
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\",\"iss\":\"%s\"}", exp,
+                     ISS "x");
+    expect(claims(t), "issuer mismatch");
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\"}", exp);
+    expect(claims(t), "issuer mismatch");
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\",\"iss\":[\"" ISS "\"]}", exp);
+    expect(claims(t), "issuer mismatch");
+    t = apr_psprintf(agw_test_pool, "{\"exp\":%s,\"aud\":\"" AUD "\",\"iss\":null}", exp);
+    expect(claims(t), "issuer mismatch");
+    /* No configured issuer: not checked. */
+    expect_with(claims(t), NULL, auds(AUD, NULL), LEEWAY, NULL);
+}
+END_TEST
+
+static json_t *with_aud(const char *aud_json)
+{
+    const char *t = apr_psprintf(agw_test_pool, "{\"iss\":\"" ISS "\",\"exp\":%s%s%s}",
+                                 num(NOW + 60), aud_json ? ",\"aud\":" : "",
+                                 aud_json ? aud_json : "");
+    return claims(t);
+}
+
+START_TEST(audience_forms)
+{
+    expect(with_aud("\"" AUD "\""), NULL);
+    expect(with_aud("[\"https://other\",\"" AUD "\"]"), NULL);
+    expect(with_aud("[\"" AUD "\"]"), NULL);
+    expect(with_aud("\"https://api.example.co\""), "audience mismatch");
+    expect(with_aud("\"" AUD "/\""), "audience mismatch");
+    expect(with_aud("[\"https://other\"]"), "audience mismatch");
+    expect(with_aud("[]"), "audience mismatch");
+    expect(with_aud(NULL), "audience mismatch");
+    expect(with_aud("null"), "audience mismatch");
+    expect(with_aud("42"), "audience mismatch");
+    expect(with_aud("{\"aud\":\"" AUD "\"}"), "audience mismatch");
+    /* An array of strings only: a stray element makes the claim malformed. */
+    expect(with_aud("[\"" AUD "\",1]"), "audience mismatch");
+    expect(with_aud("[[\"" AUD "\"]]"), "audience mismatch");
+    /* Any configured audience will do. */
+    expect_with(with_aud("\"https://second\""), ISS, auds(AUD, "https://second"), LEEWAY, NULL);
+    expect_with(with_aud("[\"x\",\"https://second\"]"), ISS, auds(AUD, "https://second"),
+                LEEWAY, NULL);
+    /* No audience configured (NULL or empty): not checked. */
+    expect_with(with_aud(NULL), ISS, NULL, LEEWAY, NULL);
+    expect_with(with_aud("7"), ISS, auds(NULL, NULL), LEEWAY, NULL);
+}
+END_TEST
+
+START_TEST(order_and_shape)
+{
+    const char *t;
+
+    /* Malformed before mismatched, mismatched before expired. */
+    t = "{\"iss\":\"evil\",\"aud\":\"evil\"}";
+    expect(claims(t), "exp missing");
+    t = "{\"iss\":\"evil\",\"aud\":\"evil\",\"exp\":1}";
+    expect(claims(t), "issuer mismatch");
+    t = "{\"iss\":\"" ISS "\",\"aud\":\"evil\",\"exp\":1}";
+    expect(claims(t), "audience mismatch");
+    t = "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1,\"nbf\":\"x\"}";
+    expect(claims(t), "nbf not a number");
+    expect(claims("[1,2]"), "claims not an object");
+    expect(claims("\"exp\""), "claims not an object");
+    expect(NULL, "claims not an object");
+}
+END_TEST
+
+START_TEST(err_may_be_null)
+{
+    ck_assert_int_eq(agw_jwt_check_claims(timed(NULL, NULL, NULL), ISS, NULL, NOW, 0, NULL),
+                     APR_EINVAL);
+    ck_assert_int_eq(agw_jwt_check_claims(timed(num(NOW + 5), NULL, NULL), ISS, NULL, NOW, 0,
+                                          NULL), APR_SUCCESS);
+}
+END_TEST
+
+Suite *agw_suite_jwt(void)
+{
+    Suite *s = suite_create("jwt");
+    TCase *tc = tcase_create("claims");
+
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
+    tcase_add_test(tc, valid_token);
+    tcase_add_test(tc, exp_required_and_numeric);
+    tcase_add_test(tc, exp_leeway_boundaries);
+    tcase_add_test(tc, exp_extremes);
+    tcase_add_test(tc, nbf_boundaries);
+    tcase_add_test(tc, iat_boundaries);
+    tcase_add_test(tc, issuer_exact);
+    tcase_add_test(tc, audience_forms);
+    tcase_add_test(tc, order_and_shape);
+    tcase_add_test(tc, err_may_be_null);
+    suite_add_tcase(s, tc);
+    return s;
+}
