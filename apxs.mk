@@ -36,4 +36,6 @@ $(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)
 	    -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter -Wc,-Wno-missing-field-initializers \
 	    -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(CORE_OBJ)) \
 	    $(PKG_LIBS) >/dev/null
+	@if nm -D $(BUILD)/glue/.libs/mod_auth0gw.so | grep -E ' U agw_'; then \
+	    echo "mod_auth0gw.so: core symbols above are not defined" >&2; exit 1; fi
 	cp $(BUILD)/glue/.libs/mod_auth0gw.so $@

@@ -21,6 +21,26 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     return c;
 }
 
+void *agw_srv_create(apr_pool_t *p, server_rec *s)
+{
+    agw_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->clients = apr_hash_make(p);
+    sc->client_where = apr_hash_make(p);
+    return sc;
+}
+
+void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    agw_srv_conf_t *base = basev, *add = addv, *sc = apr_pcalloc(p, sizeof(*sc));
+
+    /* a virtual host sees the main server's clients, and its own of the same name win */
+    sc->clients = apr_hash_overlay(p, add->clients, base->clients);
+    sc->client_where = apr_hash_overlay(p, add->client_where, base->client_where);
+    sc->cache_provider = base->cache_provider;
+    sc->cache_args = base->cache_args;
+    return sc;
+}
+
 #define MERGE_PTR(f) c->f = add->f ? add->f : base->f
 #define MERGE_NUM(f) c->f = add->f != AGW_UNSET ? add->f : base->f
 
@@ -67,6 +87,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(max_stale);
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
+    MERGE_PTR(proxy_client);
     return c;
 }
 
@@ -126,6 +147,12 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
                              "no path)");
     if (!*arg)
         return fail(cmd, "expects a host name such as example.eu.auth0.com");
+    if (agw_current_client(cmd)) {
+        agw_client_t *cl = agw_current_client(cmd);
+        if (!cl->token_url)
+            cl->token_url = apr_pstrcat(cmd->pool, "https://", arg, "/oauth/token", NULL);
+        return NULL;
+    }
     c->domain = arg;
     c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
     c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
@@ -320,16 +347,23 @@ static const char *set_ca_file(cmd_parms *cmd, void *dc, const char *arg)
         || fi.filetype != APR_REG)
         return fail(cmd, apr_psprintf(cmd->pool, "cannot read the CA file %s; give a PEM "
                                                  "bundle readable by httpd", arg));
-    c->ca_file = path;
+    if (agw_current_client(cmd))
+        agw_current_client(cmd)->http.ca_file = path;
+    else
+        c->ca_file = path;
     return NULL;
 }
 
 static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
 {
-    ((agw_dir_conf_t *)dc)->insecure_http = on;
+    if (agw_current_client(cmd))
+        agw_current_client(cmd)->http.allow_http = on;
+    else
+        ((agw_dir_conf_t *)dc)->insecure_http = on;
     return NULL;
 }
 
+#define CLIENTCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, RSRC_CONF, help)
 #define DIRCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, OR_AUTHCFG, help)
 
 const command_rec agw_cmds[] = {
@@ -360,6 +394,25 @@ const command_rec agw_cmds[] = {
     DIRCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),
     DIRCMD(FLAG, "Auth0InsecureHTTP", set_insecure,
            "allow http:// key and token URLs (development only)"),
+    AP_INIT_RAW_ARGS("<Auth0Client", agw_client_section, NULL, RSRC_CONF,
+                     "a named client-credentials client for proxied backends"),
+    CLIENTCMD(TAKE1, "Auth0TokenURL", agw_set_token_url, "the token endpoint"),
+    CLIENTCMD(TAKE1, "Auth0ClientID", agw_set_client_id, "the client id"),
+    CLIENTCMD(TAKE1, "Auth0ClientSecret", agw_set_client_secret, "file:PATH, env:VAR or literal"),
+    CLIENTCMD(TAKE1, "Auth0ClientAudience", agw_set_client_audience, "the API the token is for"),
+    CLIENTCMD(ITERATE, "Auth0ClientScope", agw_set_client_scope, "scopes to request"),
+    CLIENTCMD(TAKE1, "Auth0ClientAuth", agw_set_client_auth,
+              "client_secret_post, client_secret_basic or private_key_jwt"),
+    CLIENTCMD(TAKE2, "Auth0ClientParam", agw_set_client_param, "NAME VALUE: extra form parameter"),
+    CLIENTCMD(TAKE1, "Auth0ClientKey", agw_set_client_key,
+              "file:PATH of the PEM private key for private_key_jwt"),
+    CLIENTCMD(TAKE1, "Auth0ClientKeyID", agw_set_client_key_id, "kid of the private_key_jwt key"),
+    CLIENTCMD(TAKE1, "Auth0ClientRenew", agw_set_client_renew,
+              "renew after this share of the lifetime (default 80%)"),
+    AP_INIT_TAKE1("Auth0ProxyClient", agw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
+                  "the <Auth0Client> whose token proxied requests here carry"),
+    AP_INIT_TAKE1("Auth0Cache", agw_cache_set, NULL, RSRC_CONF,
+                  "socache provider for shared state: shmcb, redis:HOST:PORT, memcache:HOST:PORT"),
     { NULL }
 };
 
@@ -477,6 +530,23 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
                          d->filename, d->line_num);
             bad++;
         }
+        if (!strcasecmp(d->directive, "Auth0ProxyClient") && d->args) {
+            agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
+            const char *name = d->args;
+            server_rec *vs;
+            int found = 0;
+            for (vs = s; vs && !found; vs = vs->next) {
+                sc = ap_get_module_config(vs->module_config, &auth0gw_module);
+                found = apr_hash_get(sc->clients, name, APR_HASH_KEY_STRING) != NULL;
+            }
+            if (!found) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: Auth0ProxyClient %s names no client; define "
+                             "<Auth0Client %s> ... </Auth0Client> at server or virtual-host "
+                             "level", d->filename, d->line_num, name, name);
+                bad++;
+            }
+        }
         if (!strcasecmp(d->directive, "Auth0InsecureHTTP") && flag_on(d)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                          "AGW0002: %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
@@ -488,7 +558,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
 
 int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    int bad = check_tree(ptemp, s, ap_conftree);
+    int bad = check_tree(ptemp, s, ap_conftree) + agw_clients_check(pconf, s);
 
     if (bad) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,

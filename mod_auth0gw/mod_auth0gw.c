@@ -7,26 +7,33 @@
 
 static void agw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
+    agw_cache_child_init(pchild, s);
+    agw_proxy_child_init(pchild, s);
     agw_child_init(pchild, s);
 }
 
 static void agw_register_hooks(apr_pool_t *p)
 {
-    /* runs when: the configuration is complete, in the parent (and in `apache2 -t`):
+    /* runs when: the configuration is read, before logs open, also for `apache2 -t`:
      * cross-directive checks that fail the start with file:line and the fix */
-    ap_hook_post_config(agw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(agw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: before the configuration is read: the global mutexes are registered */
+    ap_hook_pre_config(agw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the configuration is complete, in the parent: the shared cache is made */
+    ap_hook_post_config(agw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
     ap_hook_child_init(agw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
     agw_authn_register_hooks(p);
     agw_authz_register_hooks(p);
+    agw_proxy_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(auth0gw) = {
     STANDARD20_MODULE_STUFF,
     agw_dir_create,
     agw_dir_merge,
-    NULL,
-    NULL,
+    agw_srv_create,
+    agw_srv_merge,
     agw_cmds,
     agw_register_hooks
 };

@@ -2,6 +2,7 @@
 #ifndef MOD_AUTH0GW_H
 #define MOD_AUTH0GW_H
 
+#include <apr_hash.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
@@ -12,6 +13,7 @@
 #include "agw_jwt.h"
 #include "agw_conf.h"
 #include "agw_keys.h"
+#include "agw_client.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 
@@ -53,11 +55,24 @@ typedef struct agw_dir_conf_t {
     apr_int64_t max_stale;
     const char *ca_file;
     int insecure_http;
+    const char *proxy_client;           /* Auth0ProxyClient */
 } agw_dir_conf_t;
 
 typedef struct agw_srv_conf_t {
-    int unused;
+    apr_hash_t *clients;                /* name -> agw_client_t *, vhosts inherit */
+    apr_hash_t *client_where;           /* name -> "file:line" */
+    agw_client_t *current;              /* while inside <Auth0Client> */
+    const char *cache_provider;         /* Auth0Cache, main server only */
+    const char *cache_args;
 } agw_srv_conf_t;
+
+/* One client's state in this process, for the status page. */
+typedef struct agw_client_stats_t {
+    const char *name, *token_url, *last_error;
+    int has_token;
+    apr_int64_t expires_in;
+    unsigned long fetches, failures, served, refused;
+} agw_client_stats_t;
 
 /* What check_authn learned, for the authz providers and later phases of one request. */
 typedef struct agw_req_t {
@@ -70,6 +85,8 @@ typedef struct agw_req_t {
 extern const command_rec agw_cmds[];
 void *agw_dir_create(apr_pool_t *p, char *dir);
 void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv);
+void *agw_srv_create(apr_pool_t *p, server_rec *s);
+void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv);
 int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 /* The effective issuer and key URL (explicit, else from Auth0Domain; NULL key URL: discovery). */
 const char *agw_conf_issuer(const agw_dir_conf_t *c);
@@ -82,6 +99,40 @@ const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
 void agw_authn_register_hooks(apr_pool_t *p);
 agw_req_t *agw_req_get(request_rec *r);
 void agw_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* proxy.c */
+const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_id(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_audience(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
+const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_key_id(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
+agw_client_t *agw_current_client(cmd_parms *cmd);
+int agw_clients_check(apr_pool_t *pconf, server_rec *s);
+void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s);
+void agw_proxy_register_hooks(apr_pool_t *p);
+apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s);
+
+/* cache.c */
+const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg);
+int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+void agw_cache_child_init(apr_pool_t *pchild, server_rec *s);
+int agw_cache_is_network(void);
+const char *agw_cache_name(void);
+apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
+                           server_rec *s);
+apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
+                           apr_int64_t expires_at, apr_pool_t *p, server_rec *s);
+apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
+apr_status_t agw_fetch_lock(int wait);
+void agw_fetch_unlock(void);
 
 /* authz.c */
 void agw_authz_register_hooks(apr_pool_t *p);

@@ -35,16 +35,21 @@ const char *agw_alg_curve(agw_alg_e alg);
 /* An imported public key (RSA, EC or Ed25519), released by a cleanup on its pool. */
 typedef struct agw_pkey_t agw_pkey_t;
 
-/* RSA from big-endian modulus and exponent; refuses < 2048 bits, even or tiny exponent. */
+/* RSA from big-endian modulus and exponent (leading zero octets tolerated); refuses < 2048
+ * bits, > 16384 bits, an even modulus, an even exponent, e < 3 or e over 64 bits. Reasons:
+ * "RSA key under 2048 bits", "RSA key too large", "RSA modulus invalid",
+ * "RSA exponent invalid", "RSA key rejected" (OpenSSL refused the import). */
 apr_status_t agw_pkey_rsa(agw_pkey_t **pkey, apr_pool_t *p,
                           const unsigned char *n, apr_size_t nlen,
                           const unsigned char *e, apr_size_t elen, agw_err_t *err);
 /* EC from curve name ("P-256" "P-384" "P-521") and affine coordinates, each exactly the
- * field size; refuses points not on the curve. */
+ * field size; refuses points not on the curve. Reasons: "EC curve not supported",
+ * "EC coordinate length invalid", "EC point not on curve". */
 apr_status_t agw_pkey_ec(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
                          const unsigned char *x, apr_size_t xlen,
                          const unsigned char *y, apr_size_t ylen, agw_err_t *err);
-/* OKP: only crv "Ed25519" with a 32-byte x. */
+/* OKP: only crv "Ed25519" with a 32-byte x. Reasons: "OKP curve not supported",
+ * "Ed25519 key length invalid", "Ed25519 key rejected". */
 apr_status_t agw_pkey_okp(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
                           const unsigned char *x, apr_size_t xlen, agw_err_t *err);
 
@@ -54,10 +59,14 @@ int agw_pkey_bits(const agw_pkey_t *pkey);
 const char *agw_pkey_curve(const agw_pkey_t *pkey);
 
 /* Verifies sig over data with alg. For RS/PS/ES/EdDSA, key must be a pkey of the matching
- * type (and curve); for HS*, secret/secretlen is the shared key and the MAC is compared in
- * constant time. ES* signatures must be raw r||s of exactly 2 * field size bytes (r, s in
- * [1, n-1]). Returns APR_SUCCESS or APR_EINVAL with err reason "signature invalid" or a
- * more specific one ("key type does not match alg", "bad ECDSA signature length"). */
+ * type (and curve); for HS*, secret/secretlen is the shared key (key must be NULL: a public
+ * key never keys an HMAC) and the MAC is compared in constant time. ES* signatures must be
+ * raw r||s of exactly 2 * field size bytes (r, s in [1, n-1]); RS* and PS* signatures exactly
+ * the modulus length; PS* use MGF1 with the same hash and a salt as long as the hash.
+ * Returns APR_SUCCESS or APR_EINVAL with err reason "signature invalid" or a more specific
+ * one: "alg not supported", "key type does not match alg", "key curve does not match alg",
+ * "bad ECDSA signature length", "HMAC key too short for alg" (RFC 7518 3.2: the secret must
+ * be at least as long as the hash output). */
 apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
                               const unsigned char *secret, apr_size_t secretlen,
                               const unsigned char *data, apr_size_t datalen,
@@ -70,5 +79,6 @@ void agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len);
 
 /* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p. */
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);
+
 
 #endif

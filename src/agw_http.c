@@ -15,6 +15,7 @@
 #define AGW_HTTP_CONNECT_MS  3000
 #define AGW_HTTP_TIMEOUT_MS  10000
 #define AGW_HTTP_MAX_BODY    (1024 * 1024)
+#define AGW_HTTP_MAX_BODY_LIMIT ((apr_size_t)256 * 1024 * 1024)
 #define AGW_CA_FILE_MAX      (8 * 1024 * 1024)  /* the Debian bundle is ~200 KiB */
 #define AGW_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define AGW_USER_AGENT       "mod_auth0gw"
@@ -219,6 +220,8 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
         return APR_EINVAL;
     }
     body.max = opts->max_body ? opts->max_body : AGW_HTTP_MAX_BODY;
+    if (body.max > AGW_HTTP_MAX_BODY_LIMIT)     /* keeps max + 1 and the doubling from overflowing */
+        body.max = AGW_HTTP_MAX_BODY_LIMIT;
 
     if ((curl = curl_easy_init()) == NULL) {
         agw_err_set(err, NULL, "out of memory");

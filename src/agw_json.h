@@ -10,9 +10,13 @@
 #define AGW_JSON_MAX_DEPTH 16          /* objects/arrays nested deeper are refused */
 
 /* Parses exactly text[0..len) as one JSON value. Refuses: duplicate member names at any
- * level, nesting deeper than max_depth (an object or array at top level is depth 1),
- * embedded NUL, trailing bytes, invalid UTF-8. The result is released by a cleanup on p.
- * err->code is invalid_token, reason like "JSON: duplicate member name". */
+ * level, nesting deeper than max_depth (an object or array at top level is depth 1; 0 or
+ * less means AGW_JSON_MAX_DEPTH), embedded NUL (raw or \u0000), trailing bytes, invalid
+ * UTF-8. Depth is measured before jansson runs, so deep input never reaches its recursion.
+ * The result is released by a cleanup on p. err->code is invalid_token, reason one of
+ * "JSON: empty", "JSON: nesting too deep", "JSON: embedded NUL", "JSON: duplicate member
+ * name", "JSON: invalid UTF-8", "JSON: trailing data", "JSON: truncated", "JSON: number out
+ * of range", "JSON: syntax error". */
 apr_status_t agw_json_parse(json_t **pjson, apr_pool_t *p, const char *text, apr_size_t len,
                             int max_depth, agw_err_t *err);
 
@@ -23,8 +27,10 @@ json_t *agw_json_own(apr_pool_t *p, json_t *j);
 const char *agw_json_str(const json_t *obj, const char *name);
 
 /* The JSON text of a scalar as SPEC.md compares claims: strings as their raw value,
- * integers in decimal, reals via "%.17g" trimmed, true/false, null as "null".
- * For arrays: elements' texts joined by ","; for objects: compact JSON. From p. */
+ * integers in decimal, reals via "%.17g" trimmed (the shortest "%.Ng", N <= 17, that reads
+ * back as the same double: 0.1 is "0.1", 2.0 is "2", 1e300 is "1e+300"), true/false, null
+ * as "null". For arrays: elements' texts joined by ","; for objects: compact JSON in member
+ * order. NULL for a NULL value. From p. */
 char *agw_json_text(apr_pool_t *p, const json_t *value);
 
 #endif

@@ -25,23 +25,36 @@ typedef struct agw_jwk_t {
 typedef struct agw_jwks_t {
     apr_array_header_t *keys;    /* agw_jwk_t *: the usable keys, in document order */
     apr_array_header_t *skipped; /* const char *: one line per unusable key, e.g.
-                                  * "key #2 (kid abc): use is not sig" */
+                                  * "key #2 (kid abc): use is not sig" (keys count from 1;
+                                  * the kid is quoted printable-only, at most 64 chars) */
 } agw_jwks_t;
 
 /* One JWK object (a json_t * object) to a key. Refuses: missing/unknown kty, "use" present
  * and not "sig", "key_ops" present without "verify", "alg" present and unknown or not fitting
  * kty/curve, bad or missing parameters, RSA under 2048 bits, EC point not on curve, private
- * members are ignored (never required). kid/x5t must be strings when present. */
+ * members are ignored (never required). kid/x5t must be strings when present.
+ * Reasons (code invalid_token): "JWK is not an object", "kty missing", "kty is not a string",
+ * "kty not supported", "kid is not a string", "x5t is not a string", "use is not a string",
+ * "use is not sig", "key_ops is not an array", "key_ops is not an array of strings",
+ * "key_ops lacks verify", "crv is not a string", "alg is not a string", "alg unknown"
+ * ("none" included), "alg does not fit kty", "alg does not fit crv", "RSA n missing or not
+ * base64url" (likewise e; EC x, y; OKP x; oct k), "EC crv missing", "OKP crv missing",
+ * "oct k is empty", and those of agw_pkey_rsa / agw_pkey_ec / agw_pkey_okp. */
 apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
                            agw_err_t *err);
 
 /* A JWK Set document: must be a JSON object with a "keys" array (limits of agw_json_parse
  * apply, plus AGW_JWKS_MAX_BYTES). Unusable keys are listed in skipped, not fatal.
- * A set with zero usable keys is still APR_SUCCESS (the caller decides). */
+ * A set with zero usable keys is still APR_SUCCESS (the caller decides).
+ * oct keys are skipped ("symmetric key in a key set"): a key set is published, so a secret
+ * in it is no secret; HMAC keys come only from agw_jwks_from_secret. Errors have code NULL and reasons "JWKS too large",
+ * "JWKS is not a JSON object", "JWKS has no keys array" or agw_json_parse's. */
 apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
                             apr_size_t len, agw_err_t *err);
 
-/* A one-key set holding a shared secret (kty oct, no kid) for HS* verification. */
+/* A one-key set holding a copy of a shared secret (kty oct, no kid) for HS*
+ * verification. A secret shorter than the hash output is kept but refused at verify time
+ * (RFC 7518 3.2). */
 agw_jwks_t *agw_jwks_from_secret(apr_pool_t *p, const unsigned char *secret, apr_size_t len);
 
 #endif

@@ -123,6 +123,17 @@ static int jws_key_fit(const agw_jws_t *jws, const agw_jwk_t *k)
     return FIT_OK;
 }
 
+/* A token's kid selects the keys that carry it; when none does, the keys without a kid (such
+ * as the configured shared secret); no kid selects every key. */
+static int jws_kid_selects(const agw_jws_t *jws, const agw_jwk_t *k, int kid_known)
+{
+    if (!jws->kid)
+        return 1;
+    if (kid_known)
+        return k->kid && strcmp(k->kid, jws->kid) == 0;
+    return k->kid == NULL;
+}
+
 apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allowed,
                             agw_err_t *err)
 {
@@ -131,7 +142,7 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
         "key curve does not match alg", "key alg does not match token alg",
     };
     const char *fail_reason = NULL;
-    int i, have_kid = 0, best = FIT_NONE;
+    int i, n, kid_known = 0, best = FIT_NONE;
 
     if (!jws)
         return agw_err_token(err, "token missing");
@@ -139,28 +150,19 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
     if (jws->alg <= AGW_ALG_NONE || jws->alg >= AGW_ALG_COUNT
         || !(allowed & AGW_ALG_BIT(jws->alg)))
         return agw_err_token(err, "alg not allowed");
-    if (!keys || !keys->keys || keys->keys->nelts == 0) {
-        agw_err_token(err, "unknown key");
-        return APR_NOTFOUND;
+    n = (keys && keys->keys) ? keys->keys->nelts : 0;
+    for (i = 0; jws->kid && i < n && !kid_known; i++) {
+        const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
+
+        kid_known = k->kid && strcmp(k->kid, jws->kid) == 0;
     }
 
-    /* A kid picks the keys that carry it. When none does, keys without a kid (such as the
-     * configured HMAC secret) remain candidates; with none of those either, the set may be
-     * out of date and the caller may refresh it. */
-    if (jws->kid) {
-        for (i = 0; i < keys->keys->nelts && !have_kid; i++) {
-            const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
-
-            have_kid = k->kid && strcmp(k->kid, jws->kid) == 0;
-        }
-    }
-
-    for (i = 0; i < keys->keys->nelts; i++) {
+    for (i = 0; i < n; i++) {
         const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
         agw_err_t kerr = { NULL, NULL };
         int fit;
 
-        if (jws->kid && (have_kid ? (!k->kid || strcmp(k->kid, jws->kid) != 0) : k->kid != NULL))
+        if (!jws_kid_selects(jws, k, kid_known))
             continue;
         fit = jws_key_fit(jws, k);
         if (fit != FIT_OK) {
@@ -184,6 +186,7 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
     if (best == FIT_OK)
         return agw_err_token(err, fail_reason ? fail_reason : "signature invalid");
     if (best == FIT_NONE) {
+        /* No key carries the kid (nor lacks one), or the set is empty: it may be stale. */
         agw_err_token(err, "unknown key");
         return APR_NOTFOUND;
     }

@@ -28,15 +28,27 @@ typedef struct agw_jws_t {
  * payload JSON objects under agw_json_parse's limits, len <= max_len (0: AGW_TOKEN_MAX_BYTES).
  * Header: "alg" must be a string naming a known algorithm ("none" in any casing refused),
  * "crit" present is refused (we understand no extensions), kid/x5t/typ must be strings when
- * present. Payload must be a JSON object. Signature must be non-empty. Does not verify. */
+ * present; jwk/jku/x5u/x5c are ignored. Payload must be a JSON object. Signature must be
+ * non-empty. Does not verify. Reasons (code invalid_token): "token empty", "token too large",
+ * "token is not three segments", "signature missing", "signature is not base64url",
+ * "header is not base64url", "header JSON: ..." (agw_json_parse's reason after "JSON: "),
+ * "header is not a JSON object", "alg missing", "alg is not a string", "alg none refused",
+ * "alg unknown", "crit not supported", "kid is not a string", "x5t is not a string",
+ * "typ is not a string", and the same "payload ..." forms. */
 apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
                             apr_size_t len, apr_size_t max_len, agw_err_t *err);
 
 /* Verifies jws against keys: alg must be in allowed; candidate keys are those whose kid equals
- * the header's kid (all keys when the header has no kid), whose x5t matches when both have
+ * the header's kid (all keys when the header has no kid; when no key has the header's kid,
+ * the keys without a kid, such as agw_jwks_from_secret's), whose x5t matches when both have
  * one, whose kty (and curve) fit the alg, and whose own "alg", when present, equals it.
- * Returns APR_SUCCESS (jws->key set), APR_NOTFOUND with reason "unknown key" when no key has
- * the header's kid (the caller may refresh the set and retry), or APR_EINVAL. */
+ * Candidates are tried in set order. Returns APR_SUCCESS (jws->key set), APR_NOTFOUND with
+ * reason "unknown key" when there is no key with the header's kid and none without a kid, or
+ * the set is empty (the caller may refresh the set and retry), or APR_EINVAL: "alg not
+ * allowed"; when keys were selected but none fits, the furthest-reaching mismatch among "x5t
+ * does not match key", "key type does not match alg", "key curve does not match alg", "key
+ * alg does not match token alg"; when candidates fail the signature check, the first one's
+ * agw_crypt_verify reason ("signature invalid", "bad ECDSA signature length", ...). */
 apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allowed,
                             agw_err_t *err);
 

@@ -13,7 +13,9 @@
  * (when audiences is not NULL and not empty); exp required and a number, now < exp + leeway;
  * nbf and iat, when present, numbers and <= now + leeway. Reasons are short:
  * "token expired", "exp missing", "exp not a number", "issuer mismatch", "audience mismatch",
- * "token not yet valid", "iat in the future". Code invalid_token. */
+ * "token not yet valid", "iat in the future", and for malformed input "nbf not a number",
+ * "iat not a number", "claims not an object". Order: shape (exp, nbf, iat types), then iss,
+ * aud, then exp, nbf, iat times. Code invalid_token. */
 apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
                                   const apr_array_header_t *audiences,
                                   apr_int64_t now, apr_int64_t leeway, agw_err_t *err);

@@ -115,13 +115,13 @@ function providerConfiguration() {
   };
 }
 
-// Auth0's token endpoint takes `audience`; RFC 8707 (and so oidc-provider) takes
-// `resource`. Copy one to the other before the provider parses the body, so that a
-// client written for Auth0 (our module) talks to it unchanged. The provider then
-// reads the body we parsed (req.body) instead of the stream.
+// Auth0's token endpoint takes `audience`, in a form or a JSON body; RFC 8707 (and so
+// oidc-provider) takes `resource`, in a form only. Rewrite the request before the provider
+// parses it, so that a client written for Auth0 (our module) talks to it unchanged. The
+// provider then reads the body we parsed (req.body) instead of the stream.
 const BODY_LIMIT = 16 * 1024;
 
-async function readForm(req) {
+async function readBody(req) {
   const chunks = [];
   let size = 0;
   for await (const chunk of req) {
@@ -129,31 +129,52 @@ async function readForm(req) {
     if (size > BODY_LIMIT) throw new Error('request body too large');
     chunks.push(chunk);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function formToObject(text) {
+  const form = new URLSearchParams(text);
+  const body = {};
+  for (const key of new Set(form.keys())) {
+    const values = form.getAll(key);
+    body[key] = values.length === 1 ? values[0] : values;
+  }
+  return body;
+}
+
+function jsonToObject(text) {
+  const value = JSON.parse(text);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error('not a JSON object');
+  }
+  const body = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new Error(`${key} is not a string`);
+    body[key] = v;
+  }
+  return body;
 }
 
 function audienceToResource() {
   return async (ctx, next) => {
-    if (ctx.method === 'POST' && ctx.path === '/oauth/token'
-        && ctx.is('application/x-www-form-urlencoded')) {
-      let form;
+    const isForm = ctx.is('application/x-www-form-urlencoded');
+    const isJson = ctx.is('application/json');
+    if (ctx.method === 'POST' && ctx.path === '/oauth/token' && (isForm || isJson)) {
+      let body;
       try {
-        form = await readForm(ctx.req);
-      } catch {
-        ctx.status = 413;
-        ctx.body = { error: 'invalid_request', error_description: 'request body too large' };
+        const text = await readBody(ctx.req);
+        body = isForm ? formToObject(text) : jsonToObject(text);
+      } catch (err) {
+        ctx.status = 400;
+        ctx.body = { error: 'invalid_request', error_description: err.message };
         return;
-      }
-      const body = {};
-      for (const key of new Set(form.keys())) {
-        const values = form.getAll(key);
-        body[key] = values.length === 1 ? values[0] : values;
       }
       if (body.audience !== undefined && body.resource === undefined) {
         body.resource = body.audience;
       }
       delete body.audience;
       ctx.req.body = body;
+      ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
     }
     await next();
   };

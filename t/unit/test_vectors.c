@@ -248,6 +248,7 @@ static agw_jwk_t *jwk_of(const char *text)
     return jwk;
 }
 
+/* A published set holding the key; never for oct keys, which a key set must not carry. */
 static agw_jwks_t *jwks_of(const char *jwk_text)
 {
     const char *doc = apr_pstrcat(agw_test_pool, "{\"keys\":[", jwk_text, "]}", NULL);
@@ -260,6 +261,17 @@ static agw_jwks_t *jwks_of(const char *jwk_text)
     ck_assert_int_eq(jwks->keys->nelts, 1);
     ck_assert_int_eq(jwks->skipped->nelts, 0);
     return jwks;
+}
+
+/* The verification set for a vector: a shared secret comes from the administrator
+ * (agw_jwks_from_secret), every other key from a published set. */
+static agw_jwks_t *keys_for(const vector_t *v)
+{
+    if (v->kty == AGW_KTY_OCT) {
+        agw_jwk_t *jwk = jwk_of(v->jwk);
+        return agw_jwks_from_secret(agw_test_pool, jwk->secret, jwk->secret_len);
+    }
+    return jwks_of(v->jwk);
 }
 
 /* The signing input and the signature bytes of a compact token, split by hand. */
@@ -365,7 +377,7 @@ END_TEST
 START_TEST(vector_signature_verifies)
 {
     const vector_t *v = &vectors[_i];
-    agw_jwks_t *jwks = jwks_of(v->jwk);
+    agw_jwks_t *jwks = keys_for(v);
     const agw_jwk_t *key = APR_ARRAY_IDX(jwks->keys, 0, const agw_jwk_t *);
     agw_err_t err = { 0 };
     agw_jws_t *jws;
@@ -401,7 +413,7 @@ END_TEST
 START_TEST(vector_tampered_signature_fails)
 {
     const vector_t *v = &vectors[_i];
-    agw_jwks_t *jwks = jwks_of(v->jwk);
+    agw_jwks_t *jwks = keys_for(v);
     agw_err_t err = { 0 };
     agw_jws_t *jws;
     apr_status_t rv;
@@ -471,7 +483,7 @@ START_TEST(vector_non_object_payload_refused)
     ck_assert_int_eq(agw_jws_decode(&jws, agw_test_pool, v->token, strlen(v->token), 0, &err),
                      APR_EINVAL);
     ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
-    ck_assert_str_eq(err.reason, "payload: JSON: syntax error");
+    ck_assert_str_eq(err.reason, "payload JSON: syntax error");
 }
 END_TEST
 
@@ -513,13 +525,12 @@ START_TEST(rfc7515_a_claims_and_header)
 }
 END_TEST
 
-/* A.1's HMAC key verifies nothing but HS*: not A.2's RS256 token, not an RS256-labelled
- * copy of A.1, and A.1 is refused when the allow-list does not name HS256. */
+/* A.1's HMAC key verifies nothing but HS*: not A.2's RS256 or A.3's ES256 token, and A.1
+ * itself is refused when the allow-list does not name HS256. */
 START_TEST(rfc7515_a1_key_is_hmac_only)
 {
-    agw_jwks_t *oct = jwks_of(RFC7515_A1_JWK);
-    agw_jwks_t *rsa = jwks_of(RFC7515_A2_JWK);
-    agw_jwks_t *ec = jwks_of(RFC7515_A3_JWK);
+    agw_jwks_t *oct = keys_for(&vectors[0]);
+    agw_jwks_t *rsa = keys_for(&vectors[1]);
     agw_jws_t *a1 = decode_ok(vectors[0].token);
     agw_jws_t *a2 = decode_ok(vectors[1].token);
     agw_jws_t *a3 = decode_ok(vectors[2].token);
@@ -533,14 +544,14 @@ START_TEST(rfc7515_a1_key_is_hmac_only)
         all |= AGW_ALG_BIT(a);
 
     ck_assert_int_eq(agw_jws_verify(a2, oct, all, &err), APR_EINVAL);
-    ck_assert_str_eq(err.reason, "no key for alg");
+    ck_assert_str_eq(err.reason, "key type does not match alg");
     ck_assert_ptr_null(a2->key);
     ck_assert_int_eq(agw_jws_verify(a3, oct, all, &err), APR_EINVAL);
-    ck_assert_str_eq(err.reason, "no key for alg");
+    ck_assert_str_eq(err.reason, "key type does not match alg");
 
     /* The RSA key must never be used as an HMAC secret. */
     ck_assert_int_eq(agw_jws_verify(a1, rsa, all, &err), APR_EINVAL);
-    ck_assert_str_eq(err.reason, "no key for alg");
+    ck_assert_str_eq(err.reason, "key type does not match alg");
     ck_assert_ptr_null(a1->key);
 
     /* HS256 with the key, but the allow-list is RS256 only. */
@@ -550,19 +561,48 @@ START_TEST(rfc7515_a1_key_is_hmac_only)
 
     /* The primitive itself: an HMAC secret for RS256, an RSA key for HS256. */
     ck_assert_int_eq(agw_crypt_verify(AGW_ALG_RS256, NULL, k->secret, k->secret_len,
-                                      a2->sig, 1, a2->sig, a2->sig_len, &err), APR_EINVAL);
+                                      (const unsigned char *)a2->signing_input,
+                                      a2->signing_input_len, a2->sig, a2->sig_len, &err),
+                     APR_EINVAL);
     ck_assert_str_eq(err.reason, "key type does not match alg");
     ck_assert_int_eq(agw_crypt_verify(AGW_ALG_HS256, rk->pkey, NULL, 0,
                                       (const unsigned char *)a1->signing_input,
                                       a1->signing_input_len, a1->sig, a1->sig_len, &err),
                      APR_EINVAL);
     ck_assert_str_eq(err.reason, "key type does not match alg");
-    /* HS384/HS512 with the same key are different algorithms: the A.1 MAC fails them. */
+    /* Both at once is no better: HMAC never takes a public key. */
+    ck_assert_int_eq(agw_crypt_verify(AGW_ALG_HS256, rk->pkey, k->secret, k->secret_len,
+                                      (const unsigned char *)a1->signing_input,
+                                      a1->signing_input_len, a1->sig, a1->sig_len, &err),
+                     APR_EINVAL);
+    ck_assert_str_eq(err.reason, "key type does not match alg");
+    /* HS512 with the same 64-byte key is a different algorithm: the A.1 MAC fails it. */
     ck_assert_int_eq(agw_crypt_verify(AGW_ALG_HS512, NULL, k->secret, k->secret_len,
                                       (const unsigned char *)a1->signing_input,
                                       a1->signing_input_len, a1->sig, a1->sig_len, &err),
                      APR_EINVAL);
     ck_assert_str_eq(err.reason, "signature invalid");
+}
+END_TEST
+
+/* A published key set never hands out a shared secret: A.1's and RFC 7520's oct keys are
+ * skipped with a reason, and A.1's token then finds no key. */
+START_TEST(oct_keys_skipped_in_published_set)
+{
+    const char *doc = "{\"keys\":[" RFC7515_A1_JWK "," RFC7520_HMAC_JWK "]}";
+    agw_jwks_t *jwks = NULL;
+    agw_jws_t *a1 = decode_ok(vectors[0].token);
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
+    ck_assert_int_eq(jwks->keys->nelts, 0);
+    ck_assert_int_eq(jwks->skipped->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(jwks->skipped, 0, const char *),
+                     "key #1: symmetric key in a key set");
+    ck_assert_str_eq(APR_ARRAY_IDX(jwks->skipped, 1, const char *),
+                     "key #2 (kid 018c0ae5-4d9b-471b-bfd6-eef314bc7037): symmetric key in a key set");
+    ck_assert_int_eq(agw_jws_verify(a1, jwks, AGW_ALG_BIT(AGW_ALG_HS256), &err), APR_NOTFOUND);
+    ck_assert_str_eq(err.reason, "unknown key");
 }
 END_TEST
 
@@ -575,9 +615,15 @@ START_TEST(vector_wrong_key_fails)
     agw_jws_t *e43 = jws_by_hand(&vectors[6]);
     agw_err_t err = { 0 };
 
+    /* A.2 has no kid, so RFC 7520's RSA key is a candidate, and the math refuses it. */
     ck_assert_int_eq(agw_jws_verify(a2, rsa7520, AGW_ALG_BIT(AGW_ALG_RS256), &err), APR_EINVAL);
     ck_assert_str_eq(err.reason, "signature invalid");
-    /* 4.3 names kid bilbo..., A.4's key has no kid: no key has that kid. */
+    /* 4.3 names kid bilbo...; no key has it, so the kid-less A.4 key is tried and fails. */
+    ck_assert_int_eq(agw_jws_verify(e43, ec7515, AGW_ALG_BIT(AGW_ALG_ES512), &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "signature invalid");
+    /* With a kid of its own, A.4's key is not a candidate: the set may be stale. */
+    ec7515 = jwks_of(apr_pstrcat(agw_test_pool, "{\"kid\":\"other\",", (RFC7515_A4_JWK) + 1,
+                                 NULL));
     ck_assert_int_eq(agw_jws_verify(e43, ec7515, AGW_ALG_BIT(AGW_ALG_ES512), &err),
                      APR_NOTFOUND);
     ck_assert_str_eq(err.reason, "unknown key");
@@ -587,20 +633,19 @@ END_TEST
 /* RFC 7520's one kid names an RSA and an EC key: the alg picks the right one. */
 START_TEST(rfc7520_shared_kid_picks_by_alg)
 {
-    const char *doc = "{\"keys\":[" RFC7520_RSA_PUB_JWK "," RFC7520_EC_PUB_JWK ","
-                      RFC7520_HMAC_JWK "]}";
+    const char *doc = "{\"keys\":[" RFC7520_RSA_PUB_JWK "," RFC7520_EC_PUB_JWK "]}";
     agw_jwks_t *jwks = NULL;
     agw_err_t err = { 0 };
     int i;
 
     ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
-    ck_assert_int_eq(jwks->keys->nelts, 3);
-    for (i = 4; i <= 7; i++) {
+    ck_assert_int_eq(jwks->keys->nelts, 2);
+    for (i = 4; i <= 6; i++) {
         agw_jws_t *jws = jws_by_hand(&vectors[i]);
         apr_status_t rv = agw_jws_verify(jws, jwks, AGW_ALG_BIT(vectors[i].alg), &err);
 
         ck_assert_msg(rv == APR_SUCCESS, "%s: %s", vectors[i].name, err.reason);
-        ck_assert_ptr_eq(jws->key, APR_ARRAY_IDX(jwks->keys, i == 6 ? 1 : i == 7 ? 2 : 0,
+        ck_assert_ptr_eq(jws->key, APR_ARRAY_IDX(jwks->keys, i == 6 ? 1 : 0,
                                                   const agw_jwk_t *));
     }
 }
@@ -646,6 +691,7 @@ Suite *agw_suite_vectors(void)
     tcase_add_loop_test(tc, vector_non_object_payload_refused, 0, NVECTORS);
     tcase_add_test(tc, rfc7515_a_claims_and_header);
     tcase_add_test(tc, rfc7515_a1_key_is_hmac_only);
+    tcase_add_test(tc, oct_keys_skipped_in_published_set);
     tcase_add_test(tc, vector_wrong_key_fails);
     tcase_add_test(tc, rfc7520_shared_kid_picks_by_alg);
     tcase_add_test(tc, rfc8037_private_members_ignored);

@@ -1,0 +1,224 @@
+/* Shared state through mod_socache (shmcb by default, redis or memcache for a fleet) and the host-wide renewal lock. */
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_global_mutex.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <ap_provider.h>
+#include <ap_socache.h>
+#include <util_mutex.h>
+
+#include "mod_auth0gw.h"
+
+APLOG_USE_MODULE(auth0gw);
+
+#define CACHE_MUTEX "auth0gw-cache"
+#define FETCH_MUTEX "auth0gw-fetch"
+#define CACHE_MAX_VALUE (256 * 1024)
+
+static const ap_socache_provider_t *provider;
+static ap_socache_instance_t *instance;
+static apr_global_mutex_t *cache_mutex;   /* guards providers that are not MP-safe (shmcb) */
+static apr_global_mutex_t *fetch_mutex;   /* one token fetch at a time per host */
+static const char *provider_name = "shmcb";
+static int cache_ok;
+static apr_time_t last_outage_log;
+
+const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *sep, *name, *args = NULL;
+    agw_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &auth0gw_module);
+
+    if (err)
+        return err;
+    sep = ap_strchr_c(arg, ':');
+    name = sep ? apr_pstrmemdup(cmd->pool, arg, sep - arg) : arg;
+    args = sep ? sep + 1 : NULL;
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION))
+        return apr_psprintf(cmd->pool, "Auth0Cache: no socache provider '%s'; load "
+                                       "mod_socache_%s (LoadModule socache_%s_module ...) "
+                                       "or use shmcb, redis:HOST:PORT or memcache:HOST:PORT",
+                            name, name, name);
+    sc->cache_provider = name;
+    sc->cache_args = args;
+    return NULL;
+}
+
+int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    apr_status_t rv;
+
+    if ((rv = ap_mutex_register(pconf, CACHE_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
+        return 500;
+    if ((rv = ap_mutex_register(pconf, FETCH_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
+        return 500;
+    return OK;
+}
+
+static apr_status_t destroy_cache(void *data)
+{
+    if (provider && instance)
+        provider->destroy(instance, (server_rec *)data);
+    instance = NULL;
+    return APR_SUCCESS;
+}
+
+int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s)
+{
+    agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
+    struct ap_socache_hints hints = { 64, 8192, 3600 * APR_USEC_PER_SEC };
+    const char *err, *args;
+    apr_status_t rv;
+
+    provider_name = sc->cache_provider ? sc->cache_provider : "shmcb";
+    args = sc->cache_args;
+    provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, provider_name,
+                                  AP_SOCACHE_PROVIDER_VERSION);
+    if (!provider) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "AGW0020: Auth0Cache %s: provider not loaded; add `LoadModule "
+                     "socache_%s_module modules/mod_socache_%s.so`",
+                     provider_name, provider_name, provider_name);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if ((err = provider->create(&instance, args, ptemp, pconf))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "AGW0021: Auth0Cache %s: %s",
+                     provider_name, err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, s, destroy_cache, apr_pool_cleanup_null);
+    if ((rv = ap_global_mutex_create(&cache_mutex, NULL, CACHE_MUTEX, NULL, s, pconf, 0))
+        != APR_SUCCESS
+        || (rv = ap_global_mutex_create(&fetch_mutex, NULL, FETCH_MUTEX, NULL, s, pconf, 0))
+               != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0022: cannot create the global mutexes");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if ((rv = provider->init(instance, "auth0gw", &hints, s, pconf)) != APR_SUCCESS) {
+        /* a network cache that is down at start is an outage, not a reason to stay down */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "AGW0023: Auth0Cache %s could not be initialised; each process will "
+                     "keep its own state until it can", provider_name);
+        cache_ok = 0;
+    }
+    else {
+        cache_ok = 1;
+    }
+    return OK;
+}
+
+void agw_cache_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    if (cache_mutex)
+        apr_global_mutex_child_init(&cache_mutex, apr_global_mutex_lockfile(cache_mutex),
+                                    pchild);
+    if (fetch_mutex)
+        apr_global_mutex_child_init(&fetch_mutex, apr_global_mutex_lockfile(fetch_mutex),
+                                    pchild);
+}
+
+int agw_cache_is_network(void)
+{
+    return provider && !(provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+           && strcmp(provider_name, "shmcb") != 0;
+}
+
+const char *agw_cache_name(void)
+{
+    return provider_name;
+}
+
+static void outage(server_rec *s, apr_status_t rv, const char *what)
+{
+    apr_time_t now = apr_time_now();
+
+    /* one line per half minute per process is enough to see an outage and its end */
+    if (now - last_outage_log > apr_time_from_sec(30)) {
+        last_outage_log = now;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "AGW0301: shared cache %s failed to %s; continuing with this process's "
+                     "own state", provider_name, what);
+    }
+}
+
+static void lock_cache(void)
+{
+    if (provider && (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE))
+        apr_global_mutex_lock(cache_mutex);
+}
+
+static void unlock_cache(void)
+{
+    if (provider && (provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE))
+        apr_global_mutex_unlock(cache_mutex);
+}
+
+apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
+                           server_rec *s)
+{
+    unsigned int len = CACHE_MAX_VALUE;
+    unsigned char *buf;
+    apr_status_t rv;
+
+    if (!instance)
+        return APR_NOTFOUND;
+    buf = apr_palloc(p, len + 1);
+    lock_cache();
+    rv = provider->retrieve(instance, s, (const unsigned char *)key, strlen(key), buf, &len, p);
+    unlock_cache();
+    if (rv == APR_NOTFOUND)
+        return rv;
+    if (rv != APR_SUCCESS) {
+        outage(s, rv, "read");
+        return rv;
+    }
+    buf[len] = '\0';
+    *pdata = (char *)buf;
+    *plen = len;
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
+                           apr_int64_t expires_at, apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv;
+
+    if (!instance || len > CACHE_MAX_VALUE)
+        return APR_EINVAL;
+    lock_cache();
+    rv = provider->store(instance, s, (const unsigned char *)key, strlen(key),
+                         apr_time_from_sec(expires_at), (unsigned char *)data,
+                         (unsigned int)len, p);
+    unlock_cache();
+    if (rv != APR_SUCCESS)
+        outage(s, rv, "store");
+    return rv;
+}
+
+apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv;
+
+    if (!instance)
+        return APR_NOTFOUND;
+    lock_cache();
+    rv = provider->remove(instance, s, (const unsigned char *)key, strlen(key), p);
+    unlock_cache();
+    return rv;
+}
+
+apr_status_t agw_fetch_lock(int wait)
+{
+    if (!fetch_mutex)
+        return APR_SUCCESS;
+    return wait ? apr_global_mutex_lock(fetch_mutex) : apr_global_mutex_trylock(fetch_mutex);
+}
+
+void agw_fetch_unlock(void)
+{
+    if (fetch_mutex)
+        apr_global_mutex_unlock(fetch_mutex);
+}

@@ -1,0 +1,259 @@
+/* The OAuth2 client-credentials client: token requests, responses, renewal times, backoff, cache records. */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+
+#include "agw_client.h"
+#include "agw_b64.h"
+#include "agw_json.h"
+
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
+{
+    unsigned char md[32];
+    const char *material;
+    int i;
+
+    if (!c->token_url)
+        return "no token URL: set Auth0TokenURL, or Auth0Domain for Auth0's /oauth/token";
+    if (!c->client_id)
+        return "Auth0ClientID is missing";
+    if (!c->auth)
+        c->auth = AGW_CLIENT_AUTH_POST;
+    if ((c->auth == AGW_CLIENT_AUTH_POST || c->auth == AGW_CLIENT_AUTH_BASIC) && !c->secret)
+        return "Auth0ClientSecret is missing (file:PATH or env:VAR)";
+    if (c->auth == AGW_CLIENT_AUTH_PKJWT && !c->sign_key)
+        return "private_key_jwt needs Auth0ClientKey file:PATH (a PEM private key)";
+    if (c->auth == AGW_CLIENT_AUTH_PKJWT && c->sign_alg == AGW_ALG_NONE)
+        c->sign_alg = agw_privkey_default_alg(c->sign_key);
+    if (c->renew_percent <= 0)
+        c->renew_percent = 80;
+    /* \x1f cannot occur in configured values, so the fields cannot be shifted into each other */
+    material = apr_pstrcat(p, c->token_url, "\x1f", c->client_id, "\x1f",
+                           c->audience ? c->audience : "", "\x1f", c->scope ? c->scope : "",
+                           NULL);
+    for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
+        material = apr_pstrcat(p, material, "\x1f", APR_ARRAY_IDX(c->params, i, const char *),
+                               "=", APR_ARRAY_IDX(c->params, i + 1, const char *), NULL);
+    agw_crypt_sha256(md, material, strlen(material));
+    c->cache_key = apr_pstrcat(p, "cc:", agw_b64url_encode(p, md, sizeof(md)), NULL);
+    return NULL;
+}
+
+static apr_status_t assertion(const char **pjwt, apr_pool_t *p, const agw_client_t *c,
+                              apr_int64_t now, agw_err_t *err)
+{
+    json_t *hdr = agw_json_own(p, json_object()), *claims = agw_json_own(p, json_object());
+    unsigned char jti[16], *sig;
+    apr_size_t siglen;
+    char *h, *b, *input;
+    apr_status_t rv;
+
+    if ((rv = agw_sign_random(jti, sizeof(jti))) != APR_SUCCESS) {
+        agw_err_set(err, NULL, "no random bytes for the assertion jti");
+        return rv;
+    }
+    json_object_set_new(hdr, "alg", json_string(agw_alg_name(c->sign_alg)));
+    json_object_set_new(hdr, "typ", json_string("JWT"));
+    if (c->sign_kid)
+        json_object_set_new(hdr, "kid", json_string(c->sign_kid));
+    json_object_set_new(claims, "iss", json_string(c->client_id));
+    json_object_set_new(claims, "sub", json_string(c->client_id));
+    json_object_set_new(claims, "aud", json_string(c->token_url));
+    json_object_set_new(claims, "jti", json_string(agw_b64url_encode(p, jti, sizeof(jti))));
+    json_object_set_new(claims, "iat", json_integer((json_int_t)now));
+    json_object_set_new(claims, "exp", json_integer((json_int_t)now + 60));
+    h = json_dumps(hdr, JSON_COMPACT);
+    b = json_dumps(claims, JSON_COMPACT);
+    if (!h || !b) {
+        free(h);
+        free(b);
+        agw_err_set(err, NULL, "cannot serialise the assertion");
+        return APR_ENOMEM;
+    }
+    input = apr_pstrcat(p, agw_b64url_encode(p, (unsigned char *)h, strlen(h)), ".",
+                        agw_b64url_encode(p, (unsigned char *)b, strlen(b)), NULL);
+    free(h);
+    free(b);
+    if ((rv = agw_sign(&sig, &siglen, p, c->sign_alg, c->sign_key,
+                             (unsigned char *)input, strlen(input), err)) != APR_SUCCESS)
+        return rv;
+    *pjwt = apr_pstrcat(p, input, ".", agw_b64url_encode(p, sig, siglen), NULL);
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_client_form(apr_table_t **pform, apr_pool_t *p, const agw_client_t *c,
+                             apr_int64_t now, agw_err_t *err)
+{
+    apr_table_t *form = apr_table_make(p, 8);
+    apr_status_t rv;
+    int i;
+
+    /* extra parameters first, so that none can replace the ones the grant needs */
+    for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
+        apr_table_set(form, APR_ARRAY_IDX(c->params, i, const char *),
+                      APR_ARRAY_IDX(c->params, i + 1, const char *));
+    apr_table_setn(form, "grant_type", "client_credentials");
+    if (c->audience)
+        apr_table_setn(form, "audience", c->audience);
+    else
+        apr_table_unset(form, "audience");
+    if (c->scope)
+        apr_table_setn(form, "scope", c->scope);
+    apr_table_unset(form, "client_secret");
+    apr_table_unset(form, "client_assertion");
+    apr_table_unset(form, "client_assertion_type");
+    switch (c->auth) {
+    case AGW_CLIENT_AUTH_BASIC:
+        apr_table_unset(form, "client_id");
+        break;
+    case AGW_CLIENT_AUTH_PKJWT: {
+        const char *jwt;
+        if ((rv = assertion(&jwt, p, c, now, err)) != APR_SUCCESS)
+            return rv;
+        apr_table_setn(form, "client_id", c->client_id);
+        apr_table_setn(form, "client_assertion_type", ASSERTION_TYPE);
+        apr_table_setn(form, "client_assertion", jwt);
+        break;
+    }
+    default:
+        apr_table_setn(form, "client_id", c->client_id);
+        apr_table_setn(form, "client_secret", c->secret);
+        break;
+    }
+    *pform = form;
+    return APR_SUCCESS;
+}
+
+/* A value from the endpoint made fit for a log line: printable ASCII, bounded. */
+static const char *printable(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    char *out;
+    apr_size_t i, n;
+
+    if (!s)
+        return NULL;
+    n = strlen(s);
+    if (n > max)
+        n = max;
+    out = apr_pstrndup(p, s, n);
+    for (i = 0; i < n; i++)
+        if (out[i] < 0x20 || out[i] > 0x7e || out[i] == '"' || out[i] == '\\')
+            out[i] = '?';
+    return out;
+}
+
+apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
+                              const char *body, apr_size_t len, apr_int64_t now,
+                              agw_err_t *err)
+{
+    json_t *doc = NULL, *exp;
+    const char *at, *type, *e, *ed;
+    agw_err_t jerr = { NULL, NULL };
+    double lifetime;
+
+    if (agw_json_parse(&doc, p, body, len, AGW_JSON_MAX_DEPTH, &jerr) != APR_SUCCESS
+        || !json_is_object(doc))
+        doc = NULL;
+    if (status != 200 || !doc) {
+        e = doc ? printable(p, agw_json_str(doc, "error"), 64) : NULL;
+        ed = doc ? printable(p, agw_json_str(doc, "error_description"), 160) : NULL;
+        agw_err_set(err, NULL, apr_psprintf(p, "token endpoint answered HTTP %ld%s%s%s%s",
+                                            status, e ? ", error " : "", e ? e : "",
+                                            ed ? ": " : "", ed ? ed : ""));
+        if (status == 200)
+            agw_err_set(err, NULL, "token endpoint answered 200 without a JSON object");
+        return APR_EGENERAL;
+    }
+    if ((e = agw_json_str(doc, "error"))) {
+        ed = agw_json_str(doc, "error_description");
+        agw_err_set(err, NULL, apr_psprintf(p, "token endpoint error %s%s%s", printable(p, e, 64),
+                                            ed ? ": " : "", ed ? printable(p, ed, 160) : ""));
+        return APR_EGENERAL;
+    }
+    at = agw_json_str(doc, "access_token");
+    if (!at || !*at || strlen(at) > AGW_CC_MAX_TOKEN || strpbrk(at, " \t\r\n\"")) {
+        agw_err_set(err, NULL, "token response has no usable access_token");
+        return APR_EGENERAL;
+    }
+    exp = json_object_get(doc, "expires_in");
+    lifetime = json_is_number(exp) ? json_number_value(exp) : -1;
+    if (json_is_string(exp))   /* some servers send "3600" */
+        lifetime = atof(json_string_value(exp));
+    if (!(lifetime >= 1 && lifetime <= 10 * 365 * 86400.0)) {
+        agw_err_set(err, NULL, "token response has no usable expires_in");
+        return APR_EGENERAL;
+    }
+    type = agw_json_str(doc, "token_type");
+    if (type && strcasecmp(type, "Bearer") != 0) {
+        agw_err_set(err, NULL, "token response has a token_type other than Bearer");
+        return APR_EGENERAL;
+    }
+    tok->access_token = apr_pstrdup(p, at);
+    tok->obtained_at = now;
+    tok->expires_at = now + (apr_int64_t)lifetime;
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_client_fetch(agw_cc_token_t *tok, apr_pool_t *p, const agw_client_t *c,
+                              apr_int64_t now, agw_err_t *err)
+{
+    agw_http_resp_t *resp;
+    apr_table_t *form;
+    apr_status_t rv;
+
+    if ((rv = agw_client_form(&form, p, c, now, err)) != APR_SUCCESS)
+        return rv;
+    rv = agw_http_post_form(&resp, p, c->token_url, form,
+                            c->auth == AGW_CLIENT_AUTH_BASIC ? c->client_id : NULL,
+                            c->auth == AGW_CLIENT_AUTH_BASIC ? c->secret : NULL, &c->http, err);
+    if (rv != APR_SUCCESS)
+        return rv;
+    return agw_client_parse(tok, p, resp->status, resp->body, resp->len, now, err);
+}
+
+apr_int64_t agw_client_renew_at(const agw_client_t *c, const agw_cc_token_t *tok)
+{
+    apr_int64_t life = tok->expires_at - tok->obtained_at;
+    int pct = c->renew_percent > 0 && c->renew_percent <= 100 ? c->renew_percent : 80;
+    return tok->obtained_at + life * pct / 100;
+}
+
+apr_int64_t agw_client_backoff(unsigned int failures)
+{
+    if (failures == 0)
+        return 0;
+    if (failures >= 6)
+        return 60;
+    return (apr_int64_t)1 << failures;
+}
+
+char *agw_cc_token_encode(apr_pool_t *p, const agw_cc_token_t *tok, apr_size_t *plen)
+{
+    char *s = apr_psprintf(p, "1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT " %s",
+                           tok->obtained_at, tok->expires_at, tok->access_token);
+    *plen = strlen(s);
+    return s;
+}
+
+apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char *data,
+                                 apr_size_t len)
+{
+    char *s = apr_pstrndup(p, data, len), *end, *at;
+    apr_int64_t got, exp;
+
+    if (len < 7 || strncmp(s, "1 ", 2) != 0)
+        return APR_EINVAL;
+    got = apr_strtoi64(s + 2, &end, 10);
+    if (*end != ' ')
+        return APR_EINVAL;
+    exp = apr_strtoi64(end + 1, &at, 10);
+    if (*at != ' ' || !at[1] || exp <= got || strlen(at + 1) > AGW_CC_MAX_TOKEN)
+        return APR_EINVAL;
+    tok->obtained_at = got;
+    tok->expires_at = exp;
+    tok->access_token = at + 1;
+    return APR_SUCCESS;
+}

@@ -1,0 +1,738 @@
+/* Unit tests of the HTTP client against a loopback server in a thread: bodies, limits, form and Basic encoding, TLS. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include "tests.h"
+#include "agw_http.h"
+
+/* ---- a tiny loopback HTTP(S) server ------------------------------------------------- */
+
+typedef struct {
+    int lfd;
+    int port;
+    pthread_t thread;
+    volatile int stop;
+    volatile int connections;   /* accepted connections, to prove a refusal never connected */
+    SSL_CTX *tls;               /* NULL: plain HTTP */
+} srv_t;
+
+typedef struct {
+    int fd;
+    SSL *ssl;
+} conn_t;
+
+static srv_t srv;
+
+static int conn_read(conn_t *c, char *buf, int len)
+{
+    return c->ssl ? SSL_read(c->ssl, buf, len) : (int)recv(c->fd, buf, (size_t)len, 0);
+}
+
+static void conn_write(conn_t *c, const char *buf, size_t len)
+{
+    size_t off = 0;
+    int n;
+
+    while (off < len) {
+        n = c->ssl ? SSL_write(c->ssl, buf + off, (int)(len - off))
+                   : (int)send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        off += (size_t)n;
+    }
+}
+
+static void conn_printf(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_printf(conn_t *c, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        conn_write(c, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* Reads one request (headers and a Content-Length body) into req; returns its length or -1. */
+static int read_request(conn_t *c, char *req, int cap)
+{
+    int len = 0, n, want = -1;
+    char *eoh, *cl;
+
+    while (len < cap - 1) {
+        n = conn_read(c, req + len, cap - 1 - len);
+        if (n <= 0)
+            return -1;
+        len += n;
+        req[len] = '\0';
+        if ((unsigned char)req[0] == 0x16)   /* a TLS ClientHello on the plain port */
+            return -1;
+        if (want < 0 && (eoh = strstr(req, "\r\n\r\n")) != NULL) {
+            cl = strcasestr(req, "\r\nContent-Length:");
+            want = (int)(eoh + 4 - req) + (cl && cl < eoh ? atoi(cl + 17) : 0);
+        }
+        if (want >= 0 && len >= want)
+            return len;
+    }
+    return -1;
+}
+
+static void respond(conn_t *c, const char *req, int reqlen)
+{
+    char path[256] = "";
+    char *body;
+    int i;
+
+    sscanf(req, "%*s %255s", path);
+    if (strcmp(path, "/ok") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 12\r\nConnection: close\r\n\r\n{\"keys\":[]}\n");
+    }
+    else if (strcmp(path, "/404") == 0) {
+        conn_printf(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n"
+                       "\r\nnope");
+    }
+    else if (strcmp(path, "/redirect") == 0) {
+        conn_printf(c, "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n"
+                       "Connection: close\r\n\r\n");
+    }
+    else if (strcmp(path, "/empty") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+    else if (strncmp(path, "/size/", 6) == 0 || strncmp(path, "/stream/", 8) == 0) {
+        /* /size/N announces its length; /stream/N does not, so only the callback can stop it. */
+        int stream = path[1] == 's' && path[2] == 't';
+        int n = atoi(path + (stream ? 8 : 6));
+        body = malloc((size_t)n);
+        memset(body, 'a', (size_t)n);
+        if (stream)
+            conn_printf(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        else
+            conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", n);
+        for (i = 0; i < n; i += 1000)
+            conn_write(c, body + i, (size_t)(n - i < 1000 ? n - i : 1000));
+        free(body);
+    }
+    else if (strcmp(path, "/slow") == 0) {
+        for (i = 0; i < 100 && !srv.stop; i++)
+            usleep(20000);
+    }
+    else if (strcmp(path, "/echo") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                       "Connection: close\r\n\r\n", reqlen);
+        conn_write(c, req, (size_t)reqlen);
+    }
+    else {
+        conn_printf(c, "HTTP/1.1 500 Unexpected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+}
+
+static void *serve(void *arg)
+{
+    static char req[65536];
+    struct pollfd pfd;
+    conn_t c;
+    int reqlen;
+    struct timeval tv = { 2, 0 };
+
+    (void)arg;
+    while (!srv.stop) {
+        pfd.fd = srv.lfd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        memset(&c, 0, sizeof(c));
+        if ((c.fd = accept(srv.lfd, NULL, NULL)) < 0)
+            continue;
+        srv.connections++;
+        setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (srv.tls) {
+            c.ssl = SSL_new(srv.tls);
+            SSL_set_fd(c.ssl, c.fd);
+            if (SSL_accept(c.ssl) != 1) {
+                ERR_clear_error();
+                goto done;
+            }
+        }
+        if ((reqlen = read_request(&c, req, sizeof(req))) > 0)
+            respond(&c, req, reqlen);
+        if (c.ssl)
+            SSL_shutdown(c.ssl);
+done:
+        if (c.ssl)
+            SSL_free(c.ssl);
+        close(c.fd);
+    }
+    return NULL;
+}
+
+static int listen_loopback(int *pport)
+{
+    struct sockaddr_in sa;
+    socklen_t slen = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &slen), 0);
+    *pport = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void server_start(SSL_CTX *tls)
+{
+    /* OpenSSL writes with write(2): a client hanging up must not kill the test process. */
+    signal(SIGPIPE, SIG_IGN);
+    memset(&srv, 0, sizeof(srv));
+    srv.tls = tls;
+    srv.lfd = listen_loopback(&srv.port);
+    ck_assert_int_eq(pthread_create(&srv.thread, NULL, serve, NULL), 0);
+}
+
+static void server_stop(void)
+{
+    srv.stop = 1;
+    pthread_join(srv.thread, NULL);
+    close(srv.lfd);
+    if (srv.tls)
+        SSL_CTX_free(srv.tls);
+    srv.tls = NULL;
+}
+
+static void plain_setup(void)
+{
+    agw_test_pool_setup();
+    ck_assert_int_eq(agw_http_init(), APR_SUCCESS);
+    server_start(NULL);
+}
+
+static void plain_teardown(void)
+{
+    server_stop();
+    agw_test_pool_teardown();
+}
+
+static const char *url(const char *scheme, const char *path)
+{
+    return apr_psprintf(agw_test_pool, "%s://127.0.0.1:%d%s", scheme, srv.port, path);
+}
+
+static agw_http_opts_t http_opts(void)
+{
+    agw_http_opts_t o = { 0 };
+
+    o.allow_http = 1;
+    o.timeout_ms = 3000;
+    return o;
+}
+
+static void expect_fail(apr_status_t rv, agw_http_resp_t *resp, agw_err_t *err,
+                        apr_status_t want_rv, const char *reason)
+{
+    ck_assert_int_eq(rv, want_rv);
+    ck_assert_ptr_null(resp);
+    ck_assert_ptr_nonnull(err->reason);
+    ck_assert_str_eq(err->reason, reason);
+    ck_assert_ptr_null(err->code);
+}
+
+/* ---- GET ---------------------------------------------------------------------------- */
+
+START_TEST(get_ok)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_str_eq(resp->body, "{\"keys\":[]}\n");
+    ck_assert_uint_eq(resp->len, 12);
+    ck_assert_str_eq(resp->content_type, "application/json");
+}
+END_TEST
+
+START_TEST(get_status_and_empty)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/404"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 404);
+    ck_assert_str_eq(resp->body, "nope");
+    ck_assert_ptr_null(resp->content_type);
+    /* Redirects are not followed: the caller sees the 302. */
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/redirect"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 302);
+    ck_assert_uint_eq(resp->len, 0);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/empty"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_str_eq(resp->body, "");
+    ck_assert_uint_eq(resp->len, 0);
+    ck_assert_int_eq(srv.connections, 3);
+}
+END_TEST
+
+START_TEST(request_headers)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/echo"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_msg(strncmp(resp->body, "GET /echo HTTP/1.1\r\n", 20) == 0, "%s", resp->body);
+    ck_assert_ptr_nonnull(strstr(resp->body, "\r\nUser-Agent: mod_auth0gw\r\n"));
+    ck_assert_ptr_nonnull(strstr(resp->body, "\r\nAccept: application/json\r\n"));
+    ck_assert_ptr_null(strcasestr(resp->body, "Authorization"));
+    ck_assert_ptr_null(strcasestr(resp->body, "Accept-Encoding"));
+}
+END_TEST
+
+START_TEST(size_cap)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    o.max_body = 1000;
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/size/1000"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(resp->len, 1000);
+    ck_assert_uint_eq(strlen(resp->body), 1000);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/stream/1000"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(resp->len, 1000);
+
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/size/1001"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "response too large");
+    err.reason = NULL;
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/stream/1001"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "response too large");
+    err.reason = NULL;
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/stream/300000"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "response too large");
+}
+END_TEST
+
+START_TEST(size_cap_default)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/stream/1048576"), &o,
+                                  &err), APR_SUCCESS);
+    ck_assert_uint_eq(resp->len, 1048576);
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/stream/1048577"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "response too large");
+}
+END_TEST
+
+START_TEST(timeout)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_time_t t0 = apr_time_now();
+    apr_status_t rv;
+
+    o.timeout_ms = 300;
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/slow"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "timeout");
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(1500));
+    ck_assert_int_ge(apr_time_now() - t0, apr_time_from_msec(250));
+}
+END_TEST
+
+START_TEST(connect_refused)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    int port, fd = listen_loopback(&port);
+    apr_status_t rv;
+
+    close(fd);                  /* the port is now known to be closed */
+    rv = agw_http_get(&resp, agw_test_pool,
+                      apr_psprintf(agw_test_pool, "http://127.0.0.1:%d/ok", port), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "connect failed");
+}
+END_TEST
+
+START_TEST(scheme_policy)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    o.allow_http = 0;
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "http URL not allowed");
+    rv = agw_http_get(&resp, agw_test_pool, url("HTTP", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "http URL not allowed");
+    rv = agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), NULL, "id", "secret",
+                            &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "http URL not allowed");
+    /* The defaults (NULL opts) refuse http:// too. */
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/ok"), NULL, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "http URL not allowed");
+    o.allow_http = 1;
+    rv = agw_http_get(&resp, agw_test_pool, "file:///etc/passwd", &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "URL scheme not allowed");
+    rv = agw_http_get(&resp, agw_test_pool, url("ftp", "/x"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "URL scheme not allowed");
+    rv = agw_http_get(&resp, agw_test_pool, url("gopher", "/x"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "URL scheme not allowed");
+    rv = agw_http_get(&resp, agw_test_pool, "127.0.0.1/ok", &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "URL scheme not allowed");
+    rv = agw_http_get(&resp, agw_test_pool, NULL, &o, &err);
+    expect_fail(rv, resp, &err, APR_EINVAL, "URL scheme not allowed");
+    ck_assert_int_eq(srv.connections, 0);
+}
+END_TEST
+
+START_TEST(env_proxy_skipped_for_loopback)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    /* A dead proxy: if it were used for loopback, the request would fail. */
+    setenv("http_proxy", "http://127.0.0.1:9/", 1);
+    setenv("NO_PROXY", "example.internal", 1);
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err);
+    unsetenv("http_proxy");
+    unsetenv("NO_PROXY");
+    ck_assert_msg(rv == APR_SUCCESS, "failed: %s", err.reason);
+    ck_assert_int_eq(resp->status, 200);
+}
+END_TEST
+
+/* ---- POST form ---------------------------------------------------------------------- */
+
+/* The body of an echoed request (after the blank line). */
+static const char *echoed_body(const agw_http_resp_t *resp)
+{
+    const char *eoh = strstr(resp->body, "\r\n\r\n");
+
+    ck_assert_ptr_nonnull(eoh);
+    return eoh + 4;
+}
+
+/* The value of an echoed request header, or NULL. */
+static const char *echoed_header(const agw_http_resp_t *resp, const char *name)
+{
+    const char *h = strcasestr(resp->body, apr_pstrcat(agw_test_pool, "\r\n", name, ": ", NULL));
+    const char *end;
+
+    if (!h)
+        return NULL;
+    h += strlen(name) + 4;
+    end = strstr(h, "\r\n");
+    return apr_pstrmemdup(agw_test_pool, h, (apr_size_t)(end - h));
+}
+
+START_TEST(post_form_encoding)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_table_t *form = apr_table_make(agw_test_pool, 4);
+
+    apr_table_add(form, "grant_type", "client_credentials");
+    apr_table_add(form, "audience", "https://api.example/x y");
+    apr_table_add(form, "client_secret", "a+b&c=d%e f:~._-");
+    apr_table_add(form, "na me&", "\xc3\xa9\r\n");
+    apr_table_add(form, "empty", "");
+    ck_assert_int_eq(agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), form, NULL,
+                                        NULL, &o, &err), APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_msg(strncmp(resp->body, "POST /echo HTTP/1.1\r\n", 21) == 0, "%s", resp->body);
+    ck_assert_str_eq(echoed_body(resp),
+                     "grant_type=client_credentials"
+                     "&audience=https%3A%2F%2Fapi.example%2Fx+y"
+                     "&client_secret=a%2Bb%26c%3Dd%25e+f%3A~._-"
+                     "&na+me%26=%C3%A9%0D%0A"
+                     "&empty=");
+    ck_assert_str_eq(echoed_header(resp, "Content-Type"), "application/x-www-form-urlencoded");
+    ck_assert_ptr_null(echoed_header(resp, "Expect"));
+    ck_assert_ptr_null(echoed_header(resp, "Authorization"));
+}
+END_TEST
+
+START_TEST(post_empty_form)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), NULL, NULL,
+                                        NULL, &o, &err), APR_SUCCESS);
+    ck_assert_str_eq(echoed_body(resp), "");
+    ck_assert_str_eq(echoed_header(resp, "Content-Length"), "0");
+}
+END_TEST
+
+START_TEST(post_basic_auth)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_table_t *form = apr_table_make(agw_test_pool, 1);
+
+    apr_table_add(form, "grant_type", "client_credentials");
+    /* RFC 6749 2.3.1: each part form-encoded, then "id:secret", then base64. The expected
+     * value is base64("my%3Aclient%2Bid:p%40ss+w%25rd%3A%2B%2F%3D") computed independently. */
+    ck_assert_int_eq(agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), form,
+                                        "my:client+id", "p@ss w%rd:+/=", &o, &err), APR_SUCCESS);
+    ck_assert_str_eq(echoed_header(resp, "Authorization"),
+                     "Basic bXklM0FjbGllbnQlMkJpZDpwJTQwc3Mrdy"
+                     "UyNXJkJTNBJTJCJTJGJTNE");
+    ck_assert_str_eq(echoed_body(resp), "grant_type=client_credentials");
+    /* Plain values stay as they are. */
+    ck_assert_int_eq(agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), form,
+                                        "Xy12", "s3cr3t", &o, &err), APR_SUCCESS);
+    ck_assert_str_eq(echoed_header(resp, "Authorization"), "Basic WHkxMjpzM2NyM3Q=");
+    /* A NULL password is an empty one. */
+    ck_assert_int_eq(agw_http_post_form(&resp, agw_test_pool, url("http", "/echo"), form,
+                                        "id", NULL, &o, &err), APR_SUCCESS);
+    ck_assert_str_eq(echoed_header(resp, "Authorization"), "Basic aWQ6");
+}
+END_TEST
+
+START_TEST(post_error_keeps_secret_out)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_table_t *form = apr_table_make(agw_test_pool, 1);
+    apr_status_t rv;
+
+    apr_table_add(form, "client_secret", "TOPSECRET");
+    o.timeout_ms = 200;
+    rv = agw_http_post_form(&resp, agw_test_pool, url("http", "/slow"), form, "id", "TOPSECRET",
+                            &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "timeout");
+    ck_assert_ptr_null(strstr(err.reason, "TOPSECRET"));
+}
+END_TEST
+
+START_TEST(https_to_plain_server)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    rv = agw_http_get(&resp, agw_test_pool, url("https", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "TLS handshake failed");
+}
+END_TEST
+
+/* ---- TLS ---------------------------------------------------------------------------- */
+
+static char ca_path[64];
+static EVP_PKEY *tls_key;
+static X509 *tls_cert;
+
+static void add_ext(X509 *x, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    ck_assert_ptr_nonnull(ext);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+}
+
+/* A self-signed P-256 certificate for IP 127.0.0.1, written as the "extra CA" file. */
+static void make_cert(void)
+{
+    X509_NAME *name;
+    FILE *f;
+    int fd;
+
+    tls_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ck_assert_ptr_nonnull(tls_key);
+    tls_cert = X509_new();
+    X509_set_version(tls_cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(tls_cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(tls_cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(tls_cert), 86400);
+    X509_set_pubkey(tls_cert, tls_key);
+    name = X509_get_subject_name(tls_cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"agw test CA",
+                               -1, -1, 0);
+    X509_set_issuer_name(tls_cert, name);
+    add_ext(tls_cert, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(tls_cert, NID_key_usage, "critical,keyCertSign,digitalSignature");
+    add_ext(tls_cert, NID_subject_alt_name, "IP:127.0.0.1");
+    ck_assert_int_gt(X509_sign(tls_cert, tls_key, EVP_sha256()), 0);
+
+    snprintf(ca_path, sizeof(ca_path), "/tmp/agw_http_ca_XXXXXX");
+    fd = mkstemp(ca_path);
+    ck_assert_int_ge(fd, 0);
+    f = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(f);
+    PEM_write_X509(f, tls_cert);
+    fclose(f);
+}
+
+static void tls_setup(void)
+{
+    SSL_CTX *ctx;
+
+    agw_test_pool_setup();
+    ck_assert_int_eq(agw_http_init(), APR_SUCCESS);
+    make_cert();
+    ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate(ctx, tls_cert), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, tls_key), 1);
+    server_start(ctx);
+}
+
+static void tls_teardown(void)
+{
+    server_stop();
+    unlink(ca_path);
+    X509_free(tls_cert);
+    EVP_PKEY_free(tls_key);
+    agw_test_pool_teardown();
+}
+
+START_TEST(tls_untrusted_refused)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    o.allow_http = 0;
+    rv = agw_http_get(&resp, agw_test_pool, url("https", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "TLS certificate verification failed");
+}
+END_TEST
+
+START_TEST(tls_extra_ca_trusted)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    o.allow_http = 0;
+    o.ca_file = ca_path;
+    rv = agw_http_get(&resp, agw_test_pool, url("https", "/ok"), &o, &err);
+    ck_assert_msg(rv == APR_SUCCESS, "failed: %s", err.reason);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_str_eq(resp->body, "{\"keys\":[]}\n");
+}
+END_TEST
+
+START_TEST(tls_hostname_checked)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    /* Trusted CA, but the certificate names 127.0.0.1, not localhost. */
+    o.allow_http = 0;
+    o.ca_file = ca_path;
+    rv = agw_http_get(&resp, agw_test_pool,
+                      apr_psprintf(agw_test_pool, "https://localhost:%d/ok", srv.port), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "TLS certificate verification failed");
+}
+END_TEST
+
+START_TEST(tls_bad_ca_file)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    o.ca_file = "/nonexistent/ca.pem";
+    rv = agw_http_get(&resp, agw_test_pool, url("https", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "cannot read CA file");
+    o.ca_file = "/tmp";
+    rv = agw_http_get(&resp, agw_test_pool, url("https", "/ok"), &o, &err);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "cannot read CA file");
+    ck_assert_int_eq(srv.connections, 0);
+}
+END_TEST
+
+
+Suite *agw_suite_http(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("plain");
+    TCase *tt = tcase_create("tls");
+
+    tcase_add_checked_fixture(tc, plain_setup, plain_teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, get_ok);
+    tcase_add_test(tc, get_status_and_empty);
+    tcase_add_test(tc, request_headers);
+    tcase_add_test(tc, size_cap);
+    tcase_add_test(tc, size_cap_default);
+    tcase_add_test(tc, timeout);
+    tcase_add_test(tc, connect_refused);
+    tcase_add_test(tc, scheme_policy);
+    tcase_add_test(tc, env_proxy_skipped_for_loopback);
+    tcase_add_test(tc, post_form_encoding);
+    tcase_add_test(tc, post_empty_form);
+    tcase_add_test(tc, post_basic_auth);
+    tcase_add_test(tc, post_error_keeps_secret_out);
+    tcase_add_test(tc, https_to_plain_server);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
+    tcase_set_timeout(tt, 20);
+    tcase_add_test(tt, tls_untrusted_refused);
+    tcase_add_test(tt, tls_extra_ca_trusted);
+    tcase_add_test(tt, tls_hostname_checked);
+    tcase_add_test(tt, tls_bad_ca_file);
+    suite_add_tcase(s, tt);
+    return s;
+}
