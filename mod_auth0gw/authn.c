@@ -459,6 +459,20 @@ static apr_status_t stop_refresher(void *data)
     return APR_SUCCESS;
 }
 
+static apr_status_t shared_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                               apr_pool_t *p)
+{
+    return agw_cache_get(pdata, plen, key, p, baton);
+}
+
+static apr_status_t shared_put(void *baton, const char *key, const char *data, apr_size_t len,
+                               apr_int64_t expires_at, apr_pool_t *p)
+{
+    return agw_cache_put(key, data, len, expires_at, p, baton);
+}
+
+static agw_shared_t shared_store = { shared_get, shared_put, NULL };
+
 void agw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
@@ -470,6 +484,8 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         keystore = NULL;
         return;
     }
+    shared_store.baton = s;
+    agw_keystore_share(keystore, &shared_store);
     refresher_stop = 0;
     if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,

@@ -8,6 +8,7 @@
 
 #include "agw_keys.h"
 #include "agw_json.h"
+#include "agw_b64.h"
 
 /* One fetched JWK Set; lives in its own unmanaged pool until its last holder lets go. */
 typedef struct keyver_t {
@@ -24,6 +25,8 @@ struct agw_keysrc_t {
     agw_keys_spec_t spec;
     const char *name;           /* for logs and stats: the URL, file or issuer */
     const char *jwks_uri;       /* found by discovery, kept for later fetches */
+    const char *shared_key;     /* "jwks:<hash of the spec>" in the shared store */
+    const char *cool_key;       /* "cool:<hash of the spec>": last unscheduled fetch */
     keyver_t *cur;
     int fetching;
     apr_int64_t last_unsched;   /* start of the last fetch not caused by the schedule */
@@ -40,7 +43,13 @@ struct agw_keystore_t {
     apr_array_header_t *sources;
     agw_log_fn *log;
     void *baton;
+    const agw_shared_t *shared;
 };
+
+void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
+{
+    ks->shared = shared;
+}
 
 static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -118,6 +127,14 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     src->name = src->spec.jwks ? src->spec.jwks
                                : apr_pstrcat(ks->pool, "discovery:", src->spec.issuer, NULL);
     src->last_unsched = -1;
+    {
+        unsigned char md[32];
+        const char *h;
+        agw_crypt_sha256(md, key, strlen(key));
+        h = agw_b64url_encode(ks->pool, md, 18);
+        src->shared_key = apr_pstrcat(ks->pool, "jwks:", h, NULL);
+        src->cool_key = apr_pstrcat(ks->pool, "cool:", h, NULL);
+    }
     apr_hash_set(ks->by_key, apr_pstrdup(ks->pool, key), APR_HASH_KEY_STRING, src);
     APR_ARRAY_PUSH(ks->sources, agw_keysrc_t *) = src;
 leave:
@@ -255,8 +272,63 @@ static apr_status_t discover(const char **puri, apr_pool_t *p, const agw_keys_sp
     return APR_SUCCESS;
 }
 
+/* A set another process fetched within the refresh interval, newer than ours ("<time> <json>"). */
+static int shared_take(char **pbody, apr_size_t *plen, apr_int64_t *pfetched_at,
+                       agw_keysrc_t *src, apr_pool_t *p, apr_int64_t now, apr_int64_t have)
+{
+    const agw_shared_t *sh = src->store->shared;
+    char *data, *end;
+    apr_size_t len;
+    apr_int64_t t;
+
+    if (!sh || sh->get(sh->baton, src->shared_key, &data, &len, p) != APR_SUCCESS)
+        return 0;
+    t = apr_strtoi64(data, &end, 10);
+    if (*end != ' ' || t <= have || t > now || now - t >= src->spec.refresh)
+        return 0;
+    *pbody = end + 1;
+    *plen = len - (apr_size_t)(end + 1 - data);
+    *pfetched_at = t;
+    return 1;
+}
+
+static void shared_publish(agw_keysrc_t *src, const char *body, apr_size_t len,
+                           apr_int64_t now, apr_pool_t *p)
+{
+    const agw_shared_t *sh = src->store->shared;
+    char *rec;
+
+    if (!sh)
+        return;
+    rec = apr_psprintf(p, "%" APR_INT64_T_FMT " %.*s", now, (int)len, body);
+    sh->put(sh->baton, src->shared_key, rec, strlen(rec), now + src->spec.max_stale, p);
+}
+
+/* The last unscheduled fetch of any process of this source (cooldowns are host-wide). */
+static apr_int64_t shared_cooldown(agw_keysrc_t *src, apr_pool_t *p)
+{
+    const agw_shared_t *sh = src->store->shared;
+    char *data;
+    apr_size_t len;
+
+    if (!sh || sh->get(sh->baton, src->cool_key, &data, &len, p) != APR_SUCCESS)
+        return -1;
+    return apr_strtoi64(data, NULL, 10);
+}
+
+static void shared_cooldown_set(agw_keysrc_t *src, apr_int64_t now, apr_pool_t *p)
+{
+    const agw_shared_t *sh = src->store->shared;
+    char *rec;
+
+    if (!sh)
+        return;
+    rec = apr_psprintf(p, "%" APR_INT64_T_FMT, now);
+    sh->put(sh->baton, src->cool_key, rec, strlen(rec), now + src->spec.cooldown, p);
+}
+
 /* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. */
-static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
+static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int network_ok)
 {
     agw_keystore_t *ks = src->store;
     agw_err_t err = { NULL, NULL };
@@ -266,15 +338,27 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
     char *body = NULL;
     apr_size_t len = 0;
     apr_status_t rv;
-    int i;
+    apr_int64_t fetched_at = now, have_version = src->cur ? src->cur->fetched_at : -1;
+    int i, from_shared = 0;
 
     src->fetching = 1;
-    if (!scheduled)
+    if (!scheduled && network_ok)
         src->last_unsched = now;
     apr_thread_mutex_unlock(ks->mutex);
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
-    if (src->spec.jwks && strncmp(src->spec.jwks, "file:", 5) == 0) {
+    if (shared_take(&body, &len, &fetched_at, src, p, now, have_version)) {
+        from_shared = 1;
+        rv = APR_SUCCESS;
+    }
+    else if (!network_ok) {
+        apr_thread_mutex_lock(ks->mutex);
+        src->fetching = 0;
+        apr_thread_cond_broadcast(ks->done);
+        apr_pool_destroy(p);
+        return;
+    }
+    else if (src->spec.jwks && strncmp(src->spec.jwks, "file:", 5) == 0) {
         rv = read_file(&body, &len, p, src->spec.jwks + 5, AGW_JWKS_MAX_BYTES, &err);
     }
     else {
@@ -295,7 +379,15 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
         agw_err_set(&err, NULL, "no usable keys in the JWKS");
         rv = APR_EINVAL;
     }
-    if (rv == APR_SUCCESS) {
+    if (rv == APR_SUCCESS && from_shared) {
+        logf_(ks, AGW_LOG_DEBUG, AGW_MSG_JWKS_FETCHED, p,
+              "JWKS for %s taken from the shared cache: %d keys", src->name,
+              jwks->keys->nelts);
+    }
+    else if (rv == APR_SUCCESS) {
+        shared_publish(src, body, len, now, p);
+        if (!scheduled)
+            shared_cooldown_set(src, now, p);
         for (i = 0; i < jwks->skipped->nelts; i++)
             logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_SKIPPED, p, "JWKS key skipped (%s): %s",
                   src->name, APR_ARRAY_IDX(jwks->skipped, i, const char *));
@@ -303,19 +395,22 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
               uri ? uri : src->name, jwks->keys->nelts, jwks->skipped->nelts);
     }
     else {
+        if (!scheduled)
+            shared_cooldown_set(src, now, p);
         logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, p, "JWKS fetch from %s failed: %s",
               uri ? uri : src->name, err.reason ? err.reason : "unknown error");
     }
 
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
-    src->fetches++;
+    if (!from_shared)
+        src->fetches++;
     if (rv == APR_SUCCESS) {
         keyver_t *v = apr_pcalloc(p, sizeof(*v));
         v->store = ks;
         v->pool = p;
         v->jwks = jwks;
-        v->fetched_at = now;
+        v->fetched_at = fetched_at;
         v->version = ++src->version;
         v->refs = 1;
         if (found_uri && !src->jwks_uri)
@@ -323,7 +418,9 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled)
         ver_release_locked(src->cur);
         src->cur = v;
         src->last_error[0] = '\0';
-        src->next_refresh = now + src->spec.refresh;
+        src->next_refresh = fetched_at + src->spec.refresh;
+        if (src->next_refresh <= now)
+            src->next_refresh = now + 1;
         p = NULL;
     }
     else {
@@ -369,7 +466,7 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
             rv = APR_EAGAIN;
             break;
         }
-        fetch_locked(src, now, 0);
+        fetch_locked(src, now, 0, 1);
         fetched = 1;
     }
     apr_thread_mutex_unlock(ks->mutex);
@@ -392,7 +489,18 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
         rv = APR_EBUSY;
         goto leave;
     }
-    fetch_locked(src, now, 0);
+    {
+        /* another process refetched lately: take its set if newer, but do not fetch again */
+        apr_int64_t other = shared_cooldown(src, p);
+        int cooled = other >= 0 && now < other + src->spec.cooldown;
+        unsigned long before = src->version;
+        fetch_locked(src, now, 0, !cooled);
+        if (cooled && src->version == before) {
+            agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+            rv = APR_EBUSY;
+            goto leave;
+        }
+    }
 take:
     if (src->cur)
         ref_take_locked(ref, src, p);
@@ -410,7 +518,7 @@ void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now)
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
         if (!src->fetching && src->fetches > 0 && now >= src->next_refresh)
-            fetch_locked(src, now, 1);
+            fetch_locked(src, now, 1, 1);
     }
     apr_thread_mutex_unlock(ks->mutex);
 }

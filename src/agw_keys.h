@@ -28,6 +28,17 @@ typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const cha
 #define AGW_MSG_JWKS_FAILED   201
 #define AGW_MSG_JWKS_SKIPPED  202
 
+/* A store shared with other processes and hosts (the glue puts mod_socache behind it).
+ * Keys and values are text; get returns APR_NOTFOUND on a miss, anything else on failure.
+ * Both are called without the key store's mutex held. */
+typedef struct agw_shared_t {
+    apr_status_t (*get)(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                        apr_pool_t *p);
+    apr_status_t (*put)(void *baton, const char *key, const char *data, apr_size_t len,
+                        apr_int64_t expires_at, apr_pool_t *p);
+    void *baton;
+} agw_shared_t;
+
 typedef struct agw_keystore_t agw_keystore_t;
 typedef struct agw_keysrc_t agw_keysrc_t;
 
@@ -51,6 +62,11 @@ typedef struct agw_keysrc_stats_t {
 
 apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn *log,
                                  void *baton);
+
+/* With a shared store, a process first looks there for a JWKS fetched by another process
+ * (fresh within the refresh interval) before going to the network, publishes what it
+ * fetches, and honours the other processes' unknown-kid cooldown. shared must outlive ks. */
+void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
 
 /* The shared source for spec, created on first use. APR_ENOSPC beyond AGW_KEYS_MAX_SOURCES. */
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,

@@ -147,7 +147,7 @@ START_TEST(depth_scan_respects_strings)
     /* "\\" ends the string: the 16 arrays after it count, plus the outer one. */
     parse_refused(after_escaped_backslash, "JSON: nesting too deep");
     /* A lone backslash at the very end must not read past len. */
-    parse_refused_len("[\"\\", 3, 0, "JSON: truncated");
+    parse_refused_len("[\"\\", 3, 0, "JSON: syntax error");
 }
 END_TEST
 

@@ -19,6 +19,10 @@ AGW_SUITE(claims);
 AGW_SUITE(conf);
 AGW_SUITE(http);
 AGW_SUITE(keyset);
+AGW_SUITE(keys);
+AGW_SUITE(client);
+AGW_SUITE(sign);
+AGW_SUITE(cache);
 
 /* A pool per test, created in setup and destroyed in teardown of the suites that want it. */
 extern apr_pool_t *agw_test_pool;
