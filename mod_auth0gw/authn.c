@@ -270,6 +270,7 @@ static int reject(request_rec *r, const char *fp, agw_jws_t *jws, const agw_err_
         iss = agw_json_str(jws->payload, "iss");
         sub = agw_json_str(jws->payload, "sub");
     }
+    agw_count(agw_count_reason(reason));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "AGW0100: token rejected: %s (fp=%s, iss=%s, sub=%s)", reason, fp,
                   loggable(r->pool, iss), loggable(r->pool, sub));
@@ -280,6 +281,7 @@ static int reject(request_rec *r, const char *fp, agw_jws_t *jws, const agw_err_
 static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after,
                        const agw_err_t *err)
 {
+    agw_count(AGW_COUNT_NO_KEYS);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "AGW0102: no usable keys for %s: %s", what,
                   err->reason ? err->reason : "unknown error");
     apr_table_setn(r->err_headers_out, "Retry-After",
@@ -330,6 +332,7 @@ static int agw_authenticate(request_rec *r)
             agw_err_set(&err, AGW_E_INVALID_TOKEN, "malformed Authorization header");
             return reject(r, "-", NULL, &err);
         }
+        agw_count(AGW_COUNT_NO_TOKEN);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "AGW0101: no token in request");
         set_challenge(r, NULL, NULL);
         return HTTP_UNAUTHORIZED;
@@ -389,6 +392,7 @@ static int agw_authenticate(request_rec *r)
     r->user = (char *)remote_user(r, c, jws->payload);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
     copy_claims(r, c, jws->payload);
+    agw_count(AGW_COUNT_ACCEPTED);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "AGW0105: token accepted (fp=%s, kid=%s, "
                   "alg=%s, user=%s)", fp, loggable(r->pool, jws->kid), agw_alg_name(jws->alg),
                   loggable(r->pool, r->user));

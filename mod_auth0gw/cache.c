@@ -193,8 +193,11 @@ apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
                          apr_time_from_sec(expires_at), (unsigned char *)data,
                          (unsigned int)len, p);
     unlock_cache();
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS && agw_cache_is_network())
         outage(s, rv, "store");
+    else if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, "AGW0302: %s did not take an entry of %"
+                     APR_SIZE_T_FMT " bytes (too large for its size?)", provider_name, len);
     return rv;
 }
 

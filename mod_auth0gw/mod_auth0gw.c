@@ -26,6 +26,7 @@ static void agw_register_hooks(apr_pool_t *p)
     agw_authn_register_hooks(p);
     agw_authz_register_hooks(p);
     agw_proxy_register_hooks(p);
+    agw_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(auth0gw) = {

@@ -134,6 +134,18 @@ apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
 apr_status_t agw_fetch_lock(int wait);
 void agw_fetch_unlock(void);
 
+/* status.c */
+typedef enum {
+    AGW_COUNT_ACCEPTED = 0, AGW_COUNT_NO_TOKEN, AGW_COUNT_MALFORMED, AGW_COUNT_SIGNATURE,
+    AGW_COUNT_ALG, AGW_COUNT_UNKNOWN_KEY, AGW_COUNT_EXPIRED, AGW_COUNT_NOT_YET,
+    AGW_COUNT_ISSUER, AGW_COUNT_AUDIENCE, AGW_COUNT_OTHER, AGW_COUNT_SCOPE,
+    AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_MAX
+} agw_counter_e;
+void agw_count(agw_counter_e which);
+agw_counter_e agw_count_reason(const char *reason);
+void agw_status_register_hooks(apr_pool_t *p);
+apr_array_header_t *agw_key_stats(apr_pool_t *p);
+
 /* authz.c */
 void agw_authz_register_hooks(apr_pool_t *p);
 

@@ -591,10 +591,12 @@ static int agw_proxy_fixups(request_rec *r)
         apr_table_setn(r->err_headers_out, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
                                     retry_after > 0 ? retry_after : 1));
+        agw_count(AGW_COUNT_PROXY_503);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "AGW0202: no token for client %s: request not forwarded", c->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    agw_count(AGW_COUNT_PROXY_OK);
     /* the caller's own credential stays here: the backend sees only ours */
     apr_table_setn(r->headers_in, "Authorization", apr_pstrcat(r->pool, "Bearer ", token, NULL));
     return DECLINED;

@@ -540,6 +540,18 @@ apr_array_header_t *agw_keystore_stats(agw_keystore_t *ks, apr_pool_t *p)
         st->next_refresh = src->next_refresh;
         st->nkeys = src->cur ? src->cur->jwks->keys->nelts : 0;
         st->last_error = src->last_error[0] ? apr_pstrdup(p, src->last_error) : NULL;
+        st->keys = apr_array_make(p, st->nkeys, sizeof(const char *));
+        if (src->cur) {
+            int k;
+            for (k = 0; k < src->cur->jwks->keys->nelts; k++) {
+                const agw_jwk_t *j = APR_ARRAY_IDX(src->cur->jwks->keys, k, agw_jwk_t *);
+                static const char *const kty[] = { "-", "RSA", "EC", "OKP", "oct" };
+                APR_ARRAY_PUSH(st->keys, const char *) = apr_psprintf(
+                    p, "%s %s", j->kid ? j->kid : "(no kid)",
+                    j->alg != AGW_ALG_NONE ? agw_alg_name(j->alg)
+                                           : kty[j->kty <= AGW_KTY_OCT ? j->kty : 0]);
+            }
+        }
     }
     apr_thread_mutex_unlock(ks->mutex);
     return out;

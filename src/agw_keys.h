@@ -58,6 +58,7 @@ typedef struct agw_keysrc_stats_t {
     apr_int64_t fetched_at, next_refresh;
     int nkeys;
     const char *last_error;     /* NULL when the last fetch worked */
+    apr_array_header_t *keys;   /* const char *: "kid alg-or-kty" per usable key */
 } agw_keysrc_stats_t;
 
 apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn *log,

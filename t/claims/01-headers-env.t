@@ -96,7 +96,7 @@ is_deeply([named($h, 'X-Claim-Sub')], [], 'open location: both spellings removed
 my %hostile = (
     sub   => "auth0|bob\r\nX-Evil: 1",
     email => "bob\@example.com\r\nX-Injected: yes\r\n\r\nbody",
-    'https://agw.test/roles' => ["admin\nX-Role-Injected: 1", "ops\x00root"],
+    'https://agw.test/roles' => ["admin\nX-Role-Injected: 1", "ops\x01\x1b[31mroot\x7f"],
 );
 ($code, $h) = backend_headers('/proxied/claims/', \%hostile);
 is($code, 200, 'hostile claims: still served');
@@ -108,6 +108,9 @@ is_deeply([grep { /[\x00-\x1f\x7f]/ } @vals], [], 'no control character in any c
 is($code, 200, 'hostile claims through CGI: served');
 ok(!exists $env->{HTTP_X_INJECTED} && !exists $env->{HTTP_X_EVIL}, 'no injected header in the CGI environment');
 unlike($env->{HTTP_X_CLAIM_EMAIL} // '', qr/[\r\n]/, 'CGI: header value without CR/LF');
+
+is(outcome(call(GET => '/gate/claims/', token => mint(claims => { email => "bob\x00\r\nX-Nul: 1" }))),
+   '401 invalid_token: payload JSON: embedded NUL', 'a NUL in a claim: the token is refused');
 
 ($code, $env) = cgi_env('/gate/claims/', { sub => "Jos\x{e9} \x{2603}", email => "caf\x{e9}\@example.com" });
 is($code, 200, 'non-ASCII claims: served');
