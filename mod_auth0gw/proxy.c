@@ -431,7 +431,7 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
     apr_thread_mutex_unlock(st->mutex);
     if (rv == APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "AGW0200: token for client %s obtained from %s, expires in %"
+                      "AGW0210: token for client %s obtained from %s, expires in %"
                       APR_INT64_T_FMT " s (fp=%s)", c->name, c->token_url,
                       tok.expires_at - now,
                       agw_crypt_fingerprint(p, tok.access_token, strlen(tok.access_token)));
@@ -441,7 +441,7 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
     }
     else {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0201: token request for client %s to %s failed: %s; next attempt in "
+                      "AGW0211: token request for client %s to %s failed: %s; next attempt in "
                       "%" APR_INT64_T_FMT " s", c->name, c->token_url,
                       err.reason ? err.reason : "unknown error", st->next_try - now);
         rec = apr_psprintf(p, "%u %" APR_INT64_T_FMT, st->failures, st->next_try);
@@ -583,7 +583,7 @@ static int agw_proxy_fixups(request_rec *r)
     c = apr_hash_get(sc->clients, dc->proxy_client, APR_HASH_KEY_STRING);
     if (!c || !c->cache_key) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0203: Auth0ProxyClient %s names no <Auth0Client> of this server",
+                      "AGW0213: Auth0ProxyClient %s names no <Auth0Client> of this server",
                       dc->proxy_client);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -593,7 +593,7 @@ static int agw_proxy_fixups(request_rec *r)
                                     retry_after > 0 ? retry_after : 1));
         agw_count(AGW_COUNT_PROXY_503);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0202: no token for client %s: request not forwarded", c->name);
+                      "AGW0212: no token for client %s: request not forwarded", c->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     agw_count(AGW_COUNT_PROXY_OK);
