@@ -182,8 +182,8 @@ my $opaque = token(method => 'post');
 unlike($opaque->{access_token}, qr/\./, 'no audience: the provider issues an opaque token');
 $res = bearer('/interop/jwks/ok.json', $opaque->{access_token});
 is($res->code, 401, 'an opaque token is refused');
-is($res->header('WWW-Authenticate'), challenge_for('malformed token'),
-   'opaque: malformed token');
+is($res->header('WWW-Authenticate'), challenge_for('token is not three segments'),
+   'opaque: not three segments');
 
 my @log = t_finish_error_log_watch();
 my $log = join '', @log;
