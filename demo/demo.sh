@@ -174,12 +174,24 @@ start_httpd() {
 # ---- walk-through ---------------------------------------------------------------------------
 
 STEP=0
+BOLD='' PLAIN=''
+if [[ -t 1 ]]; then
+    BOLD=$'\033[1m' PLAIN=$'\033[0m'
+fi
+
 step() {
     STEP=$((STEP + 1))
-    printf '\n\033[1m%d. %s\033[0m\n' "$STEP" "$*"
+    printf '\n%s%d. %s%s\n' "$BOLD" "$STEP" "$*" "$PLAIN"
 }
 
-show_cmd() { printf '   $ %s\n' "$*"; }
+# show_cmd LINE...: a command as the reader would type it, continuation lines indented.
+show_cmd() {
+    printf '   $ %s\n' "$1"
+    shift
+    for line in "$@"; do
+        printf '       %s\n' "$line"
+    done
+}
 
 # Shortens long tokens in what we print; the full value stays in $TOKEN.
 abbreviate() { sed -E 's/(eyJ[A-Za-z0-9_-]{16})[A-Za-z0-9._-]{40,}/\1...(JWT)/g'; }
@@ -193,7 +205,8 @@ request() {
     sed -n '1s/\r$//p' "$DEMO/last.headers" | sed 's/^/   /'
     grep -i -E '^(www-authenticate|content-type|retry-after):' "$DEMO/last.headers" \
         | tr -d '\r' | sed 's/^/   /' || true
-    if [[ -s "$DEMO/last.body" ]]; then
+    # Apache's own HTML error pages say nothing the status line does not.
+    if [[ -s "$DEMO/last.body" ]] && ! grep -qi '^content-type: *text/html' "$DEMO/last.headers"; then
         abbreviate <"$DEMO/last.body" | head -n 6 | cut -c 1-300 | sed 's/^/   /'
     fi
     if [[ "$status" != "$expected" ]]; then
@@ -224,7 +237,7 @@ walk_through() {
     local ca token_json
 
     ca="$(rel "$ISSUER_DIR/ca.pem")"
-    printf '\n\033[1mmod_auth0gw demo\033[0m: Apache %s in front of the issuer %s\n' "$GATEWAY" "$ISSUER"
+    printf '\n%smod_auth0gw demo%s: Apache %s in front of the issuer %s\n' "$BOLD" "$PLAIN" "$GATEWAY" "$ISSUER"
     printf 'Configuration: %s (made from conf/demo.conf). Logs: %s/error_log\n' \
         "$(rel "$HTTPD_CONF")" "$(rel "$DEMO")"
 
@@ -237,9 +250,9 @@ walk_through() {
     request 401 "$GATEWAY/auth0-protected"
 
     step "A machine gets an access token with its client credentials (Auth0's /oauth/token)"
-    show_cmd "curl --cacert $ca ${ISSUER}oauth/token \\"
-    show_cmd "    -d grant_type=client_credentials -d client_id=$CLIENT_ID \\"
-    show_cmd "    -d client_secret=$CLIENT_SECRET -d audience=$AUDIENCE"
+    show_cmd "curl --cacert $ca ${ISSUER}oauth/token \\" \
+        "-d grant_type=client_credentials -d client_id=$CLIENT_ID \\" \
+        "-d client_secret=$CLIENT_SECRET -d audience=$AUDIENCE"
     token_json="$(get_token "$AUDIENCE")"
     printf '   %s\n' "$(abbreviate <<<"$token_json")"
     TOKEN="$(perl -MJSON::PP -e 'my $j = eval { decode_json($ARGV[0]) } or exit 1;

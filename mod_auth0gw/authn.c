@@ -17,6 +17,7 @@
 #include "agw_jws.h"
 #include "agw_json.h"
 #include "agw_http.h"
+#include "agw_tcache.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -29,6 +30,7 @@ static volatile int refresher_stop;
 static apr_thread_t *refresher;
 
 static agw_claim_path_t *default_user_claim;
+static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
 
 agw_req_t *agw_req_get(request_rec *r)
 {
@@ -261,14 +263,14 @@ static int agw_strip_claim_headers(request_rec *r)
 
 /* ---- the authentication itself ------------------------------------------------------------------ */
 
-static int reject(request_rec *r, const char *fp, agw_jws_t *jws, const agw_err_t *err)
+static int reject(request_rec *r, const char *fp, const json_t *claims, const agw_err_t *err)
 {
     const char *reason = err->reason ? err->reason : "invalid token";
     const char *iss = NULL, *sub = NULL;
 
-    if (jws && jws->payload) {
-        iss = agw_json_str(jws->payload, "iss");
-        sub = agw_json_str(jws->payload, "sub");
+    if (claims) {
+        iss = agw_json_str(claims, "iss");
+        sub = agw_json_str(claims, "sub");
     }
     agw_count(agw_count_reason(reason));
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -294,6 +296,9 @@ static int is_hs(agw_alg_e alg)
     return alg == AGW_ALG_HS256 || alg == AGW_ALG_HS384 || alg == AGW_ALG_HS512;
 }
 
+static const agw_alg_set_t hs_algs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
+                                     | AGW_ALG_BIT(AGW_ALG_HS512);
+
 static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
 {
     memset(spec, 0, sizeof(*spec));
@@ -306,6 +311,121 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
     spec->http.allow_http = c->insecure_http == 1;
 }
 
+static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *s = apr_palloc(p, n * 2 + 1);
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        s[2 * i] = digits[b[i] >> 4];
+        s[2 * i + 1] = digits[b[i] & 15];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+/* The JWKS a request's location uses, with its keys held for the request. */
+typedef struct keys_t {
+    agw_keysrc_t *src;
+    agw_keys_ref_t *ref;
+    const char *name;
+} keys_t;
+
+static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
+{
+    agw_keys_spec_t spec;
+    agw_err_t err = { NULL, NULL };
+    apr_int64_t retry = 0;
+
+    keys_spec(&spec, c);
+    k->name = spec.jwks ? spec.jwks : spec.issuer;
+    k->ref = apr_pcalloc(r->pool, sizeof(*k->ref));
+    if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
+        agw_err_set(&err, NULL, "too many distinct key sources in this process");
+        return unavailable(r, k->name, 60, &err);
+    }
+    if (agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err) != APR_SUCCESS)
+        return unavailable(r, k->name, retry, &err);
+    return OK;
+}
+
+static int has_kid(const agw_jwks_t *jwks, const char *kid, agw_alg_e alg)
+{
+    int i;
+
+    for (i = 0; i < jwks->keys->nelts; i++) {
+        const agw_jwk_t *j = APR_ARRAY_IDX(jwks->keys, i, agw_jwk_t *);
+        if ((*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
+            && j->kty == agw_alg_kty(alg) && (j->alg == AGW_ALG_NONE || j->alg == alg))
+            return 1;
+    }
+    return 0;
+}
+
+/* The claims are the token's and its signature is good: check them and let the request in. */
+static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
+                         const char *fp, const char *kid, agw_alg_e alg, apr_int64_t now,
+                         int cached)
+{
+    agw_err_t err = { NULL, NULL };
+    agw_req_t *st;
+
+    if (agw_jwt_check_claims(claims, agw_conf_issuer(c), c->audiences, now,
+                             agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
+        return reject(r, fp, claims, &err);
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    st->claims = claims;
+    st->fingerprint = fp;
+    st->conf = c;
+    ap_set_module_config(r->request_config, &auth0gw_module, st);
+    r->user = (char *)remote_user(r, c, claims);
+    r->ap_auth_type = (char *)AGW_AUTH_TYPE;
+    copy_claims(r, c, claims);
+    agw_count(AGW_COUNT_ACCEPTED);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "AGW0105: token accepted%s (fp=%s, kid=%s, "
+                  "alg=%s, user=%s)", cached ? " from the verified-token cache" : "", fp,
+                  loggable(r->pool, kid && *kid ? kid : NULL), agw_alg_name(alg),
+                  loggable(r->pool, r->user));
+    return OK;
+}
+
+/* A token verified before against the same key source: only its signature check is
+ * skipped. Returns DECLINED on a miss (the full path runs), else the request's answer. */
+static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set_t algs,
+                            const unsigned char *digest, const char *fp, apr_int64_t now)
+{
+    agw_tcache_hit_t hit;
+    apr_int64_t leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    keys_t k;
+    int status;
+
+    if (!tcache)
+        return DECLINED;
+    if ((algs & hs_algs) && c->hmac
+        && agw_tcache_get(tcache, digest, c->hmac_id, now, leeway, r->pool, &hit)) {
+        if (!(algs & AGW_ALG_BIT(hit.alg)))
+            return DECLINED;
+        return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+    }
+    if (!(algs & ~hs_algs))
+        return DECLINED;
+    if ((status = get_keys(r, c, &k, now)) != OK)
+        return status;
+    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(k.src), now, leeway, r->pool, &hit)
+        || !(algs & AGW_ALG_BIT(hit.alg)))
+        return DECLINED;
+    if (hit.version != k.ref->version) {
+        /* the set changed since: the token stays trusted only while its key is still there */
+        if (!has_kid(k.ref->jwks, hit.kid, hit.alg)) {
+            agw_tcache_drop(tcache, digest);
+            return DECLINED;
+        }
+        agw_tcache_touch_version(tcache, digest, k.ref->version);
+    }
+    return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+}
+
 static int agw_authenticate(request_rec *r)
 {
     const char *type = ap_auth_type(r);
@@ -314,10 +434,14 @@ static int agw_authenticate(request_rec *r)
     agw_err_t err = { NULL, NULL };
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
+    unsigned char digest[32];
+    const unsigned char *source;
+    unsigned long version = 0;
+    apr_size_t len;
     apr_int64_t now;
     apr_status_t rv;
-    agw_req_t *st;
-    int malformed;
+    json_t *exp;
+    int malformed, status;
 
     if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
         return DECLINED;
@@ -337,66 +461,55 @@ static int agw_authenticate(request_rec *r)
         set_challenge(r, NULL, NULL);
         return HTTP_UNAUTHORIZED;
     }
-    fp = agw_crypt_fingerprint(r->pool, token, strlen(token));
+    len = strlen(token);
+    agw_crypt_sha256(digest, token, len);
+    fp = hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+    now = now_sec();
 
-    if ((rv = agw_jws_decode(&jws, r->pool, token, strlen(token), AGW_TOKEN_MAX_BYTES, &err))
+    if (len <= AGW_TOKEN_MAX_BYTES
+        && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
+        return status;
+
+    if ((rv = agw_jws_decode(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err))
         != APR_SUCCESS)
-        return reject(r, fp, jws, &err);
+        return reject(r, fp, jws ? jws->payload : NULL, &err);
     if (!(algs & AGW_ALG_BIT(jws->alg))) {
         agw_err_set(&err, AGW_E_INVALID_TOKEN, "alg not allowed");
-        return reject(r, fp, jws, &err);
+        return reject(r, fp, jws->payload, &err);
     }
-    now = now_sec();
     if (is_hs(jws->alg)) {
         rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
+        source = c->hmac_id;
     }
     else {
-        agw_keys_spec_t spec;
-        agw_keysrc_t *src;
-        agw_keys_ref_t *ref = apr_pcalloc(r->pool, sizeof(*ref));
-        apr_int64_t retry = 0;
-
-        keys_spec(&spec, c);
-        if (!keystore || agw_keystore_source(&src, keystore, &spec) != APR_SUCCESS) {
-            agw_err_set(&err, NULL, "too many distinct key sources in this process");
-            return unavailable(r, spec.jwks ? spec.jwks : spec.issuer, 60, &err);
-        }
-        if ((rv = agw_keysrc_get(ref, src, r->pool, now, &retry, &err)) != APR_SUCCESS)
-            return unavailable(r, spec.jwks ? spec.jwks : spec.issuer, retry, &err);
-        rv = agw_jws_verify(jws, ref->jwks, algs, &err);
+        keys_t k;
+        if ((status = get_keys(r, c, &k, now)) != OK)
+            return status;
+        rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
         if (rv == APR_NOTFOUND) {
-            unsigned long seen = ref->version;
+            unsigned long seen = k.ref->version;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                           "AGW0104: token names kid %s, not in the cached JWKS; refetching if "
                           "the cooldown allows", loggable(r->pool, jws->kid));
-            if (agw_keysrc_unknown_kid(ref, src, r->pool, now, &err) == APR_SUCCESS
-                && ref->version != seen)
-                rv = agw_jws_verify(jws, ref->jwks, algs, &err);
+            if (agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err) == APR_SUCCESS
+                && k.ref->version != seen)
+                rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
             if (rv == APR_NOTFOUND)
                 agw_err_set(&err, AGW_E_INVALID_TOKEN, "unknown key");
         }
+        source = agw_keysrc_id(k.src);
+        version = k.ref->version;
     }
     if (rv != APR_SUCCESS)
-        return reject(r, fp, jws, &err);
-    if ((rv = agw_jwt_check_claims(jws->payload, agw_conf_issuer(c), c->audiences, now,
-                                   agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err))
-        != APR_SUCCESS)
-        return reject(r, fp, jws, &err);
-
-    st = apr_pcalloc(r->pool, sizeof(*st));
-    st->claims = jws->payload;
-    st->fingerprint = fp;
-    st->conf = c;
-    ap_set_module_config(r->request_config, &auth0gw_module, st);
-    r->user = (char *)remote_user(r, c, jws->payload);
-    r->ap_auth_type = (char *)AGW_AUTH_TYPE;
-    copy_claims(r, c, jws->payload);
-    agw_count(AGW_COUNT_ACCEPTED);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "AGW0105: token accepted (fp=%s, kid=%s, "
-                  "alg=%s, user=%s)", fp, loggable(r->pool, jws->kid), agw_alg_name(jws->alg),
-                  loggable(r->pool, r->user));
-    return OK;
+        return reject(r, fp, jws->payload, &err);
+    status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
+    exp = json_object_get(jws->payload, "exp");
+    if (status == OK && tcache && json_is_number(exp))
+        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
+                       jws->kid ? jws->kid : "", version, (apr_int64_t)json_number_value(exp),
+                       len);
+    return status;
 }
 
 /* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
@@ -488,6 +601,12 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         keystore = NULL;
         return;
     }
+    {
+        agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
+        apr_int64_t n = sc->token_cache == AGW_UNSET ? AGW_DEFAULT_TOKEN_CACHE : sc->token_cache;
+        /* about 1.5 KiB of token per entry: an Auth0 access token is usually under 1 KiB */
+        tcache = agw_tcache_create(pchild, (unsigned int)n, (apr_size_t)n * 1536);
+    }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
     refresher_stop = 0;
@@ -499,6 +618,11 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     apr_pool_cleanup_register(pchild, NULL, stop_refresher, apr_pool_cleanup_null);
+}
+
+void agw_token_cache_stats(agw_tcache_stats_t *st)
+{
+    agw_tcache_stats(tcache, st);
 }
 
 apr_array_header_t *agw_key_stats(apr_pool_t *p)

@@ -26,6 +26,7 @@ void *agw_srv_create(apr_pool_t *p, server_rec *s)
     agw_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
     sc->clients = apr_hash_make(p);
     sc->client_where = apr_hash_make(p);
+    sc->token_cache = AGW_UNSET;
     return sc;
 }
 
@@ -38,6 +39,7 @@ void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv)
     sc->client_where = apr_hash_overlay(p, add->client_where, base->client_where);
     sc->cache_provider = base->cache_provider;
     sc->cache_args = base->cache_args;
+    sc->token_cache = base->token_cache;
     return sc;
 }
 
@@ -68,11 +70,13 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
         c->hmac = add->hmac;
         c->hmac_len = add->hmac_len;
         c->hmac_jwks = add->hmac_jwks;
+        memcpy(c->hmac_id, add->hmac_id, sizeof(c->hmac_id));
     }
     else {
         c->hmac = base->hmac;
         c->hmac_len = base->hmac_len;
         c->hmac_jwks = base->hmac_jwks;
+        memcpy(c->hmac_id, base->hmac_id, sizeof(c->hmac_id));
     }
     MERGE_NUM(leeway);
     MERGE_PTR(sources);
@@ -217,6 +221,7 @@ static const char *set_hmac(cmd_parms *cmd, void *dc, const char *arg)
     c->hmac = (const unsigned char *)secret;
     c->hmac_len = len;
     c->hmac_jwks = agw_jwks_from_secret(cmd->pool, c->hmac, len);
+    agw_crypt_sha256(c->hmac_id, secret, len);
     return NULL;
 }
 
@@ -354,6 +359,19 @@ static const char *set_ca_file(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_token_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &auth0gw_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err)
+        return err;
+    if ((err = agw_conf_seconds(&sc->token_cache, cmd->pool, arg, 10000000)))
+        return apr_psprintf(cmd->pool, "Auth0TokenCache: give a number of entries (0 turns "
+                                       "the cache off, default 10000)");
+    return NULL;
+}
+
 static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
 {
     if (agw_current_client(cmd))
@@ -411,6 +429,8 @@ const command_rec agw_cmds[] = {
               "renew after this share of the lifetime (default 80%)"),
     AP_INIT_TAKE1("Auth0ProxyClient", agw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
                   "the <Auth0Client> whose token proxied requests here carry"),
+    AP_INIT_TAKE1("Auth0TokenCache", set_token_cache, NULL, RSRC_CONF,
+                  "entries of the per-process cache of verified tokens (0: off; 10000)"),
     AP_INIT_TAKE1("Auth0Cache", agw_cache_set, NULL, RSRC_CONF,
                   "socache provider for shared state: shmcb, redis:HOST:PORT, memcache:HOST:PORT"),
     { NULL }

@@ -14,6 +14,7 @@
 #include "agw_conf.h"
 #include "agw_keys.h"
 #include "agw_client.h"
+#include "agw_tcache.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 
@@ -25,6 +26,7 @@ extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 #define AGW_DEFAULT_REFRESH    900
 #define AGW_DEFAULT_COOLDOWN   30
 #define AGW_DEFAULT_MAX_STALE  86400
+#define AGW_DEFAULT_TOKEN_CACHE 10000
 
 /* A claim copied to a header or an environment variable. */
 typedef struct agw_claim_copy_t {
@@ -43,6 +45,7 @@ typedef struct agw_dir_conf_t {
     const unsigned char *hmac;          /* HS* secret; NULL: unset */
     apr_size_t hmac_len;
     agw_jwks_t *hmac_jwks;              /* built once from hmac */
+    unsigned char hmac_id[32];          /* SHA-256 of the secret: names it in the token cache */
     apr_int64_t leeway;
     apr_array_header_t *sources;        /* agw_token_src_t; NULL: unset */
     agw_claim_path_t *scope_claim;
@@ -64,6 +67,7 @@ typedef struct agw_srv_conf_t {
     agw_client_t *current;              /* while inside <Auth0Client> */
     const char *cache_provider;         /* Auth0Cache, main server only */
     const char *cache_args;
+    apr_int64_t token_cache;            /* Auth0TokenCache entries; AGW_UNSET: default */
 } agw_srv_conf_t;
 
 /* One client's state in this process, for the status page. */
@@ -145,6 +149,7 @@ void agw_count(agw_counter_e which);
 agw_counter_e agw_count_reason(const char *reason);
 void agw_status_register_hooks(apr_pool_t *p);
 apr_array_header_t *agw_key_stats(apr_pool_t *p);
+void agw_token_cache_stats(agw_tcache_stats_t *st);
 
 /* authz.c */
 void agw_authz_register_hooks(apr_pool_t *p);

@@ -96,6 +96,17 @@ static json_t *build(request_rec *r)
     for (i = 0; i < AGW_COUNT_MAX; i++)
         json_object_set_new(counts, counter_names[i],
                             json_integer((json_int_t)apr_atomic_read32(&counters[i])));
+    {
+        agw_tcache_stats_t ts;
+        json_t *o = json_object();
+        agw_token_cache_stats(&ts);
+        json_object_set_new(o, "entries", json_integer((json_int_t)ts.entries));
+        json_object_set_new(o, "bytes", json_integer((json_int_t)ts.bytes));
+        json_object_set_new(o, "hits", json_integer((json_int_t)ts.hits));
+        json_object_set_new(o, "misses", json_integer((json_int_t)ts.misses));
+        json_object_set_new(o, "evictions", json_integer((json_int_t)ts.evictions));
+        json_object_set_new(doc, "token_cache", o);
+    }
     json_object_set_new(doc, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(doc, "cache", json_string(agw_cache_name()));
     json_object_set_new(doc, "issuers", sources);
@@ -172,6 +183,13 @@ static int agw_status_handler(request_rec *r)
         html_row(r, counter_names[i],
                  agw_json_text(r->pool, json_object_get(json_object_get(doc, "requests"),
                                                         counter_names[i])));
+    ap_rputs("</table>\n<h2>Verified-token cache (this process)</h2>\n<table border=\"1\">\n", r);
+    {
+        const char *names[] = { "entries", "bytes", "hits", "misses", "evictions" };
+        for (i = 0; i < 5; i++)
+            html_row(r, names[i], agw_json_text(r->pool, json_object_get(
+                                      json_object_get(doc, "token_cache"), names[i])));
+    }
     ap_rputs("</table>\n</body></html>\n", r);
     return OK;
 }

@@ -10,6 +10,41 @@
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
+/* One field of the cache key material: "<length>:<value>;" or "-;" when absent. */
+static const char *field(apr_pool_t *p, const char *v)
+{
+    return v ? apr_psprintf(p, "%" APR_SIZE_T_FMT ":%s;", strlen(v), v) : "-;";
+}
+
+/* RFC 6750's b64token characters: a token with anything else (space, quote, CR, LF, control
+ * or non-ASCII bytes) could end or split the Authorization header line it is put in. */
+static int bearer_chars(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!apr_isalnum(*s) && !strchr("-._~+/=", *s))
+            return 0;
+    return 1;
+}
+
+/* A plain decimal of 1 to 18 digits (no sign, no blanks, no overflow); returns the end or NULL. */
+static const char *decimal(apr_int64_t *pv, const char *s)
+{
+    apr_int64_t v = 0;
+    int n = 0;
+
+    while (apr_isdigit(*s)) {
+        if (++n > 18)
+            return NULL;
+        v = v * 10 + (*s++ - '0');
+    }
+    if (n == 0)
+        return NULL;
+    *pv = v;
+    return s;
+}
+
 const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
 {
     unsigned char md[32];
@@ -30,13 +65,13 @@ const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
         c->sign_alg = agw_privkey_default_alg(c->sign_key);
     if (c->renew_percent <= 0)
         c->renew_percent = 80;
-    /* \x1f cannot occur in configured values, so the fields cannot be shifted into each other */
-    material = apr_pstrcat(p, c->token_url, "\x1f", c->client_id, "\x1f",
-                           c->audience ? c->audience : "", "\x1f", c->scope ? c->scope : "",
-                           NULL);
+    /* each field length-prefixed ("-" when absent), so that no value can shift into the next
+     * and an absent field differs from an empty one */
+    material = apr_pstrcat(p, field(p, c->token_url), field(p, c->client_id),
+                           field(p, c->audience), field(p, c->scope), NULL);
     for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
-        material = apr_pstrcat(p, material, "\x1f", APR_ARRAY_IDX(c->params, i, const char *),
-                               "=", APR_ARRAY_IDX(c->params, i + 1, const char *), NULL);
+        material = apr_pstrcat(p, material, field(p, APR_ARRAY_IDX(c->params, i, const char *)),
+                               field(p, APR_ARRAY_IDX(c->params, i + 1, const char *)), NULL);
     agw_crypt_sha256(md, material, strlen(material));
     c->cache_key = apr_pstrcat(p, "cc:", agw_b64url_encode(p, md, sizeof(md)), NULL);
     return NULL;
@@ -102,6 +137,8 @@ apr_status_t agw_client_form(apr_table_t **pform, apr_pool_t *p, const agw_clien
         apr_table_unset(form, "audience");
     if (c->scope)
         apr_table_setn(form, "scope", c->scope);
+    else
+        apr_table_unset(form, "scope");
     apr_table_unset(form, "client_secret");
     apr_table_unset(form, "client_assertion");
     apr_table_unset(form, "client_assertion_type");
@@ -152,6 +189,7 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
     json_t *doc = NULL, *exp;
     const char *at, *type, *e, *ed;
     agw_err_t jerr = { NULL, NULL };
+    apr_int64_t life_s;
     double lifetime;
 
     if (agw_json_parse(&doc, p, body, len, AGW_JSON_MAX_DEPTH, &jerr) != APR_SUCCESS
@@ -174,14 +212,16 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
         return APR_EGENERAL;
     }
     at = agw_json_str(doc, "access_token");
-    if (!at || !*at || strlen(at) > AGW_CC_MAX_TOKEN || strpbrk(at, " \t\r\n\"")) {
+    if (!at || strlen(at) > AGW_CC_MAX_TOKEN || !bearer_chars(at)) {
         agw_err_set(err, NULL, "token response has no usable access_token");
         return APR_EGENERAL;
     }
     exp = json_object_get(doc, "expires_in");
     lifetime = json_is_number(exp) ? json_number_value(exp) : -1;
-    if (json_is_string(exp))   /* some servers send "3600" */
-        lifetime = atof(json_string_value(exp));
+    if (json_is_string(exp)) {  /* some servers send "3600" */
+        const char *end = decimal(&life_s, json_string_value(exp));
+        lifetime = end && !*end ? (double)life_s : -1;
+    }
     if (!(lifetime >= 1 && lifetime <= 10 * 365 * 86400.0)) {
         agw_err_set(err, NULL, "token response has no usable expires_in");
         return APR_EGENERAL;
@@ -241,19 +281,21 @@ char *agw_cc_token_encode(apr_pool_t *p, const agw_cc_token_t *tok, apr_size_t *
 apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char *data,
                                  apr_size_t len)
 {
-    char *s = apr_pstrndup(p, data, len), *end, *at;
+    const char *s, *at;
     apr_int64_t got, exp;
 
-    if (len < 7 || strncmp(s, "1 ", 2) != 0)
+    /* the record comes from a shared cache: read it as hostile */
+    if (len < 7 || len > AGW_CC_MAX_TOKEN + 64 || memchr(data, '\0', len))
         return APR_EINVAL;
-    got = apr_strtoi64(s + 2, &end, 10);
-    if (*end != ' ')
+    s = apr_pstrmemdup(p, data, len);
+    if (strncmp(s, "1 ", 2) != 0 || !(at = decimal(&got, s + 2)) || *at != ' '
+        || !(at = decimal(&exp, at + 1)) || *at != ' ')
         return APR_EINVAL;
-    exp = apr_strtoi64(end + 1, &at, 10);
-    if (*at != ' ' || !at[1] || exp <= got || strlen(at + 1) > AGW_CC_MAX_TOKEN)
+    at++;
+    if (exp <= got || strlen(at) > AGW_CC_MAX_TOKEN || !bearer_chars(at))
         return APR_EINVAL;
     tok->obtained_at = got;
     tok->expires_at = exp;
-    tok->access_token = at + 1;
+    tok->access_token = at;
     return APR_SUCCESS;
 }

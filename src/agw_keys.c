@@ -27,6 +27,7 @@ struct agw_keysrc_t {
     const char *jwks_uri;       /* found by discovery, kept for later fetches */
     const char *shared_key;     /* "jwks:<hash of the spec>" in the shared store */
     const char *cool_key;       /* "cool:<hash of the spec>": last unscheduled fetch */
+    unsigned char id[32];       /* SHA-256 of the spec */
     keyver_t *cur;
     int fetching;
     apr_int64_t last_unsched;   /* start of the last fetch not caused by the schedule */
@@ -84,9 +85,9 @@ leave:
     return rv;
 }
 
-static const char *spec_key(apr_pool_t *p, const agw_keys_spec_t *s)
+static apr_size_t spec_key(char *buf, apr_size_t size, const agw_keys_spec_t *s)
 {
-    return apr_psprintf(p, "%s|%s|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT
+    return apr_snprintf(buf, size, "%s|%s|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT
                         "|%s|%d|%ld|%ld|%" APR_SIZE_T_FMT,
                         s->jwks ? s->jwks : "", s->issuer ? s->issuer : "", s->refresh,
                         s->cooldown, s->max_stale, s->http.ca_file ? s->http.ca_file : "",
@@ -99,12 +100,11 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
 {
     apr_status_t rv = APR_SUCCESS;
     agw_keysrc_t *src;
-    apr_pool_t *tmp;
-    const char *key;
+    char key[4096];
 
-    /* the key is built in a scratch pool: lookups happen per request, creations rarely */
-    apr_pool_create_unmanaged_ex(&tmp, NULL, NULL);
-    key = spec_key(tmp, spec);
+    /* lookups happen per request and creations rarely: the key is built on the stack */
+    if (spec_key(key, sizeof(key), spec) >= sizeof(key) - 1)
+        return APR_EINVAL;
     apr_thread_mutex_lock(ks->mutex);
     src = apr_hash_get(ks->by_key, key, APR_HASH_KEY_STRING);
     if (src)
@@ -131,6 +131,7 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
         unsigned char md[32];
         const char *h;
         agw_crypt_sha256(md, key, strlen(key));
+        memcpy(src->id, md, sizeof(src->id));
         h = agw_b64url_encode(ks->pool, md, 18);
         src->shared_key = apr_pstrcat(ks->pool, "jwks:", h, NULL);
         src->cool_key = apr_pstrcat(ks->pool, "cool:", h, NULL);
@@ -139,9 +140,13 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     APR_ARRAY_PUSH(ks->sources, agw_keysrc_t *) = src;
 leave:
     apr_thread_mutex_unlock(ks->mutex);
-    apr_pool_destroy(tmp);
     *psrc = (rv == APR_SUCCESS) ? src : NULL;
     return rv;
+}
+
+const unsigned char *agw_keysrc_id(const agw_keysrc_t *src)
+{
+    return src->id;
 }
 
 /* Called with the mutex held. */

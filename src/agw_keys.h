@@ -73,6 +73,9 @@ void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec);
 
+/* 32 bytes that name the source (a hash of its spec), for the verified-token cache. */
+const unsigned char *agw_keysrc_id(const agw_keysrc_t *src);
+
 /* The current keys, for a request at time now. Returns at once while a set no older than
  * max_stale is held; otherwise (first use, or stale) one caller fetches while concurrent
  * callers wait for that fetch, and unscheduled fetch attempts are at most one per cooldown.

@@ -1,0 +1,158 @@
+# apachectl configtest on small bad configurations: each one fails, and the message names the directive, where it is, and the fix.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+use File::Path qw(make_path);
+
+my $httpd   = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
+my $dir     = state_dir() . '/configtest';
+my $modules = state_dir() . '/modules.conf';
+make_path($dir);
+
+my $n = 0;
+# Writes a configuration with $body inside <Location /api/> and runs httpd -t on it:
+# returns (exit status, output, file, line of the first line of $body).
+sub configtest {
+    my ($body, %o) = @_;
+    $n++;
+    my $file = "$dir/case$n.conf";
+    my @head = (
+        "# configtest case $n",
+        "Include $modules",
+        "ServerRoot $dir",
+        "ServerName localhost",
+        "ErrorLog $dir/error_log",
+        "PidFile $dir/httpd.pid",
+        "DefaultRuntimeDir $dir",
+        ($o{server} ? $o{server} : ()),
+        '<Location /api/>',
+    );
+    my $line = @head + 1;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh join("\n", @head, $body, '</Location>', ''), "\n";
+    close $fh;
+    local $ENV{AGW_CT_SECRET};
+    $ENV{AGW_CT_SECRET} = $o{env_secret} if defined $o{env_secret};
+    my $out = `'$httpd' -t -d '$dir' -f '$file' 2>&1`;
+    my $status = $? >> 8;
+    $? = 0;
+    return ($status, $out, $file, $line);
+}
+
+my $GOOD = <<'EOF';
+    AuthType Auth0
+    AuthName "api"
+    Auth0Issuer https://issuer.example/
+    Auth0Audience https://api.example/
+    Auth0JWKS https://issuer.example/.well-known/jwks.json
+    Require valid-user
+EOF
+sub good_with {
+    my ($replace, $with) = @_;
+    (my $b = $GOOD) =~ s/^\s*\Q$replace\E.*\n/    $with\n/m or die "no $replace in the good config";
+    return $b;
+}
+sub good_without {
+    my ($drop) = @_;
+    (my $b = $GOOD) =~ s/^\s*\Q$drop\E.*\n//m or die "no $drop in the good config";
+    return $b;
+}
+sub good_plus { return $GOOD . join('', map { "    $_\n" } @_) }
+
+plan tests => 37;
+
+# ---- the control ----
+my ($st, $out, $file, $line) = configtest($GOOD);
+is($st, 0, 'a good configuration passes') or diag($out);
+like($out, qr/Syntax OK/, 'Syntax OK');
+
+# ---- missing Auth0Audience: a cross-directive check ----
+($st, $out, $file) = configtest(good_without('Auth0Audience'));
+isnt($st, 0, 'missing Auth0Audience: configtest fails');
+like($out, qr/AGW0001: /, 'missing Auth0Audience: AGW0001');
+like($out, qr/Auth0Audience/, 'missing Auth0Audience: the message names the directive');
+like($out, qr/\Q$file\E(:| line )\d+/, 'missing Auth0Audience: the message names the file and line')
+    or diag($out);
+
+# ---- Auth0Algorithms none / unknown ----
+my $alg_line = $line + 5;
+($st, $out, $file) = configtest(good_plus('Auth0Algorithms RS256 none'));
+is($st, 1, 'Auth0Algorithms none: fails');
+like($out, qr/AH00526: Syntax error on line \Q$alg_line\E of \Q$file\E:/, 'Auth0Algorithms none: file and line');
+like($out, qr/Auth0Algorithms: .*none/, 'Auth0Algorithms none: names the directive and the value');
+
+($st, $out) = configtest(good_plus('Auth0Algorithms RS256 RS257'));
+is($st, 1, 'Auth0Algorithms RS257: fails');
+like($out, qr/Auth0Algorithms: .*RS257/, 'unknown algorithm: names it');
+like($out, qr/RS256.*ES256|ES256.*RS256/s, 'unknown algorithm: lists the valid names');
+
+($st, $out) = configtest(good_plus('Auth0Algorithms rs256'));
+is($st, 1, 'Auth0Algorithms rs256 (wrong case): fails');
+
+# ---- http:// key URLs ----
+($st, $out) = configtest(good_with('Auth0JWKS', 'Auth0JWKS http://issuer.example/.well-known/jwks.json'));
+is($st, 1, 'http:// JWKS: fails');
+like($out, qr/Auth0JWKS: .*Auth0InsecureHTTP/, 'http:// JWKS: names the directive and the fix (Auth0InsecureHTTP)');
+
+($st, $out) = configtest(good_with('Auth0JWKS', "Auth0InsecureHTTP On\n    Auth0JWKS http://issuer.example/.well-known/jwks.json"));
+is($st, 0, 'http:// JWKS after Auth0InsecureHTTP On: passes') or diag($out);
+like($out, qr/Auth0InsecureHTTP/, 'and is warned about');
+
+($st, $out) = configtest(good_with('Auth0JWKS', "Auth0JWKS http://issuer.example/.well-known/jwks.json\n    Auth0InsecureHTTP On"));
+is($st, 0, 'http:// JWKS before Auth0InsecureHTTP On in the same section: passes too') or diag($out);
+
+($st, $out) = configtest(good_with('Auth0JWKS', 'Auth0JWKS ftp://issuer.example/jwks.json'));
+is($st, 1, 'ftp:// JWKS: fails');
+
+# ---- secrets ----
+my $missing = "$dir/no-such-secret";
+($st, $out, $file) = configtest(good_plus('Auth0Algorithms HS256', "Auth0HMACSecret file:$missing"));
+is($st, 1, 'unreadable Auth0HMACSecret file: fails');
+like($out, qr/Auth0HMACSecret: .*\Q$missing\E/, 'unreadable secret file: names the directive and the path');
+
+my $secret_file = "$dir/secret";
+open my $sf, '>', $secret_file or die $!;
+print $sf "s3cr3t-value-that-must-not-be-printed-0123456789\n";
+close $sf;
+($st, $out) = configtest(good_plus('Auth0Algorithms HS256', "Auth0HMACSecret file:$secret_file"));
+is($st, 0, 'readable secret file: passes') or diag($out);
+unlike($out, qr/s3cr3t/, 'the secret is never printed');
+
+my $empty = "$dir/empty-secret";
+open $sf, '>', $empty or die $!;
+close $sf;
+($st, $out) = configtest(good_plus('Auth0Algorithms HS256', "Auth0HMACSecret file:$empty"));
+is($st, 1, 'empty secret file: fails');
+
+($st, $out) = configtest(good_plus('Auth0Algorithms HS256', 'Auth0HMACSecret env:AGW_CT_UNSET_VARIABLE'));
+is($st, 1, 'Auth0HMACSecret env: of an unset variable: fails');
+like($out, qr/Auth0HMACSecret: .*AGW_CT_UNSET_VARIABLE/, 'unset variable: named');
+
+($st, $out) = configtest(good_plus('Auth0Algorithms HS256', 'Auth0HMACSecret env:AGW_CT_SECRET'),
+                         env_secret => 'another-secret-value-0123456789abcdef0123');
+is($st, 0, 'Auth0HMACSecret env: of a set variable: passes') or diag($out);
+
+# ---- numbers and lists ----
+($st, $out) = configtest(good_plus('Auth0Leeway -5'));
+is($st, 1, 'Auth0Leeway -5: fails');
+like($out, qr/Auth0Leeway: /, 'Auth0Leeway: named');
+($st, $out) = configtest(good_plus('Auth0Leeway 30s'));
+is($st, 1, 'Auth0Leeway 30s: fails');
+($st, $out) = configtest(good_plus('Auth0KeyRefreshCooldown 0'));
+is($st, 1, 'Auth0KeyRefreshCooldown 0: fails');
+like($out, qr/Auth0KeyRefreshCooldown: /, 'Auth0KeyRefreshCooldown: named');
+($st, $out) = configtest(good_plus('Auth0TokenFrom header cookie'));
+is($st, 1, 'Auth0TokenFrom cookie (no name): fails');
+like($out, qr/Auth0TokenFrom: /, 'Auth0TokenFrom: named');
+($st, $out) = configtest(good_plus('Auth0TokenFrom body=token'));
+is($st, 1, 'Auth0TokenFrom body=token: fails');
+
+# ---- a CA file that is not there ----
+($st, $out) = configtest(good_plus("Auth0CAFile $dir/no-such-ca.pem"));
+is($st, 1, 'Auth0CAFile missing: fails');
+like($out, qr/Auth0CAFile: .*no-such-ca\.pem/, 'Auth0CAFile: names the path');

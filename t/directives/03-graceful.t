@@ -1,0 +1,60 @@
+# A graceful restart (SIGUSR1) while requests are running: every request is answered, and the gate works the same afterwards.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+plan tests => 9;
+
+my $logs = Apache::Test::vars('t_logs');
+my $good = mint();
+
+sub resumes {
+    open my $fh, '<', "$logs/error_log" or die $!;
+    return scalar grep { /resuming normal operations/ } <$fh>;
+}
+
+is(outcome(call(GET => '/gate/rs256/', token => $good)), '200', 'before the restart: 200');
+
+open my $pf, '<', "$logs/httpd.pid" or die "httpd.pid: $!";
+chomp(my $httpd_pid = <$pf>);
+ok($httpd_pid =~ /\A\d+\z/ && kill(0, $httpd_pid), "httpd parent is running (pid $httpd_pid)");
+
+my $before = resumes();
+pipe(my $rd, my $wr) or die "pipe: $!";
+my $pid = fork;
+die "fork: $!" unless defined $pid;
+if ($pid == 0) {
+    # Keep requests going through the restart; report "total bad" to the parent.
+    close $rd;
+    my ($total, $bad, $end) = (0, 0, time + 4);
+    while (time < $end) {
+        my $code = eval { call(GET => '/gate/rs256/', token => $good)->code } // 0;
+        $total++;
+        $bad++ if $code != 200;
+    }
+    print $wr "$total $bad\n";
+    close $wr;
+    POSIX::_exit(0);
+}
+close $wr;
+sleep 1;
+ok(kill('USR1', $httpd_pid), 'graceful restart signalled');
+my $restarted = wait_until(20, 0.2, sub { resumes() > $before });
+ok($restarted, 'httpd logged the restart');
+my ($total, $bad) = split ' ', (<$rd> // '0 0');
+waitpid($pid, 0);
+$? = 0;
+ok($total > 0, "requests were made during the restart ($total)");
+is($bad, 0, 'none of them failed');
+
+is(outcome(call(GET => '/gate/rs256/', token => $good)), '200', 'after the restart: valid token 200');
+is(outcome(call(GET => '/gate/rs256/')), '401', 'after the restart: no token 401');
+is(outcome(call(GET => '/gate/scope/read/', token => mint(claims => { scope => 'write:orders' }))) =~ /\A403 insufficient_scope/ ? 1 : 0,
+   1, 'after the restart: authz providers still registered');
