@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all deps unit unit-asan integration test fuzz fuzz-smoke bench-core demo demo-stop clean
+.PHONY: all deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean
 
 all: $(MODULE)
 
@@ -42,7 +42,7 @@ test: deps
 	$(MAKE) integration
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------------------------
-FUZZ_CFLAGS := -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -Isrc
+FUZZ_CFLAGS := -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Isrc
 FUZZ_TIME ?= 60
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(CORE_SRC) $(CORE_HDR)
@@ -65,6 +65,14 @@ $(BUILD)/bench_core: bench/bench_core.c $(CORE_SRC) $(CORE_HDR)
 
 bench-core: $(BUILD)/bench_core
 	$(BUILD)/bench_core
+
+# ---- against plain Apache and (PEERS=1) mod_oauth2 / mod_auth_openidc (not a test) ----------
+PEERS ?= 0
+bench: $(MODULE)
+	PEERS=$(PEERS) bash bench/run.sh
+
+bench-memory: $(MODULE)
+	bash bench/run.sh --memory
 
 # ---- demo -----------------------------------------------------------------------------------
 demo: deps all

@@ -57,6 +57,30 @@ static const char *in_client(cmd_parms *cmd, agw_client_t **pc)
                                      cmd->cmd->name);
 }
 
+/* Runs the directives of an <Auth0Client> block one by one. Auth0CAFile and Auth0InsecureHTTP
+ * are per-directory (AuthConfig) directives that httpd refuses at server level, where the
+ * block is; they alone get AuthConfig rights here, so that no other per-directory directive
+ * inside the block silently configures the whole server instead of the client. */
+static const char *walk_client_block(cmd_parms *cmd)
+{
+    static const char *const dir_cmds[] = { "Auth0CAFile", "Auth0InsecureHTTP", NULL };
+    ap_directive_t *d, *next;
+    const char *err = NULL;
+    int saved = cmd->override, i;
+
+    for (d = cmd->directive->first_child; d && !err; d = next) {
+        next = d->next;
+        for (i = 0; dir_cmds[i]; i++)
+            if (!strcasecmp(d->directive, dir_cmds[i]))
+                cmd->override |= OR_AUTHCFG;
+        d->next = NULL;         /* ap_walk_config runs a directive and its siblings */
+        err = ap_walk_config(d, cmd, cmd->context);
+        d->next = next;
+        cmd->override = saved;
+    }
+    return err;
+}
+
 const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_srv_conf_t *sc = srv_of(cmd);
@@ -82,7 +106,7 @@ const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg)
     c->params = apr_array_make(cmd->pool, 2, sizeof(const char *));
     c->http.allow_http = AGW_UNSET;
     sc->current = c;
-    err = ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
+    err = walk_client_block(cmd);
     sc->current = NULL;
     if (err)
         return err;

@@ -66,6 +66,22 @@ static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool
     va_end(ap);
 }
 
+static void ver_release_locked(keyver_t *v);
+
+/* When the process ends: the current sets go (request holders are gone by then). */
+static apr_status_t keystore_cleanup(void *data)
+{
+    agw_keystore_t *ks = data;
+    int i;
+
+    for (i = 0; i < ks->sources->nelts; i++) {
+        agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
+        ver_release_locked(src->cur);
+        src->cur = NULL;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn *log,
                                  void *baton)
 {
@@ -79,7 +95,9 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
     ks->sources = apr_array_make(p, 8, sizeof(agw_keysrc_t *));
     if ((rv = apr_thread_mutex_create(&ks->mutex, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS)
         goto leave;
-    rv = apr_thread_cond_create(&ks->done, p);
+    if ((rv = apr_thread_cond_create(&ks->done, p)) != APR_SUCCESS)
+        goto leave;
+    apr_pool_cleanup_register(p, ks, keystore_cleanup, apr_pool_cleanup_null);
 leave:
     *pks = (rv == APR_SUCCESS) ? ks : NULL;
     return rv;

@@ -42,8 +42,8 @@ typedef struct agw_shared_t {
 typedef struct agw_keystore_t agw_keystore_t;
 typedef struct agw_keysrc_t agw_keysrc_t;
 
-/* A handle on one JWK Set version, valid until agw_keys_release (or the pool passed to
- * agw_keysrc_get is cleared: the release is registered there). */
+/* A handle on one JWK Set version, held until the pool passed to agw_keysrc_get is cleared
+ * (the release is registered there). Allocate it zeroed from that same pool. */
 typedef struct agw_keys_ref_t {
     const agw_jwks_t *jwks;
     apr_int64_t fetched_at;

@@ -24,7 +24,7 @@ like(outcome(call(GET => '/htaccess/ok.txt', token => mint(claims => { scope => 
      $INSUFFICIENT, '.htaccess: Require auth0-scope not met: 403');
 is(outcome(call(GET => '/htaccess/ok.txt', token => mint(claims => { scope => 'read:orders', exp => $T - 120, iat => $T - 700 }))),
    '401 invalid_token: token expired', '.htaccess: expired token');
-is(outcome(call(GET => '/htaccess/ok.txt', token => mint(tenant => 'disc', claims => { scope => 'read:orders' }))),
+is(outcome(call(GET => '/htaccess/ok.txt', token => mint(claims => { scope => 'read:orders', iss => issuer_url('disc') }))),
    '401 invalid_token: issuer mismatch', '.htaccess: the issuer inherited from <Directory> is enforced');
 
 # A nested .htaccess that sets only Auth0Audience.

@@ -80,7 +80,7 @@ like($out, qr/\Q$file\E(:| line )\d+/, 'missing Auth0Audience: the message names
     or diag($out);
 
 # ---- Auth0Algorithms none / unknown ----
-my $alg_line = $line + 5;
+my $alg_line = $line + 6;   # the first line after $GOOD
 ($st, $out, $file) = configtest(good_plus('Auth0Algorithms RS256 none'));
 is($st, 1, 'Auth0Algorithms none: fails');
 like($out, qr/AH00526: Syntax error on line \Q$alg_line\E of \Q$file\E:/, 'Auth0Algorithms none: file and line');

@@ -10,7 +10,7 @@ use AGW::Test qw(:all);
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 29;
+plan tests => 27;
 
 my $ISS  = issuer_url('');
 (my $ORIGIN = $ISS) =~ s{/\z}{};

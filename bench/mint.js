@@ -1,0 +1,118 @@
+// Mints the benchmark's tokens in bulk with the issuer fixture's own signing keys (read from its state directory), in parallel, instead of thousands of admin/mint calls.
+//
+// Usage: node bench/mint.js --state ISSUER_STATEDIR --out DIR --count N --flood M [--ttl S]
+//                           [--audience AUD]
+// Reads STATEDIR/issuer.json (the issuer URL) and STATEDIR/issuer-keys/_default.json (the
+// default tenant's keys, as t/fixtures/issuer.js saves them); the current RS256 and ES256
+// keys must exist (an admin/mint call for each alg makes them). Writes, one token a line:
+//   same.txt    1 RS256 token
+//   rs256.txt   N distinct RS256 tokens        es256.txt  N distinct ES256 tokens
+//   flood.txt   M tokens with good-looking claims and wrong signatures: 9 in 10 name the
+//               current RS256 kid, 1 in 10 a kid the issuer never published
+// and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}.
+'use strict';
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+
+function die(msg) {
+  process.stderr.write(`mint.js: ${msg}\n`);
+  process.exit(2);
+}
+
+// Signs tokens [from, to) of one kind; the claims differ per token (sub, jti), so every
+// token is distinct and none is a prefix of another.
+function mintRange({ kind, from, to, jwk, kid, issuer, audience, iat, exp }) {
+  const key = jwk ? crypto.createPrivateKey({ key: jwk, format: 'jwk' }) : null;
+  const alg = kind === 'es256' ? 'ES256' : 'RS256';
+  const out = [];
+  for (let i = from; i < to; i++) {
+    const header = { alg, typ: 'JWT', kid: kind === 'flood' && i % 10 === 9 ? `bench-unknown-${i}` : kid };
+    const claims = {
+      iss: issuer, aud: audience, sub: `auth0|bench-${kind}-${i}`, iat, exp,
+      azp: 'bench-client', scope: 'read:orders', jti: crypto.randomBytes(8).toString('hex'),
+    };
+    const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
+    let sig;
+    if (kind === 'flood') sig = crypto.randomBytes(256);
+    else if (kind === 'es256') sig = crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+    else sig = crypto.sign('sha256', Buffer.from(input), key);
+    out.push(`${input}.${b64u(sig)}`);
+  }
+  return out;
+}
+
+if (!isMainThread) {
+  parentPort.postMessage(mintRange(workerData));
+} else {
+  main().catch((e) => die(e.stack || e.message));
+}
+
+function parseArgs(argv) {
+  const o = { state: null, out: null, count: null, flood: null, ttl: 6 * 3600, audience: 'https://api.agw.test/' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value`));
+    if (a === '--state') o.state = v();
+    else if (a === '--out') o.out = v();
+    else if (a === '--count') o.count = Number(v());
+    else if (a === '--flood') o.flood = Number(v());
+    else if (a === '--ttl') o.ttl = Number(v());
+    else if (a === '--audience') o.audience = v();
+    else die(`unknown argument ${a}`);
+  }
+  if (!o.state || !o.out) die('--state and --out are required');
+  for (const k of ['count', 'flood', 'ttl']) {
+    if (!Number.isInteger(o[k]) || o[k] < 1) die(`--${k} must be a positive integer`);
+  }
+  return o;
+}
+
+// The key t/fixtures/issuer.js signs with for alg: the first published key of that alg
+// without JWK overrides (its Tenant.currentKey rule).
+function currentKey(keys, alg) {
+  const k = keys.find((e) => e.alg === alg && e.published !== false && Object.keys(e.publish || {}).length === 0);
+  if (!k) die(`no current ${alg} key in the issuer's state: mint one ${alg} token through admin/mint first`);
+  return k;
+}
+
+function inWorkers(job, count, nworkers) {
+  const per = Math.ceil(count / nworkers);
+  const parts = [];
+  for (let w = 0; w < nworkers && w * per < count; w++) {
+    const data = { ...job, from: w * per, to: Math.min(count, (w + 1) * per) };
+    parts.push(new Promise((resolve, reject) => {
+      const worker = new Worker(__filename, { workerData: data });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }));
+  }
+  return Promise.all(parts).then((lists) => lists.flat());
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const info = JSON.parse(fs.readFileSync(path.join(o.state, 'issuer.json'), 'utf8'));
+  const keys = JSON.parse(fs.readFileSync(path.join(o.state, 'issuer-keys', '_default.json'), 'utf8'));
+  const rs = currentKey(keys, 'RS256');
+  const es = currentKey(keys, 'ES256');
+  const iat = Math.floor(Date.now() / 1000);
+  const common = { issuer: info.issuer, audience: o.audience, iat, exp: iat + o.ttl };
+  const nworkers = Math.max(1, os.cpus().length);
+  fs.mkdirSync(o.out, { recursive: true });
+
+  const write = (name, list) => fs.writeFileSync(path.join(o.out, name), `${list.join('\n')}\n`);
+  write('same.txt', mintRange({ ...common, kind: 'same', from: 0, to: 1, jwk: rs.jwk, kid: rs.kid }));
+  write('rs256.txt', await inWorkers({ ...common, kind: 'rs256', jwk: rs.jwk, kid: rs.kid }, o.count, nworkers));
+  write('es256.txt', await inWorkers({ ...common, kind: 'es256', jwk: es.jwk, kid: es.kid }, o.count, nworkers));
+  write('flood.txt', mintRange({ ...common, kind: 'flood', from: 0, to: o.flood, jwk: null, kid: rs.kid }));
+  fs.writeFileSync(path.join(o.out, 'meta.json'), JSON.stringify({
+    issuer: info.issuer, audience: o.audience, rs256_kid: rs.kid, es256_kid: es.kid,
+    exp: common.exp, counts: { rs256: o.count, es256: o.count, flood: o.flood },
+  }));
+}

@@ -1,0 +1,627 @@
+#!/usr/bin/env bash
+# `make bench` / `make bench-memory`: private httpd instances on loopback (plain Apache, mod_auth0gw, and with PEERS=1 Debian's mod_oauth2 and mod_auth_openidc) in front of the local issuer fixture, driven by wrk in interleaved rounds; prints req/s, p99, httpd CPU per request and JWKS fetches as ratios to plain Apache (a benchmark, not a test).
+#
+# Usage: bench/run.sh            the comparison (about 4 minutes; with PEERS=1 about 9)
+#        bench/run.sh --memory   1,000,000 requests with rotating valid tokens against one
+#                                child process; its RSS before, during and after
+# Settings (environment): PEERS=1, BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
+# BENCH_CONNECTIONS (50), BENCH_TOKENS (20000 per algorithm), BENCH_COOLDOWN (30),
+# BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MAX_MINUTES (20: the
+# whole run is stopped after that).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+B="$ROOT/build/bench"
+MODULE="$ROOT/build/mod_auth0gw.so"
+TEMPLATE="$ROOT/bench/httpd.conf.in"
+LUA="$ROOT/bench/tokens.lua"
+ISSUER_DIR="$B/issuer"
+TOKENS="$B/tokens"
+RESULTS="$B/results.tsv"
+
+MODE=bench
+case "${1:-}" in
+    "") ;;
+    --memory) MODE=memory ;;
+    *) printf 'usage: bench/run.sh [--memory]\n' >&2; exit 2 ;;
+esac
+
+PEERS="${PEERS:-0}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+WARMUP="${BENCH_WARMUP:-2}"
+CONNECTIONS="${BENCH_CONNECTIONS:-50}"
+THREADS=2
+POOL="${BENCH_TOKENS:-20000}"
+FLOOD_TOKENS=2000
+COOLDOWN="${BENCH_COOLDOWN:-30}"
+MEM_REQUESTS="${BENCH_MEMORY_REQUESTS:-1000000}"
+MEM_MINUTES="${BENCH_MEMORY_MINUTES:-8}"
+MEM_CHUNK=100000
+MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
+AUDIENCE=https://api.agw.test/
+URL_PATH=/api/data.json
+START_TIMEOUT=15
+
+die() {
+    printf 'bench: %s\n' "$*" >&2
+    exit 1
+}
+say() { printf 'bench: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (package: $2); as root: apt-get install $2"; }
+rel() { printf '%s' "${1#"$ROOT"/}"; }
+
+for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS MEM_MINUTES MAX_MINUTES; do
+    [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || die "$v must be a positive integer (got '${!v}')"
+done
+[[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "PEERS must be 0 or 1"
+# Each wrk thread cycles through its half of a pool; the module's cache holds 10000 tokens
+# by default, so a pool under twice that would make "new token" requests cache hits.
+((POOL >= 20000)) || say "warning: BENCH_TOKENS=$POOL is under 20000: 'new token' cases may hit the token cache"
+
+need wrk wrk
+need node nodejs
+need openssl openssl
+need curl curl
+need perl perl
+need apxs apache2-dev
+APACHE_BIN="$(apxs -q SBINDIR)/$(apxs -q TARGET)"
+APACHE_MODULES="$(apxs -q LIBEXECDIR)"
+[[ -x "$APACHE_BIN" ]] || die "$APACHE_BIN not found (package apache2)"
+[[ -f "$MODULE" ]] || die "$(rel "$MODULE") is missing: run \`make bench\` (it builds the module first)"
+CLK_TCK="$(getconf CLK_TCK)"
+
+# ---- peers ------------------------------------------------------------------------------------
+
+PEER_PKGS=(libapache2-mod-oauth2 libapache2-mod-auth-openidc)
+PEER_NOTES=()
+
+# Installs the peers' Debian packages; their postinst enables them in /etc/apache2, which the
+# bench does not use, so what this install enabled is disabled again.
+install_peers() {
+    local missing=() p was_enabled=()
+    for p in "${PEER_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ "$(id -u)" -ne 0 ]]; then
+        die "PEERS=1 needs ${missing[*]}: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}"
+    fi
+    for p in oauth2 auth_openidc; do
+        [[ -e /etc/apache2/mods-enabled/$p.load ]] && was_enabled+=("$p")
+    done
+    say "installing ${missing[*]} (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >"$B/apt.log" 2>&1 \
+        || { tail -n 20 "$B/apt.log" >&2; die "apt-get install ${missing[*]} failed (log above)"; }
+    for p in oauth2 auth_openidc; do
+        if [[ -e /etc/apache2/mods-enabled/$p.load && ! " ${was_enabled[*]-} " =~ " $p " ]] \
+            && command -v a2dismod >/dev/null; then
+            a2dismod -q "$p" >/dev/null 2>&1 || true
+        fi
+    done
+}
+
+# ---- processes ----------------------------------------------------------------------------------
+
+WATCHDOG=""
+ISSUER_PID=""
+INSTANCES=()           # names of started httpd instances
+declare -A PORT KIND
+
+pid_is() {
+    local pid=$1 word=$2
+    [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
+        && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q -- "$word"
+}
+
+wait_gone() {
+    local pid=$1 i
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_instance_dir() {
+    local dir=$1 pid
+    [[ -f "$dir/httpd.pid" ]] || return 0
+    pid="$(cat "$dir/httpd.pid")"
+    if pid_is "$pid" "$dir/httpd.conf"; then
+        "$APACHE_BIN" -f "$dir/httpd.conf" -k stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+        wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir/httpd.pid"
+}
+
+stop_issuer() {
+    local pid=${1:-$ISSUER_PID}
+    [[ -n "$pid" ]] || return 0
+    if pid_is "$pid" issuer.js; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    ISSUER_PID=""
+    rm -f "$B/issuer.pid"
+}
+
+cleanup() {
+    local name
+    for name in "${INSTANCES[@]-}"; do
+        [[ -n "$name" ]] && stop_instance_dir "$B/$name"
+    done
+    stop_issuer
+    if [[ -n "$WATCHDOG" ]]; then
+        kill "$WATCHDOG" 2>/dev/null || true
+    fi
+}
+
+# Leftovers of an interrupted earlier run (found through their pid files only).
+stop_leftovers() {
+    local d
+    for d in "$B"/*/; do
+        [[ -f "$d/httpd.pid" ]] && stop_instance_dir "${d%/}"
+    done
+    if [[ -f "$B/issuer.pid" ]]; then
+        stop_issuer "$(cat "$B/issuer.pid")"
+    fi
+}
+
+# N free loopback ports, asked of the kernel.
+free_ports() {
+    node -e '
+        const net = require("net");
+        const n = Number(process.argv[1]), servers = [];
+        (async () => {
+            for (let i = 0; i < n; i++) {
+                const s = net.createServer();
+                await new Promise((r) => s.listen(0, "127.0.0.1", r));
+                servers.push(s);
+            }
+            console.log(servers.map((s) => s.address().port).join(" "));
+            servers.forEach((s) => s.close());
+        })();' "$1"
+}
+
+# ---- the issuer -------------------------------------------------------------------------------
+
+make_certs() {
+    local d=$ISSUER_DIR
+    if [[ -f "$d/server.pem" && -f "$d/ca.pem" ]] \
+        && openssl x509 -checkend 86400 -noout -in "$d/server.pem" >/dev/null 2>&1; then
+        return 0
+    fi
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mod_auth0gw bench CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+        >"$d/server.ext"
+    openssl x509 -req -days 30 -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+        -CAcreateserial -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    chmod 600 "$d/ca-key.pem" "$d/server-key.pem"
+    chmod 644 "$d/ca.pem"
+}
+
+# Sets ISSUER (its https URL) and ADMIN (its plain-HTTP origin, for the admin API).
+start_issuer() {
+    local info="$ISSUER_DIR/issuer.json" log="$B/issuer.log" pid i http_port
+    rm -f "$info"
+    # --watch-pid: the issuer ends by itself if this script is killed without its cleanup.
+    node "$ROOT/t/fixtures/issuer.js" --port 0 --http-port 0 --dir "$ISSUER_DIR" --watch-pid $$ \
+        </dev/null >"$log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        [[ -s "$info" ]] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "the issuer exited at start (log above)"; }
+        sleep 0.1
+    done
+    [[ -s "$info" ]] || { kill "$pid" 2>/dev/null || true; die "the issuer did not start in ${START_TIMEOUT}s ($(rel "$log"))"; }
+    read -r ISSUER_PID ISSUER http_port < <(perl -MJSON::PP -e '
+        my $j = decode_json(do { local $/; <STDIN> });
+        print "$j->{pid} $j->{issuer} $j->{http_port}\n"' <"$info")
+    echo "$ISSUER_PID" >"$B/issuer.pid"
+    ADMIN="http://127.0.0.1:$http_port"
+    say "issuer: $ISSUER (pid $ISSUER_PID)"
+}
+
+admin_post() {
+    curl -sf -H 'Content-Type: application/json' -d "$2" "$ADMIN/admin/$1" >/dev/null \
+        || die "issuer admin/$1 failed"
+}
+
+jwks_fetches() {
+    curl -sf "$ADMIN/admin/stats" | perl -MJSON::PP -e 'print decode_json(do { local $/; <STDIN> })->{jwks_fetches}, "\n"'
+}
+
+mint_tokens() {
+    # The issuer makes (and saves) its current RS256 and ES256 keys on first use.
+    admin_post mint '{"alg":"RS256"}'
+    admin_post mint '{"alg":"ES256"}'
+    local t0=$SECONDS
+    node "$ROOT/bench/mint.js" --state "$ISSUER_DIR" --out "$TOKENS" --count "$POOL" \
+        --flood "$FLOOD_TOKENS" --audience "$AUDIENCE" || die "minting the tokens failed"
+    say "minted $POOL RS256 + $POOL ES256 + $FLOOD_TOKENS bad-signature tokens in $((SECONDS - t0))s"
+}
+
+# ---- httpd instances ------------------------------------------------------------------------------
+
+run_user() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        RUN_USER=www-data RUN_GROUP=www-data
+        getent passwd "$RUN_USER" >/dev/null || RUN_USER=nobody
+        getent group "$RUN_GROUP" >/dev/null || RUN_GROUP=nogroup
+    else
+        RUN_USER="$(id -un)" RUN_GROUP="$(id -gn)"
+    fi
+}
+
+write_docroot() {
+    mkdir -p "$B/htdocs/api"
+    printf '%s\n' '{"status":"ok","service":"orders","items":[{"id":1,"sku":"A-100","qty":2},{"id":2,"sku":"B-200","qty":1}]}' \
+        >"$B/htdocs/api/data.json"
+    chmod -R a+rX "$B/htdocs" "$ISSUER_DIR/ca.pem"
+    if [[ "$(id -u)" -eq 0 ]]; then
+        runuser -u "$RUN_USER" -- test -r "$B/htdocs/api/data.json" \
+            || die "$RUN_USER cannot read $(rel "$B/htdocs"): the repository must be readable by $RUN_USER"
+    fi
+}
+
+# new_instance NAME KIND [TOKEN_CACHE]: writes its configuration (not started yet).
+new_instance() {
+    local name=$1 kind=$2 cache=${3:-default} dir="$B/$1" line
+    mkdir -p "$dir/run"
+    chmod 755 "$dir"
+    if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
+    {
+        printf 'Define KIND_%s\n' "$kind"
+        sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" \
+            -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$MODULE|g" \
+            -e "s|@RUN_USER@|$RUN_USER|g" -e "s|@RUN_GROUP@|$RUN_GROUP|g" \
+            -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
+            -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
+            -e "s|@COOLDOWN@|$COOLDOWN|g" -e "s|@TOKEN_CACHE_LINE@|$line|g" "$TEMPLATE"
+    } >"$dir/httpd.conf"
+    if grep -n '@[A-Z_]*@' "$dir/httpd.conf" >&2; then
+        die "unreplaced @NAME@ values in $(rel "$dir/httpd.conf") (lines above)"
+    fi
+    KIND[$name]=$kind
+}
+
+start_instance() {
+    local name=$1 dir="$B/$1" i code
+    rm -f "$dir/error_log"
+    "$APACHE_BIN" -t -f "$dir/httpd.conf" >"$dir/configtest.log" 2>&1 \
+        || { cat "$dir/configtest.log" >&2; die "apache2 -t rejected $(rel "$dir/httpd.conf") (above)"; }
+    "$APACHE_BIN" -f "$dir/httpd.conf" -k start
+    INSTANCES+=("$name")
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
+        [[ "$code" != 000 ]] && break
+        sleep 0.1
+    done
+    [[ -f "$dir/httpd.pid" && "$code" != 000 ]] \
+        || { tail -n 20 "$dir/error_log" >&2 || true; die "$name did not start (error_log above)"; }
+}
+
+# The parent and children of an instance, and their CPU time so far in clock ticks.
+instance_cpu_ticks() {
+    local parent
+    parent="$(cat "$B/$1/httpd.pid")"
+    perl -e '
+        my ($parent, $sum) = (shift, 0);
+        for my $f (glob "/proc/[0-9]*/stat") {
+            open(my $fh, "<", $f) or next;
+            my $s = <$fh>;
+            close $fh;
+            next unless defined $s && $s =~ /^(\d+) \(.*\) (.*)$/s;
+            my ($pid, @f) = ($1, split / /, $2);
+            # after the command: state ppid ... utime (11th) stime (12th)
+            $sum += $f[11] + $f[12] if $pid == $parent || $f[1] == $parent;
+        }
+        print "$sum\n";' "$parent"
+}
+
+instance_children() {
+    local parent
+    parent="$(cat "$B/$1/httpd.pid")"
+    perl -e '
+        my $parent = shift;
+        for my $f (glob "/proc/[0-9]*/stat") {
+            open(my $fh, "<", $f) or next;
+            my $s = <$fh>;
+            close $fh;
+            print "$1\n" if defined $s && $s =~ /^(\d+) \(.*\) \S+ (\d+) /s && $2 == $parent;
+        }' "$parent"
+}
+
+# Token-cache counters of an mod_auth0gw instance (one child, so one process's): "hits misses
+# entries bytes evictions", or "- - - - -" for other kinds.
+cache_stats() {
+    if [[ "${KIND[$1]}" != AGW ]]; then
+        echo "- - - - -"
+        return 0
+    fi
+    curl -sf "http://127.0.0.1:${PORT[$1]}/auth0-status?json" | perl -MJSON::PP -e '
+        my $t = decode_json(do { local $/; <STDIN> })->{token_cache} || {};
+        print join(" ", map { $t->{$_} // 0 } qw(hits misses entries bytes evictions)), "\n"' \
+        || echo "- - - - -"
+}
+
+# ---- cases -------------------------------------------------------------------------------------------
+
+CASES=()     # "id|label|instance|token file|expect (200 or 401)"
+
+add_case() { CASES+=("$1|$2|$3|$4|$5"); }
+
+# Checks one request of a case gives the status the case is about; prints what it got.
+probe() {
+    local inst=$1 file=$2 token code
+    if [[ "$file" == - ]]; then
+        code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$inst]}$URL_PATH")"
+    else
+        token="$(head -n 1 "$TOKENS/$file")"
+        code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
+            "http://127.0.0.1:${PORT[$inst]}$URL_PATH")"
+    fi
+    printf '%s' "$code"
+}
+
+# run_wrk INSTANCE FILE CASEID SECONDS MAXREQ: prints wrk's RESULT line.
+run_wrk() {
+    local inst=$1 file=$2 id=$3 secs=$4 maxreq=$5 tokfile out
+    tokfile="$TOKENS/$file"
+    [[ "$file" == - ]] && tokfile=-
+    out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s -s "$LUA" \
+        "http://127.0.0.1:${PORT[$inst]}$URL_PATH" -- "$URL_PATH" "$tokfile" "$B/state/$id.pos" \
+        "$maxreq" "$THREADS" 2>&1)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
+    grep '^RESULT ' <<<"$out" || { printf '%s\n' "$out" >&2; die "wrk printed no RESULT line"; }
+}
+
+field() { sed -E "s/.*[[:space:]]$1=([0-9]+).*/\\1/" <<<"$2"; }
+
+measure_case() {
+    local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res
+    IFS='|' read -r id label inst file expect <<<"$spec"
+    c0="$(cache_stats "$inst")"
+    jw0="$(jwks_fetches)"
+    cpu0="$(instance_cpu_ticks "$inst")"
+    res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN" 0)"
+    cpu1="$(instance_cpu_ticks "$inst")"
+    jw1="$(jwks_fetches)"
+    c1="$(cache_stats "$inst")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" \
+        "$(field requests "$res")" "$(field duration_us "$res")" "$(field p99_us "$res")" \
+        "$((cpu1 - cpu0))" "$(field status_errors "$res")" \
+        "$(( $(field connect "$res") + $(field read "$res") + $(field write "$res") + $(field timeout "$res") ))" \
+        "$((jw1 - jw0))" "$c0" "$c1" >>"$RESULTS"
+    printf '  round %d  %-40s %8.0f req/s\n' "$round" "$label" \
+        "$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$(field requests "$res")" "$(field duration_us "$res")")" >&2
+}
+
+print_table() {
+    local specs
+    specs="$(printf '%s\n' "${CASES[@]}")"
+    perl -e '
+        use strict; use warnings; use List::Util qw(sum max);
+        my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns) = @ARGV;
+        my (@order, %label, %expect, %rows);
+        for (split /\n/, $specs) {
+            my ($id, $label, $inst, $file, $expect) = split /\|/;
+            push @order, $id; $label{$id} = $label; $expect{$id} = $expect;
+        }
+        open(my $fh, "<", $results) or die;
+        while (<$fh>) {
+            chomp;
+            my ($id, $round, $req, $dur, $p99, $ticks, $st, $sock, $jw, $c0, $c1) = split /\t/;
+            push @{ $rows{$id} }, { rps => $req / ($dur / 1e6), p99 => $p99 / 1000, req => $req,
+                cpu => $ticks * (1e6 / $tck) / ($req || 1), st => $st, sock => $sock, jw => $jw,
+                c0 => [split / /, $c0], c1 => [split / /, $c1] };
+        }
+        sub median { my @s = sort { $a <=> $b } @_; my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
+        my %m;
+        for my $id (@order) {
+            my $r = $rows{$id} or next;
+            my %x = (rps => median(map { $_->{rps} } @$r), p99 => median(map { $_->{p99} } @$r),
+                     cpu => median(map { $_->{cpu} } @$r), jw => sum(map { $_->{jw} } @$r),
+                     jwmax => max(map { $_->{jw} } @$r), req => sum(map { $_->{req} } @$r),
+                     st => sum(map { $_->{st} } @$r), sock => sum(map { $_->{sock} } @$r));
+            my ($h, $mi) = (0, 0);
+            for (@$r) {
+                next if $_->{c0}[0] eq "-" || $_->{c1}[0] eq "-";
+                $h += $_->{c1}[0] - $_->{c0}[0]; $mi += $_->{c1}[1] - $_->{c0}[1];
+            }
+            $x{hit} = ($h + $mi) ? sprintf("%.0f%%", 100 * $h / ($h + $mi)) : "-";
+            my $good = $expect{$id} == 200 ? $x{req} - $x{st} : $x{st};
+            $x{as} = sprintf("%.1f%% %s", 100 * $good / ($x{req} || 1), $expect{$id});
+            $m{$id} = \%x;
+        }
+        my $p = $m{plain} or die "no plain Apache results\n";
+        printf "\nmod_auth0gw benchmark: %d rounds x %ds per case, interleaved; wrk 2 threads, %d connections;\n", $rounds, $secs, $conns;
+        printf "medians of the rounds; CPU = utime+stime of all httpd processes of the instance / requests;\n";
+        printf "JWKS = fetches from the issuer during the case (sum of rounds); answered = share of requests\n";
+        printf "with the status the case expects; cache = the module'"'"'s verified-token cache hit rate.\n\n";
+        my $fmt = "%-44s %9s %6s %8s %6s %9s %6s %6s %14s %6s\n";
+        printf $fmt, "case", "req/s", "xplain", "p99 ms", "xplain", "CPU us/r", "xplain", "JWKS", "answered", "cache";
+        printf $fmt, "-" x 44, "-" x 9, "-" x 6, "-" x 8, "-" x 6, "-" x 9, "-" x 6, "-" x 6, "-" x 14, "-" x 6;
+        for my $id (@order) {
+            my $x = $m{$id} or next;
+            printf $fmt, $label{$id}, sprintf("%.0f", $x->{rps}), sprintf("%.2f", $x->{rps} / $p->{rps}),
+                sprintf("%.2f", $x->{p99}), sprintf("%.2f", $x->{p99} / $p->{p99}),
+                sprintf("%.1f", $x->{cpu}), sprintf("%.2f", $x->{cpu} / $p->{cpu}),
+                $x->{jw}, $x->{as}, $x->{hit};
+        }
+        my $sockerr = sum(map { $m{$_} ? $m{$_}{sock} : 0 } @order);
+        printf "\nsocket errors/timeouts seen by wrk: %d\n", $sockerr;
+        my @t = (["agw-same", ">=", 0.95, "same token req/s"], ["agw-rs", ">=", 0.75, "new RS256 req/s"],
+                 ["agw-es", ">=", 0.55, "new ES256 req/s"], ["agw-flood", ">=", 0.70, "bad-signature flood req/s"]);
+        print "\ntargets (issue 5), as ratios to plain Apache in this run:\n";
+        for (@t) {
+            my ($id, $op, $want, $what) = @$_;
+            my $x = $m{$id} or next;
+            my $got = $x->{rps} / $p->{rps};
+            printf "  %-28s %.2f (target %s %.2f)  %s\n", $what, $got, $op, $want, $got >= $want ? "met" : "MISSED";
+        }
+        if (my $x = $m{"agw-same"}) {
+            my $got = $x->{cpu} / $p->{cpu};
+            printf "  %-28s %.2f (target <= 1.10)  %s\n", "CPU/request, cached token", $got, $got <= 1.10 ? "met" : "MISSED";
+        }
+        if (my $x = $m{"agw-flood"}) {
+            my $allowed = int(($secs + $cooldown - 1) / $cooldown);
+            printf "  %-28s at most %d in one %ds round (allowed %d per %ds cooldown)  %s\n",
+                "JWKS fetches under flood", $x->{jwmax}, $secs, $allowed, $cooldown,
+                $x->{jwmax} <= $allowed ? "met" : "MISSED";
+        }
+    ' "$RESULTS" "$specs" "$CLK_TCK" "$SECONDS_PER_RUN" "$COOLDOWN" "$ROUNDS" "$CONNECTIONS"
+}
+
+# ---- the comparison -----------------------------------------------------------------------------
+
+bench_main() {
+    local ports i spec id label inst file expect code round names=(plain agw agw-nocache)
+    ((PEERS)) && names+=(oauth2 openidc)
+    read -r -a ports <<<"$(free_ports "${#names[@]}")"
+    for i in "${!names[@]}"; do PORT[${names[$i]}]=${ports[$i]}; done
+
+    new_instance plain PLAIN
+    new_instance agw AGW
+    new_instance agw-nocache AGW 0
+    ((PEERS)) && { new_instance oauth2 OAUTH2; new_instance openidc OPENIDC; }
+    for i in "${names[@]}"; do start_instance "$i"; done
+    say "httpd instances: $(for i in "${names[@]}"; do printf '%s=127.0.0.1:%s ' "$i" "${PORT[$i]}"; done)"
+
+    # The plain instance gets the same Authorization header (it ignores it), so that every
+    # case sends the same request bytes and only the gate's work differs.
+    add_case plain "plain Apache (no auth)" plain same.txt 200
+    add_case agw-same "auth0gw: same RS256 token" agw same.txt 200
+    add_case agw-rs "auth0gw: new RS256 token per request" agw rs256.txt 200
+    add_case agw-es "auth0gw: new ES256 token per request" agw es256.txt 200
+    add_case agw-flood "auth0gw: bad-signature flood" agw flood.txt 401
+    add_case agw-nocache "auth0gw, Auth0TokenCache 0: same RS256" agw-nocache same.txt 200
+    if ((PEERS)); then
+        add_case oauth2-same "mod_oauth2: same RS256 token" oauth2 same.txt 200
+        add_case oauth2-rs "mod_oauth2: new RS256 token per request" oauth2 rs256.txt 200
+        add_case oauth2-es "mod_oauth2: new ES256 token per request" oauth2 es256.txt 200
+        add_case oauth2-flood "mod_oauth2: bad-signature flood" oauth2 flood.txt 401
+        add_case openidc-same "mod_auth_openidc: same RS256 token" openidc same.txt 200
+        add_case openidc-rs "mod_auth_openidc: new RS256 token per request" openidc rs256.txt 200
+        add_case openidc-es "mod_auth_openidc: new ES256 token per request" openidc es256.txt 200
+        add_case openidc-flood "mod_auth_openidc: bad-signature flood" openidc flood.txt 401
+    fi
+
+    # Each case answers as it should before it is measured; a peer that cannot is left out,
+    # and the output says so.
+    local kept=()
+    for spec in "${CASES[@]}"; do
+        IFS='|' read -r id label inst file expect <<<"$spec"
+        code="$(probe "$inst" "$file")"
+        if [[ "$code" != "$expect" ]]; then
+            case "$inst" in
+                oauth2|openidc)
+                    PEER_NOTES+=("$label: left out, answers $code instead of $expect with the same policy (see $(rel "$B/$inst/error_log"))")
+                    continue ;;
+                *) tail -n 5 "$B/$inst/error_log" >&2 || true
+                   die "$label: expected $expect, got $code (error_log tail above)" ;;
+            esac
+        fi
+        kept+=("$spec")
+    done
+    CASES=("${kept[@]}")
+
+    say "warm-up: ${WARMUP}s per case"
+    for spec in "${CASES[@]}"; do
+        IFS='|' read -r id label inst file expect <<<"$spec"
+        run_wrk "$inst" "$file" "$id" "$WARMUP" 0 >/dev/null
+    done
+    : >"$RESULTS"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        say "round $round of $ROUNDS"
+        for spec in "${CASES[@]}"; do
+            measure_case "$spec" "$round"
+        done
+    done
+    print_table
+    printf '\nsetup: %s; %s cores; httpd %s, event MPM, one child x 64 threads per instance, KeepAlive\n' \
+        "$(uname -srm)" "$(nproc)" "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')"
+    printf 'unlimited; token pools: %s RS256 and %s ES256 (each wrk thread cycles through its half),\n' "$POOL" "$POOL"
+    printf '%s bad-signature tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss.\n' "$FLOOD_TOKENS" "$COOLDOWN"
+    printf 'wrk and the issuer share the same cores as httpd.\n'
+    if ((PEERS)); then
+        printf '\npeers: mod_oauth2 %s, mod_auth_openidc %s. Policy: RS256/ES256 keys from the same JWKS,\n' \
+            "$(dpkg-query -W -f='${Version}' libapache2-mod-oauth2)" "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc)"
+        printf 'exp checked, iss and aud required by Require lines. Differences: mod_oauth2 fetches the JWKS\n'
+        printf 'without TLS verification (liboauth2 has no CA setting); neither peer restricts algorithms.\n'
+        for i in "${PEER_NOTES[@]-}"; do [[ -n "$i" ]] && printf '  %s\n' "$i"; done
+    fi
+    printf 'raw rounds: %s; configs: %s/*/httpd.conf\n' "$(rel "$RESULTS")" "$(rel "$B")"
+}
+
+# ---- the memory check ----------------------------------------------------------------------------
+
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+
+memory_main() {
+    local child done_req=0 chunk res req st t_end c bytes ev rss0 rss1
+    PORT[agw-mem]="$(free_ports 1)"
+    new_instance agw-mem AGW
+    start_instance agw-mem
+    read -r child < <(instance_children agw-mem)
+    [[ -n "$child" ]] || die "agw-mem has no child process"
+    [[ "$(instance_children agw-mem | wc -l)" -eq 1 ]] || die "agw-mem has more than one child"
+    rss0="$(rss_kib "$child")"
+    [[ "$(probe agw-mem rs256.txt)" == 200 ]] || die "agw-mem does not accept the pool's tokens"
+    rss1="$(rss_kib "$child")"
+    t_end=$((SECONDS + MEM_MINUTES * 60))
+    printf '\nmemory check: %s requests, tokens cycling through %s distinct valid RS256 tokens (the\n' "$MEM_REQUESTS" "$POOL"
+    printf 'cache holds 10000, so every request is a miss that verifies, inserts and evicts), one child\n'
+    printf 'process (pid %s), Auth0TokenCache default, stopped after %s minutes at most.\n\n' "$child" "$MEM_MINUTES"
+    printf '%12s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache ent." "cache bytes" evictions
+    printf '%12s %10.1f %10s %12s %12s %12s\n' "fresh" "$(perl -e "print $rss0/1024")" - - - -
+    printf '%12s %10.1f %10s %12s %12s %12s\n' 1 "$(perl -e "print $rss1/1024")" - - - -
+    : >"$B/state/mem.pos"
+    while ((done_req < MEM_REQUESTS && SECONDS < t_end)); do
+        chunk=$((MEM_REQUESTS - done_req < MEM_CHUNK ? MEM_REQUESTS - done_req : MEM_CHUNK))
+        res="$(run_wrk agw-mem rs256.txt mem $((t_end - SECONDS > 0 ? t_end - SECONDS : 1)) $((chunk / THREADS)))"
+        req="$(field requests "$res")"
+        st="$(field status_errors "$res")"
+        ((st == 0)) || die "$st of $req requests were refused: the memory check needs valid tokens"
+        done_req=$((done_req + req))
+        read -r _ _ c bytes ev < <(cache_stats agw-mem)
+        kill -0 "$child" 2>/dev/null || die "the child process $child is gone (see $(rel "$B/agw-mem/error_log"))"
+        printf '%12d %10.1f %10.0f %12s %12s %12s\n' "$done_req" "$(perl -e "print $(rss_kib "$child")/1024")" \
+            "$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$req" "$(field duration_us "$res")")" \
+            "$c" "$bytes" "$ev"
+    done
+    printf '\nRSS: %.1f MiB after the first request, %.1f MiB after %d requests (peak %s).\n' \
+        "$(perl -e "print $rss1/1024")" "$(perl -e "print $(rss_kib "$child")/1024")" "$done_req" \
+        "$(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$child/status")"
+    ((done_req >= MEM_REQUESTS)) || printf 'stopped early after %d minutes: %d of %d requests done.\n' \
+        "$MEM_MINUTES" "$done_req" "$MEM_REQUESTS"
+}
+
+# ---- main ------------------------------------------------------------------------------------------
+
+mkdir -p "$B" "$ISSUER_DIR" "$B/state"
+chmod 755 "$B" "$ISSUER_DIR"
+stop_leftovers
+((PEERS)) && [[ "$MODE" == bench ]] && install_peers
+trap cleanup EXIT
+trap 'die "interrupted"' INT TERM
+# Everything ends after BENCH_MAX_MINUTES, whatever hangs.
+(
+    sleep $((MAX_MINUTES * 60)) &
+    nap=$!
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    wait "$nap" && say "stopped after BENCH_MAX_MINUTES=$MAX_MINUTES" && kill -TERM $$ 2>/dev/null
+) </dev/null >/dev/null &
+WATCHDOG=$!
+rm -f "$B"/state/*.pos
+run_user
+make_certs
+start_issuer
+admin_post reset '{}'
+mint_tokens
+write_docroot
+if [[ "$MODE" == memory ]]; then memory_main; else bench_main; fi

@@ -1,0 +1,81 @@
+-- wrk script of `make bench`: GETs one path, each request with the next token of a file (each thread its own share of the tokens), and prints a machine-readable result line.
+--
+-- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- MAXREQ NTHREADS
+--   TOKENFILE  one token a line; thread k of n sends lines k, k+n, k+2n ... in turn, so a token
+--              comes back only after every other token of the file was sent once ("-": no
+--              Authorization header at all)
+--   STATEFILE  where each thread's position is kept between runs, so the next run goes on
+--              with the tokens least recently sent instead of starting over ("-": none)
+--   MAXREQ     stop each thread after this many requests (0: run for wrk's -d duration)
+
+local threads = {}
+local nthreads = 0
+
+function setup(thread)
+    thread:set("id", nthreads)
+    nthreads = nthreads + 1
+    table.insert(threads, thread)
+end
+
+local reqs, n, pos, sent, maxreq = {}, 0, 0, 0, 0
+
+local function read_positions(statefile)
+    local at = {}
+    local f = statefile ~= "-" and io.open(statefile, "r")
+    if f then
+        for line in f:lines() do
+            table.insert(at, tonumber(line))
+        end
+        f:close()
+    end
+    return at
+end
+
+function init(args)
+    local path, tokenfile, statefile = args[1], args[2], args[3]
+    maxreq = tonumber(args[4]) or 0
+    local nth = assert(tonumber(args[5]), "give wrk's thread count as the fifth argument")
+    if tokenfile == "-" then
+        reqs[1] = wrk.format("GET", path)
+        n = 1
+    else
+        local f = assert(io.open(tokenfile, "r"))
+        local i = 0
+        for line in f:lines() do
+            if i % nth == id and #line > 0 then
+                n = n + 1
+                reqs[n] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. line })
+            end
+            i = i + 1
+        end
+        f:close()
+        assert(n > 0, "no tokens for thread " .. id .. " in " .. tokenfile)
+    end
+    pos = (read_positions(statefile)[id + 1] or 0) % n
+    statepath = statefile
+end
+
+function request()
+    pos = pos % n + 1
+    sent = sent + 1
+    if maxreq > 0 and sent >= maxreq then
+        wrk.thread:stop()
+    end
+    return reqs[pos]
+end
+
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d "
+        .. "status_errors=%d connect=%d read=%d write=%d timeout=%d\n",
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+        e.status, e.connect, e.read, e.write, e.timeout))
+    local statefile = threads[1]:get("statepath")
+    if statefile and statefile ~= "-" then
+        local f = assert(io.open(statefile, "w"))
+        for _, t in ipairs(threads) do
+            f:write(tostring(t:get("pos")), "\n")
+        end
+        f:close()
+    end
+end

@@ -1,0 +1,169 @@
+/* Unit tests of the verified-token cache (src/agw_tcache.c): hits, misses, bounds, eviction, threads. */
+#include <string.h>
+#include <apr_thread_proc.h>
+
+#include "tests.h"
+#include "agw_tcache.h"
+
+static void digest_of(unsigned char d[32], unsigned int n)
+{
+    agw_crypt_sha256(d, &n, sizeof(n));
+}
+
+static const unsigned char src_a[32] = { 1 }, src_b[32] = { 2 };
+
+json_t *agw_json_own_test(json_t *j);
+
+static json_t *claims(int n)
+{
+    return agw_json_own_test(json_pack("{s:i, s:s}", "n", n, "sub", "user"));
+}
+
+static apr_status_t decref(void *j)
+{
+    json_decref(j);
+    return APR_SUCCESS;
+}
+
+json_t *agw_json_own_test(json_t *j)
+{
+    apr_pool_cleanup_register(agw_test_pool, j, decref, apr_pool_cleanup_null);
+    return j;
+}
+
+START_TEST(hit_miss_source_and_expiry)
+{
+    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 64, 64 * 1024);
+    agw_tcache_hit_t hit;
+    unsigned char d[32], other[32];
+
+    digest_of(d, 1);
+    digest_of(other, 2);
+    ck_assert_ptr_nonnull(tc);
+    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k1", 7, 2000, 800);
+    ck_assert(agw_tcache_get(tc, d, src_a, 1000, 30, agw_test_pool, &hit));
+    ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 1);
+    ck_assert_int_eq(hit.alg, AGW_ALG_RS256);
+    ck_assert_str_eq(hit.kid, "k1");
+    ck_assert_uint_eq(hit.version, 7);
+    /* another key source never sees it; an unknown token misses */
+    ck_assert(!agw_tcache_get(tc, d, src_b, 1000, 30, agw_test_pool, &hit));
+    ck_assert(!agw_tcache_get(tc, other, src_a, 1000, 30, agw_test_pool, &hit));
+    /* expiry with leeway: a hit up to exp + leeway - 1, then gone for good */
+    ck_assert(agw_tcache_get(tc, d, src_a, 2029, 30, agw_test_pool, &hit));
+    ck_assert(!agw_tcache_get(tc, d, src_a, 2030, 30, agw_test_pool, &hit));
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 30, agw_test_pool, &hit));
+    /* a kid longer than the cache keeps is not cached */
+    agw_tcache_put(tc, other, src_a, claims(2), AGW_ALG_RS256,
+                   "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", 1, 2000,
+                   800);
+    ck_assert(!agw_tcache_get(tc, other, src_a, 1000, 30, agw_test_pool, &hit));
+    /* version touch and drop */
+    agw_tcache_put(tc, d, src_a, claims(3), AGW_ALG_ES256, "", 1, 5000, 800);
+    agw_tcache_touch_version(tc, d, 9);
+    ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    ck_assert_uint_eq(hit.version, 9);
+    ck_assert_str_eq(hit.kid, "");
+    agw_tcache_drop(tc, d);
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    ck_assert_ptr_null(agw_tcache_create(agw_test_pool, 0, 1024));
+}
+END_TEST
+
+START_TEST(bounded_by_entries_and_bytes)
+{
+    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 160, 1 << 30);
+    agw_tcache_stats_t st;
+    agw_tcache_hit_t hit;
+    unsigned char d[32];
+    unsigned int i;
+
+    /* a flood of distinct tokens: the count never passes the bound */
+    for (i = 0; i < 20000; i++) {
+        digest_of(d, i);
+        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 100);
+    }
+    agw_tcache_stats(tc, &st);
+    ck_assert_uint_le(st.entries, 160);
+    ck_assert_uint_ge(st.entries, 150);
+    ck_assert_uint_ge(st.evictions, 20000 - 160);
+    /* the most recent are the ones kept */
+    digest_of(d, 19999);
+    ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    digest_of(d, 0);
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+
+    /* bytes: 16 shards of 1000 bytes hold at most 16 tokens of 1000 bytes */
+    tc = agw_tcache_create(agw_test_pool, 1000, 16 * 1000);
+    for (i = 0; i < 500; i++) {
+        digest_of(d, i);
+        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 1000);
+    }
+    agw_tcache_stats(tc, &st);
+    ck_assert_uint_le(st.bytes, 16 * 1000);
+    ck_assert_uint_le(st.entries, 16);
+    /* a token larger than a shard's budget is not cached at all */
+    digest_of(d, 100000);
+    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k", 1, 9999, 5000);
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+}
+END_TEST
+
+static agw_tcache_t *shared_tc;
+
+static void *APR_THREAD_FUNC hammer(apr_thread_t *t, void *data)
+{
+    unsigned int base = *(unsigned int *)data, i;
+    apr_pool_t *p;
+    unsigned char d[32];
+    agw_tcache_hit_t hit;
+    json_t *j = json_pack("{s:i}", "n", (int)base);
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < 20000; i++) {
+        digest_of(d, (base + i) % 3000);
+        if (!agw_tcache_get(shared_tc, d, src_a, 1000, 0, p, &hit))
+            agw_tcache_put(shared_tc, d, src_a, j, AGW_ALG_RS256, "k", 1, 9999, 200);
+        if (i % 1000 == 0)
+            apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    json_decref(j);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(threads_share_it_safely)
+{
+    apr_thread_t *t[4];
+    unsigned int base[4] = { 0, 700, 1400, 2100 };
+    apr_status_t trv;
+    agw_tcache_stats_t st;
+    int i;
+
+    shared_tc = agw_tcache_create(agw_test_pool, 1000, 1 << 20);
+    for (i = 0; i < 4; i++)
+        ck_assert_int_eq(apr_thread_create(&t[i], NULL, hammer, &base[i], agw_test_pool),
+                         APR_SUCCESS);
+    for (i = 0; i < 4; i++)
+        apr_thread_join(&trv, t[i]);
+    agw_tcache_stats(shared_tc, &st);
+    ck_assert_uint_le(st.entries, 1008);
+    ck_assert_uint_eq(st.hits + st.misses, 80000);
+    ck_assert_uint_gt(st.hits, 0);
+}
+END_TEST
+
+Suite *agw_suite_cache(void)
+{
+    Suite *s = suite_create("cache");
+    TCase *tc = tcase_create("tcache");
+
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
+    tcase_add_test(tc, hit_miss_source_and_expiry);
+    tcase_add_test(tc, bounded_by_entries_and_bytes);
+    tcase_add_test(tc, threads_share_it_safely);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,267 @@
+/* Unit tests of the key store (src/agw_keys.c): fetch once, cooldowns, staleness, sharing between processes. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <apr_file_io.h>
+
+#include "tests.h"
+#include "agw_keys.h"
+
+/* An Ed25519 public JWK (RFC 8037 A.2) under two kids, enough for the store's bookkeeping. */
+#define KEY(kid) "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"" kid "\"," \
+                 "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}"
+
+static char path[256];
+static int logged_failures;
+
+static void write_jwks(const char *body)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(body, f);
+    fclose(f);
+}
+
+static void log_cb(void *baton, agw_log_level_e level, int msgno, const char *msg)
+{
+    if (msgno == AGW_MSG_JWKS_FAILED)
+        logged_failures++;
+}
+
+static agw_keys_spec_t file_spec(void)
+{
+    agw_keys_spec_t spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.jwks = apr_pstrcat(agw_test_pool, "file:", path, NULL);
+    spec.refresh = 900;
+    spec.cooldown = 30;
+    spec.max_stale = 3600;
+    return spec;
+}
+
+static void setup(void)
+{
+    agw_test_pool_setup();
+    snprintf(path, sizeof(path), "/tmp/agw-keys-%ld.json", (long)getpid());
+    logged_failures = 0;
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    agw_test_pool_teardown();
+}
+
+static int stat_fetches(agw_keystore_t *ks)
+{
+    apr_array_header_t *st = agw_keystore_stats(ks, agw_test_pool);
+    return (int)APR_ARRAY_IDX(st, 0, agw_keysrc_stats_t).fetches;
+}
+
+START_TEST(fetches_once_then_serves_from_memory)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src, *again;
+    agw_keys_spec_t spec;
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+    int i;
+
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    ck_assert_int_eq(agw_keystore_create(&ks, agw_test_pool, log_cb, NULL), APR_SUCCESS);
+    spec = file_spec();
+    ck_assert_int_eq(agw_keystore_source(&src, ks, &spec), APR_SUCCESS);
+    ck_assert_int_eq(agw_keystore_source(&again, ks, &spec), APR_SUCCESS);
+    ck_assert_ptr_eq(src, again);
+    for (i = 0; i < 5; i++) {
+        ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+        ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000 + i, &retry, &err),
+                         APR_SUCCESS);
+        ck_assert_int_eq(ref->jwks->keys->nelts, 1);
+    }
+    ck_assert_int_eq(stat_fetches(ks), 1);
+    /* a different spec is a different source */
+    spec.cooldown = 31;
+    ck_assert_int_eq(agw_keystore_source(&again, ks, &spec), APR_SUCCESS);
+    ck_assert_ptr_ne(src, again);
+    ck_assert(memcmp(agw_keysrc_id(src), agw_keysrc_id(again), 32) != 0);
+}
+END_TEST
+
+START_TEST(unknown_kid_refetch_respects_cooldown)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+    unsigned long v1;
+
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_source(&src, ks, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    v1 = ref->version;
+    /* the first fetch was unscheduled: within 30 s no refetch */
+    write_jwks("{\"keys\":[" KEY("b") "," KEY("a") "]}");
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1010, &err), APR_EBUSY);
+    ck_assert_str_eq(err.reason, "unknown key");
+    ck_assert_int_eq(ref->version, v1);
+    ck_assert_int_eq(stat_fetches(ks), 1);
+    /* after the cooldown one refetch brings the new key */
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1031, &err), APR_SUCCESS);
+    ck_assert_uint_gt(ref->version, v1);
+    ck_assert_int_eq(ref->jwks->keys->nelts, 2);
+    ck_assert_int_eq(stat_fetches(ks), 2);
+    /* and a flood right after is refused without fetching */
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1032, &err), APR_EBUSY);
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1060, &err), APR_EBUSY);
+    ck_assert_int_eq(stat_fetches(ks), 2);
+}
+END_TEST
+
+START_TEST(no_keys_is_eagain_with_retry_after)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    unlink(path);
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_source(&src, ks, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(retry, 30);
+    ck_assert_str_eq(err.reason, "cannot read the JWKS file");
+    ck_assert_int_eq(logged_failures, 1);
+    /* within the cooldown: no new attempt, and Retry-After counts down */
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1010, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(retry, 20);
+    ck_assert_int_eq(logged_failures, 1);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1030, &retry, &err), APR_SUCCESS);
+    /* a JWKS without one usable key is a failure, not an empty success */
+    write_jwks("{\"keys\":[{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}");
+    agw_keystore_tick(ks, 1030 + 900);
+    ck_assert_int_eq(logged_failures, 2);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1030 + 901, &retry, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ref->jwks->keys->nelts, 1);
+}
+END_TEST
+
+START_TEST(stale_beyond_max_stale_stops_serving)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_source(&src, ks, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    unlink(path);   /* the issuer goes away */
+    agw_keystore_tick(ks, 1900);
+    ck_assert_int_eq(logged_failures, 1);
+    /* the last good set serves up to max_stale */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 4600, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 4601, &retry, &err), APR_EAGAIN);
+}
+END_TEST
+
+/* ---- a shared store as two processes would see it ---- */
+
+typedef struct fake_t {
+    apr_hash_t *h;
+    int gets, puts;
+} fake_t;
+
+static apr_status_t fake_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                             apr_pool_t *p)
+{
+    fake_t *f = baton;
+    const char *v = apr_hash_get(f->h, key, APR_HASH_KEY_STRING);
+    f->gets++;
+    if (!v)
+        return APR_NOTFOUND;
+    *pdata = apr_pstrdup(p, v);
+    *plen = strlen(v);
+    return APR_SUCCESS;
+}
+
+static apr_status_t fake_put(void *baton, const char *key, const char *data, apr_size_t len,
+                             apr_int64_t expires_at, apr_pool_t *p)
+{
+    fake_t *f = baton;
+    f->puts++;
+    apr_hash_set(f->h, apr_pstrdup(agw_test_pool, key), APR_HASH_KEY_STRING,
+                 apr_pstrndup(agw_test_pool, data, len));
+    return APR_SUCCESS;
+}
+
+START_TEST(processes_share_keys_and_cooldown)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_keystore_t *a, *b;
+    agw_keysrc_t *sa, *sb;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    f.h = apr_hash_make(agw_test_pool);
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(stat_fetches(a), 1);
+    /* process b finds a's set in the shared store: no fetch of its own */
+    unlink(path);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1005, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(rb->jwks->keys->nelts, 1);
+    /* a refetches for an unknown kid after its cooldown; b, meeting the same kid, adopts
+     * a's newer set without fetching, though b's own cooldown would allow it */
+    write_jwks("{\"keys\":[" KEY("b") "," KEY("a") "]}");
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ra, sa, agw_test_pool, 1040, &err), APR_SUCCESS);
+    ck_assert_int_eq(ra->jwks->keys->nelts, 2);
+    unlink(path);
+    ck_assert_int_eq(agw_keysrc_unknown_kid(rb, sb, agw_test_pool, 1041, &err), APR_SUCCESS);
+    ck_assert_int_eq(rb->jwks->keys->nelts, 2);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    /* a third unknown kid within the shared cooldown: nobody fetches */
+    ck_assert_int_eq(agw_keysrc_unknown_kid(rb, sb, agw_test_pool, 1050, &err), APR_EBUSY);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(stat_fetches(a), 2);
+}
+END_TEST
+
+Suite *agw_suite_keys(void)
+{
+    Suite *s = suite_create("keys");
+    TCase *tc = tcase_create("keys");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, fetches_once_then_serves_from_memory);
+    tcase_add_test(tc, unknown_kid_refetch_respects_cooldown);
+    tcase_add_test(tc, no_keys_is_eagain_with_retry_after);
+    tcase_add_test(tc, stale_beyond_max_stale_stops_serving);
+    tcase_add_test(tc, processes_share_keys_and_cooldown);
+    suite_add_tcase(s, tc);
+    return s;
+}
