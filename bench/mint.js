@@ -1,7 +1,7 @@
 // Mints the benchmark's tokens in bulk with the issuer fixture's own signing keys (read from its state directory), in parallel, instead of thousands of admin/mint calls.
 //
 // Usage: node bench/mint.js --state ISSUER_STATEDIR --out DIR --count N --flood M [--ttl S]
-//                           [--audience AUD]
+//                           [--audience AUD] [--reuse]
 // Reads STATEDIR/issuer.json (the issuer URL) and STATEDIR/issuer-keys/_default.json (the
 // default tenant's keys, as t/fixtures/issuer.js saves them); the current RS256 and ES256
 // keys must exist (an admin/mint call for each alg makes them). Writes, one token a line:
@@ -9,7 +9,8 @@
 //   rs256.txt   N distinct RS256 tokens        es256.txt  N distinct ES256 tokens
 //   flood.txt   M tokens with good-looking claims and wrong signatures: 9 in 10 name the
 //               current RS256 kid, 1 in 10 a kid the issuer never published
-// and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}.
+// and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}. With --reuse, the files
+// of an earlier run are kept (and "reused" printed) when they still fit (tokensStillGood).
 'use strict';
 
 const crypto = require('node:crypto');
@@ -54,7 +55,7 @@ if (!isMainThread) {
 }
 
 function parseArgs(argv) {
-  const o = { state: null, out: null, count: null, flood: null, ttl: 6 * 3600, audience: 'https://api.agw.test/' };
+  const o = { state: null, out: null, count: null, flood: null, ttl: 6 * 3600, audience: 'https://api.agw.test/', reuse: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value`));
@@ -64,6 +65,7 @@ function parseArgs(argv) {
     else if (a === '--flood') o.flood = Number(v());
     else if (a === '--ttl') o.ttl = Number(v());
     else if (a === '--audience') o.audience = v();
+    else if (a === '--reuse') o.reuse = true;
     else die(`unknown argument ${a}`);
   }
   if (!o.state || !o.out) die('--state and --out are required');
@@ -79,6 +81,21 @@ function currentKey(keys, alg) {
   const k = keys.find((e) => e.alg === alg && e.published !== false && Object.keys(e.publish || {}).length === 0);
   if (!k) die(`no current ${alg} key in the issuer's state: mint one ${alg} token through admin/mint first`);
   return k;
+}
+
+// The tokens of an earlier run serve again when they were made for the same issuer URL,
+// keys, audience and counts and stay valid for two more hours.
+function tokensStillGood(o, info, rs, es, now) {
+  let meta;
+  try {
+    meta = JSON.parse(fs.readFileSync(path.join(o.out, 'meta.json'), 'utf8'));
+  } catch (e) {
+    return false;
+  }
+  return meta.issuer === info.issuer && meta.audience === o.audience && meta.rs256_kid === rs.kid &&
+    meta.es256_kid === es.kid && meta.exp > now + 7200 && meta.counts &&
+    meta.counts.rs256 === o.count && meta.counts.flood === o.flood &&
+    ['same.txt', 'rs256.txt', 'es256.txt', 'flood.txt'].every((f) => fs.existsSync(path.join(o.out, f)));
 }
 
 function inWorkers(job, count, nworkers) {
@@ -102,6 +119,10 @@ async function main() {
   const rs = currentKey(keys, 'RS256');
   const es = currentKey(keys, 'ES256');
   const iat = Math.floor(Date.now() / 1000);
+  if (o.reuse && tokensStillGood(o, info, rs, es, iat)) {
+    process.stdout.write('reused\n');
+    return;
+  }
   const common = { issuer: info.issuer, audience: o.audience, iat, exp: iat + o.ttl };
   const nworkers = Math.max(1, os.cpus().length);
   fs.mkdirSync(o.out, { recursive: true });

@@ -39,17 +39,21 @@ function init(args)
         reqs[1] = wrk.format("GET", path)
         n = 1
     else
-        local f = assert(io.open(tokenfile, "r"))
-        local i = 0
-        for line in f:lines() do
-            if i % nth == id and #line > 0 then
+        local lines = {}
+        for line in io.lines(tokenfile) do
+            if #line > 0 then
+                table.insert(lines, line)
+            end
+        end
+        assert(#lines > 0, "no tokens in " .. tokenfile)
+        -- a file with fewer tokens than threads (the same-token case) goes to every thread
+        local share = #lines >= nth
+        for i, line in ipairs(lines) do
+            if not share or (i - 1) % nth == id then
                 n = n + 1
                 reqs[n] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. line })
             end
-            i = i + 1
         end
-        f:close()
-        assert(n > 0, "no tokens for thread " .. id .. " in " .. tokenfile)
     end
     pos = (read_positions(statefile)[id + 1] or 0) % n
     statepath = statefile

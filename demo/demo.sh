@@ -14,9 +14,11 @@ HTTPD_PIDFILE="$DEMO/httpd.pid"
 GATEWAY=http://127.0.0.1:8080
 AUDIENCE=https://api.demo.test/
 BACKEND_AUDIENCE=https://orders.demo.test/
-# The issuer fixture's built-in client (t/fixtures/issuer.js).
+# The caller: the issuer fixture's built-in client (t/fixtures/issuer.js).
 CLIENT_ID=agw-demo-client
 CLIENT_SECRET=agw-demo-secret
+# Apache's own client for the backend (step 5), registered with the issuer at start.
+GATEWAY_CLIENT_ID=apache-gateway
 
 START_TIMEOUT=15
 
@@ -130,6 +132,18 @@ start_issuer() {
     echo "$ISSUER_PID" >"$ISSUER_PIDFILE"
     BACKEND="http://127.0.0.1:$ISSUER_HTTP_PORT"
     say "issuer: $ISSUER (pid $ISSUER_PID)"
+    register_gateway_client
+}
+
+# Apache's client for step 5, with a fresh secret that only the issuer and the secret
+# file (read by httpd at start, as root) know.
+register_gateway_client() {
+    local secret
+    secret="$(openssl rand -hex 24)"
+    (umask 077 && printf '%s\n' "$secret" >"$DEMO/orders.secret")
+    curl -sf -o /dev/null -H 'Content-Type: application/json' "$BACKEND/admin/client" \
+        -d "{\"client_id\": \"$GATEWAY_CLIENT_ID\", \"client_secret\": \"$secret\", \"scope\": \"read:orders\"}" \
+        || die "could not register the gateway client with the issuer"
 }
 
 write_httpd_conf() {
@@ -144,14 +158,12 @@ write_httpd_conf() {
     else
         user="$(id -un)" group="$(id -gn)"
     fi
-    printf '%s\n' "$CLIENT_SECRET" >"$DEMO/orders.secret"
-    chmod 600 "$DEMO/orders.secret"
     sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@REPO@|$ROOT|g" -e "s|@MODULE@|$MODULE|g" \
         -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@RUN_USER@|$user|g" \
         -e "s|@RUN_GROUP@|$group|g" -e "s|@ISSUER@|$ISSUER|g" \
         -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
         -e "s|@BACKEND_AUDIENCE@|$BACKEND_AUDIENCE|g" -e "s|@BACKEND@|$BACKEND|g" \
-        -e "s|@CLIENT_ID@|$CLIENT_ID|g" \
+        -e "s|@GATEWAY_CLIENT_ID@|$GATEWAY_CLIENT_ID|g" \
         "$TEMPLATE" >"$HTTPD_CONF"
     if grep -n '@[A-Z_]*@' "$HTTPD_CONF" >&2; then
         die "unreplaced @NAME@ values in $(rel "$HTTPD_CONF") (lines above)"
@@ -174,6 +186,7 @@ start_httpd() {
 # ---- walk-through ---------------------------------------------------------------------------
 
 STEP=0
+SHOW_BODY=1
 BOLD='' PLAIN=''
 if [[ -t 1 ]]; then
     BOLD=$'\033[1m' PLAIN=$'\033[0m'
@@ -206,7 +219,8 @@ request() {
     grep -i -E '^(www-authenticate|content-type|retry-after):' "$DEMO/last.headers" \
         | tr -d '\r' | sed 's/^/   /' || true
     # Apache's own HTML error pages say nothing the status line does not.
-    if [[ -s "$DEMO/last.body" ]] && ! grep -qi '^content-type: *text/html' "$DEMO/last.headers"; then
+    if [[ "$SHOW_BODY" == 1 && -s "$DEMO/last.body" ]] \
+        && ! grep -qi '^content-type: *text/html' "$DEMO/last.headers"; then
         abbreviate <"$DEMO/last.body" | head -n 6 | cut -c 1-300 | sed 's/^/   /'
     fi
     if [[ "$status" != "$expected" ]]; then
@@ -273,23 +287,20 @@ walk_through() {
 }
 
 # ---- GATEWAY-TO-MACHINE (step 5) ----------------------------------------------------------
-# Runs once conf/demo.conf has an active Auth0ProxyClient line (see the block there).
 walk_through_gateway() {
-    if ! grep -q '^[[:space:]]*Auth0ProxyClient[[:space:]]' "$TEMPLATE"; then
-        step "Gateway-to-machine: not in this build yet (see GATEWAY-TO-MACHINE in conf/demo.conf)"
-        return 0
-    fi
-    step "Gateway-to-machine: Apache fetches its own token for the backend and sends it instead of the caller's"
-    show_cmd "curl -i -H \"Authorization: Bearer \$TOKEN\" $GATEWAY/orders/"
-    request 200 -H "Authorization: Bearer $TOKEN" "$GATEWAY/orders/"
     local injected
+    step "Gateway-to-machine: the backend gets Apache's own token, not the caller's"
+    show_cmd "curl -i -H \"Authorization: Bearer \$TOKEN\" $GATEWAY/orders/"
+    SHOW_BODY=0 request 200 -H "Authorization: Bearer $TOKEN" "$GATEWAY/orders/"
     injected="$(perl -MJSON::PP -e '
         my $j = decode_json(do { local $/; <STDIN> });
         for (@{ $j->{headers} }) { print $1 if lc $_->[0] eq "authorization" && $_->[1] =~ /^Bearer (\S+)$/ }' \
-        <"$DEMO/last.body")"
+        <"$DEMO/last.body")" || die "step $STEP: the backend's answer is not the echo JSON"
     [[ -n "$injected" ]] || die "step $STEP: the backend got no Bearer token"
-    [[ "$injected" != "$TOKEN" ]] || die "step $STEP: the backend got the caller's token, not the gateway's"
-    printf '   the backend received a different token, which says: %s\n' "$(jwt_payload "$injected")"
+    [[ "$injected" != "$TOKEN" ]] || die "step $STEP: the backend got the caller's token, not Apache's"
+    printf '   the backend (the issuer'"'"'s /echo) received: Authorization: Bearer %s\n' \
+        "$(abbreviate <<<"$injected")"
+    printf '   which says: %s\n' "$(jwt_payload "$injected")"
 }
 # ---- end of GATEWAY-TO-MACHINE --------------------------------------------------------------
 

@@ -542,13 +542,29 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
                          d->filename, d->line_num, d->args);
             bad++;
         }
-        if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args
-            && strstr(d->args, "HS") && !find_scoped(p, d, "Auth0HMACSecret")) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "AGW0001: %s:%d: Auth0Algorithms allows HS* but no Auth0HMACSecret "
-                         "applies here; add `Auth0HMACSecret file:/path/to/secret`",
-                         d->filename, d->line_num);
-            bad++;
+        if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args && strstr(d->args, "HS")) {
+            const ap_directive_t *sec = find_scoped(p, d, "Auth0HMACSecret");
+            apr_size_t need = strstr(d->args, "HS512") ? 64 : strstr(d->args, "HS384") ? 48 : 32;
+            const char *secret;
+            apr_size_t len = 0;
+            int literal;
+            if (!sec) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: Auth0Algorithms allows HS* but no "
+                             "Auth0HMACSecret applies here; add `Auth0HMACSecret "
+                             "file:/path/to/secret`", d->filename, d->line_num);
+                bad++;
+            }
+            else if (!agw_conf_secret(&secret, &len, &literal, p, sec->args, 0) && len < need) {
+                /* RFC 7518 3.2: the key must be at least as long as the hash output */
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                             "AGW0001: %s:%d: Auth0Algorithms allows HS%d but the "
+                             "Auth0HMACSecret at %s:%d has %" APR_SIZE_T_FMT " bytes; it needs "
+                             "at least %" APR_SIZE_T_FMT " (RFC 7518 3.2)", d->filename,
+                             d->line_num, (int)(need * 8), sec->filename, sec->line_num, len,
+                             need);
+                bad++;
+            }
         }
         if (!strcasecmp(d->directive, "Auth0ProxyClient") && d->args) {
             agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);

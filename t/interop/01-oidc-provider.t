@@ -16,7 +16,7 @@ my $issuer = $ENV{$AGW::Interop::ENV_ISSUER}
     or BAIL_OUT("$AGW::Interop::ENV_ISSUER is not set: run this through t/TEST, which starts "
               . "t/interop/provider.js (AGW::Interop::start) before httpd");
 
-plan tests => 44;
+plan tests => 55;
 
 my $ua = LWP::UserAgent->new(timeout => 10, env_proxy => 0);
 
@@ -185,6 +185,26 @@ is($res->code, 401, 'an opaque token is refused');
 is($res->header('WWW-Authenticate'), challenge_for('token is not three segments'),
    'opaque: not three segments');
 
+# ---- gateway-to-machine: the module's own token client against the provider ---------------
+
+$res = GET('/interop-gw/basic/');
+is($res->code, 200, 'client_secret_basic client: token obtained, the proxied request passed the gate');
+is($res->header('X-Interop-User'), $AGW::Interop::CLIENT{basic}{id},
+   'the backend got the basic client\'s token (with read:messages, as its Require asks)');
+
+$res = GET('/interop-gw/post/', Authorization => "Bearer $other->{access_token}");
+is($res->code, 200, 'client_secret_post client: the proxied request passed the gate');
+is($res->header('X-Interop-User'), $AGW::Interop::CLIENT{post}{id},
+   'the backend got the gateway\'s token, not the caller\'s (other-audience) one');
+
+$res = GET('/interop-gw/post/');
+is($res->code, 200, 'a second request through the same client');
+
+$res = GET('/interop-gw/wrong/');
+is($res->code, 503, 'a client the provider refuses (invalid_client): 503');
+like($res->header('Retry-After') // '', qr/^[1-9][0-9]*$/, 'the 503 carries Retry-After');
+ok(!defined $res->header('X-Interop-User'), 'the request was not forwarded');
+
 my @log = t_finish_error_log_watch();
 my $log = join '', @log;
 my @rejections = grep { /AGW0100: token rejected: audience mismatch \(fp=[0-9a-f]{12}, iss=\Q$issuer\E, sub=\Q$AGW::Interop::CLIENT{post}{id}\E\)/ } @log;
@@ -193,3 +213,9 @@ my @leaks = grep { index($log, $_) >= 0 }
     map { $_->{access_token} } $basic, $post, $other, $opaque;
 is(scalar @leaks, 0, 'no token appears in the error log');
 ok(index($log, $parts[2]) < 0, 'not even a token\'s signature appears in the error log');
+is(scalar(grep { /AGW0210: token for client interop-post obtained from \Q${issuer}oauth\/token\E/ } @log),
+   1, 'the post client fetched one token for its two requests (cached)');
+is(scalar(grep { /AGW0211: token request for client interop-wrong to \Q${issuer}oauth\/token\E failed: / } @log),
+   1, 'the refused token request is logged once, with the token URL');
+my @secret_leaks = grep { index($log, $_) >= 0 } values %AGW::Interop::SECRET_ENV;
+is(scalar @secret_leaks, 0, 'no client secret appears in the error log');

@@ -22,6 +22,13 @@ our %CLIENT = (
 our $ENV_ISSUER = 'AGW_INTEROP_ISSUER';
 our $ENV_PORT   = 'AGW_INTEROP_PORT';
 
+# The <Auth0Client> blocks of t/conf/interop.conf read their secrets with env:VAR.
+our %SECRET_ENV = (
+    AGW_INTEROP_BASIC_SECRET => $CLIENT{basic}{secret},
+    AGW_INTEROP_POST_SECRET  => $CLIENT{post}{secret},
+    AGW_INTEROP_WRONG_SECRET => 'not-the-secret-of-interop-post',
+);
+
 my $START_TIMEOUT = 30;
 my $STOP_TIMEOUT  = 5;
 
@@ -53,7 +60,7 @@ sub _slurp {
 }
 
 # Start the provider unless this process already did; returns its issuer URL and sets
-# $ENV{AGW_INTEROP_ISSUER} / $ENV{AGW_INTEROP_PORT}. Dies with the provider's own output
+# $ENV{AGW_INTEROP_ISSUER} / $ENV{AGW_INTEROP_PORT} and the client secrets' variables. Dies with the provider's own output
 # when it does not come up. Call it before httpd starts, so that httpd inherits them.
 sub start {
     return $ENV{$ENV_ISSUER} if $pid && $owner_pid == $$;
@@ -86,6 +93,7 @@ sub start {
         if ($out =~ m{^ready (http://127\.0\.0\.1:(\d+)/)$}m) {
             $ENV{$ENV_ISSUER} = $1;
             $ENV{$ENV_PORT}   = $2;
+            @ENV{ keys %SECRET_ENV } = values %SECRET_ENV;
             return $1;
         }
         if (waitpid($pid, WNOHANG) == $pid) {
@@ -119,7 +127,7 @@ sub stop {
         }
         sleep 0.05;
     }
-    delete @ENV{$ENV_ISSUER, $ENV_PORT};
+    delete @ENV{ $ENV_ISSUER, $ENV_PORT, keys %SECRET_ENV };
     return;
 }
 
