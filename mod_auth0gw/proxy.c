@@ -57,13 +57,15 @@ static const char *in_client(cmd_parms *cmd, agw_client_t **pc)
                                      cmd->cmd->name);
 }
 
-/* Runs the directives of an <Auth0Client> block one by one. Auth0CAFile and Auth0InsecureHTTP
- * are per-directory (AuthConfig) directives that httpd refuses at server level, where the
- * block is; they alone get AuthConfig rights here, so that no other per-directory directive
- * inside the block silently configures the whole server instead of the client. */
+/* Runs the directives of an <Auth0Client> block one by one. Auth0Domain, Auth0CAFile and
+ * Auth0InsecureHTTP are per-directory (AuthConfig) directives that httpd refuses at server
+ * level, where the block is; they alone get AuthConfig rights here (their setters see the
+ * current client), so that no other per-directory directive inside the block silently
+ * configures the whole server instead of the client. */
 static const char *walk_client_block(cmd_parms *cmd)
 {
-    static const char *const dir_cmds[] = { "Auth0CAFile", "Auth0InsecureHTTP", NULL };
+    static const char *const dir_cmds[] = { "Auth0Domain", "Auth0CAFile", "Auth0InsecureHTTP",
+                                            NULL };
     ap_directive_t *d, *next;
     const char *err = NULL;
     int saved = cmd->override, i;
