@@ -12,7 +12,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 B="$ROOT/build/bench"
-MODULE="$ROOT/build/mod_auth0gw.so"
+BUILT_MODULE="$ROOT/build/mod_auth0gw.so"
+# httpd maps the module from a private copy: a `make` elsewhere rewrites build/mod_auth0gw.so
+# in place, which would change the code under running instances.
+MODULE="$B/mod_auth0gw.so"
 TEMPLATE="$ROOT/bench/httpd.conf.in"
 LUA="$ROOT/bench/tokens.lua"
 ISSUER_DIR="$B/issuer"
@@ -37,7 +40,7 @@ FLOOD_TOKENS=2000
 COOLDOWN="${BENCH_COOLDOWN:-30}"
 MEM_REQUESTS="${BENCH_MEMORY_REQUESTS:-1000000}"
 MEM_MINUTES="${BENCH_MEMORY_MINUTES:-8}"
-MEM_CHUNK=100000
+MEM_CHUNK_SECONDS=20
 MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
@@ -68,7 +71,7 @@ need apxs apache2-dev
 APACHE_BIN="$(apxs -q SBINDIR)/$(apxs -q TARGET)"
 APACHE_MODULES="$(apxs -q LIBEXECDIR)"
 [[ -x "$APACHE_BIN" ]] || die "$APACHE_BIN not found (package apache2)"
-[[ -f "$MODULE" ]] || die "$(rel "$MODULE") is missing: run \`make bench\` (it builds the module first)"
+[[ -f "$BUILT_MODULE" ]] || die "$(rel "$BUILT_MODULE") is missing: run \`make bench\` (it builds the module first)"
 CLK_TCK="$(getconf CLK_TCK)"
 
 # ---- peers ------------------------------------------------------------------------------------
@@ -243,12 +246,12 @@ start_issuer() {
 }
 
 admin_post() {
-    curl -sf -H 'Content-Type: application/json' -d "$2" "$ADMIN/admin/$1" >/dev/null \
+    curl -sf -m 10 -H 'Content-Type: application/json' -d "$2" "$ADMIN/admin/$1" >/dev/null \
         || die "issuer admin/$1 failed"
 }
 
 jwks_fetches() {
-    curl -sf "$ADMIN/admin/stats" | perl -MJSON::PP -e 'print decode_json(do { local $/; <STDIN> })->{jwks_fetches}, "\n"'
+    curl -sf -m 10 "$ADMIN/admin/stats" | perl -MJSON::PP -e 'print decode_json(do { local $/; <STDIN> })->{jwks_fetches}, "\n"'
 }
 
 mint_tokens() {
@@ -317,7 +320,7 @@ start_instance() {
     "$APACHE_BIN" -f "$dir/httpd.conf" -k start
     INSTANCES+=("$name")
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
+        code="$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
         [[ "$code" != 000 ]] && break
         sleep 0.1
     done
@@ -363,7 +366,7 @@ cache_stats() {
         echo "- - - - -"
         return 0
     fi
-    curl -sf "http://127.0.0.1:${PORT[$1]}/auth0-status?json" | perl -MJSON::PP -e '
+    curl -sf -m 10 "http://127.0.0.1:${PORT[$1]}/auth0-status?json" | perl -MJSON::PP -e '
         my $t = decode_json(do { local $/; <STDIN> })->{token_cache} || {};
         print join(" ", map { $t->{$_} // 0 } qw(hits misses entries bytes evictions)), "\n"' \
         || echo "- - - - -"
@@ -379,23 +382,23 @@ add_case() { CASES+=("$1|$2|$3|$4|$5"); }
 probe() {
     local inst=$1 file=$2 token code
     if [[ "$file" == - ]]; then
-        code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$inst]}$URL_PATH")"
+        code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$inst]}$URL_PATH" || true)"
     else
         token="$(head -n 1 "$TOKENS/$file")"
-        code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
-            "http://127.0.0.1:${PORT[$inst]}$URL_PATH")"
+        code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
+            "http://127.0.0.1:${PORT[$inst]}$URL_PATH" || true)"
     fi
     printf '%s' "$code"
 }
 
-# run_wrk INSTANCE FILE CASEID SECONDS MAXREQ: prints wrk's RESULT line.
+# run_wrk INSTANCE FILE CASEID SECONDS: prints wrk's RESULT line.
 run_wrk() {
-    local inst=$1 file=$2 id=$3 secs=$4 maxreq=$5 tokfile out
+    local inst=$1 file=$2 id=$3 secs=$4 tokfile out
     tokfile="$TOKENS/$file"
     [[ "$file" == - ]] && tokfile=-
     out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s -s "$LUA" \
         "http://127.0.0.1:${PORT[$inst]}$URL_PATH" -- "$URL_PATH" "$tokfile" "$B/state/$id.pos" \
-        "$maxreq" "$THREADS" 2>&1)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
+        "$THREADS" 2>&1)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
     grep '^RESULT ' <<<"$out" || { printf '%s\n' "$out" >&2; die "wrk printed no RESULT line"; }
 }
 
@@ -407,7 +410,7 @@ measure_case() {
     c0="$(cache_stats "$inst")"
     jw0="$(jwks_fetches)"
     cpu0="$(instance_cpu_ticks "$inst")"
-    res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN" 0)"
+    res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN")"
     cpu1="$(instance_cpu_ticks "$inst")"
     jw1="$(jwks_fetches)"
     c1="$(cache_stats "$inst")"
@@ -498,8 +501,10 @@ print_table() {
 
 # ---- the comparison -----------------------------------------------------------------------------
 
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
 bench_main() {
-    local ports i spec id label inst file expect code round names=(plain agw agw-nocache)
+    local ports i spec id label inst file expect code round names=(plain agw agw-nocache) load0
     ((PEERS)) && names+=(oauth2 openidc)
     read -r -a ports <<<"$(free_ports "${#names[@]}")"
     for i in "${!names[@]}"; do PORT[${names[$i]}]=${ports[$i]}; done
@@ -549,10 +554,11 @@ bench_main() {
     done
     CASES=("${kept[@]}")
 
+    load0="$(loadavg)"
     say "warm-up: ${WARMUP}s per case"
     for spec in "${CASES[@]}"; do
         IFS='|' read -r id label inst file expect <<<"$spec"
-        run_wrk "$inst" "$file" "$id" "$WARMUP" 0 >/dev/null
+        run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
     done
     : >"$RESULTS"
     for ((round = 1; round <= ROUNDS; round++)); do
@@ -566,7 +572,12 @@ bench_main() {
         "$(uname -srm)" "$(nproc)" "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')"
     printf 'unlimited; token pools: %s RS256 and %s ES256 (each wrk thread cycles through its half),\n' "$POOL" "$POOL"
     printf '%s bad-signature tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss.\n' "$FLOOD_TOKENS" "$COOLDOWN"
-    printf 'wrk and the issuer share the same cores as httpd.\n'
+    printf 'wrk and the issuer share the same cores as httpd. Load average before: %s, after: %s\n' \
+        "$load0" "$(loadavg)"
+    if perl -e 'exit !($ARGV[0] > $ARGV[1] / 2)' "${load0%% *}" "$(nproc)"; then
+        printf 'WARNING: the machine was busy with other work when the bench started; absolute numbers\n'
+        printf 'are low and noisy, the ratios (same rounds, interleaved) less so.\n'
+    fi
     if ((PEERS)); then
         printf '\npeers: mod_oauth2 %s, mod_auth_openidc %s. Policy: RS256/ES256 keys from the same JWKS,\n' \
             "$(dpkg-query -W -f='${Version}' libapache2-mod-oauth2)" "$(dpkg-query -W -f='${Version}' libapache2-mod-auth-openidc)"
@@ -582,7 +593,7 @@ bench_main() {
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 
 memory_main() {
-    local child done_req=0 chunk res req st t_end c bytes ev rss0 rss1
+    local child done_req=0 res req bad t_end c bytes ev rss0 rss1 secs
     PORT[agw-mem]="$(free_ports 1)"
     new_instance agw-mem AGW
     start_instance agw-mem
@@ -593,30 +604,37 @@ memory_main() {
     [[ "$(probe agw-mem rs256.txt)" == 200 ]] || die "agw-mem does not accept the pool's tokens"
     rss1="$(rss_kib "$child")"
     t_end=$((SECONDS + MEM_MINUTES * 60))
-    printf '\nmemory check: %s requests, tokens cycling through %s distinct valid RS256 tokens (the\n' "$MEM_REQUESTS" "$POOL"
-    printf 'cache holds 10000, so every request is a miss that verifies, inserts and evicts), one child\n'
-    printf 'process (pid %s), Auth0TokenCache default, stopped after %s minutes at most.\n\n' "$child" "$MEM_MINUTES"
-    printf '%12s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache ent." "cache bytes" evictions
-    printf '%12s %10.1f %10s %12s %12s %12s\n' "fresh" "$(perl -e "print $rss0/1024")" - - - -
-    printf '%12s %10.1f %10s %12s %12s %12s\n' 1 "$(perl -e "print $rss1/1024")" - - - -
+    printf '\nmemory check: %s requests in %ss rounds; the tokens cycle through %s distinct valid RS256\n' \
+        "$MEM_REQUESTS" "$MEM_CHUNK_SECONDS" "$POOL"
+    printf 'tokens (the cache holds 10000 and each thread sends its %s in turn, so every request is a\n' "$((POOL / THREADS))"
+    printf 'miss that verifies, inserts and evicts); one child process (pid %s), Auth0TokenCache\n' "$child"
+    printf 'default; stopped after %s minutes at most.\n\n' "$MEM_MINUTES"
+    printf '%12s %10s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache hit" "cache ent." "cache bytes" evictions
+    printf '%12s %10.1f\n' "fresh" "$(perl -e "print $rss0/1024")"
+    printf '%12s %10.1f\n' 1 "$(perl -e "print $rss1/1024")"
     : >"$B/state/mem.pos"
-    while ((done_req < MEM_REQUESTS && SECONDS < t_end)); do
-        chunk=$((MEM_REQUESTS - done_req < MEM_CHUNK ? MEM_REQUESTS - done_req : MEM_CHUNK))
-        res="$(run_wrk agw-mem rs256.txt mem $((t_end - SECONDS > 0 ? t_end - SECONDS : 1)) $((chunk / THREADS)))"
+    local h0 m0 h1 m1
+    read -r h0 m0 _ < <(cache_stats agw-mem)
+    while ((done_req < MEM_REQUESTS && SECONDS + MEM_CHUNK_SECONDS <= t_end)); do
+        secs=$MEM_CHUNK_SECONDS
+        res="$(run_wrk agw-mem rs256.txt mem "$secs")"
         req="$(field requests "$res")"
-        st="$(field status_errors "$res")"
-        ((st == 0)) || die "$st of $req requests were refused: the memory check needs valid tokens"
-        done_req=$((done_req + req))
-        read -r _ _ c bytes ev < <(cache_stats agw-mem)
+        bad=$(( $(field status_errors "$res") + $(field connect "$res") + $(field read "$res") \
+            + $(field write "$res") + $(field timeout "$res") ))
         kill -0 "$child" 2>/dev/null || die "the child process $child is gone (see $(rel "$B/agw-mem/error_log"))"
-        printf '%12d %10.1f %10.0f %12s %12s %12s\n' "$done_req" "$(perl -e "print $(rss_kib "$child")/1024")" \
+        ((bad == 0)) || die "$bad of $req requests failed: the memory check needs every request answered 200"
+        done_req=$((done_req + req))
+        read -r h1 m1 c bytes ev < <(cache_stats agw-mem)
+        printf '%12d %10.1f %10.0f %9.1f%% %12s %12s %12s\n' "$done_req" "$(perl -e "print $(rss_kib "$child")/1024")" \
             "$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$req" "$(field duration_us "$res")")" \
+            "$(perl -e 'my ($h, $m) = @ARGV; printf "%.1f", ($h + $m) ? 100 * $h / ($h + $m) : 0' $((h1 - h0)) $((m1 - m0)))" \
             "$c" "$bytes" "$ev"
+        h0=$h1 m0=$m1
     done
-    printf '\nRSS: %.1f MiB after the first request, %.1f MiB after %d requests (peak %s).\n' \
+    printf '\nRSS of the child: %.1f MiB after its first request, %.1f MiB after %d requests (VmHWM %s).\n' \
         "$(perl -e "print $rss1/1024")" "$(perl -e "print $(rss_kib "$child")/1024")" "$done_req" \
         "$(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$child/status")"
-    ((done_req >= MEM_REQUESTS)) || printf 'stopped early after %d minutes: %d of %d requests done.\n' \
+    ((done_req >= MEM_REQUESTS)) || printf 'stopped early (BENCH_MEMORY_MINUTES=%s): %d of %d requests done.\n' \
         "$MEM_MINUTES" "$done_req" "$MEM_REQUESTS"
 }
 
@@ -625,6 +643,8 @@ memory_main() {
 mkdir -p "$B" "$ISSUER_DIR" "$B/state"
 chmod 755 "$B" "$ISSUER_DIR"
 stop_leftovers
+rm -f "$MODULE"
+cp "$BUILT_MODULE" "$MODULE"
 ((PEERS)) && [[ "$MODE" == bench ]] && install_peers
 trap cleanup EXIT
 trap 'die "interrupted"' INT TERM

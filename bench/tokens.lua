@@ -1,12 +1,12 @@
 -- wrk script of `make bench`: GETs one path, each request with the next token of a file (each thread its own share of the tokens), and prints a machine-readable result line.
 --
--- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- MAXREQ NTHREADS
+-- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- NTHREADS
 --   TOKENFILE  one token a line; thread k of n sends lines k, k+n, k+2n ... in turn, so a token
 --              comes back only after every other token of the file was sent once ("-": no
 --              Authorization header at all)
 --   STATEFILE  where each thread's position is kept between runs, so the next run goes on
 --              with the tokens least recently sent instead of starting over ("-": none)
---   MAXREQ     stop each thread after this many requests (0: run for wrk's -d duration)
+--   NTHREADS   wrk's -t (init() runs before every thread exists, so it cannot count them)
 
 local threads = {}
 local nthreads = 0
@@ -17,7 +17,9 @@ function setup(thread)
     table.insert(threads, thread)
 end
 
-local reqs, n, pos, sent, maxreq = {}, 0, 0, 0, 0
+local reqs, n = {}, 0
+-- globals, read by done() through thread:get
+position, statepath = 0, nil
 
 local function read_positions(statefile)
     local at = {}
@@ -33,8 +35,7 @@ end
 
 function init(args)
     local path, tokenfile, statefile = args[1], args[2], args[3]
-    maxreq = tonumber(args[4]) or 0
-    local nth = assert(tonumber(args[5]), "give wrk's thread count as the fifth argument")
+    local nth = assert(tonumber(args[4]), "give wrk's thread count as the fourth argument")
     if tokenfile == "-" then
         reqs[1] = wrk.format("GET", path)
         n = 1
@@ -55,17 +56,13 @@ function init(args)
             end
         end
     end
-    pos = (read_positions(statefile)[id + 1] or 0) % n
+    position = (read_positions(statefile)[id + 1] or 0) % n
     statepath = statefile
 end
 
 function request()
-    pos = pos % n + 1
-    sent = sent + 1
-    if maxreq > 0 and sent >= maxreq then
-        wrk.thread:stop()
-    end
-    return reqs[pos]
+    position = position % n + 1
+    return reqs[position]
 end
 
 function done(summary, latency, requests)
@@ -78,7 +75,7 @@ function done(summary, latency, requests)
     if statefile and statefile ~= "-" then
         local f = assert(io.open(statefile, "w"))
         for _, t in ipairs(threads) do
-            f:write(tostring(t:get("pos")), "\n")
+            f:write(tostring(t:get("position")), "\n")
         end
         f:close()
     end

@@ -77,6 +77,19 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     args = sc->cache_args;
     provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, provider_name,
                                   AP_SOCACHE_PROVIDER_VERSION);
+    if ((rv = ap_global_mutex_create(&fetch_mutex, NULL, FETCH_MUTEX, NULL, s, pconf, 0))
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0022: cannot create the global mutex");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!provider && !sc->cache_provider) {
+        /* the gate alone needs no shared cache: each process then keeps its own state */
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "AGW0024: mod_socache_shmcb is not loaded: keys and backend tokens are "
+                     "kept per process; `a2enmod socache_shmcb` shares them on this host");
+        instance = NULL;
+        return OK;
+    }
     if (!provider) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "AGW0020: Auth0Cache %s: provider not loaded; add `LoadModule "
@@ -91,9 +104,7 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     apr_pool_cleanup_register(pconf, s, destroy_cache, apr_pool_cleanup_null);
     if ((rv = ap_global_mutex_create(&cache_mutex, NULL, CACHE_MUTEX, NULL, s, pconf, 0))
-        != APR_SUCCESS
-        || (rv = ap_global_mutex_create(&fetch_mutex, NULL, FETCH_MUTEX, NULL, s, pconf, 0))
-               != APR_SUCCESS) {
+        != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0022: cannot create the global mutexes");
         return HTTP_INTERNAL_SERVER_ERROR;
     }

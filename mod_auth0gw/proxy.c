@@ -22,6 +22,10 @@ APLOG_USE_MODULE(auth0gw);
 #define EXPIRY_MARGIN 5
 /* How long a request waits for another host's fetch before fetching itself. */
 #define FLEET_WAIT_MS 3000
+/* How long a claimant waits before reading its lock entry back: another host that saw no lock
+ * just before ours was stored must have stored its own by then, or both would fetch. Paid once
+ * per fetch on a network cache; 20 ms was lost to scheduling on a loaded two-CPU machine. */
+#define FLEET_SETTLE_MS 150
 
 /* This process's view of one client: the token in use and the failure backoff. */
 typedef struct client_state_t {
@@ -407,14 +411,15 @@ static int fleet_claim(request_rec *r, const agw_client_t *c, apr_int64_t now)
 
     if (!agw_cache_is_network())
         return 1;
-    if (agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS)
-        return 0;
+    /* the value is made first, so that nothing slow sits between the look and the store */
     if (agw_sign_random(rnd, sizeof(rnd)) != APR_SUCCESS)
         return 1;
     me = agw_b64url_encode(r->pool, rnd, sizeof(rnd));
+    if (agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS)
+        return 0;
     if (agw_cache_put(key, me, strlen(me), now + 15, r->pool, r->server) != APR_SUCCESS)
         return 1;       /* cache down: fetch for ourselves */
-    apr_sleep(apr_time_from_msec(20));
+    apr_sleep(apr_time_from_msec(FLEET_SETTLE_MS));
     if (agw_cache_get(&data, &len, key, r->pool, r->server) != APR_SUCCESS)
         return 1;
     return len == strlen(me) && memcmp(data, me, len) == 0;

@@ -1,4 +1,4 @@
-/* The only file that talks to OpenSSL: algorithms, key import, signature verify, hashes. */
+/* OpenSSL for verification: algorithms, public-key import, signature verify, hashes (signing with our own keys is agw_sign.c). */
 #ifndef AGW_CRYPT_H
 #define AGW_CRYPT_H
 
@@ -32,7 +32,9 @@ agw_kty_e agw_alg_kty(agw_alg_e alg);
 /* For ES*: the curve it requires ("P-256", "P-384", "P-521"); NULL otherwise. */
 const char *agw_alg_curve(agw_alg_e alg);
 
-/* An imported public key (RSA, EC or Ed25519), released by a cleanup on its pool. */
+/* An imported public key (RSA, EC or Ed25519), released by a cleanup on its pool. One key
+ * may be used by many threads at once in agw_crypt_verify (it caches a prepared OpenSSL
+ * context per algorithm under its own lock). */
 typedef struct agw_pkey_t agw_pkey_t;
 
 /* RSA from big-endian modulus and exponent (leading zero octets tolerated); refuses < 2048

@@ -24,4 +24,14 @@ if [ -z "$tests" ] || [ "$tests" -eq 0 ]; then
     echo "run-integration.sh: no tests were run" >&2
     [ "$status" -ne 0 ] || status=1
 fi
+
+# httpd children that crashed left cores in t/state/cores (CoreDumpDirectory).
+shopt -s nullglob
+for core in t/state/cores/core*; do
+    echo "run-integration.sh: httpd child dumped core: $core" >&2
+    if command -v gdb >/dev/null 2>&1; then
+        gdb -batch -ex 'thread apply all bt' /usr/sbin/apache2 "$core" 2>&1 | tail -n 80 >&2 || true
+    fi
+    [ "$status" -ne 0 ] || status=1
+done
 exit "$status"

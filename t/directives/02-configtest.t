@@ -95,9 +95,10 @@ like($out, qr/RS256.*ES256|ES256.*RS256/s, 'unknown algorithm: lists the valid n
 is($st, 1, 'Auth0Algorithms rs256 (wrong case): fails');
 
 # ---- http:// key URLs ----
-($st, $out) = configtest(good_with('Auth0JWKS', 'Auth0JWKS http://issuer.example/.well-known/jwks.json'));
+($st, $out, $file) = configtest(good_with('Auth0JWKS', 'Auth0JWKS http://issuer.example/.well-known/jwks.json'));
 is($st, 1, 'http:// JWKS: fails');
-like($out, qr/Auth0JWKS: .*Auth0InsecureHTTP/, 'http:// JWKS: names the directive and the fix (Auth0InsecureHTTP)');
+like($out, qr/\Q$file\E:\d+: Auth0JWKS .*Auth0InsecureHTTP/,
+     'http:// JWKS: names file:line, the directive and the fix (Auth0InsecureHTTP)');
 
 ($st, $out) = configtest(good_with('Auth0JWKS', "Auth0InsecureHTTP On\n    Auth0JWKS http://issuer.example/.well-known/jwks.json"));
 is($st, 0, 'http:// JWKS after Auth0InsecureHTTP On: passes') or diag($out);

@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 
-plan tests => 26;
+plan tests => 25;
 
 (my $ORIGIN = issuer_url('')) =~ s{/\z}{};
 
@@ -51,9 +51,7 @@ is(at('/gate/jwks-file/', tenant => 'file', header => { kid => 'not-in-file' }),
 reset_tenant('insec');
 is(at('/gate/insecure/', tenant => 'insec'), '200', 'Auth0InsecureHTTP On: http:// key URL works');
 ok(stats('insec')->{jwks_fetches} >= 1, 'fetched over plain http');
-open my $fh, '<', Apache::Test::vars('t_logs') . '/error_log' or die $!;
-my $log = do { local $/; <$fh> };
-like($log, qr/\[auth0gw:warn\].*Auth0InsecureHTTP/, 'Auth0InsecureHTTP is warned about at start-up');
+# (The start-up warning about Auth0InsecureHTTP is asserted in t/directives/02-configtest.t.)
 
 # ---- JWKS entries to skip (tenant jwkbad) ----
 my %kid = map { $_->{kid} => $_ } @{ keys_of('jwkbad') };
@@ -69,7 +67,7 @@ like(at('/gate/jwkbad/', tenant => 'jwkbad', kid => 'alg-differs'), $SKIPPED,
 like(at('/gate/jwkbad/', tenant => 'jwkbad', kid => 'kty-lies', alg => 'RS256', sign_alg => 'ES256'),
      $SKIPPED, 'EC key published with alg RS256 refused');
 
-open $fh, '<', Apache::Test::vars('t_logs') . '/error_log' or die $!;
-$log = do { local $/; <$fh> };
+open my $fh, '<', Apache::Test::vars('t_logs') . '/error_log' or die $!;
+my $log = do { local $/; <$fh> };
 like($log, qr/AGW0202: JWKS key skipped\b.*small-rsa.*2048/, 'AGW0202 logged for the small RSA key, with its kid and why');
 like($log, qr/AGW0202: JWKS key skipped\b.*use-enc/, 'AGW0202 logged for the use=enc key');

@@ -1,4 +1,6 @@
 /* Unit tests of the OpenSSL layer: algorithm table, key import limits, every verify path and its refusals. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <openssl/ec.h>
@@ -531,6 +533,29 @@ START_TEST(rsa_signature_length_exact)
 }
 END_TEST
 
+/* A PSS signature whose first byte is zero, sent without it, is the same number: OpenSSL
+ * would accept it, we do not (one signature, one spelling). PSS is randomised, so sign until
+ * such a signature comes up (1 in 256). */
+START_TEST(pss_short_signature_refused)
+{
+    agw_pkey_t *pk = import_rsa(rsa_key);
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    agw_err_t err = { NULL, NULL };
+    int i;
+
+    for (i = 0; i < 5000; i++) {
+        sig = sign_pss(rsa_key, "SHA256", 32, "SHA256", &siglen);
+        if (sig[0] == 0)
+            break;
+    }
+    ck_assert_int_eq(sig[0], 0);
+    ck_assert_int_eq(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), APR_SUCCESS);
+    assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, sig + 1, siglen - 1, &err), &err,
+               "signature invalid");
+}
+END_TEST
+
 /* RS and PS with one key are different algorithms, and the hash is part of the alg. */
 START_TEST(rsa_algs_not_interchangeable)
 {
@@ -846,6 +871,68 @@ START_TEST(unknown_alg_refused)
 }
 END_TEST
 
+/* Keys are shared by the threads of a process (mpm_event): verify from many at once, with
+ * the per-key context templates built while they race. */
+typedef struct {
+    agw_alg_e alg;
+    const agw_pkey_t *pk;
+    const unsigned char *sig;
+    size_t siglen;
+    int good, bad;
+} race_t;
+
+static void *race_thread(void *arg)
+{
+    race_t *r = arg;
+    unsigned char *wrong = malloc(r->siglen);
+    int i;
+
+    memcpy(wrong, r->sig, r->siglen);
+    wrong[r->siglen / 2] ^= 0x04;
+    for (i = 0; i < 150; i++) {
+        agw_err_t err = { NULL, NULL };
+
+        if (agw_crypt_verify(r->alg, r->pk, NULL, 0, (const unsigned char *)data_text,
+                             strlen(data_text), r->sig, r->siglen, &err) == APR_SUCCESS)
+            r->good++;
+        if (agw_crypt_verify(r->alg, r->pk, NULL, 0, (const unsigned char *)data_text,
+                             strlen(data_text), wrong, r->siglen, &err) == APR_EINVAL
+            && !strcmp(err.reason, "signature invalid"))
+            r->bad++;
+    }
+    free(wrong);
+    return NULL;
+}
+
+START_TEST(concurrent_verify)
+{
+    static const agw_alg_e algs[] = { AGW_ALG_RS256, AGW_ALG_PS256, AGW_ALG_ES256,
+                                      AGW_ALG_EDDSA, AGW_ALG_PS384, AGW_ALG_ES512 };
+    agw_pkey_t *rsa = import_rsa(rsa_key), *p256 = import_ec(p256_key);
+    agw_pkey_t *p521 = import_ec(p521_key), *ed = import_ed(ed_key);
+    race_t races[12];
+    pthread_t th[12];
+    int i;
+
+    for (i = 0; i < 12; i++) {
+        agw_alg_e alg = algs[i % 6];
+
+        races[i].alg = alg;
+        races[i].pk = agw_alg_kty(alg) == AGW_KTY_RSA ? rsa : agw_alg_kty(alg) == AGW_KTY_OKP
+                      ? ed : alg == AGW_ALG_ES256 ? p256 : p521;
+        races[i].sig = sign(agw_alg_name(alg), signer_for(alg), &races[i].siglen);
+        races[i].good = races[i].bad = 0;
+    }
+    for (i = 0; i < 12; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &races[i]), 0);
+    for (i = 0; i < 12; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(races[i].good == 150 && races[i].bad == 150, "%s: %d good, %d bad",
+                      agw_alg_name(races[i].alg), races[i].good, races[i].bad);
+    }
+}
+END_TEST
+
 /* ---- hashes --------------------------------------------------------------------------------- */
 
 START_TEST(sha256_and_fingerprint)
@@ -898,6 +985,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_loop_test(tc, verify_each_alg, 0, (int)(sizeof(sign_algs) / sizeof(sign_algs[0])));
     tcase_add_test(tc, verify_wrong_key_same_type);
     tcase_add_test(tc, rsa_signature_length_exact);
+    tcase_add_test(tc, pss_short_signature_refused);
     tcase_add_test(tc, rsa_algs_not_interchangeable);
     tcase_add_test(tc, pss_parameters_strict);
     tcase_add_test(tc, ecdsa_raw_length_exact);
@@ -909,6 +997,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, hmac_key_and_mac_lengths);
     tcase_add_test(tc, eddsa_length_exact);
     tcase_add_test(tc, unknown_alg_refused);
+    tcase_add_test(tc, concurrent_verify);
     tcase_add_test(tc, sha256_and_fingerprint);
     tcase_add_test(tc, memeq);
     suite_add_tcase(s, tc);

@@ -85,9 +85,13 @@ sub keys_of      { return admin($_[0], 'keys')->{keys} }
 
 # call(GET => '/gate/rs256/', token => $t, headers => [Name => value, ...])
 # A request to the test httpd with Apache::TestRequest (no redirects, no keep-alive).
+my $ua_ready;
 sub call {
     my ($method, $path, %o) = @_;
     require Apache::TestRequest;
+    # A hung server fails a test in seconds rather than in LWP's default three minutes.
+    Apache::TestRequest::user_agent(reset => 1, timeout => 30, keep_alive => 0)
+        unless $ua_ready++;
     my @in = @{ $o{headers} || [] };
     my @h;
     while (my ($name, $value) = splice @in, 0, 2) {
