@@ -38,4 +38,5 @@ $(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)
 	    $(PKG_LIBS) >/dev/null
 	@if nm -D $(BUILD)/glue/.libs/mod_auth0gw.so | grep -E ' U agw_'; then \
 	    echo "mod_auth0gw.so: core symbols above are not defined" >&2; exit 1; fi
-	cp $(BUILD)/glue/.libs/mod_auth0gw.so $@
+	@# a new inode, renamed into place: a running httpd keeps its mapped copy intact
+	cp $(BUILD)/glue/.libs/mod_auth0gw.so $@.tmp && mv -f $@.tmp $@
