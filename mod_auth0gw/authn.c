@@ -617,7 +617,8 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         refresher = NULL;
         return;
     }
-    apr_pool_cleanup_register(pchild, NULL, stop_refresher, apr_pool_cleanup_null);
+    /* before pchild's subpools go: the thread's own pool is one of them */
+    apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
 }
 
 void agw_token_cache_stats(agw_tcache_stats_t *st)

@@ -444,6 +444,12 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
 
     apr_pool_create(&p, r->pool);
     rv = agw_client_fetch(&tok, p, c, now, &err);
+    if (rv == APR_SUCCESS && tok.expires_at - now <= EXPIRY_MARGIN) {
+        /* never usable by the next request: without the backoff every request would fetch */
+        agw_err_set(&err, NULL, apr_psprintf(p, "token lifetime (expires_in %" APR_INT64_T_FMT
+                                                ") too short to use", tok.expires_at - now));
+        rv = APR_EGENERAL;
+    }
     apr_thread_mutex_lock(st->mutex);
     st->fetches++;
     if (rv == APR_SUCCESS) {
@@ -592,11 +598,14 @@ static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t 
     return out;
 }
 
+/* ProxyPass, balancers and RewriteRule [P] are decided by now; SetHandler "proxy:URL" only
+ * names mod_proxy's handler, which turns it into a proxy request after the fixups. */
 static int is_proxied(request_rec *r)
 {
     return r->proxyreq != PROXYREQ_NONE
            || (r->filename && strncmp(r->filename, "proxy:", 6) == 0)
-           || (r->handler && strcmp(r->handler, "proxy-server") == 0);
+           || (r->handler && (strcmp(r->handler, "proxy-server") == 0
+                              || strncmp(r->handler, "proxy:", 6) == 0));
 }
 
 /* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests. */

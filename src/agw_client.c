@@ -69,6 +69,12 @@ const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
      * and an absent field differs from an empty one */
     material = apr_pstrcat(p, field(p, c->token_url), field(p, c->client_id),
                            field(p, c->audience), field(p, c->scope), NULL);
+    /* the credential is part of the key: a block with another (or a wrong) secret must never
+     * be handed a token that its own credential did not obtain */
+    agw_crypt_sha256(md, c->secret ? c->secret : "", c->secret ? strlen(c->secret) : 0);
+    material = apr_pstrcat(p, material, field(p, apr_itoa(p, (int)c->auth)),
+                           field(p, agw_b64url_encode(p, md, sizeof(md))),
+                           field(p, c->sign_kid), NULL);
     for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
         material = apr_pstrcat(p, material, field(p, APR_ARRAY_IDX(c->params, i, const char *)),
                                field(p, APR_ARRAY_IDX(c->params, i + 1, const char *)), NULL);

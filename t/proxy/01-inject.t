@@ -10,7 +10,7 @@ use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
 use MIME::Base64 qw(decode_base64);
 
-plan tests => 54;
+plan tests => 57;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $PUBKEY = `openssl pkey -in '$FindBin::Bin/../fixtures/proxy-client-es256.pem' -pubout 2>/dev/null`;
@@ -75,6 +75,10 @@ is(echo_auth($res), $auth, 'balancer: the client token replaces the caller\'s');
 $res = call(GET => '/px/inproxy/p1', headers => [Authorization => $CALLER]);
 is($res->code, 200, '<Proxy> section: 200');
 is(echo_auth($res), $auth, 'Auth0ProxyClient in <Proxy>: the client token is injected');
+$res = call(GET => '/px/sethandler/s1', headers => [Authorization => $CALLER]);
+is($res->code, 200, 'SetHandler proxy:URL: 200');
+like(echo_of($res)->{url}, qr{^/echo/sethandler/}, 'SetHandler proxy:URL: the backend reached');
+is(echo_auth($res), $auth, 'SetHandler proxy:URL: the client token replaces the caller\'s');
 is(token_requests('pxpost'), 1, 'px-post: one token request for all of these');
 
 # ---- untouched: proxied without a client, and a client on a location that is not proxied ----

@@ -11,7 +11,7 @@ use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
 use Time::HiRes qw(sleep time);
 
-plan tests => 26;
+plan tests => 34;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $BASE = 'http://' . Apache::TestRequest::hostport();
@@ -38,8 +38,8 @@ is(scalar(grep { $_->{status} == 200 && $_->{auth} eq $out->[0]{auth} } @$out), 
    'a second burst: all 200 with the cached token');
 is(token_requests('pxcache'), 1, 'still exactly one token fetch');
 
-# ---- early renewal: 16 s tokens, Auth0ClientRenew 25% (renew after 4 s, usable for 11 s) -------
-register_client('pxrenew', client_id => 'px-renew-client', client_secret => $SECRET, expires_in => 16);
+# ---- early renewal: 24 s tokens, Auth0ClientRenew 25% (renew after 6 s, usable for 19 s) -------
+register_client('pxrenew', client_id => 'px-renew-client', client_secret => $SECRET, expires_in => 24);
 $t0 = time;
 my $res = call(GET => '/px/renew/first');
 is($res->code, 200, 'renew: first request 200');
@@ -50,8 +50,9 @@ is(echo_auth(call(GET => '/px/renew/early')), $first, 'renew: before 25% the sam
 is(token_requests('pxrenew'), 1, 'renew: still one fetch');
 
 # after 25% of the lifetime: one requester renews (slowly), the others keep the valid token
-sleep($t0 + 5 - time);
-set_mode('pxrenew', token => 'slow', slow_ms => 3000);
+sleep($t0 + 7 - time);
+set_mode('pxrenew', token => 'slow', slow_ms => 2000);
+my $tb = time;
 $out = parallel_get(urls('/px/renew/burst', 10));
 set_mode('pxrenew', token => 'up');
 is(scalar(grep { $_->{status} == 200 } @$out), 10, 'renew: 10 concurrent requests past 25%: all 200');
@@ -61,13 +62,29 @@ is(scalar @new, 1, 'renew: one request (the renewer) carries the new token');
 is(scalar @old, 9, 'renew: the other nine carry the still valid token');
 my $slowest_old = (sort { $b <=> $a } map { $_->{elapsed} } @old)[0] // 99;
 my $renewer = @new ? $new[0]{elapsed} : 0;
-cmp_ok($renewer, '>=', 3, 'renew: the renewer waited for the slow (3 s) fetch');
+cmp_ok($renewer, '>=', 2, 'renew: the renewer waited for the slow (2 s) fetch');
 cmp_ok($slowest_old, '<', $renewer, 'renew: those nine were answered before the renewal finished');
 diag(sprintf('renewal: renewer %.2f s, slowest of the others %.2f s', $renewer, $slowest_old));
 is(token_requests('pxrenew'), 2, 'renew: exactly one renewal fetch');
 my $second = $new[0]{auth} // '';
 is(echo_auth(call(GET => '/px/renew/after')), $second, 'renew: later requests use the new token');
 is(token_requests('pxrenew'), 2, 'renew: no further fetch');
+
+# a failing renewal: the still valid token keeps serving, and the renewal backs off
+set_mode('pxrenew', token => '500');
+sleep($tb + 7.5 - time);   # the renewed token is due for renewal (6 s), usable for 19 s
+$res = call(GET => '/px/renew/fail1');
+is($res->code, 200, 'renewal failing: the request is still served');
+is(echo_auth($res), $second, 'renewal failing: with the still valid token');
+is(token_requests('pxrenew'), 3, 'renewal failing: one renewal attempt');
+is(echo_auth(call(GET => '/px/renew/fail2')), $second, 'renewal failing: the next request too');
+is(token_requests('pxrenew'), 3, 'renewal failing: no second attempt during the backoff');
+set_mode('pxrenew', token => 'up');
+sleep 2.2;
+$res = call(GET => '/px/renew/recovered');
+is($res->code, 200, 'renewal after the backoff: 200');
+is(token_requests('pxrenew'), 4, 'renewal after the backoff: one more fetch');
+isnt(echo_auth(call(GET => '/px/renew/recovered2')), $second, 'renewal after the backoff: a new token');
 
 # ---- expiry: 8 s tokens are not used in their last 5 s ----------------------------------------
 register_client('pxexp', client_id => 'px-exp-client', client_secret => $SECRET, expires_in => 8);

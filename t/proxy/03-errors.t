@@ -11,7 +11,7 @@ use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
 use Time::HiRes qw(sleep time);
 
-plan tests => 32;
+plan tests => 36;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $BASE = 'http://' . Apache::TestRequest::hostport();
@@ -85,6 +85,18 @@ is(outcome($res), '503 Retry-After', '200 without access_token: 503');
 @lines = log_lines();
 is(grep_log(qr/AGW0211: token request for client px-empty .* failed: token response has no usable access_token/, @lines),
    1, 'AGW0211: no usable access_token');
+
+# ---- a token too short-lived to use: treated as a failure, so that it is not fetched per request
+register_client('pxempty', client_id => 'px-empty-client', client_secret => $SECRET, expires_in => 3);
+sleep 2.2;      # the backoff of the failure above
+log_watch();
+$res = call(GET => '/px/empty/2');
+is(outcome($res), '503 Retry-After', 'expires_in 3 (within the 5 s margin): 503');
+is(call(GET => '/px/empty/3')->code, 503, 'and the next request backs off');
+is(token_requests('pxempty'), 1, 'one attempt, not one per request');
+@lines = log_lines();
+is(grep_log(qr/AGW0211: token request for client px-empty .* failed: token lifetime \(expires_in 3\) too short to use/, @lines),
+   1, 'AGW0211: token lifetime too short');
 
 # ---- transport failures -------------------------------------------------------------------------
 log_watch();

@@ -17,10 +17,11 @@ for my $bin (qw(redis-server memcached)) {
 }
 
 my $PROCS = 3;          # child processes per host
+my $AFTER = 16;         # fresh clients for probing the recovery after the cache server is back
 my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
 my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
 
-plan tests => 2 * 19;
+plan tests => 2 * 22;
 
 sub client_conf {
     my ($name, $tenant) = @_;
@@ -62,7 +63,8 @@ sub run_fleet {
     my ($cache_pid, $cache_port) = $kind eq 'redis' ? start_redis() : start_memcached();
     my $module = $kind eq 'redis' ? 'socache_redis' : 'socache_memcache';
     my $t = $kind eq 'redis' ? 'rd' : 'mc';
-    my %tenant = (shared => "fleet${t}1", outage => "fleet${t}2", failing => "fleet${t}3");
+    my %tenant = (shared => "fleet${t}1", outage => "fleet${t}2", failing => "fleet${t}3",
+                  map { ("after$_" => "fleet${t}a$_") } 1 .. $AFTER);
     register_client($_, client_id => "$_-client", client_secret => $SECRET) for values %tenant;
     my $config = "Auth0Cache $kind:127.0.0.1:$cache_port\n"
                . "CustomLog \"logs/access_log\" \"%P %>s %U\"\n"
@@ -90,10 +92,13 @@ sub run_fleet {
 
     # ---- the cache server stops -------------------------------------------------------------
     my @log_from = map { -s $_->{error_log} || 0 } @hosts;
+    my $holding = serving_pids($hosts[0], 'shared') + serving_pids($hosts[1], 'shared');
     stop_daemon($cache_pid);
     $out = burst(\@hosts, 'shared', 12);
-    is(scalar(grep { $_->{status} == 200 && $_->{auth} eq $token } @$out), 12,
-       "$kind down: the token each process holds keeps serving");
+    is(scalar(grep { $_->{status} == 200 && ($_->{auth} // '') =~ /^Bearer eyJ/ } @$out), 12,
+       "$kind down: requests for the shared client: all 200 with a token");
+    cmp_ok(token_requests($tenant{shared}) - 1, '<=', 2 * $PROCS - $holding,
+           "$kind down: only processes that held no token yet fetched one");
 
     $out = burst(\@hosts, 'outage', 24);
     is(scalar(grep { $_->{status} == 200 } @$out), 24, "$kind down: a client with no token yet: all 200");
@@ -110,14 +115,18 @@ sub run_fleet {
 
     # an endpoint failing at the same time: 503 + Retry-After, each process backs off
     set_mode($tenant{failing}, token => '500');
+    my $t0 = time;
     $out = burst(\@hosts, 'failing', 12);
+    my $windows = 1 + int((time - $t0) / 2);    # backoff windows (2 s) the burst lasted
     is(scalar(grep { $_->{status} == 503 && ($_->{retry_after} // '') =~ /^[1-9]\d*$/ } @$out), 12,
        "$kind down, endpoint failing: all 503 with Retry-After");
     my $attempts = token_requests($tenant{failing});
     my $failing_pids = serving_pids($hosts[0], 'failing') + serving_pids($hosts[1], 'failing');
-    cmp_ok($attempts, '<=', $failing_pids,
-           "$kind down, endpoint failing: at most one attempt per process ($attempts <= $failing_pids)");
-    diag("$kind down, endpoint failing: 12 requests -> $attempts attempts ($failing_pids processes)");
+    cmp_ok($attempts, '<=', $failing_pids * $windows,
+           "$kind down, endpoint failing: at most one attempt per process per 2 s backoff "
+           . "($attempts <= $failing_pids x $windows)");
+    diag("$kind down, endpoint failing: 12 requests -> $attempts attempts ($failing_pids processes, "
+         . "burst over $windows backoff window(s))");
 
     my @lines = map { server_log_lines($hosts[$_], $log_from[$_]) } 0 .. 1;
     my @outage = grep { /\[auth0gw:warn\].*AGW0301: shared cache \Q$kind\E failed to/ } @lines;
@@ -131,7 +140,29 @@ sub run_fleet {
     ok(index($all, $SECRET) < 0 && index($all, (split ' ', $token)[1]) < 0,
        "$kind: neither secret nor token in the hosts' logs");
 
+    # ---- the cache server comes back: shared again, once the clients retry it ------------------
+    # apr_redis / apr_memcache retry a server marked dead after 5 s, and each broken pooled
+    # connection marks it dead once more when used: probe with a fresh client every 2 s.
+    ($cache_pid) = $kind eq 'redis' ? start_redis($cache_port) : start_memcached($cache_port);
+    my $back = time;
+    my ($shared_again, @probe);
+    for my $i (1 .. $AFTER) {
+        $out = burst(\@hosts, "after$i", 12);
+        my $n = token_requests($tenant{"after$i"});
+        push @probe, sprintf('+%.0fs:%d', time - $back, $n);
+        if ($n == 1 && 12 == grep { $_->{status} == 200 } @$out) {
+            $shared_again = time - $back;
+            last;
+        }
+        sleep 2;
+    }
+    diag("$kind back: fetches per 12-request burst on a fresh client: @probe");
+    ok(defined $shared_again, "$kind back: one fetch between the hosts again (after "
+       . (defined $shared_again ? sprintf('%.0f', $shared_again) : '-') . ' s)');
+    cmp_ok($shared_again // 99, '<=', 45, "$kind back: within 45 s");
+
     stop_httpd($_->{name}) for @hosts;
+    stop_daemon($cache_pid);
 }
 
 run_fleet('redis');

@@ -166,13 +166,18 @@ START_TEST(finish_cache_key_identity)
     const char *base = key_of(client());
     agw_client_t *c;
 
-    /* the same identity gives the same key, whatever the secret or the auth method */
+    /* the same identity and credential give the same key, whatever the renewal share */
     ck_assert_str_eq(key_of(client()), base);
     c = client();
-    c->secret = "another secret";
-    c->auth = AGW_CLIENT_AUTH_BASIC;
     c->renew_percent = 50;
     ck_assert_str_eq(key_of(c), base);
+    /* another secret or auth method is another credential: never the same cached token */
+    c = client();
+    c->secret = "another secret";
+    ck_assert_str_ne(key_of(c), base);
+    c = client();
+    c->auth = AGW_CLIENT_AUTH_BASIC;
+    ck_assert_str_ne(key_of(c), base);
     c = client();
     c->params = NULL;
     ck_assert_str_eq(key_of(c), base);

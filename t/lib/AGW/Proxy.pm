@@ -187,8 +187,9 @@ sub state_dir {
     return $dir;
 }
 
+# start_redis([PORT]), start_memcached([PORT]): (pid, port); a port given restarts one there.
 sub start_redis {
-    my $port = free_port();
+    my $port = shift || free_port();
     my $dir = state_dir();
     my $pid = start_daemon(name => 'redis-server', port => $port, log => "$dir/redis-$port.log",
                            cmd => ['redis-server', '--port', $port, '--bind', '127.0.0.1',
@@ -198,7 +199,7 @@ sub start_redis {
 }
 
 sub start_memcached {
-    my $port = free_port();
+    my $port = shift || free_port();
     my $dir = state_dir();
     my @user = $> == 0 ? ('-u', 'nobody') : ();
     my $pid = start_daemon(name => 'memcached', port => $port, log => "$dir/memcached-$port.log",
