@@ -4,10 +4,13 @@
 # Usage: bench/run.sh            the comparison (about 4 minutes; with PEERS=1 about 9)
 #        bench/run.sh --memory   1,000,000 requests with rotating valid tokens against one
 #                                child process; its RSS before, during and after
+#        bench/run.sh --profile CASE   perf profile of one case (ids: plain agw-same agw-rs
+#                                agw-es agw-flood agw-nocache, with PEERS=1 also oauth2-*,
+#                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
 # Settings (environment): PEERS=1, BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
 # BENCH_CONNECTIONS (50), BENCH_TOKENS (20000 per algorithm), BENCH_COOLDOWN (30),
-# BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MAX_MINUTES (20: the
-# whole run is stopped after that).
+# BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (on: Apache's
+# EnableMMAP default), BENCH_MAX_MINUTES (20: the whole run is stopped after that).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,10 +26,15 @@ TOKENS="$B/tokens"
 RESULTS="$B/results.tsv"
 
 MODE=bench
+PROFILE_CASE=""
 case "${1:-}" in
     "") ;;
     --memory) MODE=memory ;;
-    *) printf 'usage: bench/run.sh [--memory]\n' >&2; exit 2 ;;
+    --profile)
+        MODE=profile
+        PROFILE_CASE="${2:-}"
+        [[ -n "$PROFILE_CASE" ]] || { printf 'usage: bench/run.sh --profile CASE\n' >&2; exit 2; } ;;
+    *) printf 'usage: bench/run.sh [--memory | --profile CASE]\n' >&2; exit 2 ;;
 esac
 
 PEERS="${PEERS:-0}"
@@ -42,6 +50,7 @@ MEM_REQUESTS="${BENCH_MEMORY_REQUESTS:-1000000}"
 MEM_MINUTES="${BENCH_MEMORY_MINUTES:-8}"
 MEM_CHUNK_SECONDS=20
 MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
+MMAP="${BENCH_MMAP:-on}"
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
 START_TIMEOUT=15
@@ -58,6 +67,7 @@ for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS ME
     [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || die "$v must be a positive integer (got '${!v}')"
 done
 [[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "PEERS must be 0 or 1"
+[[ "$MMAP" == on || "$MMAP" == off ]] || die "BENCH_MMAP must be on or off"
 # Each wrk thread cycles through its half of a pool; the module's cache holds 10000 tokens
 # by default, so a pool under twice that would make "new token" requests cache hits.
 ((POOL >= 20000)) || say "warning: BENCH_TOKENS=$POOL is under 20000: 'new token' cases may hit the token cache"
@@ -304,7 +314,8 @@ new_instance() {
             -e "s|@RUN_USER@|$RUN_USER|g" -e "s|@RUN_GROUP@|$RUN_GROUP|g" \
             -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
             -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
-            -e "s|@COOLDOWN@|$COOLDOWN|g" -e "s|@TOKEN_CACHE_LINE@|$line|g" "$TEMPLATE"
+            -e "s|@COOLDOWN@|$COOLDOWN|g" -e "s|@TOKEN_CACHE_LINE@|$line|g" \
+            -e "s|@MMAP@|$MMAP|g" "$TEMPLATE"
     } >"$dir/httpd.conf"
     if grep -n '@[A-Z_]*@' "$dir/httpd.conf" >&2; then
         die "unreplaced @NAME@ values in $(rel "$dir/httpd.conf") (lines above)"
@@ -532,21 +543,10 @@ print_table() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-bench_main() {
-    local ports i spec id label inst file expect code round names=(plain agw agw-nocache) load0
-    ((PEERS)) && names+=(oauth2 openidc)
-    read -r -a ports <<<"$(free_ports "${#names[@]}")"
-    for i in "${!names[@]}"; do PORT[${names[$i]}]=${ports[$i]}; done
-
-    new_instance plain PLAIN
-    new_instance agw AGW
-    new_instance agw-nocache AGW 0
-    ((PEERS)) && { new_instance oauth2 OAUTH2; new_instance openidc OPENIDC; }
-    for i in "${names[@]}"; do start_instance "$i"; done
-    say "httpd instances: $(for i in "${names[@]}"; do printf '%s=127.0.0.1:%s ' "$i" "${PORT[$i]}"; done)"
-
-    # The plain instance gets the same Authorization header (it ignores it), so that every
-    # case sends the same request bytes and only the gate's work differs.
+# Every case: "id|label|instance|token file|expected status". The plain instance gets the
+# same Authorization header (it ignores it), so that every case sends the same request bytes
+# and only the gate's work differs.
+define_cases() {
     add_case plain "plain Apache (no auth)" plain same.txt 200
     add_case agw-same "auth0gw: same RS256 token" agw same.txt 200
     add_case agw-rs "auth0gw: new RS256 token per request" agw rs256.txt 200
@@ -563,6 +563,32 @@ bench_main() {
         add_case openidc-es "mod_auth_openidc: new ES256 token per request" openidc es256.txt 200
         add_case openidc-flood "mod_auth_openidc: bad-signature flood" openidc flood.txt 401
     fi
+}
+
+# start_instances NAME...: configures and starts these instances on free ports.
+start_instances() {
+    local ports i
+    read -r -a ports <<<"$(free_ports "$#")"
+    i=0
+    for name in "$@"; do PORT[$name]=${ports[$i]}; i=$((i + 1)); done
+    for name in "$@"; do
+        case "$name" in
+            plain) new_instance plain PLAIN ;;
+            agw) new_instance agw AGW ;;
+            agw-nocache) new_instance agw-nocache AGW 0 ;;
+            oauth2) new_instance oauth2 OAUTH2 ;;
+            openidc) new_instance openidc OPENIDC ;;
+        esac
+        start_instance "$name"
+    done
+    say "httpd instances: $(for name in "$@"; do printf '%s=127.0.0.1:%s ' "$name" "${PORT[$name]}"; done)"
+}
+
+bench_main() {
+    local spec id label inst file expect code round names=(plain agw agw-nocache) load0 i
+    ((PEERS)) && names+=(oauth2 openidc)
+    start_instances "${names[@]}"
+    define_cases
 
     # Each case answers as it should before it is measured; a peer that cannot is left out,
     # and the output says so.
@@ -597,12 +623,13 @@ bench_main() {
         done
     done
     print_table
-    printf '\nsetup: %s; %s cores; httpd %s, event MPM, one child x 64 threads per instance, KeepAlive\n' \
-        "$(uname -srm)" "$(nproc)" "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')"
-    printf 'unlimited; token pools: %s RS256 and %s ES256 (each wrk thread cycles through its half),\n' "$POOL" "$POOL"
-    printf '%s bad-signature tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss.\n' "$FLOOD_TOKENS" "$COOLDOWN"
-    printf 'wrk and the issuer share the same cores as httpd. Load average before: %s, after: %s\n' \
-        "$load0" "$(loadavg)"
+    printf '\nsetup: %s; %s cores; httpd %s, event MPM,\n' "$(uname -srm)" "$(nproc)" \
+        "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')"
+    printf 'one child x 64 threads per instance, KeepAlive unlimited, EnableMMAP %s; token pools:\n' "$MMAP"
+    printf '%s RS256 and %s ES256 (each wrk thread cycles through its half), %s bad-signature\n' \
+        "$POOL" "$POOL" "$FLOOD_TOKENS"
+    printf 'tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss. wrk and the issuer\n' "$COOLDOWN"
+    printf 'share the cores with httpd. Load average before: %s, after: %s.\n' "$load0" "$(loadavg)"
     if perl -e 'my $busy = 0; while (<STDIN>) { my @f = split /\t/; chomp $f[11]; $busy = 1 if $f[11] > 10 }
         exit !$busy' <"$RESULTS"; then
         printf 'WARNING: other work took over 10%% of the machine during some rounds (column "other"):\n'
@@ -616,6 +643,50 @@ bench_main() {
         for i in "${PEER_NOTES[@]-}"; do [[ -n "$i" ]] && printf '  %s\n' "$i"; done
     fi
     printf 'raw rounds: %s; configs: %s/*/httpd.conf\n' "$(rel "$RESULTS")" "$(rel "$B")"
+}
+
+# ---- profiling one case --------------------------------------------------------------------------
+
+# perf on the instance's child while wrk runs the case: where its CPU goes by library and by
+# function (self time), then the call tree under BENCH_PROFILE_FOCUS (default agw_authenticate,
+# the module's check_authn hook) with each callee's share of all the child's samples.
+profile_main() {
+    local want=$1 spec id label inst file expect child data out focus res perf_pid
+    focus="${BENCH_PROFILE_FOCUS:-agw_authenticate}"
+    need perf linux-perf
+    define_cases
+    for spec in "${CASES[@]}"; do
+        IFS='|' read -r id label inst file expect <<<"$spec"
+        [[ "$id" == "$want" ]] && break
+    done
+    [[ "$id" == "$want" ]] || die "no case '$want'; cases: $(printf '%s ' "${CASES[@]%%|*}")"
+    start_instances "$inst"
+    [[ "$(probe "$inst" "$file")" == "$expect" ]] || die "$label does not answer $expect"
+    read -r child < <(instance_children "$inst")
+    run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
+    data="$B/perf-$id.data"
+    out="$B/perf-$id.txt"
+    perf record -q -F 499 --call-graph dwarf,8192 -p "$child" -o "$data" -- sleep "$SECONDS_PER_RUN" \
+        >"$B/perf-$id.log" 2>&1 &
+    perf_pid=$!
+    res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN")"
+    wait "$perf_pid" || { cat "$B/perf-$id.log" >&2; die "perf record failed"; }
+    say "profiled $label: $(field requests "$res") requests in ${SECONDS_PER_RUN}s; reading the samples"
+    {
+        printf '%s: perf, %ss, child pid %s; shares of all its samples\n\nby library (self):\n' \
+            "$label" "$SECONDS_PER_RUN" "$child"
+        perf report -i "$data" --no-children --sort dso --stdio -g none --percent-limit 0.5 2>/dev/null \
+            | grep -v '^#' | grep -v '^$'
+        printf '\nby function (self, over 0.7%%):\n'
+        perf report -i "$data" --no-children --sort dso,symbol --stdio -g none --percent-limit 0.7 2>/dev/null \
+            | grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//'
+        printf '\ncall tree under %s (self + callees, over 0.3%%):\n' "$focus"
+        perf report -i "$data" --children --sort symbol --stdio -g caller,0.3 2>/dev/null \
+            | grep -v '^#' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' \
+            | awk -v f="$focus" '$0 ~ ("[]] " f "$") { p = 1 } p && /^$/ { exit } p' | head -n 150
+    } >"$out"
+    cat "$out"
+    printf '\nfull data: %s (perf report -i %s)\n' "$(rel "$data")" "$(rel "$data")"
 }
 
 # ---- the memory check ----------------------------------------------------------------------------
@@ -675,7 +746,7 @@ chmod 755 "$B" "$ISSUER_DIR"
 stop_leftovers
 rm -f "$MODULE"
 cp "$BUILT_MODULE" "$MODULE"
-((PEERS)) && [[ "$MODE" == bench ]] && install_peers
+((PEERS)) && [[ "$MODE" != memory ]] && install_peers
 trap cleanup EXIT
 trap 'die "interrupted"' INT TERM
 # Everything ends after BENCH_MAX_MINUTES, whatever hangs.
@@ -693,4 +764,8 @@ start_issuer
 admin_post reset '{}'
 mint_tokens
 write_docroot
-if [[ "$MODE" == memory ]]; then memory_main; else bench_main; fi
+case "$MODE" in
+    memory) memory_main ;;
+    profile) profile_main "$PROFILE_CASE" ;;
+    *) bench_main ;;
+esac

@@ -107,14 +107,12 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s);
 /* proxy.c */
 const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_id(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_str(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_audience(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
 const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_key_id(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
 agw_client_t *agw_current_client(cmd_parms *cmd);

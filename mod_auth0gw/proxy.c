@@ -136,13 +136,14 @@ const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_client_id(cmd_parms *cmd, void *dc, const char *arg)
+/* The plain string directives of <Auth0Client>: cmd->info is the field's offset. */
+const char *agw_set_client_str(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
 
     if (!err)
-        c->client_id = arg;
+        *(const char **)((char *)c + (apr_size_t)cmd->info) = arg;
     return err;
 }
 
@@ -164,16 +165,6 @@ const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg)
                      cmd->directive->filename, cmd->directive->line_num);
     c->secret = secret;
     return NULL;
-}
-
-const char *agw_set_client_audience(cmd_parms *cmd, void *dc, const char *arg)
-{
-    agw_client_t *c;
-    const char *err = in_client(cmd, &c);
-
-    if (!err)
-        c->audience = arg;
-    return err;
 }
 
 const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg)
@@ -243,16 +234,6 @@ const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
                                        "private key (RSA >= 2048 bits, EC or Ed25519)",
                             arg, kerr.reason ? kerr.reason : "unusable key");
     return NULL;
-}
-
-const char *agw_set_client_key_id(cmd_parms *cmd, void *dc, const char *arg)
-{
-    agw_client_t *c;
-    const char *err = in_client(cmd, &c);
-
-    if (!err)
-        c->sign_kid = arg;
-    return err;
 }
 
 const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg)

@@ -121,6 +121,16 @@ static void html_row(request_rec *r, const char *k, const char *v)
                ap_escape_html(r->pool, v ? v : "-"));
 }
 
+/* The rows every source and client table ends with. */
+static void html_tail(request_rec *r, json_t *v)
+{
+    html_row(r, "fetches / failures",
+             apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "fetches")), " / ",
+                         agw_json_text(r->pool, json_object_get(v, "failures")), NULL));
+    html_row(r, "last error", agw_json_str(v, "last_error"));
+    ap_rputs("</table>\n", r);
+}
+
 static int agw_status_handler(request_rec *r)
 {
     json_t *doc, *v;
@@ -157,12 +167,7 @@ static int agw_status_handler(request_rec *r)
         html_row(r, "age (s)", agw_json_text(r->pool, json_object_get(v, "age")));
         html_row(r, "next refresh in (s)",
                  agw_json_text(r->pool, json_object_get(v, "next_refresh_in")));
-        html_row(r, "fetches / failures",
-                 apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "fetches")),
-                             " / ", agw_json_text(r->pool, json_object_get(v, "failures")),
-                             NULL));
-        html_row(r, "last error", agw_json_str(v, "last_error"));
-        ap_rputs("</table>\n", r);
+        html_tail(r, v);
     }
     ap_rputs("<h2>Backend clients</h2>\n", r);
     json_array_foreach(json_object_get(doc, "clients"), i, v) {
@@ -171,12 +176,7 @@ static int agw_status_handler(request_rec *r)
         html_row(r, "token URL", agw_json_str(v, "token_url"));
         html_row(r, "token expires in (s)",
                  agw_json_text(r->pool, json_object_get(v, "expires_in")));
-        html_row(r, "fetches / failures",
-                 apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "fetches")),
-                             " / ", agw_json_text(r->pool, json_object_get(v, "failures")),
-                             NULL));
-        html_row(r, "last error", agw_json_str(v, "last_error"));
-        ap_rputs("</table>\n", r);
+        html_tail(r, v);
     }
     ap_rputs("<h2>Requests (this process)</h2>\n<table border=\"1\">\n", r);
     for (i = 0; i < AGW_COUNT_MAX; i++)

@@ -214,13 +214,6 @@ sub preset_issuer {
         add_key($t, alg => $_) for @{ $tenants{$t} };
     }
 
-    set_mode('never', jwks => 'down', discovery => 'down');
-    set_mode('garb', jwks => 'garbage');
-
-    my (undef, $hport) = _ports();
-    admin('dischttp', 'config',
-          { jwks_uri => "http://127.0.0.1:$hport/t/dischttp/.well-known/jwks.json" });
-
     # Keys that a JWKS consumer must skip, beside one good key (see t/keys/03-discovery.t).
     reset_tenant('jwkbad', keys => JSON::PP::true);
     add_key('jwkbad', alg => 'RS256');
@@ -232,6 +225,7 @@ sub preset_issuer {
     add_key('jwkbad', alg => 'RS256', kid => 'no-use', publish => { use => undef });
 
     # Auth0JWKS file: for tenant "file".
+    my (undef, $hport) = _ports();
     my $jwks = $http->get("http://127.0.0.1:$hport/t/file/.well-known/jwks.json");
     die "AGW::Test: cannot read tenant file's JWKS: $jwks->{status}\n" unless $jwks->{status} == 200;
     my $file = state_dir() . '/jwks-file.json';
@@ -240,8 +234,8 @@ sub preset_issuer {
     close $fh or die "AGW::Test: $file: $!\n";
     chmod 0644, $file;
 
+    # Counters from zero (reset also restores modes and config), then the outage presets.
     reset_tenant($_) for sort(keys %tenants), 'jwkbad';
-    # reset_tenant restores modes; set the outage presets again.
     set_mode('never', jwks => 'down', discovery => 'down');
     set_mode('garb', jwks => 'garbage');
     admin('dischttp', 'config',
