@@ -7,7 +7,7 @@
 #        bench/run.sh --profile CASE   perf profile of one case (ids: plain agw-same agw-rs
 #                                agw-es agw-flood agw-nocache, with PEERS=1 also oauth2-*,
 #                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
-# Settings (environment): PEERS=1, BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_WARMUP (2),
+# Settings (environment): PEERS=1, BENCH_ROUNDS (5), BENCH_SECONDS (6), BENCH_WARMUP (2),
 # BENCH_CONNECTIONS (50), BENCH_TOKENS (20000 per algorithm), BENCH_COOLDOWN (30),
 # BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (on: Apache's
 # EnableMMAP default), BENCH_MAX_MINUTES (20: the whole run is stopped after that).
@@ -38,8 +38,8 @@ case "${1:-}" in
 esac
 
 PEERS="${PEERS:-0}"
-ROUNDS="${BENCH_ROUNDS:-3}"
-SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-6}"
 WARMUP="${BENCH_WARMUP:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-50}"
 THREADS=2
@@ -616,10 +616,13 @@ bench_main() {
         run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
     done
     : >"$RESULTS"
+    # Short rounds, each starting one case later than the one before, so that a burst of
+    # other work on the machine lands on different cases and the medians shed it.
+    local n=${#CASES[@]} k
     for ((round = 1; round <= ROUNDS; round++)); do
         say "round $round of $ROUNDS"
-        for spec in "${CASES[@]}"; do
-            measure_case "$spec" "$round"
+        for ((k = 0; k < n; k++)); do
+            measure_case "${CASES[$(((k + round - 1) % n))]}" "$round"
         done
     done
     print_table
