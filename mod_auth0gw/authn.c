@@ -4,6 +4,8 @@
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <apr_thread_proc.h>
+#include <apr_atomic.h>
+#include <stdlib.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -31,6 +33,8 @@ static apr_thread_t *refresher;
 
 static agw_claim_path_t *default_user_claim;
 static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
+static agw_tcache_t *ncache;        /* tokens whose signature failed, per key set version */
+#define NEGATIVE_TTL 600
 
 agw_req_t *agw_req_get(request_rec *r)
 {
@@ -332,6 +336,39 @@ typedef struct keys_t {
     const char *name;
 } keys_t;
 
+/* What a section's key source resolved to: written once per process, then only read. */
+typedef struct src_memo_t {
+    agw_keys_spec_t spec;
+    agw_keysrc_t *src;
+} src_memo_t;
+
+static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
+{
+    /* the strings come from the configuration: the same section gives the same pointers */
+    return a->jwks == b->jwks && a->issuer == b->issuer && a->refresh == b->refresh
+           && a->cooldown == b->cooldown && a->max_stale == b->max_stale
+           && a->http.ca_file == b->http.ca_file && a->http.allow_http == b->http.allow_http;
+}
+
+static agw_keysrc_t *memo_get(const agw_dir_conf_t *c, const agw_keys_spec_t *spec)
+{
+    const src_memo_t *m = c->src_memo ? apr_atomic_casptr(c->src_memo, NULL, NULL) : NULL;
+    return m && same_spec(&m->spec, spec) ? m->src : NULL;
+}
+
+static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_keysrc_t *src)
+{
+    src_memo_t *m;
+
+    if (!c->src_memo || *c->src_memo || !(m = malloc(sizeof(*m))))
+        return;
+    m->spec = *spec;
+    m->src = src;
+    /* the first writer wins; a section merged under other parents just looks up each time */
+    if (apr_atomic_casptr(c->src_memo, m, NULL) != NULL)
+        free(m);
+}
+
 static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
 {
     agw_keys_spec_t spec;
@@ -341,9 +378,12 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
     keys_spec(&spec, c);
     k->name = spec.jwks ? spec.jwks : spec.issuer;
     k->ref = apr_pcalloc(r->pool, sizeof(*k->ref));
-    if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
-        agw_err_set(&err, NULL, "too many distinct key sources in this process");
-        return unavailable(r, k->name, 60, &err);
+    if (!(k->src = memo_get(c, &spec))) {
+        if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
+            agw_err_set(&err, NULL, "too many distinct key sources in this process");
+            return unavailable(r, k->name, 60, &err);
+        }
+        memo_set(c, &spec, k->src);
     }
     if (agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err) != APR_SUCCESS)
         return unavailable(r, k->name, retry, &err);
@@ -412,8 +452,19 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         return DECLINED;
     if ((status = get_keys(r, c, &k, now)) != OK)
         return status;
-    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(k.src), now, leeway, r->pool, &hit)
-        || !(algs & AGW_ALG_BIT(hit.alg)))
+    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(k.src), now, leeway, r->pool, &hit)) {
+        /* a bad signature stays bad while the key set is the same: no second verify */
+        if (agw_tcache_get(ncache, digest, agw_keysrc_id(k.src), now, 0, r->pool, &hit)) {
+            agw_err_t err = { NULL, NULL };
+            if (hit.version == k.ref->version) {
+                agw_err_set(&err, AGW_E_INVALID_TOKEN, "signature invalid");
+                return reject(r, fp, hit.claims, &err);
+            }
+            agw_tcache_drop(ncache, digest);
+        }
+        return DECLINED;
+    }
+    if (!(algs & AGW_ALG_BIT(hit.alg)))
         return DECLINED;
     if (hit.version != k.ref->version) {
         /* the set changed since: the token stays trusted only while its key is still there */
@@ -501,8 +552,13 @@ static int agw_authenticate(request_rec *r)
         source = agw_keysrc_id(k.src);
         version = k.ref->version;
     }
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
+        if (ncache && rv == APR_EINVAL && err.reason && !strcmp(err.reason, "signature invalid")
+            && !is_hs(jws->alg))
+            agw_tcache_put(ncache, digest, source, jws->payload, jws->alg,
+                           jws->kid ? jws->kid : "", version, now + NEGATIVE_TTL, len);
         return reject(r, fp, jws->payload, &err);
+    }
     status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
     exp = json_object_get(jws->payload, "exp");
     if (status == OK && tcache && json_is_number(exp))
@@ -606,6 +662,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         apr_int64_t n = sc->token_cache == AGW_UNSET ? AGW_DEFAULT_TOKEN_CACHE : sc->token_cache;
         /* about 1.5 KiB of token per entry: an Auth0 access token is usually under 1 KiB */
         tcache = agw_tcache_create(pchild, (unsigned int)n, (apr_size_t)n * 1536);
+        ncache = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536);
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);

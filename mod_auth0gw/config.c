@@ -18,6 +18,9 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->cooldown = AGW_UNSET;
     c->max_stale = AGW_UNSET;
     c->insecure_http = AGW_UNSET;
+    /* a section read at start lives as long as the configuration: it may remember things */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
+        c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
     return c;
 }
 
@@ -92,6 +95,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
+    MERGE_PTR(src_memo);
     return c;
 }
 

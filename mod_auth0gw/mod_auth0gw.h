@@ -59,6 +59,8 @@ typedef struct agw_dir_conf_t {
     const char *ca_file;
     int insecure_http;
     const char *proxy_client;           /* Auth0ProxyClient */
+    volatile void **src_memo;           /* the key source this section resolved to (authn.c);
+                                         * only for sections read at start, not .htaccess */
 } agw_dir_conf_t;
 
 typedef struct agw_srv_conf_t {
