@@ -437,8 +437,11 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
 {
     agw_tcache_hit_t hit;
     apr_int64_t leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    agw_keys_spec_t spec;
+    agw_keysrc_t *src;
+    unsigned long version;
     keys_t k;
-    int status;
+    int status, held = 0;
 
     if (!tcache)
         return DECLINED;
@@ -450,13 +453,23 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
     }
     if (!(algs & ~hs_algs))
         return DECLINED;
-    if ((status = get_keys(r, c, &k, now)) != OK)
-        return status;
-    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(k.src), now, leeway, r->pool, &hit)) {
+    /* the hot path takes no lock of the key store: the section knows its source, and the
+     * source's version says whether the key set changed since the token was verified */
+    keys_spec(&spec, c);
+    src = memo_get(c, &spec);
+    version = src ? agw_keysrc_peek(src, now) : 0;
+    if (!version) {
+        if ((status = get_keys(r, c, &k, now)) != OK)
+            return status;
+        src = k.src;
+        version = k.ref->version;
+        held = 1;
+    }
+    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(src), now, leeway, r->pool, &hit)) {
         /* a bad signature stays bad while the key set is the same: no second verify */
-        if (agw_tcache_get(ncache, digest, agw_keysrc_id(k.src), now, 0, r->pool, &hit)) {
+        if (agw_tcache_get(ncache, digest, agw_keysrc_id(src), now, 0, r->pool, &hit)) {
             agw_err_t err = { NULL, NULL };
-            if (hit.version == k.ref->version) {
+            if (hit.version == version) {
                 agw_err_set(&err, AGW_E_INVALID_TOKEN, "signature invalid");
                 return reject(r, fp, hit.claims, &err);
             }
@@ -466,13 +479,17 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
     }
     if (!(algs & AGW_ALG_BIT(hit.alg)))
         return DECLINED;
-    if (hit.version != k.ref->version) {
+    if (hit.version != version) {
         /* the set changed since: the token stays trusted only while its key is still there */
-        if (!has_kid(k.ref->jwks, hit.kid, hit.alg)) {
-            agw_tcache_drop(tcache, digest);
-            return DECLINED;
+        if (!held && (status = get_keys(r, c, &k, now)) != OK)
+            return status;
+        if (hit.version != k.ref->version) {
+            if (!has_kid(k.ref->jwks, hit.kid, hit.alg)) {
+                agw_tcache_drop(tcache, digest);
+                return DECLINED;
+            }
+            agw_tcache_touch_version(tcache, digest, k.ref->version);
         }
-        agw_tcache_touch_version(tcache, digest, k.ref->version);
     }
     return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
 }

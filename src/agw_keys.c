@@ -5,6 +5,7 @@
 #include <apr_file_io.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
+#include <apr_atomic.h>
 
 #include "agw_keys.h"
 #include "agw_json.h"
@@ -28,6 +29,8 @@ struct agw_keysrc_t {
     const char *shared_key;     /* "jwks:<hash of the spec>" in the shared store */
     const char *cool_key;       /* "cool:<hash of the spec>": last unscheduled fetch */
     unsigned char id[32];       /* SHA-256 of the spec */
+    volatile apr_uint32_t pub_version;      /* cur's version and time, for lock-free peeks */
+    volatile apr_uint64_t pub_fetched_at;
     keyver_t *cur;
     int fetching;
     apr_int64_t last_unsched;   /* start of the last fetch not caused by the schedule */
@@ -76,6 +79,7 @@ static apr_status_t keystore_cleanup(void *data)
 
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
+        apr_atomic_set32(&src->pub_version, 0);
         ver_release_locked(src->cur);
         src->cur = NULL;
     }
@@ -160,6 +164,15 @@ leave:
     apr_thread_mutex_unlock(ks->mutex);
     *psrc = (rv == APR_SUCCESS) ? src : NULL;
     return rv;
+}
+
+unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now)
+{
+    agw_keysrc_t *s = (agw_keysrc_t *)src;
+    apr_uint32_t v = apr_atomic_read32(&s->pub_version);
+    apr_int64_t at = (apr_int64_t)apr_atomic_read64(&s->pub_fetched_at);
+
+    return (v && now - at <= src->spec.max_stale) ? v : 0;
 }
 
 const unsigned char *agw_keysrc_id(const agw_keysrc_t *src)
@@ -440,6 +453,9 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
             src->jwks_uri = apr_pstrdup(ks->pool, found_uri);
         ver_release_locked(src->cur);
         src->cur = v;
+        /* the time first: a peek that sees the new version must not see the old time */
+        apr_atomic_set64(&src->pub_fetched_at, (apr_uint64_t)v->fetched_at);
+        apr_atomic_set32(&src->pub_version, (apr_uint32_t)v->version);
         src->last_error[0] = '\0';
         src->next_refresh = fetched_at + src->spec.refresh;
         if (src->next_refresh <= now)

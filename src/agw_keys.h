@@ -84,6 +84,10 @@ const unsigned char *agw_keysrc_id(const agw_keysrc_t *src);
 apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
                             apr_int64_t now, apr_int64_t *pretry_after, agw_err_t *err);
 
+/* Without locks: the version of the source's current set when it is usable at now (not
+ * older than max_stale), else 0. For the verified-token cache, which needs no key itself. */
+unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now);
+
 /* A token named a kid that ref's set does not hold: refetch once if the cooldown allows (or
  * wait for a fetch already running) and return the newer set in ref. APR_EBUSY when the
  * cooldown forbids a fetch (ref unchanged), APR_SUCCESS when ref now holds a newer or the

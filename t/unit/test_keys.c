@@ -83,6 +83,10 @@ START_TEST(fetches_once_then_serves_from_memory)
         ck_assert_int_eq(ref->jwks->keys->nelts, 1);
     }
     ck_assert_int_eq(stat_fetches(ks), 1);
+    /* the lock-free peek sees the same version, and none once the set is too old */
+    ck_assert_uint_eq(agw_keysrc_peek(src, 1004), ref->version);
+    ck_assert_uint_eq(agw_keysrc_peek(src, 1000 + 3600), ref->version);
+    ck_assert_uint_eq(agw_keysrc_peek(src, 1000 + 3601), 0);
     /* a different spec is a different source */
     spec.cooldown = 31;
     ck_assert_int_eq(agw_keystore_source(&again, ks, &spec), APR_SUCCESS);
