@@ -68,10 +68,10 @@ bench-core: $(BUILD)/bench_core
 
 # ---- against plain Apache and (PEERS=1) mod_oauth2 / mod_auth_openidc (not a test) ----------
 PEERS ?= 0
-bench: $(MODULE)
+bench: deps $(MODULE)
 	PEERS=$(PEERS) bash bench/run.sh
 
-bench-memory: $(MODULE)
+bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory
 
 # ---- demo -----------------------------------------------------------------------------------

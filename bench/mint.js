@@ -7,8 +7,8 @@
 // keys must exist (an admin/mint call for each alg makes them). Writes, one token a line:
 //   same.txt    1 RS256 token
 //   rs256.txt   N distinct RS256 tokens        es256.txt  N distinct ES256 tokens
-//   flood.txt   M tokens with good-looking claims and wrong signatures: 9 in 10 name the
-//               current RS256 kid, 1 in 10 a kid the issuer never published
+//   flood.txt   M tokens with good-looking claims and wrong signatures (random, under the
+//               modulus): 9 in 10 name the current RS256 kid, 1 in 10 a kid never published
 // and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}. With --reuse, the files
 // of an earlier run are kept (and "reused" printed) when they still fit (tokensStillGood).
 'use strict';
@@ -20,6 +20,8 @@ const path = require('node:path');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
+// Bumped when the tokens change in kind, so that --reuse does not keep older ones.
+const FORMAT = 2;
 
 function die(msg) {
   process.stderr.write(`mint.js: ${msg}\n`);
@@ -40,7 +42,12 @@ function mintRange({ kind, from, to, jwk, kid, issuer, audience, iat, exp }) {
     };
     const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
     let sig;
-    if (kind === 'flood') sig = crypto.randomBytes(256);
+    if (kind === 'flood') {
+      // Below any 2048-bit modulus, so that the verifier has to do the whole RSA operation:
+      // a value at or over the modulus is refused before it (OpenSSL's "data too large").
+      sig = crypto.randomBytes(256);
+      sig[0] &= 0x3f;
+    }
     else if (kind === 'es256') sig = crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
     else sig = crypto.sign('sha256', Buffer.from(input), key);
     out.push(`${input}.${b64u(sig)}`);
@@ -92,8 +99,8 @@ function tokensStillGood(o, info, rs, es, now) {
   } catch (e) {
     return false;
   }
-  return meta.issuer === info.issuer && meta.audience === o.audience && meta.rs256_kid === rs.kid &&
-    meta.es256_kid === es.kid && meta.exp > now + 7200 && meta.counts &&
+  return meta.format === FORMAT && meta.issuer === info.issuer && meta.audience === o.audience &&
+    meta.rs256_kid === rs.kid && meta.es256_kid === es.kid && meta.exp > now + 7200 && meta.counts &&
     meta.counts.rs256 === o.count && meta.counts.flood === o.flood &&
     ['same.txt', 'rs256.txt', 'es256.txt', 'flood.txt'].every((f) => fs.existsSync(path.join(o.out, f)));
 }
@@ -133,7 +140,7 @@ async function main() {
   write('es256.txt', await inWorkers({ ...common, kind: 'es256', jwk: es.jwk, kid: es.kid }, o.count, nworkers));
   write('flood.txt', mintRange({ ...common, kind: 'flood', from: 0, to: o.flood, jwk: null, kid: rs.kid }));
   fs.writeFileSync(path.join(o.out, 'meta.json'), JSON.stringify({
-    issuer: info.issuer, audience: o.audience, rs256_kid: rs.kid, es256_kid: es.kid,
+    format: FORMAT, issuer: info.issuer, audience: o.audience, rs256_kid: rs.kid, es256_kid: es.kid,
     exp: common.exp, counts: { rs256: o.count, es256: o.count, flood: o.flood },
   }));
 }

@@ -9,8 +9,10 @@
 #                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
 # Settings (environment): PEERS=1, BENCH_ROUNDS (5), BENCH_SECONDS (6), BENCH_WARMUP (2),
 # BENCH_CONNECTIONS (50), BENCH_TOKENS (20000 per algorithm), BENCH_COOLDOWN (30),
-# BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (on: Apache's
-# EnableMMAP default), BENCH_MAX_MINUTES (20: the whole run is stopped after that).
+# BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (off; on is
+# Apache's default, see bench/httpd.conf.in), BENCH_MEMORY_CACHE (default: Auth0TokenCache for --memory; 0 gives the
+# same run without the cache, for comparison), BENCH_MAX_MINUTES (20: the whole run is stopped
+# after that).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,13 +46,16 @@ WARMUP="${BENCH_WARMUP:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-50}"
 THREADS=2
 POOL="${BENCH_TOKENS:-20000}"
-FLOOD_TOKENS=2000
+# As many distinct bad tokens as good ones: a flood that repeats a few bad tokens would only
+# measure the module's memory of signatures it already refused.
+FLOOD_TOKENS="$POOL"
 COOLDOWN="${BENCH_COOLDOWN:-30}"
 MEM_REQUESTS="${BENCH_MEMORY_REQUESTS:-1000000}"
 MEM_MINUTES="${BENCH_MEMORY_MINUTES:-8}"
 MEM_CHUNK_SECONDS=20
 MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
-MMAP="${BENCH_MMAP:-on}"
+MMAP="${BENCH_MMAP:-off}"
+MEM_CACHE="${BENCH_MEMORY_CACHE:-default}"
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
 START_TIMEOUT=15
@@ -68,6 +73,7 @@ for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS ME
 done
 [[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "PEERS must be 0 or 1"
 [[ "$MMAP" == on || "$MMAP" == off ]] || die "BENCH_MMAP must be on or off"
+[[ "$MEM_CACHE" == default || "$MEM_CACHE" =~ ^[0-9]+$ ]] || die "BENCH_MEMORY_CACHE must be default or a number"
 # Each wrk thread cycles through its half of a pool; the module's cache holds 10000 tokens
 # by default, so a pool under twice that would make "new token" requests cache hits.
 ((POOL >= 20000)) || say "warning: BENCH_TOKENS=$POOL is under 20000: 'new token' cases may hit the token cache"
@@ -543,6 +549,17 @@ print_table() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# Which build was measured: the commit, whether the module's sources differ from it, and the
+# start of the copied .so's SHA-256.
+module_version() {
+    local rev dirty=""
+    rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no git")"
+    if [[ "$rev" != "no git" ]] && ! git -C "$ROOT" diff --quiet HEAD -- src mod_auth0gw 2>/dev/null; then
+        dirty=" + uncommitted changes in src/ or mod_auth0gw/"
+    fi
+    printf 'commit %s%s, mod_auth0gw.so sha256 %s' "$rev" "$dirty" "$(sha256sum "$MODULE" | cut -c1-12)"
+}
+
 # Every case: "id|label|instance|token file|expected status". The plain instance gets the
 # same Authorization header (it ignores it), so that every case sends the same request bytes
 # and only the gate's work differs.
@@ -633,6 +650,7 @@ bench_main() {
         "$POOL" "$POOL" "$FLOOD_TOKENS"
     printf 'tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss. wrk and the issuer\n' "$COOLDOWN"
     printf 'share the cores with httpd. Load average before: %s, after: %s.\n' "$load0" "$(loadavg)"
+    printf 'module: %s\n' "$(module_version)"
     if perl -e 'my $busy = 0; while (<STDIN>) { my @f = split /\t/; chomp $f[11]; $busy = 1 if $f[11] > 10 }
         exit !$busy' <"$RESULTS"; then
         printf 'WARNING: other work took over 10%% of the machine during some rounds (column "other"):\n'
@@ -699,7 +717,7 @@ rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"; }
 memory_main() {
     local child done_req=0 res req bad t_end c bytes ev rss0 rss1 secs
     PORT[agw-mem]="$(free_ports 1)"
-    new_instance agw-mem AGW
+    new_instance agw-mem AGW "$MEM_CACHE"
     start_instance agw-mem
     read -r child < <(instance_children agw-mem)
     [[ -n "$child" ]] || die "agw-mem has no child process"
@@ -712,7 +730,7 @@ memory_main() {
         "$MEM_REQUESTS" "$MEM_CHUNK_SECONDS" "$POOL"
     printf 'tokens (the cache holds 10000 and each thread sends its %s in turn, so every request is a\n' "$((POOL / THREADS))"
     printf 'miss that verifies, inserts and evicts); one child process (pid %s), Auth0TokenCache\n' "$child"
-    printf 'default; stopped after %s minutes at most.\n\n' "$MEM_MINUTES"
+    printf '%s; stopped after %s minutes at most.\n\n' "$MEM_CACHE" "$MEM_MINUTES"
     printf '%12s %10s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache hit" "cache ent." "cache bytes" evictions
     printf '%12s %10.1f\n' "fresh" "$(perl -e "print $rss0/1024")"
     printf '%12s %10.1f\n' 1 "$(perl -e "print $rss1/1024")"
@@ -740,6 +758,11 @@ memory_main() {
         "$(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$child/status")"
     ((done_req >= MEM_REQUESTS)) || printf 'stopped early (BENCH_MEMORY_MINUTES=%s): %d of %d requests done.\n' \
         "$MEM_MINUTES" "$done_req" "$MEM_REQUESTS"
+    # glibc gives threads separate malloc arenas; claims parsed by one thread and freed by
+    # another's eviction can fragment them. One arena tells fragmentation from a leak.
+    printf 'malloc arenas: %s (MALLOC_ARENA_MAX=1 make bench-memory: RSS growth that vanishes with one\n' \
+        "${MALLOC_ARENA_MAX:-glibc default}"
+    printf 'arena is fragmentation between the threads'"'"' arenas, growth that stays is a leak).\n'
 }
 
 # ---- main ------------------------------------------------------------------------------------------
