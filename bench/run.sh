@@ -530,11 +530,11 @@ print_table() {
             my ($id, $op, $want, $what) = @$_;
             my $x = $m{$id} or next;
             my $got = $x->{rps} / $p->{rps};
-            printf "  %-28s %.2f (target %s %.2f)  %s\n", $what, $got, $op, $want, $got >= $want ? "met" : "MISSED";
+            printf "  %-28s %.3f (target %s %.2f)  %s\n", $what, $got, $op, $want, $got >= $want ? "met" : "MISSED";
         }
         if (my $x = $m{"agw-same"}) {
             my $got = $x->{cpu} / $p->{cpu};
-            printf "  %-28s %.2f (target <= 1.10)  %s\n", "CPU/request, cached token", $got, $got <= 1.10 ? "met" : "MISSED";
+            printf "  %-28s %.3f (target <= 1.10)  %s\n", "CPU/request, cached token", $got, $got <= 1.10 ? "met" : "MISSED";
         }
         if (my $x = $m{"agw-flood"}) {
             my $allowed = int(($secs + $cooldown - 1) / $cooldown);
