@@ -27,7 +27,6 @@ APLOG_USE_MODULE(auth0gw);
 
 /* The process's key store and its refresh thread, made in child_init. */
 static agw_keystore_t *keystore;
-static server_rec *main_server;
 static volatile int refresher_stop;
 static apr_thread_t *refresher;
 
@@ -667,7 +666,6 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
 
-    main_server = s;
     agw_http_init();
     if ((rv = agw_keystore_create(&keystore, pchild, log_core, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "AGW0010: cannot create the key store");
