@@ -283,6 +283,18 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
     return HTTP_UNAUTHORIZED;
 }
 
+/* A token refused before its signature was trusted: its payload is parsed only for the log
+ * line's iss/sub, and only when that line is written. */
+static int reject_unverified(request_rec *r, const char *fp, agw_jws_t *jws,
+                             const agw_err_t *err)
+{
+    agw_err_t ignored = { NULL, NULL };
+
+    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
+        agw_jws_claims(jws, r->pool, &ignored);
+    return reject(r, fp, jws->payload, err);
+}
+
 static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after,
                        const agw_err_t *err)
 {
@@ -538,12 +550,12 @@ static int agw_authenticate(request_rec *r)
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
 
-    if ((rv = agw_jws_decode(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err))
+    if ((rv = agw_jws_decode_header(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err))
         != APR_SUCCESS)
-        return reject(r, fp, jws ? jws->payload : NULL, &err);
+        return reject(r, fp, NULL, &err);
     if (!(algs & AGW_ALG_BIT(jws->alg))) {
         agw_err_set(&err, AGW_E_INVALID_TOKEN, "alg not allowed");
-        return reject(r, fp, jws->payload, &err);
+        return reject_unverified(r, fp, jws, &err);
     }
     if (is_hs(jws->alg)) {
         rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
@@ -571,10 +583,12 @@ static int agw_authenticate(request_rec *r)
     if (rv != APR_SUCCESS) {
         if (ncache && rv == APR_EINVAL && err.reason && !strcmp(err.reason, "signature invalid")
             && !is_hs(jws->alg))
-            agw_tcache_put(ncache, digest, source, jws->payload, jws->alg,
-                           jws->kid ? jws->kid : "", version, now + NEGATIVE_TTL, len);
-        return reject(r, fp, jws->payload, &err);
+            agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
+                           version, now + NEGATIVE_TTL, len);
+        return reject_unverified(r, fp, jws, &err);
     }
+    if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
+        return reject(r, fp, NULL, &err);
     status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
     exp = json_object_get(jws->payload, "exp");
     if (status == OK && tcache && json_is_number(exp))
@@ -676,8 +690,11 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
         apr_int64_t n = sc->token_cache == AGW_UNSET ? AGW_DEFAULT_TOKEN_CACHE : sc->token_cache;
         /* about 1.5 KiB of token per entry: an Auth0 access token is usually under 1 KiB */
-        tcache = agw_tcache_create(pchild, (unsigned int)n, (apr_size_t)n * 1536);
-        ncache = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536);
+        /* both admit a token on its second sighting: one-shot tokens evict nothing */
+        tcache = agw_tcache_create(pchild, (unsigned int)n, (apr_size_t)n * 1536,
+                                   AGW_TCACHE_ADMIT_SECOND);
+        ncache = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,
+                                   AGW_TCACHE_ADMIT_SECOND);
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);

@@ -105,6 +105,7 @@ static json_t *build(request_rec *r)
         json_object_set_new(o, "hits", json_integer((json_int_t)ts.hits));
         json_object_set_new(o, "misses", json_integer((json_int_t)ts.misses));
         json_object_set_new(o, "evictions", json_integer((json_int_t)ts.evictions));
+        json_object_set_new(o, "first_sightings", json_integer((json_int_t)ts.deferred));
         json_object_set_new(doc, "token_cache", o);
     }
     json_object_set_new(doc, "pid", json_integer((json_int_t)getpid()));
@@ -185,8 +186,9 @@ static int agw_status_handler(request_rec *r)
                                                         counter_names[i])));
     ap_rputs("</table>\n<h2>Verified-token cache (this process)</h2>\n<table border=\"1\">\n", r);
     {
-        const char *names[] = { "entries", "bytes", "hits", "misses", "evictions" };
-        for (i = 0; i < 5; i++)
+        const char *names[] = { "entries", "bytes", "hits", "misses", "evictions",
+                                "first_sightings" };
+        for (i = 0; i < 6; i++)
             html_row(r, names[i], agw_json_text(r->pool, json_object_get(
                                       json_object_get(doc, "token_cache"), names[i])));
     }

@@ -6,17 +6,13 @@
 #include "agw_json.h"
 #include "agw_jws.h"
 
-/* Decodes one JSON segment; a failure's reason names the segment ("header JSON: ..."). */
-static apr_status_t jws_segment_json(json_t **pjson, apr_pool_t *p, const char *seg,
-                                     apr_size_t seglen, const char *what, agw_err_t *err)
+/* Parses one decoded JSON segment; a failure's reason names the segment ("header JSON: ..."). */
+static apr_status_t jws_json(json_t **pjson, apr_pool_t *p, const unsigned char *raw,
+                             apr_size_t rawlen, const char *what, agw_err_t *err)
 {
-    unsigned char *raw;
-    apr_size_t rawlen;
     agw_err_t jerr = { NULL, NULL };
 
     *pjson = NULL;
-    if (agw_b64url_decode(&raw, &rawlen, p, seg, seglen) != APR_SUCCESS)
-        return agw_err_token(err, apr_pstrcat(p, what, " is not base64url", NULL));
     if (agw_json_parse(pjson, p, (const char *)raw, rawlen, AGW_JSON_MAX_DEPTH, &jerr)
         != APR_SUCCESS)
         return agw_err_token(err, apr_pstrcat(p, what, " ", jerr.reason, NULL));
@@ -39,10 +35,12 @@ static int jws_opt_string(const char **pval, const json_t *hdr, const char *name
     return 1;
 }
 
-apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
-                            apr_size_t len, apr_size_t max_len, agw_err_t *err)
+apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                                   apr_size_t len, apr_size_t max_len, agw_err_t *err)
 {
     const char *dot1, *dot2, *end, *alg;
+    unsigned char *raw;
+    apr_size_t rawlen;
     agw_jws_t *jws;
     json_t *v;
     apr_status_t rv;
@@ -69,8 +67,9 @@ apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
         != APR_SUCCESS)
         return agw_err_token(err, "signature is not base64url");
 
-    if ((rv = jws_segment_json(&jws->header, p, token, (apr_size_t)(dot1 - token), "header",
-                               err)) != APR_SUCCESS)
+    if (agw_b64url_decode(&raw, &rawlen, p, token, (apr_size_t)(dot1 - token)) != APR_SUCCESS)
+        return agw_err_token(err, "header is not base64url");
+    if ((rv = jws_json(&jws->header, p, raw, rawlen, "header", err)) != APR_SUCCESS)
         return rv;
     v = json_object_get(jws->header, "alg");
     if (!v)
@@ -94,11 +93,30 @@ apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
         return agw_err_token(err, "typ is not a string");
     /* jwk, jku, x5u and x5c are ignored on purpose: keys come only from the configured set. */
 
-    if ((rv = jws_segment_json(&jws->payload, p, dot1 + 1, (apr_size_t)(dot2 - dot1 - 1),
-                               "payload", err)) != APR_SUCCESS)
-        return rv;
+    if (agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, dot1 + 1,
+                          (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS)
+        return agw_err_token(err, "payload is not base64url");
     *pjws = jws;
     return APR_SUCCESS;
+}
+
+apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err)
+{
+    if (!jws)
+        return agw_err_token(err, "token missing");
+    if (jws->payload)
+        return APR_SUCCESS;
+    return jws_json(&jws->payload, p, jws->payload_raw, jws->payload_raw_len, "payload", err);
+}
+
+apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                            apr_size_t len, apr_size_t max_len, agw_err_t *err)
+{
+    apr_status_t rv = agw_jws_decode_header(pjws, p, token, len, max_len, err);
+
+    if (rv == APR_SUCCESS && (rv = agw_jws_claims(*pjws, p, err)) != APR_SUCCESS)
+        *pjws = NULL;
+    return rv;
 }
 
 /* How far a key got through the filters; the furthest explains a refusal best. */

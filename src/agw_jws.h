@@ -12,7 +12,10 @@
 
 typedef struct agw_jws_t {
     json_t *header;                 /* protected header object (owned by the pool) */
-    json_t *payload;                /* the claims object (owned by the pool) */
+    json_t *payload;                /* the claims object (owned by the pool); NULL until
+                                     * agw_jws_claims parsed it */
+    unsigned char *payload_raw;     /* the payload's decoded bytes, not yet parsed */
+    apr_size_t payload_raw_len;
     agw_alg_e alg;
     const char *kid;                /* NULL when absent */
     const char *x5t;                /* NULL when absent */
@@ -37,6 +40,14 @@ typedef struct agw_jws_t {
  * "typ is not a string", and the same "payload ..." forms. */
 apr_status_t agw_jws_decode(agw_jws_t **pjws, apr_pool_t *p, const char *token,
                             apr_size_t len, apr_size_t max_len, agw_err_t *err);
+
+/* agw_jws_decode without parsing the payload's JSON (its base64url is checked): the gate
+ * verifies the signature first, so that bytes nobody signed never reach the JSON parser and a
+ * flood of bad signatures costs no parsing. agw_jws_claims then parses the payload (once; its
+ * reasons are agw_jws_decode's "payload ..." ones). */
+apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                                   apr_size_t len, apr_size_t max_len, agw_err_t *err);
+apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err);
 
 /* Verifies jws against keys: alg must be in allowed; candidate keys are those whose kid equals
  * the header's kid (all keys when the header has no kid; when no key has the header's kid,

@@ -26,9 +26,11 @@ typedef struct shard_t {
     unsigned int nbuckets;              /* a power of two */
     entry_t *free;
     entry_t *head, *tail;
+    apr_uint64_t *seen;                 /* admission: tags of tokens put once, direct-mapped */
+    unsigned int nseen;                 /* a power of two; 0 when every put is admitted */
     unsigned int count, max;
     apr_size_t bytes, max_bytes;
-    unsigned long hits, misses, evictions;
+    unsigned long hits, misses, evictions, deferred;
 } shard_t;
 
 struct agw_tcache_t {
@@ -48,7 +50,8 @@ static apr_status_t release_all(void *data)
     return APR_SUCCESS;
 }
 
-agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes)
+agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes,
+                                unsigned int flags)
 {
     agw_tcache_t *tc;
     unsigned int per, i;
@@ -72,6 +75,10 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
             sh->slots[i].lru_next = sh->free;
             sh->free = &sh->slots[i];
         }
+        if (flags & AGW_TCACHE_ADMIT_SECOND) {
+            sh->nseen = sh->nbuckets;
+            sh->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * sh->nseen);
+        }
     }
     apr_pool_cleanup_register(p, tc, release_all, apr_pool_cleanup_null);
     return tc;
@@ -87,6 +94,30 @@ static unsigned int bucket_of(const shard_t *sh, const unsigned char *digest)
     unsigned int h;
     memcpy(&h, digest + 4, sizeof(h));  /* SHA-256 bytes are already uniform */
     return h & (sh->nbuckets - 1);
+}
+
+/* Admission on second sighting: the first put of a token only leaves its tag in a small
+ * direct-mapped table (a newer token may overwrite it); a put that finds its tag there is
+ * admitted. Tokens used once, such as a flood of distinct ones, then never evict the tokens
+ * in use and cost no claims copy. Called with the shard's mutex held. */
+static int admitted(shard_t *sh, const unsigned char *digest)
+{
+    apr_uint64_t tag;
+    unsigned int slot;
+
+    if (!sh->nseen)
+        return 1;
+    memcpy(&tag, digest + 8, sizeof(tag));
+    tag |= 1;                           /* 0 marks an empty slot */
+    memcpy(&slot, digest + 16, sizeof(slot));
+    slot &= sh->nseen - 1;
+    if (sh->seen[slot] == tag) {
+        sh->seen[slot] = 0;
+        return 1;
+    }
+    sh->seen[slot] = tag;
+    sh->deferred++;
+    return 0;
 }
 
 static entry_t *find(shard_t *sh, const unsigned char *digest)
@@ -183,7 +214,7 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
     apr_thread_mutex_unlock(sh->mutex);
     if (doomed)
         json_decref(doomed);
-    if (found)
+    if (found && hit->claims)
         apr_pool_cleanup_register(p, hit->claims, decref_claims, apr_pool_cleanup_null);
     return found;
 }
@@ -206,6 +237,8 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
     apr_thread_mutex_lock(sh->mutex);
     if ((e = find(sh, digest)))
         remove_entry(sh, e, &doomed[ndoomed++]);
+    else if (!admitted(sh, digest))
+        goto leave;
     /* each put makes room for itself: at most a few evictions, never a scan */
     while (sh->tail && ndoomed < 4 && (!sh->free || sh->bytes + cost > sh->max_bytes)) {
         remove_entry(sh, sh->tail, &doomed[ndoomed++]);
@@ -232,6 +265,7 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
         sh->count++;
         sh->bytes += cost;
     }
+leave:
     apr_thread_mutex_unlock(sh->mutex);
     for (i = 0; i < ndoomed; i++)
         json_decref(doomed[i]);
@@ -282,6 +316,7 @@ void agw_tcache_stats(agw_tcache_t *tc, agw_tcache_stats_t *st)
         st->hits += sh->hits;
         st->misses += sh->misses;
         st->evictions += sh->evictions;
+        st->deferred += sh->deferred;
         st->entries += sh->count;
         st->bytes += sh->bytes;
         apr_thread_mutex_unlock(sh->mutex);

@@ -20,9 +20,14 @@ typedef struct agw_tcache_hit_t {
     unsigned long version;
 } agw_tcache_hit_t;
 
+/* flags for agw_tcache_create: a token is cached only when it is put a second time while
+ * the first put is still remembered (see admitted() in agw_tcache.c). */
+#define AGW_TCACHE_ADMIT_SECOND 1u
+
 /* max_entries == 0 means no cache (create returns NULL); max_bytes bounds the sum of the
  * cached tokens' lengths (their claims cost about as much). Memory comes from p. */
-agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes);
+agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes,
+                                unsigned int flags);
 
 /* Looks up the token whose SHA-256 is digest, verified against the key source source (32
  * bytes naming it: a JWKS source or an HMAC secret). Misses when absent, when its source
@@ -31,7 +36,7 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
                    apr_pool_t *p, agw_tcache_hit_t *hit);
 
-/* Remembers a verified token (takes its own reference to claims). exp is the token's exp;
+/* Remembers a verified token (takes its own reference to claims, which may be NULL). exp is the token's exp;
  * cost is the token's length. Evicts the least recently used entries to stay in bounds. */
 void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
                     const unsigned char source[32], json_t *claims, agw_alg_e alg,
@@ -46,6 +51,7 @@ void agw_tcache_drop(agw_tcache_t *tc, const unsigned char digest[32]);
 
 typedef struct agw_tcache_stats_t {
     unsigned long hits, misses, evictions, entries;
+    unsigned long deferred;             /* puts not admitted (first sightings) */
     apr_size_t bytes;
 } agw_tcache_stats_t;
 void agw_tcache_stats(agw_tcache_t *tc, agw_tcache_stats_t *st);

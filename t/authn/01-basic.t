@@ -124,8 +124,9 @@ for my $case (['abc', 'token is not three segments', 'one segment'],
               ["$h.$p.$s!", 'signature is not base64url', 'signature not base64url'],
               ["$h.$p+/.$s", 'payload is not base64url', 'payload in base64, not base64url'],
               [b64u('not json') . ".$p.$s", 'header JSON: syntax error', 'header not JSON'],
-              ["$h." . b64u('["array"]') . ".$s", 'payload is not a JSON object',
-               'payload a JSON array']) {
+              # the payload's JSON is parsed only under a good signature
+              ["$h." . b64u('["array"]') . ".$s", 'signature invalid',
+               'payload a JSON array, not signed']) {
     is(outcome(get_with($case->[0])), "401 invalid_token: $case->[1]", "malformed: $case->[2]");
 }
 is(outcome(call(GET => $LOC, headers => [Authorization => 'Bearer '])), '401',

@@ -33,7 +33,7 @@ json_t *agw_json_own_test(json_t *j)
 
 START_TEST(hit_miss_source_and_expiry)
 {
-    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 64, 64 * 1024);
+    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 64, 64 * 1024, 0);
     agw_tcache_hit_t hit;
     unsigned char d[32], other[32];
 
@@ -66,13 +66,13 @@ START_TEST(hit_miss_source_and_expiry)
     ck_assert_str_eq(hit.kid, "");
     agw_tcache_drop(tc, d);
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
-    ck_assert_ptr_null(agw_tcache_create(agw_test_pool, 0, 1024));
+    ck_assert_ptr_null(agw_tcache_create(agw_test_pool, 0, 1024, 0));
 }
 END_TEST
 
 START_TEST(bounded_by_entries_and_bytes)
 {
-    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 160, 1 << 30);
+    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 160, 1 << 30, 0);
     agw_tcache_stats_t st;
     agw_tcache_hit_t hit;
     unsigned char d[32];
@@ -94,7 +94,7 @@ START_TEST(bounded_by_entries_and_bytes)
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
 
     /* bytes: 16 shards of 1000 bytes hold at most 16 tokens of 1000 bytes */
-    tc = agw_tcache_create(agw_test_pool, 1000, 16 * 1000);
+    tc = agw_tcache_create(agw_test_pool, 1000, 16 * 1000, 0);
     for (i = 0; i < 500; i++) {
         digest_of(d, i);
         agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 1000);
@@ -105,6 +105,47 @@ START_TEST(bounded_by_entries_and_bytes)
     /* a token larger than a shard's budget is not cached at all */
     digest_of(d, 100000);
     agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k", 1, 9999, 5000);
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+}
+END_TEST
+
+START_TEST(admits_on_second_sighting)
+{
+    agw_tcache_t *tc = agw_tcache_create(agw_test_pool, 160, 1 << 20, AGW_TCACHE_ADMIT_SECOND);
+    agw_tcache_stats_t st;
+    agw_tcache_hit_t hit;
+    unsigned char d[32], hot[32];
+    unsigned int i;
+
+    digest_of(hot, 424242);
+    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", 1, 9999, 100);
+    ck_assert(!agw_tcache_get(tc, hot, src_a, 1000, 0, agw_test_pool, &hit));
+    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", 1, 9999, 100);
+    ck_assert(agw_tcache_get(tc, hot, src_a, 1000, 0, agw_test_pool, &hit));
+    ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 7);
+
+    /* 20000 tokens seen once each: none is cached, none evicts the token in use */
+    for (i = 0; i < 20000; i++) {
+        digest_of(d, i);
+        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 100);
+    }
+    agw_tcache_stats(tc, &st);
+    ck_assert_uint_eq(st.entries, 1);
+    ck_assert_uint_eq(st.evictions, 0);
+    ck_assert_uint_eq(st.deferred, 20001);
+    ck_assert(agw_tcache_get(tc, hot, src_a, 1000, 0, agw_test_pool, &hit));
+    digest_of(d, 19999);
+    ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+
+    /* the latest one, put again right away, is admitted; claims may be NULL (negative cache) */
+    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", 3, 9999, 100);
+    ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    ck_assert_ptr_null(hit.claims);
+    ck_assert_int_eq(hit.alg, AGW_ALG_ES256);
+    ck_assert_uint_eq(hit.version, 3);
+    /* a tag is used up by its admission: a dropped token starts over */
+    agw_tcache_drop(tc, d);
+    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", 3, 9999, 100);
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
 }
 END_TEST
@@ -141,7 +182,7 @@ START_TEST(threads_share_it_safely)
     agw_tcache_stats_t st;
     int i;
 
-    shared_tc = agw_tcache_create(agw_test_pool, 1000, 1 << 20);
+    shared_tc = agw_tcache_create(agw_test_pool, 1000, 1 << 20, AGW_TCACHE_ADMIT_SECOND);
     for (i = 0; i < 4; i++)
         ck_assert_int_eq(apr_thread_create(&t[i], NULL, hammer, &base[i], agw_test_pool),
                          APR_SUCCESS);
@@ -162,6 +203,7 @@ Suite *agw_suite_cache(void)
     tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_add_test(tc, hit_miss_source_and_expiry);
     tcase_add_test(tc, bounded_by_entries_and_bytes);
+    tcase_add_test(tc, admits_on_second_sighting);
     tcase_add_test(tc, threads_share_it_safely);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

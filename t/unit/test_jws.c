@@ -398,6 +398,43 @@ START_TEST(json_refusals)
 }
 END_TEST
 
+/* The gate's order: header and signature first, the payload's JSON only once the signature
+ * holds. Junk JSON under a forged signature is then refused for the signature. */
+START_TEST(payload_parsed_after_verify)
+{
+    agw_jwks_t *keys = all_keys();
+    char *tok = token_kid("RS256", "rsa"), *h, *p, *s;
+    agw_jws_t *jws = NULL;
+    agw_err_t err = { NULL, NULL };
+    const char *junk;
+
+    ck_assert_int_eq(agw_jws_decode_header(&jws, agw_test_pool, tok, strlen(tok), 0, &err),
+                     APR_SUCCESS);
+    ck_assert_ptr_null(jws->payload);
+    ck_assert_uint_gt(jws->payload_raw_len, 0);
+    verify_ok(jws, keys, ALL_ALGS);
+    ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(json_object_get(jws->payload, "sub"));
+    ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_SUCCESS);
+
+    segments(tok, &h, &p, &s);
+    junk = raw_token(h, b64s("{\"sub\":\"a\",\"sub\":\"admin\"}"), s);
+    ck_assert_int_eq(agw_jws_decode_header(&jws, agw_test_pool, junk, strlen(junk), 0, &err),
+                     APR_SUCCESS);
+    verify_refused(jws, keys, ALL_ALGS, APR_EINVAL, "signature invalid");
+    ck_assert_ptr_null(jws->payload);
+    ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "payload JSON: duplicate member name");
+    /* the payload's base64url is still checked up front */
+    junk = apr_pstrcat(agw_test_pool, h, ".", p, "+.", s, NULL);
+    jws = (agw_jws_t *)"sentinel";
+    ck_assert_int_eq(agw_jws_decode_header(&jws, agw_test_pool, junk, strlen(junk), 0, &err),
+                     APR_EINVAL);
+    ck_assert_ptr_null(jws);
+    ck_assert_str_eq(err.reason, "payload is not base64url");
+}
+END_TEST
+
 /* ---- verification --------------------------------------------------------------------------- */
 
 static const struct { const char *alg, *kid; } alg_kids[] = {
@@ -691,6 +728,7 @@ Suite *agw_suite_jws(void)
     tcase_add_test(tc, size_limit);
     tcase_add_test(tc, base64url_refusals);
     tcase_add_test(tc, json_refusals);
+    tcase_add_test(tc, payload_parsed_after_verify);
     tcase_add_loop_test(tc, verify_each_alg, 0, (int)(sizeof(alg_kids) / sizeof(alg_kids[0])));
     tcase_add_test(tc, verify_hmac_secret);
     tcase_add_test(tc, alg_not_allowed);

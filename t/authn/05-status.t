@@ -1,0 +1,68 @@
+# The status page (SetHandler auth0-status): keys per source, request counters by reason and the verified-token cache, which admits a token on its second sighting; never a token or secret.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+
+plan tests => 24;
+
+my $STATUS = '/agw-status';
+
+sub status {
+    my $res = call(GET => "$STATUS?json");
+    is($res->code, 200, 'status JSON answers 200');
+    return json_of($res);
+}
+
+# Every location of the suite runs in one child process (t/conf/extra.conf.in), so these
+# per-process counters see every request below.
+my $tok = mint(claims => { jti => 'status-' . $$ . '-' . time });
+is(outcome(call(GET => '/gate/rs256/', token => $tok)), '200', 'the default source has keys');
+my $s0 = status();
+ok(ref $s0->{token_cache} eq 'HASH' && ref $s0->{requests} eq 'HASH' && ref $s0->{issuers} eq 'ARRAY',
+   'JSON has token_cache, requests and issuers');
+my ($src) = grep { ($_->{source} // '') =~ m{/\.well-known/jwks\.json\z} && @{ $_->{keys} } } @{ $s0->{issuers} };
+ok($src, 'a key source with keys is listed');
+my $kid = (grep { $_->{alg} eq 'RS256' } @{ keys_of('') })[0]{kid};
+ok((grep { index($_, $kid) == 0 } @{ $src->{keys} || [] }), "the issuer's RS256 kid is among its keys");
+
+# The token was seen once (above); the second request admits it, the third is a hit.
+is(outcome(call(GET => '/gate/rs256/', token => $tok)), '200', 'second request');
+my $s1 = status();
+is($s1->{token_cache}{hits} - $s0->{token_cache}{hits}, 0, 'second sighting: verified again, not a hit');
+is($s1->{token_cache}{entries} - $s0->{token_cache}{entries}, 1, 'second sighting: now cached');
+is(outcome(call(GET => '/gate/rs256/', token => $tok)), '200', 'third request');
+my $s2 = status();
+is($s2->{token_cache}{hits} - $s1->{token_cache}{hits}, 1, 'third request: a cache hit');
+is($s2->{requests}{accepted} - $s1->{requests}{accepted}, 1, 'accepted counter: +1');
+
+# Tokens used once are not cached: 5 fresh ones leave the entries as they were.
+for my $i (1 .. 5) {
+    call(GET => '/gate/rs256/', token => mint(claims => { jti => "once-$i-$$" }));
+}
+my $s3 = status();
+is($s3->{token_cache}{entries}, $s2->{token_cache}{entries}, 'five one-shot tokens: no new entries');
+is($s3->{token_cache}{first_sightings} - $s2->{token_cache}{first_sightings}, 5, 'five first sightings');
+
+# A bad signature, three times: each refused for its signature, counted by reason.
+my ($h, $p, $s) = split /\./, $tok;
+my $forged = join '.', $h, b64u('{"sub":"auth0|mallory","exp":' . (now() + 600) . '}'), $s;
+is(outcome(call(GET => '/gate/rs256/', token => $forged)), '401 invalid_token: signature invalid', 'forged 1');
+is(outcome(call(GET => '/gate/rs256/', token => $forged)), '401 invalid_token: signature invalid', 'forged 2');
+is(outcome(call(GET => '/gate/rs256/', token => $forged)), '401 invalid_token: signature invalid',
+   'forged 3 (from the negative cache)');
+my $s4 = status();
+is($s4->{requests}{signature} - $s3->{requests}{signature}, 3, 'signature counter: +3');
+
+# Nothing secret on either form of the page.
+my $html = call(GET => $STATUS)->content;
+like($html, qr/<table/, 'HTML form has tables');
+my $json_text = call(GET => "$STATUS?json")->content;
+my $secret = $ENV{AGW_HMAC_SECRET} // '';
+ok(length($secret) >= 32, 'the suite has an HMAC secret to look for');
+is(scalar(grep { index($_, $secret) >= 0 || index($_, $s) >= 0 || /eyJ[A-Za-z0-9_-]{8,}/ } $html, $json_text), 0,
+   'neither page contains the secret, a signature or anything token-shaped');
