@@ -49,10 +49,11 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRC) $(shell pkg-config --libs apr-1 apr-util-1) $(PKG_LIBS)
 
-fuzz: $(BUILD)/fuzz_token $(BUILD)/fuzz_jwks
-	@mkdir -p $(BUILD)/corpus/token $(BUILD)/corpus/jwks
+fuzz: $(BUILD)/fuzz_token $(BUILD)/fuzz_jwks $(BUILD)/fuzz_json
+	@mkdir -p $(BUILD)/corpus/token $(BUILD)/corpus/jwks $(BUILD)/corpus/json
 	$(BUILD)/fuzz_token -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/token fuzz/seeds/token
 	$(BUILD)/fuzz_jwks -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/jwks fuzz/seeds/jwks
+	$(BUILD)/fuzz_json -max_total_time=$(FUZZ_TIME) -max_len=4096 -dict=fuzz/json.dict $(BUILD)/corpus/json fuzz/seeds/json
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=15

@@ -410,12 +410,12 @@ probe() {
 
 # run_wrk INSTANCE FILE CASEID SECONDS: prints wrk's RESULT line.
 run_wrk() {
-    local inst=$1 file=$2 id=$3 secs=$4 tokfile out
+    local inst=$1 file=$2 id=$3 secs=$4 repeats=${5:-1} tokfile out
     tokfile="$TOKENS/$file"
     [[ "$file" == - ]] && tokfile=-
     out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s -s "$LUA" \
         "http://127.0.0.1:${PORT[$inst]}$URL_PATH" -- "$URL_PATH" "$tokfile" "$B/state/$id.pos" \
-        "$THREADS" 2>&1 && times)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
+        "$THREADS" "$repeats" 2>&1 && times)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
     grep -q '^RESULT ' <<<"$out" || { printf '%s\n' "$out" >&2; die "wrk printed no RESULT line"; }
     # `times` in the substitution's shell: its children's CPU time, that is wrk's.
     printf '%s wrk_ticks=%s\n' "$(grep '^RESULT ' <<<"$out")" "$(tail -n 1 <<<"$out" | perl -e '
@@ -728,9 +728,10 @@ memory_main() {
     t_end=$((SECONDS + MEM_MINUTES * 60))
     printf '\nmemory check: %s requests in %ss rounds; the tokens cycle through %s distinct valid RS256\n' \
         "$MEM_REQUESTS" "$MEM_CHUNK_SECONDS" "$POOL"
-    printf 'tokens (the cache holds 10000 and each thread sends its %s in turn, so every request is a\n' "$((POOL / THREADS))"
-    printf 'miss that verifies, inserts and evicts); one child process (pid %s), Auth0TokenCache\n' "$child"
-    printf '%s; stopped after %s minutes at most.\n\n' "$MEM_CACHE" "$MEM_MINUTES"
+    printf 'tokens, each sent twice in a row (the cache admits a token on its second sighting, so\n'
+    printf 'every token is inserted; the cache holds 10000 and each thread sends its %s in turn, so\n' "$((POOL / THREADS))"
+    printf 'every insert evicts); one child process (pid %s), Auth0TokenCache %s; stopped after\n' "$child" "$MEM_CACHE"
+    printf '%s minutes at most.\n\n' "$MEM_MINUTES"
     printf '%12s %10s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache hit" "cache ent." "cache bytes" evictions
     printf '%12s %10.1f\n' "fresh" "$(perl -e "print $rss0/1024")"
     printf '%12s %10.1f\n' 1 "$(perl -e "print $rss1/1024")"
@@ -739,7 +740,7 @@ memory_main() {
     read -r h0 m0 _ < <(cache_stats agw-mem)
     while ((done_req < MEM_REQUESTS && SECONDS + MEM_CHUNK_SECONDS <= t_end)); do
         secs=$MEM_CHUNK_SECONDS
-        res="$(run_wrk agw-mem rs256.txt mem "$secs")"
+        res="$(run_wrk agw-mem rs256.txt mem "$secs" 2)"
         req="$(field requests "$res")"
         bad=$(( $(field status_errors "$res") + $(field connect "$res") + $(field read "$res") \
             + $(field write "$res") + $(field timeout "$res") ))

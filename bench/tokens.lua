@@ -1,12 +1,14 @@
 -- wrk script of `make bench`: GETs one path, each request with the next token of a file (each thread its own share of the tokens), and prints a machine-readable result line.
 --
--- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- NTHREADS
+-- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- NTHREADS [REPEAT]
 --   TOKENFILE  one token a line; thread k of n sends lines k, k+n, k+2n ... in turn, so a token
 --              comes back only after every other token of the file was sent once ("-": no
 --              Authorization header at all)
 --   STATEFILE  where each thread's position is kept between runs, so the next run goes on
 --              with the tokens least recently sent instead of starting over ("-": none)
 --   NTHREADS   wrk's -t (init() runs before every thread exists, so it cannot count them)
+--   REPEAT     how many requests in a row carry the same token (default 1; the memory check
+--              sends each twice, so that the module's cache admits it)
 
 local threads = {}
 local nthreads = 0
@@ -17,7 +19,7 @@ function setup(thread)
     table.insert(threads, thread)
 end
 
-local reqs, n = {}, 0
+local reqs, n, repeats, left = {}, 0, 1, 0
 -- globals, read by done() through thread:get
 position, statepath = 0, nil
 
@@ -36,6 +38,8 @@ end
 function init(args)
     local path, tokenfile, statefile = args[1], args[2], args[3]
     local nth = assert(tonumber(args[4]), "give wrk's thread count as the fourth argument")
+    repeats = tonumber(args[5] or "1")
+    assert(repeats and repeats >= 1, "REPEAT must be a number >= 1")
     if tokenfile == "-" then
         reqs[1] = wrk.format("GET", path)
         n = 1
@@ -61,7 +65,12 @@ function init(args)
 end
 
 function request()
+    if left > 0 then
+        left = left - 1
+        return reqs[position]
+    end
     position = position % n + 1
+    left = repeats - 1
     return reqs[position]
 end
 

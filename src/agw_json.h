@@ -20,6 +20,12 @@
 apr_status_t agw_json_parse(json_t **pjson, apr_pool_t *p, const char *text, apr_size_t len,
                             int max_depth, agw_err_t *err);
 
+/* agw_json_parse's own reader for plain JSON (ASCII strings with the usual escapes, integers,
+ * literals, objects, arrays): a new reference to the value, or NULL for anything else, which
+ * agw_json_parse then hands to jansson. No depth check (agw_json_parse checks before).
+ * Exposed for fuzz/fuzz_json.c, which checks it against jansson. */
+json_t *agw_json_fast(const char *text, apr_size_t len);
+
 /* Registers json_decref(j) as a cleanup on p and returns j (j may be NULL). */
 json_t *agw_json_own(apr_pool_t *p, json_t *j);
 

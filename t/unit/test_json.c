@@ -197,6 +197,43 @@ START_TEST(syntax_and_trailing_refused)
 }
 END_TEST
 
+/* The fast reader: what it accepts equals jansson's reading; what it leaves to jansson. */
+START_TEST(fast_reader_matches_jansson)
+{
+    static const char *const taken[] = {
+        "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k-1\"}",
+        "{\"iss\":\"https:\\/\\/x.example\\/\",\"aud\":[\"a\",\"b\"],\"exp\":1700000000}",
+        "{\"n\":-9223372036854775808,\"m\":9223372036854775807,\"z\":-0,\"o\":0}",
+        " { \"a\" : { \"b\" : [ 1 , 2 , { \"c\" : null } ] } , \"t\" : true , \"f\" : false } ",
+        "{\"e\":\"\\u00e9\\u20ac\\n\\t\\\"\\\\\\b\\f\\r\\/\",\"\\u0041\":\"key escaped\"}",
+        "[]", "{}", "\"s\"", "42", "[[],{}]",
+    };
+    static const char *const left[] = {
+        "{\"r\":1.5}", "{\"r\":1e3}", "{\"big\":9223372036854775808}",
+        "{\"small\":-9223372036854775809}", "{\"s\":\"\\ud83d\\ude00\"}",
+        "{\"s\":\"\\u0000\"}", "{\"\xc3\xa9\":1}", "{\"a\":1,\"\\u0061\":2}", "{\"a\":01}",
+        "{\"a\":1} x", "{\"a\":1,}", "[1,]", "{\"a\" 1}", "{'a':1}", "tru", "nul", "-",
+        "{\"a\":\"tab\there\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12G4\"}", "",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        json_error_t jerr;
+        json_t *ours = agw_json_fast(taken[i], strlen(taken[i]));
+        json_t *theirs = json_loadb(taken[i], strlen(taken[i]),
+                                    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+        ck_assert_msg(ours != NULL, "fast reader gave up on %s", taken[i]);
+        ck_assert_msg(theirs && json_equal(ours, theirs), "differs from jansson: %s", taken[i]);
+        json_decref(ours);
+        json_decref(theirs);
+    }
+    for (i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+        json_t *ours = agw_json_fast(left[i], strlen(left[i]));
+        ck_assert_msg(ours == NULL, "fast reader took %s", left[i]);
+    }
+}
+END_TEST
+
 START_TEST(owned_by_pool)
 {
     apr_pool_t *sub;
@@ -277,6 +314,7 @@ Suite *agw_suite_json(void)
     tcase_add_test(tc, depth_scan_respects_strings);
     tcase_add_test(tc, nul_refused);
     tcase_add_test(tc, invalid_utf8_refused);
+    tcase_add_test(tc, fast_reader_matches_jansson);
     tcase_add_test(tc, syntax_and_trailing_refused);
     tcase_add_test(tc, owned_by_pool);
     tcase_add_test(tc, str_accessor);
