@@ -183,21 +183,47 @@ static int fast_string(fast_t *f, char *buf, const char **pstr, apr_size_t *plen
 
 static json_t *fast_value(fast_t *f, char *buf);
 
+/* Steps over a container's opening bracket; 1 when close follows at once (it is empty). */
+static int fast_open(fast_t *f, unsigned char close)
+{
+    f->s++;
+    fast_ws(f);
+    if (f->s < f->end && *f->s == close) {
+        f->s++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After a member or element: 1 when a comma leads to another, 0 when close ends the
+ * container, -1 for anything else. */
+static int fast_next(fast_t *f, unsigned char close)
+{
+    fast_ws(f);
+    if (f->s < f->end && *f->s == ',') {
+        f->s++;
+        fast_ws(f);
+        return 1;
+    }
+    if (f->s < f->end && *f->s == close) {
+        f->s++;
+        return 0;
+    }
+    return -1;
+}
+
 static json_t *fast_object(fast_t *f, char *buf)
 {
     json_t *obj = json_object(), *v;
     const char *key;
     apr_size_t klen;
     char *kcopy;
+    int more, stored;
 
     if (!obj)
         return NULL;
-    f->s++;
-    fast_ws(f);
-    if (f->s < f->end && *f->s == '}') {
-        f->s++;
+    if (fast_open(f, '}'))
         return obj;
-    }
     for (;;) {
         if (f->s >= f->end || *f->s != '"')
             break;
@@ -212,31 +238,19 @@ static json_t *fast_object(fast_t *f, char *buf)
             memcpy(kcopy, buf, klen);
             key = kcopy;
         }
-        if (json_object_getn(obj, key, klen)) {
-            free(kcopy);
-            break;
-        }
+        /* a repeated name is left to jansson, which refuses it */
         fast_ws(f);
-        if (f->s >= f->end || *f->s != ':' || (f->s++, fast_ws(f), !(v = fast_value(f, buf)))) {
-            free(kcopy);
-            break;
-        }
-        if (json_object_setn_new_nocheck(obj, key, klen, v) != 0) {
-            free(kcopy);
-            break;
-        }
+        stored = !json_object_getn(obj, key, klen) && f->s < f->end && *f->s == ':'
+                 && (f->s++, fast_ws(f), (v = fast_value(f, buf)) != NULL)
+                 && json_object_setn_new_nocheck(obj, key, klen, v) == 0;
         free(kcopy);
-        fast_ws(f);
-        if (f->s < f->end && *f->s == ',') {
-            f->s++;
-            fast_ws(f);
-            continue;
+        if (!stored)
+            break;
+        if ((more = fast_next(f, '}')) <= 0) {
+            if (more == 0)
+                return obj;
+            break;
         }
-        if (f->s < f->end && *f->s == '}') {
-            f->s++;
-            return obj;
-        }
-        break;
     }
     json_decref(obj);
     return NULL;
@@ -245,29 +259,20 @@ static json_t *fast_object(fast_t *f, char *buf)
 static json_t *fast_array(fast_t *f, char *buf)
 {
     json_t *arr = json_array(), *v;
+    int more;
 
     if (!arr)
         return NULL;
-    f->s++;
-    fast_ws(f);
-    if (f->s < f->end && *f->s == ']') {
-        f->s++;
+    if (fast_open(f, ']'))
         return arr;
-    }
     for (;;) {
         if (!(v = fast_value(f, buf)) || json_array_append_new(arr, v) != 0)
             break;
-        fast_ws(f);
-        if (f->s < f->end && *f->s == ',') {
-            f->s++;
-            fast_ws(f);
-            continue;
+        if ((more = fast_next(f, ']')) <= 0) {
+            if (more == 0)
+                return arr;
+            break;
         }
-        if (f->s < f->end && *f->s == ']') {
-            f->s++;
-            return arr;
-        }
-        break;
     }
     json_decref(arr);
     return NULL;
