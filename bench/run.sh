@@ -8,10 +8,12 @@
 #                                agw-es agw-flood agw-nocache, with PEERS=1 also oauth2-*,
 #                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
 # Settings (environment): PEERS=1, BENCH_ROUNDS (5), BENCH_SECONDS (6), BENCH_WARMUP (2),
-# BENCH_CONNECTIONS (50), BENCH_TOKENS (20000 per algorithm), BENCH_COOLDOWN (30),
+# BENCH_CONNECTIONS (50), BENCH_TOKENS (50000 per algorithm), BENCH_COOLDOWN (30),
 # BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (off; on is
 # Apache's default, see bench/httpd.conf.in), BENCH_MEMORY_CACHE (default: Auth0TokenCache for --memory; 0 gives the
-# same run without the cache, for comparison), BENCH_MAX_MINUTES (20: the whole run is stopped
+# same run without the cache, for comparison), BENCH_MEMORY_REPEAT (2: each token sent twice in
+# a row, so that the cache admits every token; 1: each once, so that it admits none),
+# BENCH_MAX_MINUTES (20: the whole run is stopped
 # after that).
 set -euo pipefail
 
@@ -45,7 +47,7 @@ SECONDS_PER_RUN="${BENCH_SECONDS:-6}"
 WARMUP="${BENCH_WARMUP:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-50}"
 THREADS=2
-POOL="${BENCH_TOKENS:-20000}"
+POOL="${BENCH_TOKENS:-50000}"
 # As many distinct bad tokens as good ones: a flood that repeats a few bad tokens would only
 # measure the module's memory of signatures it already refused.
 FLOOD_TOKENS="$POOL"
@@ -56,6 +58,7 @@ MEM_CHUNK_SECONDS=20
 MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
 MMAP="${BENCH_MMAP:-off}"
 MEM_CACHE="${BENCH_MEMORY_CACHE:-default}"
+MEM_REPEAT="${BENCH_MEMORY_REPEAT:-2}"
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
 START_TIMEOUT=15
@@ -68,15 +71,17 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (package: $2); as root: apt-get install $2"; }
 rel() { printf '%s' "${1#"$ROOT"/}"; }
 
-for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS MEM_MINUTES MAX_MINUTES; do
+for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS MEM_MINUTES MEM_REPEAT MAX_MINUTES; do
     [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || die "$v must be a positive integer (got '${!v}')"
 done
 [[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "PEERS must be 0 or 1"
 [[ "$MMAP" == on || "$MMAP" == off ]] || die "BENCH_MMAP must be on or off"
 [[ "$MEM_CACHE" == default || "$MEM_CACHE" =~ ^[0-9]+$ ]] || die "BENCH_MEMORY_CACHE must be default or a number"
-# Each wrk thread cycles through its half of a pool; the module's cache holds 10000 tokens
-# by default, so a pool under twice that would make "new token" requests cache hits.
-((POOL >= 20000)) || say "warning: BENCH_TOKENS=$POOL is under 20000: 'new token' cases may hit the token cache"
+# Each wrk thread cycles through its half of a pool. The module caches a token on its second
+# sighting while the first is still remembered (about 8,000 first sightings back with the
+# default Auth0TokenCache 10000); a pool many times that makes each request a token the module
+# has forgotten, as "new token" means. The table's "cache" column shows the hit rate.
+((POOL >= 50000)) || say "warning: BENCH_TOKENS=$POOL is under 50000: 'new token' cases may hit the token cache"
 
 need wrk wrk
 need node nodejs
@@ -728,9 +733,9 @@ memory_main() {
     t_end=$((SECONDS + MEM_MINUTES * 60))
     printf '\nmemory check: %s requests in %ss rounds; the tokens cycle through %s distinct valid RS256\n' \
         "$MEM_REQUESTS" "$MEM_CHUNK_SECONDS" "$POOL"
-    printf 'tokens, each sent twice in a row (the cache admits a token on its second sighting, so\n'
-    printf 'every token is inserted; the cache holds 10000 and each thread sends its %s in turn, so\n' "$((POOL / THREADS))"
-    printf 'every insert evicts); one child process (pid %s), Auth0TokenCache %s; stopped after\n' "$child" "$MEM_CACHE"
+    printf 'tokens, each sent %s time(s) in a row (the cache admits a token on its second sighting: with\n' "$MEM_REPEAT"
+    printf '2 every token is inserted and, as each thread sends its %s in turn, every insert evicts;\n' "$((POOL / THREADS))"
+    printf 'with 1 none is); one child process (pid %s), Auth0TokenCache %s; stopped after\n' "$child" "$MEM_CACHE"
     printf '%s minutes at most.\n\n' "$MEM_MINUTES"
     printf '%12s %10s %10s %10s %12s %12s %12s\n' requests "RSS MiB" "req/s" "cache hit" "cache ent." "cache bytes" evictions
     printf '%12s %10.1f\n' "fresh" "$(perl -e "print $rss0/1024")"
@@ -740,7 +745,7 @@ memory_main() {
     read -r h0 m0 _ < <(cache_stats agw-mem)
     while ((done_req < MEM_REQUESTS && SECONDS + MEM_CHUNK_SECONDS <= t_end)); do
         secs=$MEM_CHUNK_SECONDS
-        res="$(run_wrk agw-mem rs256.txt mem "$secs" 2)"
+        res="$(run_wrk agw-mem rs256.txt mem "$secs" "$MEM_REPEAT")"
         req="$(field requests "$res")"
         bad=$(( $(field status_errors "$res") + $(field connect "$res") + $(field read "$res") \
             + $(field write "$res") + $(field timeout "$res") ))

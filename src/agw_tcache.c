@@ -76,7 +76,10 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
             sh->free = &sh->slots[i];
         }
         if (flags & AGW_TCACHE_ADMIT_SECOND) {
-            sh->nseen = sh->nbuckets;
+            /* about half a slot per entry: a token is admitted when it comes back before
+             * roughly that many other first sightings (a few seconds even under a flood) */
+            for (sh->nseen = 8; sh->nseen * 2 < per; sh->nseen <<= 1)
+                ;
             sh->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * sh->nseen);
         }
     }
