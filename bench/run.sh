@@ -210,23 +210,7 @@ free_ports() {
 # ---- the issuer -------------------------------------------------------------------------------
 
 make_certs() {
-    local d=$ISSUER_DIR
-    if [[ -f "$d/server.pem" && -f "$d/ca.pem" ]] \
-        && openssl x509 -checkend 86400 -noout -in "$d/server.pem" >/dev/null 2>&1; then
-        return 0
-    fi
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mod_auth0gw bench CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
-    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
-        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
-        >"$d/server.ext"
-    openssl x509 -req -days 30 -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
-        -CAcreateserial -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
-    chmod 600 "$d/ca-key.pem" "$d/server-key.pem"
-    chmod 644 "$d/ca.pem"
+    bash "$ROOT/t/fixtures/make-pki.sh" "$ISSUER_DIR" bench >/dev/null
 }
 
 # Sets ISSUER (its https URL) and ADMIN (its plain-HTTP origin, for the admin API).

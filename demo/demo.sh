@@ -92,24 +92,9 @@ do_stop() {
 # The issuer serves HTTPS with a certificate from a private CA, as a real tenant would
 # (with a public one); the module is told about the CA with Auth0CAFile.
 make_certs() {
-    local d=$ISSUER_DIR
-    if [[ -f "$d/server.pem" && -f "$d/ca.pem" ]] \
-        && openssl x509 -checkend 86400 -noout -in "$d/server.pem" >/dev/null 2>&1; then
-        return 0
-    fi
-    say "making the issuer's test CA and certificate (openssl)"
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mod_auth0gw demo CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
-    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
-        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
-        >"$d/server.ext"
-    openssl x509 -req -days 30 -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
-        -CAcreateserial -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
-    chmod 600 "$d/ca-key.pem" "$d/server-key.pem"
-    chmod 644 "$d/ca.pem"
+    local made
+    made="$(bash "$ROOT/t/fixtures/make-pki.sh" "$ISSUER_DIR" demo)"
+    [[ "$made" != made ]] || say "made the issuer's test CA and certificate (openssl)"
 }
 
 # Sets ISSUER (its URL) and BACKEND (its plain-HTTP origin, for /echo).
