@@ -9,29 +9,6 @@
 #include "testkit.h"
 #include "agw_crypt.h"
 
-/* Made once per test case, before the forks (unchecked fixture): key generation is slow. */
-static EVP_PKEY *rsa_key, *rsa_key2, *p256_key, *p384_key, *p521_key, *ed_key;
-
-static void keys_setup(void)
-{
-    rsa_key = tk_keygen_rsa(2048);
-    rsa_key2 = tk_keygen_rsa(2048);
-    p256_key = tk_keygen_ec("P-256");
-    p384_key = tk_keygen_ec("P-384");
-    p521_key = tk_keygen_ec("P-521");
-    ed_key = tk_keygen_ed25519();
-}
-
-static void keys_teardown(void)
-{
-    EVP_PKEY_free(rsa_key);
-    EVP_PKEY_free(rsa_key2);
-    EVP_PKEY_free(p256_key);
-    EVP_PKEY_free(p384_key);
-    EVP_PKEY_free(p521_key);
-    EVP_PKEY_free(ed_key);
-}
-
 static const unsigned char hmac_secret[64] = {
     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc,
     0xfe, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
@@ -216,10 +193,10 @@ END_TEST
 
 START_TEST(rsa_import)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t nl, el;
-    unsigned char *n = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
-    unsigned char *e = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_E, 0, &el);
+    unsigned char *n = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
+    unsigned char *e = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_E, 0, &el);
     unsigned char *n0 = apr_palloc(agw_test_pool, nl + 1), e0[8] = { 0, 0, 0, 0, 0 };
     agw_err_t err = { NULL, NULL };
 
@@ -245,8 +222,8 @@ END_TEST
 START_TEST(rsa_import_refusals)
 {
     size_t nl, el;
-    unsigned char *n = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
-    unsigned char *e = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_E, 0, &el);
+    unsigned char *n = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
+    unsigned char *e = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_E, 0, &el);
     unsigned char *m = apr_pmemdup(agw_test_pool, n, nl);
     unsigned char *big = apr_palloc(agw_test_pool, 2049);
     agw_pkey_t *pk = (agw_pkey_t *)"sentinel";
@@ -308,7 +285,7 @@ END_TEST
 
 START_TEST(ec_import)
 {
-    agw_pkey_t *a = import_ec(p256_key), *b = import_ec(p384_key), *c = import_ec(p521_key);
+    agw_pkey_t *a = import_ec(tk_p256), *b = import_ec(tk_p384), *c = import_ec(tk_p521);
 
     ck_assert_int_eq(agw_pkey_kty(a), AGW_KTY_EC);
     ck_assert_str_eq(agw_pkey_curve(a), "P-256");
@@ -327,8 +304,8 @@ START_TEST(ec_import_refusals)
     agw_pkey_t *pk = (agw_pkey_t *)"sentinel";
     agw_err_t err = { NULL, NULL };
 
-    ec_coords(p256_key, &x, &y, &len);
-    ec_coords(p384_key, &x3, &y3, &len3);
+    ec_coords(tk_p256, &x, &y, &len);
+    ec_coords(tk_p384, &x3, &y3, &len3);
     memset(zero, 0, sizeof(zero));
     memset(ff, 0xff, sizeof(ff));
 
@@ -370,7 +347,7 @@ END_TEST
 
 START_TEST(okp_import)
 {
-    agw_pkey_t *pk = import_ed(ed_key);
+    agw_pkey_t *pk = import_ed(tk_ed);
     unsigned char x[33] = { 0 };
     agw_err_t err = { NULL, NULL };
 
@@ -410,9 +387,9 @@ START_TEST(pkey_released_with_pool)
     for (i = 0; i < 3; i++) {
         apr_pool_create(&sub, saved);
         agw_test_pool = sub;
-        import_rsa(rsa_key);
-        import_ec(p521_key);
-        import_ed(ed_key);
+        import_rsa(tk_rsa);
+        import_ec(tk_p521);
+        import_ed(tk_ed);
         agw_test_pool = saved;
         apr_pool_destroy(sub);
     }
@@ -435,10 +412,10 @@ static const struct {
 static EVP_PKEY *signer_for(agw_alg_e alg)
 {
     switch (agw_alg_kty(alg)) {
-    case AGW_KTY_RSA: return rsa_key;
-    case AGW_KTY_OKP: return ed_key;
+    case AGW_KTY_RSA: return tk_rsa;
+    case AGW_KTY_OKP: return tk_ed;
     case AGW_KTY_EC:
-        return alg == AGW_ALG_ES256 ? p256_key : alg == AGW_ALG_ES384 ? p384_key : p521_key;
+        return alg == AGW_ALG_ES256 ? tk_p256 : alg == AGW_ALG_ES384 ? tk_p384 : tk_p521;
     default: return NULL;
     }
 }
@@ -495,14 +472,14 @@ END_TEST
 
 START_TEST(verify_wrong_key_same_type)
 {
-    agw_pkey_t *other = import_rsa(rsa_key2);
+    agw_pkey_t *other = import_rsa(tk_rsa2);
     size_t siglen;
-    unsigned char *sig = sign("RS256", rsa_key, &siglen);
+    unsigned char *sig = sign("RS256", tk_rsa, &siglen);
     agw_err_t err = { NULL, NULL };
 
     assert_err(verify(AGW_ALG_RS256, other, NULL, 0, sig, siglen, &err), &err,
                "signature invalid");
-    sig = sign("ES256", p256_key, &siglen);
+    sig = sign("ES256", tk_p256, &siglen);
     {
         EVP_PKEY *k = tk_keygen_ec("P-256");
         agw_pkey_t *pk = import_ec(k);
@@ -515,9 +492,9 @@ END_TEST
 
 START_TEST(rsa_signature_length_exact)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t siglen;
-    unsigned char *sig = sign("RS256", rsa_key, &siglen);
+    unsigned char *sig = sign("RS256", tk_rsa, &siglen);
     unsigned char *longer = apr_palloc(agw_test_pool, siglen + 1);
     agw_err_t err = { NULL, NULL };
 
@@ -538,14 +515,14 @@ END_TEST
  * such a signature comes up (1 in 256). */
 START_TEST(pss_short_signature_refused)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     unsigned char *sig = NULL;
     size_t siglen = 0;
     agw_err_t err = { NULL, NULL };
     int i;
 
     for (i = 0; i < 5000; i++) {
-        sig = sign_pss(rsa_key, "SHA256", 32, "SHA256", &siglen);
+        sig = sign_pss(tk_rsa, "SHA256", 32, "SHA256", &siglen);
         if (sig[0] == 0)
             break;
     }
@@ -559,9 +536,9 @@ END_TEST
 /* RS and PS with one key are different algorithms, and the hash is part of the alg. */
 START_TEST(rsa_algs_not_interchangeable)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t rl, pl;
-    unsigned char *rs = sign("RS256", rsa_key, &rl), *ps = sign("PS256", rsa_key, &pl);
+    unsigned char *rs = sign("RS256", tk_rsa, &rl), *ps = sign("PS256", tk_rsa, &pl);
     agw_err_t err = { NULL, NULL };
 
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, rs, rl, &err), &err, "signature invalid");
@@ -575,33 +552,33 @@ END_TEST
 /* RFC 7518 3.5: salt as long as the hash, MGF1 with the same hash; nothing else verifies. */
 START_TEST(pss_parameters_strict)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t siglen;
     unsigned char *sig;
     agw_err_t err = { NULL, NULL };
 
-    sig = sign_pss(rsa_key, "SHA256", 32, "SHA256", &siglen);
+    sig = sign_pss(tk_rsa, "SHA256", 32, "SHA256", &siglen);
     ck_assert_int_eq(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), APR_SUCCESS);
-    sig = sign_pss(rsa_key, "SHA256", 0, "SHA256", &siglen);
+    sig = sign_pss(tk_rsa, "SHA256", 0, "SHA256", &siglen);
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), &err, "signature invalid");
-    sig = sign_pss(rsa_key, "SHA256", 20, "SHA256", &siglen);
+    sig = sign_pss(tk_rsa, "SHA256", 20, "SHA256", &siglen);
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), &err, "signature invalid");
-    sig = sign_pss(rsa_key, "SHA256", RSA_PSS_SALTLEN_MAX, "SHA256", &siglen);
+    sig = sign_pss(tk_rsa, "SHA256", RSA_PSS_SALTLEN_MAX, "SHA256", &siglen);
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), &err, "signature invalid");
-    sig = sign_pss(rsa_key, "SHA256", 32, "SHA1", &siglen);
+    sig = sign_pss(tk_rsa, "SHA256", 32, "SHA1", &siglen);
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), &err, "signature invalid");
-    sig = sign_pss(rsa_key, "SHA512", 64, "SHA256", &siglen);
+    sig = sign_pss(tk_rsa, "SHA512", 64, "SHA256", &siglen);
     assert_err(verify(AGW_ALG_PS512, pk, NULL, 0, sig, siglen, &err), &err, "signature invalid");
-    sig = sign_pss(rsa_key, "SHA512", 64, "SHA512", &siglen);
+    sig = sign_pss(tk_rsa, "SHA512", 64, "SHA512", &siglen);
     ck_assert_int_eq(verify(AGW_ALG_PS512, pk, NULL, 0, sig, siglen, &err), APR_SUCCESS);
 }
 END_TEST
 
 START_TEST(ecdsa_raw_length_exact)
 {
-    agw_pkey_t *pk = import_ec(p256_key);
+    agw_pkey_t *pk = import_ec(tk_p256);
     size_t siglen, derlen;
-    unsigned char *sig = sign("ES256", p256_key, &siglen);
+    unsigned char *sig = sign("ES256", tk_p256, &siglen);
     unsigned char *der = tk_ecdsa_raw_to_der(agw_test_pool, &derlen, sig, siglen);
     unsigned char *longer = apr_palloc(agw_test_pool, siglen + 2);
     agw_err_t err = { NULL, NULL };
@@ -620,8 +597,8 @@ START_TEST(ecdsa_raw_length_exact)
     assert_err(verify(AGW_ALG_ES256, pk, NULL, 0, longer, 66, &err), &err,
                "bad ECDSA signature length");
     /* A P-521 signature is 132 bytes, not 2 * 65 or 2 * 64. */
-    pk = import_ec(p521_key);
-    sig = sign("ES512", p521_key, &siglen);
+    pk = import_ec(tk_p521);
+    sig = sign("ES512", tk_p521, &siglen);
     ck_assert_uint_eq(siglen, 132);
     ck_assert_int_eq(verify(AGW_ALG_ES512, pk, NULL, 0, sig, siglen, &err), APR_SUCCESS);
     assert_err(verify(AGW_ALG_ES512, pk, NULL, 0, sig, 130, &err), &err,
@@ -694,12 +671,12 @@ END_TEST
  * sign until each case has come up and check each verifies. */
 START_TEST(ecdsa_der_edge_values)
 {
-    agw_pkey_t *pk = import_ec(p256_key);
+    agw_pkey_t *pk = import_ec(tk_p256);
     int seen_r_zero = 0, seen_s_zero = 0, seen_high = 0, seen_low = 0, i;
 
     for (i = 0; i < 8000 && !(seen_r_zero && seen_s_zero && seen_high && seen_low); i++) {
         size_t siglen;
-        unsigned char *sig = sign("ES256", p256_key, &siglen);
+        unsigned char *sig = sign("ES256", tk_p256, &siglen);
         int interesting = 0;
         agw_err_t err = { NULL, NULL };
 
@@ -717,9 +694,9 @@ END_TEST
 
 START_TEST(curve_must_match_alg)
 {
-    agw_pkey_t *a = import_ec(p256_key), *b = import_ec(p384_key), *c = import_ec(p521_key);
+    agw_pkey_t *a = import_ec(tk_p256), *b = import_ec(tk_p384), *c = import_ec(tk_p521);
     size_t siglen;
-    unsigned char *sig = sign("ES256", p256_key, &siglen);
+    unsigned char *sig = sign("ES256", tk_p256, &siglen);
     agw_err_t err = { NULL, NULL };
 
     assert_err(verify(AGW_ALG_ES256, b, NULL, 0, sig, siglen, &err), &err,
@@ -735,9 +712,9 @@ END_TEST
 
 START_TEST(key_type_must_match_alg)
 {
-    agw_pkey_t *rsa = import_rsa(rsa_key), *ec = import_ec(p256_key), *ed = import_ed(ed_key);
+    agw_pkey_t *rsa = import_rsa(tk_rsa), *ec = import_ec(tk_p256), *ed = import_ed(tk_ed);
     size_t siglen;
-    unsigned char *sig = sign("RS256", rsa_key, &siglen);
+    unsigned char *sig = sign("RS256", tk_rsa, &siglen);
     agw_err_t err = { NULL, NULL };
 
     assert_err(verify(AGW_ALG_RS256, ec, NULL, 0, sig, siglen, &err), &err,
@@ -762,10 +739,10 @@ END_TEST
  * never an HMAC key, whatever bytes a caller offers alongside. */
 START_TEST(hmac_never_keyed_by_public_key)
 {
-    agw_pkey_t *rsa = import_rsa(rsa_key);
+    agw_pkey_t *rsa = import_rsa(tk_rsa);
     size_t derlen, siglen;
-    unsigned char *der = tk_pubkey_der(agw_test_pool, rsa_key, &derlen);
-    char *pem = tk_pubkey_pem(agw_test_pool, rsa_key);
+    unsigned char *der = tk_pubkey_der(agw_test_pool, tk_rsa, &derlen);
+    char *pem = tk_pubkey_pem(agw_test_pool, tk_rsa);
     unsigned char *sig;
     agw_err_t err = { NULL, NULL };
 
@@ -838,9 +815,9 @@ END_TEST
 
 START_TEST(eddsa_length_exact)
 {
-    agw_pkey_t *pk = import_ed(ed_key);
+    agw_pkey_t *pk = import_ed(tk_ed);
     size_t siglen;
-    unsigned char *sig = sign("EdDSA", ed_key, &siglen);
+    unsigned char *sig = sign("EdDSA", tk_ed, &siglen);
     unsigned char longer[65];
     agw_err_t err = { NULL, NULL };
 
@@ -855,9 +832,9 @@ END_TEST
 
 START_TEST(unknown_alg_refused)
 {
-    agw_pkey_t *pk = import_rsa(rsa_key);
+    agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t siglen;
-    unsigned char *sig = sign("RS256", rsa_key, &siglen);
+    unsigned char *sig = sign("RS256", tk_rsa, &siglen);
     agw_err_t err = { NULL, NULL };
 
     assert_err(verify(AGW_ALG_NONE, pk, NULL, 0, sig, siglen, &err), &err, "alg not supported");
@@ -908,8 +885,8 @@ START_TEST(concurrent_verify)
 {
     static const agw_alg_e algs[] = { AGW_ALG_RS256, AGW_ALG_PS256, AGW_ALG_ES256,
                                       AGW_ALG_EDDSA, AGW_ALG_PS384, AGW_ALG_ES512 };
-    agw_pkey_t *rsa = import_rsa(rsa_key), *p256 = import_ec(p256_key);
-    agw_pkey_t *p521 = import_ec(p521_key), *ed = import_ed(ed_key);
+    agw_pkey_t *rsa = import_rsa(tk_rsa), *p256 = import_ec(tk_p256);
+    agw_pkey_t *p521 = import_ec(tk_p521), *ed = import_ed(tk_ed);
     race_t races[12];
     pthread_t th[12];
     int i;
@@ -970,7 +947,7 @@ Suite *agw_suite_crypt(void)
     TCase *tc = tcase_create("crypt");
 
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
     tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_add_test(tc, alg_names_exact);
     tcase_add_test(tc, alg_key_requirements);

@@ -17,30 +17,6 @@
     "{\"iss\":\"" ISS "\",\"sub\":\"user-1\",\"aud\":\"https://api.example\"," \
     "\"iat\":1700000000,\"exp\":1700003600}"
 
-/* Generated once per test case in the parent process (unchecked fixture), so that forked
- * tests share them and ASan sees them freed. */
-static EVP_PKEY *k_rsa, *k_rsa2, *k_ec256, *k_ec384, *k_ed, *k_rsa1024;
-
-static void keys_setup(void)
-{
-    k_rsa = tk_keygen_rsa(2048);
-    k_rsa2 = tk_keygen_rsa(2048);
-    k_rsa1024 = tk_keygen_rsa(1024);
-    k_ec256 = tk_keygen_ec("P-256");
-    k_ec384 = tk_keygen_ec("P-384");
-    k_ed = tk_keygen_ed25519();
-}
-
-static void keys_teardown(void)
-{
-    EVP_PKEY_free(k_rsa);
-    EVP_PKEY_free(k_rsa2);
-    EVP_PKEY_free(k_rsa1024);
-    EVP_PKEY_free(k_ec256);
-    EVP_PKEY_free(k_ec384);
-    EVP_PKEY_free(k_ed);
-}
-
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 #define P agw_test_pool
@@ -231,7 +207,7 @@ START_TEST(alg_none_in_every_casing)
     for (i = 0; i < sizeof(nones) / sizeof(nones[0]); i++) {
         const char *h = apr_psprintf(P, "{\"alg\":\"%s\",\"kid\":\"r1\"}", nones[i]);
         /* With a real RS256 signature attached, and in the classic unsigned form. */
-        char *t = token("RS256", k_rsa, h);
+        char *t = token("RS256", tk_rsa, h);
 
         decode_fails(t, "alg none refused");
         decode_fails(apr_pstrcat(P, tk_b64url_str(P, h), ".", tk_b64url_str(P, PAYLOAD), ".",
@@ -254,26 +230,26 @@ START_TEST(alg_malformed)
     size_t i;
 
     for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
-        decode_fails(token("RS256", k_rsa, apr_psprintf(P, "{\"alg\":\"%s\"}", unknown[i])),
+        decode_fails(token("RS256", tk_rsa, apr_psprintf(P, "{\"alg\":\"%s\"}", unknown[i])),
                      "alg unknown");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\\u0000\"}"), "header JSON: embedded NUL");
-    decode_fails(token("RS256", k_rsa, "{\"kid\":\"r1\"}"), "alg missing");
-    decode_fails(token("RS256", k_rsa, "{\"ALG\":\"RS256\"}"), "alg missing");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":256}"), "alg is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":null}"), "alg is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":true}"), "alg is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":[\"RS256\"]}"), "alg is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":{\"RS256\":1}}"), "alg is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\\u0000\"}"), "header JSON: embedded NUL");
+    decode_fails(token("RS256", tk_rsa, "{\"kid\":\"r1\"}"), "alg missing");
+    decode_fails(token("RS256", tk_rsa, "{\"ALG\":\"RS256\"}"), "alg missing");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":256}"), "alg is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":null}"), "alg is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":true}"), "alg is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":[\"RS256\"]}"), "alg is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":{\"RS256\":1}}"), "alg is not a string");
     /* Escaped spelling of a real name is the same string: accepted. */
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"\\u0052S256\"}"), set_of(jwk(k_rsa, NULL), NULL),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"\\u0052S256\"}"), set_of(jwk(tk_rsa, NULL), NULL),
               AGW_ALG_BIT(AGW_ALG_RS256), APR_SUCCESS, NULL);
 }
 END_TEST
 
 START_TEST(alg_not_allowed)
 {
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\"}");
-    agw_jwks_t *s = set_of(jwk(k_rsa, NULL), NULL);
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\"}");
+    agw_jwks_t *s = set_of(jwk(tk_rsa, NULL), NULL);
 
     verify_is(t, s, AGW_ALG_BIT(AGW_ALG_RS256), APR_SUCCESS, NULL);
     verify_is(t, s, AGW_ALG_BIT(AGW_ALG_ES256), APR_EINVAL, "alg not allowed");
@@ -291,12 +267,12 @@ END_TEST
  * encoding, sent to a verifier whose allow-list names both RS256 and HS256. */
 START_TEST(hs256_keyed_with_rsa_public_key)
 {
-    const char *pem = tk_pubkey_pem(P, k_rsa);
+    const char *pem = tk_pubkey_pem(P, tk_rsa);
     size_t derlen, nlen, elen;
-    unsigned char *der = tk_pubkey_der(P, k_rsa, &derlen);
-    unsigned char *n = tk_bn_param(P, k_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
-    unsigned char *e = tk_bn_param(P, k_rsa, OSSL_PKEY_PARAM_RSA_E, 0, &elen);
-    const char *jwk_text = jwk(k_rsa, "r1");
+    unsigned char *der = tk_pubkey_der(P, tk_rsa, &derlen);
+    unsigned char *n = tk_bn_param(P, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
+    unsigned char *e = tk_bn_param(P, tk_rsa, OSSL_PKEY_PARAM_RSA_E, 0, &elen);
+    const char *jwk_text = jwk(tk_rsa, "r1");
     struct { const void *key; size_t len; } secrets[] = {
         { pem, strlen(pem) },
         { pem, strlen(pem) - 1 }, /* without the final newline */
@@ -306,8 +282,8 @@ START_TEST(hs256_keyed_with_rsa_public_key)
         { e, elen },
     };
     agw_jwks_t *rsa_only = set_of(jwk_text, NULL);
-    agw_jwks_t *rsa_nokid = set_of(jwk(k_rsa, NULL), NULL);
-    agw_jwks_t *mixed = set_of(jwk(k_rsa, NULL), jwk(k_ec256, NULL), jwk(k_ed, NULL), NULL);
+    agw_jwks_t *rsa_nokid = set_of(jwk(tk_rsa, NULL), NULL);
+    agw_jwks_t *mixed = set_of(jwk(tk_rsa, NULL), jwk(tk_p256, NULL), jwk(tk_ed, NULL), NULL);
     agw_alg_set_t rs_hs = AGW_ALG_BIT(AGW_ALG_RS256) | AGW_ALG_BIT(AGW_ALG_HS256);
     size_t i;
 
@@ -334,8 +310,8 @@ END_TEST
 /* The reverse: an RS256 token checked against only the configured shared secret. */
 START_TEST(rs256_against_shared_secret)
 {
-    const char *pem = tk_pubkey_pem(P, k_rsa);
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\"}");
+    const char *pem = tk_pubkey_pem(P, tk_rsa);
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\"}");
 
     verify_is(t, agw_jwks_from_secret(P, (const unsigned char *)pem, strlen(pem)), all_algs(), APR_EINVAL,
               "key type does not match alg");
@@ -390,8 +366,8 @@ START_TEST(empty_and_truncated_signatures)
     size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        EVP_PKEY *k = cases[i].which == 0 ? k_rsa : cases[i].which == 1 ? k_ec256
-                    : cases[i].which == 2 ? k_ec384 : cases[i].which == 3 ? k_ed : NULL;
+        EVP_PKEY *k = cases[i].which == 0 ? tk_rsa : cases[i].which == 1 ? tk_p256
+                    : cases[i].which == 2 ? tk_p384 : cases[i].which == 3 ? tk_ed : NULL;
         const char *h = apr_psprintf(P, "{\"alg\":\"%s\"}", cases[i].alg);
         char *t = tk_token(P, cases[i].alg, k, secret, sizeof(secret), h, PAYLOAD);
         agw_jwks_t *s = k ? set_of(jwk(k, NULL), NULL)
@@ -431,8 +407,8 @@ static const unsigned char p256_n[32] = {
  * all-ones all fit the fixed 32-byte field and must be refused. */
 START_TEST(ecdsa_degenerate_scalars)
 {
-    char *t = token("ES256", k_ec256, "{\"alg\":\"ES256\",\"kid\":\"e1\"}");
-    agw_jwks_t *s = set_of(jwk(k_ec256, "e1"), NULL);
+    char *t = token("ES256", tk_p256, "{\"alg\":\"ES256\",\"kid\":\"e1\"}");
+    agw_jwks_t *s = set_of(jwk(tk_p256, "e1"), NULL);
     const agw_jwk_t *key = key_at(s, 0);
     size_t siglen;
     unsigned char *good = sig_of(t, &siglen), bad[64], n1[32];
@@ -477,12 +453,12 @@ END_TEST
 START_TEST(ecdsa_zero_on_every_curve)
 {
     unsigned char zero[132] = { 0 };
-    char *t256 = token("ES256", k_ec256, "{\"alg\":\"ES256\"}");
-    char *t384 = token("ES384", k_ec384, "{\"alg\":\"ES384\"}");
+    char *t256 = token("ES256", tk_p256, "{\"alg\":\"ES256\"}");
+    char *t384 = token("ES384", tk_p384, "{\"alg\":\"ES384\"}");
 
-    verify_is(with_sig(t256, zero, 64), set_of(jwk(k_ec256, NULL), NULL), all_algs(), APR_EINVAL,
+    verify_is(with_sig(t256, zero, 64), set_of(jwk(tk_p256, NULL), NULL), all_algs(), APR_EINVAL,
               "signature invalid");
-    verify_is(with_sig(t384, zero, 96), set_of(jwk(k_ec384, NULL), NULL), all_algs(), APR_EINVAL,
+    verify_is(with_sig(t384, zero, 96), set_of(jwk(tk_p384, NULL), NULL), all_algs(), APR_EINVAL,
               "signature invalid");
 }
 END_TEST
@@ -497,7 +473,7 @@ START_TEST(ecdsa_der_instead_of_raw)
     int tries;
 
     for (i = 0; i < 2; i++) {
-        EVP_PKEY *k = cases[i].p384 ? k_ec384 : k_ec256;
+        EVP_PKEY *k = cases[i].p384 ? tk_p384 : tk_p256;
         agw_jwks_t *s = set_of(jwk(k, NULL), NULL);
         for (tries = 0; tries < 8; tries++) {
             char *t = token(cases[i].alg, k, apr_psprintf(P, "{\"alg\":\"%s\"}", cases[i].alg));
@@ -521,7 +497,7 @@ END_TEST
 
 START_TEST(wrong_segment_counts)
 {
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\"}");
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\"}");
     const char *h = seg(t, 0), *p = seg(t, 1), *s = seg(t, 2);
 
     decode_fails(h, "token is not three segments");
@@ -557,7 +533,7 @@ START_TEST(illegal_characters_in_each_segment)
     static const char *const reasons[] = {
         "header is not base64url", "payload is not base64url", "signature is not base64url",
     };
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}");
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}");
     int i;
     size_t j;
 
@@ -647,24 +623,24 @@ START_TEST(noncanonical_trailing_bits)
     for (want = 2; want <= 3; want++) {
         char *h = json_with_b64_residue("{\"alg\":\"RS256\"}", want);
         char *p = json_with_b64_residue(PAYLOAD, want);
-        char *t = tk_token(P, "RS256", k_rsa, NULL, 0, h, p);
+        char *t = tk_token(P, "RS256", tk_rsa, NULL, 0, h, p);
 
-        verify_is(t, set_of(jwk(k_rsa, NULL), NULL), all_algs(), APR_SUCCESS, NULL);
+        verify_is(t, set_of(jwk(tk_rsa, NULL), NULL), all_algs(), APR_SUCCESS, NULL);
         noncanonical_each(t, 0, "header is not base64url");
         noncanonical_each(t, 1, "payload is not base64url");
     }
     /* RS256 (256 bytes: 4 unused bits), ES256 and EdDSA (64 bytes: 4), HS256 (32 bytes: 2). */
-    noncanonical_each(token("RS256", k_rsa, "{\"alg\":\"RS256\"}"), 2,
+    noncanonical_each(token("RS256", tk_rsa, "{\"alg\":\"RS256\"}"), 2,
                       "signature is not base64url");
-    noncanonical_each(token("ES256", k_ec256, "{\"alg\":\"ES256\"}"), 2,
+    noncanonical_each(token("ES256", tk_p256, "{\"alg\":\"ES256\"}"), 2,
                       "signature is not base64url");
-    noncanonical_each(token("EdDSA", k_ed, "{\"alg\":\"EdDSA\"}"), 2,
+    noncanonical_each(token("EdDSA", tk_ed, "{\"alg\":\"EdDSA\"}"), 2,
                       "signature is not base64url");
     noncanonical_each(token_hs(secret, sizeof(secret), "{\"alg\":\"HS256\"}", PAYLOAD), 2,
                       "signature is not base64url");
     /* A length of 4k + 1 characters spells no byte string at all. */
     {
-        char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\"}"); /* header: 20 characters */
+        char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\"}"); /* header: 20 characters */
         decode_fails(with_seg(t, 0, apr_pstrcat(P, seg(t, 0), "A", NULL)),
                      "header is not base64url");
         decode_fails(with_seg(t, 2, apr_pstrcat(P, seg(t, 2), "AAA", NULL)),
@@ -694,12 +670,12 @@ START_TEST(duplicate_members)
     size_t i;
 
     for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
-        decode_fails(token("RS256", k_rsa, headers[i]), "header JSON: duplicate member name");
+        decode_fails(token("RS256", tk_rsa, headers[i]), "header JSON: duplicate member name");
     for (i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
-        decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", payloads[i]),
+        decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", payloads[i]),
                      "payload JSON: duplicate member name");
     /* Same names in different objects are not duplicates. */
-    decode(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                     "{\"exp\":1700003600,\"x\":{\"exp\":1},\"y\":[{\"a\":1},{\"a\":1}]}"));
 }
 END_TEST
@@ -720,7 +696,7 @@ static char *nested(int d, const char *open, const char *close, const char *leaf
 
 START_TEST(nesting_depth)
 {
-    agw_jwks_t *s = set_of(jwk(k_rsa, NULL), NULL);
+    agw_jwks_t *s = set_of(jwk(tk_rsa, NULL), NULL);
     const char *ok_hdr = apr_pstrcat(P, "{\"alg\":\"RS256\",\"x\":", nested(15, "[", "]", "1"),
                                      "}", NULL);
     const char *deep_hdr = apr_pstrcat(P, "{\"alg\":\"RS256\",\"x\":", nested(16, "[", "]", "1"),
@@ -735,22 +711,22 @@ START_TEST(nesting_depth)
                                       nested(5000, "[", "]", "1"), "}", NULL);
 
     /* Depth 16 (the outer object counts as 1) passes; 17 does not. */
-    verify_is(token("RS256", k_rsa, ok_hdr), s, all_algs(), APR_SUCCESS, NULL);
-    decode_fails(token("RS256", k_rsa, deep_hdr), "header JSON: nesting too deep");
-    verify_is(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", ok_pl), s, all_algs(),
+    verify_is(token("RS256", tk_rsa, ok_hdr), s, all_algs(), APR_SUCCESS, NULL);
+    decode_fails(token("RS256", tk_rsa, deep_hdr), "header JSON: nesting too deep");
+    verify_is(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", ok_pl), s, all_algs(),
               APR_SUCCESS, NULL);
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", deep_pl),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", deep_pl),
                  "payload JSON: nesting too deep");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", mixed_pl),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", mixed_pl),
                  "payload JSON: nesting too deep");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", huge_pl),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", huge_pl),
                  "payload JSON: nesting too deep");
     /* Unbalanced: opened deep, never closed. */
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           apr_pstrcat(P, "{\"x\":", nested(20, "[", "", ""), NULL)),
                  "payload JSON: nesting too deep");
     /* Brackets inside strings are text, not nesting. */
-    verify_is(tk_token(P, "RS256", k_rsa, NULL, 0,
+    verify_is(tk_token(P, "RS256", tk_rsa, NULL, 0,
                        "{\"alg\":\"RS256\",\"x\":\"[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{{{\"}",
                        "{\"exp\":1,\"y\":\"\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}"),
               s, all_algs(), APR_SUCCESS, NULL);
@@ -773,7 +749,7 @@ static char *token_of_length(size_t len)
             pad[ppad] = '\0';
             pl = apr_psprintf(P, "{\"exp\":1700003600,\"pad\":\"%s\"}", pad);
             if (fixed + strlen(tk_b64url_str(P, pl)) == len) {
-                char *t = tk_token(P, "RS256", k_rsa, NULL, 0, h, pl);
+                char *t = tk_token(P, "RS256", tk_rsa, NULL, 0, h, pl);
                 ck_assert_uint_eq(strlen(t), len);
                 return t;
             }
@@ -787,7 +763,7 @@ START_TEST(token_size_limit)
 {
     char *max = token_of_length(AGW_TOKEN_MAX_BYTES);
     char *over = token_of_length(AGW_TOKEN_MAX_BYTES + 1);
-    agw_jwks_t *s = set_of(jwk(k_rsa, NULL), NULL);
+    agw_jwks_t *s = set_of(jwk(tk_rsa, NULL), NULL);
     agw_jws_t *jws = NULL;
     agw_err_t err = { 0 };
     size_t len = strlen(max);
@@ -820,19 +796,19 @@ START_TEST(crit_refused)
     size_t i;
 
     for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
-        decode_fails(token("RS256", k_rsa, headers[i]), "crit not supported");
+        decode_fails(token("RS256", tk_rsa, headers[i]), "crit not supported");
 }
 END_TEST
 
 START_TEST(header_member_types)
 {
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":1}"), "kid is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":null}"), "kid is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":[\"r1\"]}"),
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":1}"), "kid is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":null}"), "kid is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":[\"r1\"]}"),
                  "kid is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"x5t\":[]}"), "x5t is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"typ\":{}}"), "typ is not a string");
-    decode_fails(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"a\\u0000b\"}"),
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"x5t\":[]}"), "x5t is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"typ\":{}}"), "typ is not a string");
+    decode_fails(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"a\\u0000b\"}"),
                  "header JSON: embedded NUL");
 }
 END_TEST
@@ -844,35 +820,35 @@ START_TEST(header_and_payload_not_objects)
     size_t i;
 
     for (i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
-        decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, not_objects[i], PAYLOAD),
+        decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, not_objects[i], PAYLOAD),
                      "header is not a JSON object");
-        decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}", not_objects[i]),
+        decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}", not_objects[i]),
                      "payload is not a JSON object");
     }
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"", PAYLOAD),
                  "header JSON: truncated");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}x", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}x", PAYLOAD),
                  "header JSON: trailing data");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}{}", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}{}", PAYLOAD),
                  "header JSON: trailing data");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "\xef\xbb\xbf{\"alg\":\"RS256\"}", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "\xef\xbb\xbf{\"alg\":\"RS256\"}", PAYLOAD),
                  "header JSON: syntax error");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{'alg':'RS256'}", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{'alg':'RS256'}", PAYLOAD),
                  "header JSON: syntax error");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\",}", PAYLOAD),
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\",}", PAYLOAD),
                  "header JSON: syntax error");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":1700003600,\"sub\":\"\xff\"}"), "payload JSON: invalid UTF-8");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":1700003600,\"sub\":\"\xc0\xaf\"}"), "payload JSON: invalid UTF-8");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":1700003600,\"sub\":\"\xed\xa0\x80\"}"),
                  "payload JSON: invalid UTF-8");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":1e400}"), "payload JSON: number out of range");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":99999999999999999999}"), "payload JSON: number out of range");
-    decode_fails(tk_token(P, "RS256", k_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
+    decode_fails(tk_token(P, "RS256", tk_rsa, NULL, 0, "{\"alg\":\"RS256\"}",
                           "{\"exp\":1700003600,\"sub\":\"a\\u0000b\"}"), "payload JSON: embedded NUL");
     /* A raw NUL byte inside the decoded payload. */
     {
@@ -880,7 +856,7 @@ START_TEST(header_and_payload_not_objects)
         char *si = apr_pstrcat(P, tk_b64url_str(P, "{\"alg\":\"RS256\"}"), ".",
                                tk_b64url(P, (const unsigned char *)pl, sizeof(pl) - 1), NULL);
         size_t siglen;
-        unsigned char *sig = tk_sign(P, &siglen, "RS256", k_rsa, NULL, 0, si, strlen(si));
+        unsigned char *sig = tk_sign(P, &siglen, "RS256", tk_rsa, NULL, 0, si, strlen(si));
         decode_fails(apr_pstrcat(P, si, ".", tk_b64url(P, sig, siglen), NULL),
                      "payload JSON: embedded NUL");
     }
@@ -892,21 +868,21 @@ END_TEST
 START_TEST(key_type_alg_mismatch)
 {
     static const unsigned char secret[32] = "an HS256 secret of 32 bytes....";
-    const char *rsa = jwk(k_rsa, "k"), *ec256 = jwk(k_ec256, "k"), *ec384 = jwk(k_ec384, "k");
-    const char *ed = jwk(k_ed, "k");
+    const char *rsa = jwk(tk_rsa, "k"), *ec256 = jwk(tk_p256, "k"), *ec384 = jwk(tk_p384, "k");
+    const char *ed = jwk(tk_ed, "k");
     struct {
         const char *alg;
         EVP_PKEY *signer;
         const char *wrong, *right, *reason;
     } cases[] = {
-        { "ES256", k_ec256, rsa, ec256, "key type does not match alg" },
-        { "RS256", k_rsa, ec256, rsa, "key type does not match alg" },
-        { "PS256", k_rsa, ed, rsa, "key type does not match alg" },
-        { "EdDSA", k_ed, ec256, ed, "key type does not match alg" },
-        { "EdDSA", k_ed, rsa, ed, "key type does not match alg" },
-        { "ES256", k_ec256, ec384, ec256, "key curve does not match alg" },
-        { "ES384", k_ec384, ec256, ec384, "key curve does not match alg" },
-        { "ES512", k_ec384, ec384, NULL, "key curve does not match alg" },
+        { "ES256", tk_p256, rsa, ec256, "key type does not match alg" },
+        { "RS256", tk_rsa, ec256, rsa, "key type does not match alg" },
+        { "PS256", tk_rsa, ed, rsa, "key type does not match alg" },
+        { "EdDSA", tk_ed, ec256, ed, "key type does not match alg" },
+        { "EdDSA", tk_ed, rsa, ed, "key type does not match alg" },
+        { "ES256", tk_p256, ec384, ec256, "key curve does not match alg" },
+        { "ES384", tk_p384, ec256, ec384, "key curve does not match alg" },
+        { "ES512", tk_p384, ec384, NULL, "key curve does not match alg" },
         { "HS256", NULL, ed, NULL, "key type does not match alg" },
         { "HS256", NULL, rsa, NULL, "key type does not match alg" },
     };
@@ -915,7 +891,7 @@ START_TEST(key_type_alg_mismatch)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *h = apr_psprintf(P, "{\"alg\":\"%s\",\"kid\":\"k\"}", cases[i].alg);
         char *t = !strcmp(cases[i].alg, "ES512")
-                  ? tk_token(P, "ES384", k_ec384, NULL, 0, h, PAYLOAD) /* any signature */
+                  ? tk_token(P, "ES384", tk_p384, NULL, 0, h, PAYLOAD) /* any signature */
                   : tk_token(P, cases[i].alg, cases[i].signer, secret, sizeof(secret), h, PAYLOAD);
 
         verify_is(t, set_of(cases[i].wrong, NULL), all_algs(), APR_EINVAL, cases[i].reason);
@@ -923,11 +899,11 @@ START_TEST(key_type_alg_mismatch)
             verify_is(t, set_of(cases[i].right, NULL), all_algs(), APR_SUCCESS, NULL);
     }
     /* With several wrong keys under the kid, the reason names the closest miss. */
-    verify_is(token("ES256", k_ec256, "{\"alg\":\"ES256\",\"kid\":\"k\"}"),
+    verify_is(token("ES256", tk_p256, "{\"alg\":\"ES256\",\"kid\":\"k\"}"),
               set_of(rsa, ec384, ed, NULL), all_algs(), APR_EINVAL,
               "key curve does not match alg");
     /* And the right key among wrong ones is found. */
-    verify_is(token("ES256", k_ec256, "{\"alg\":\"ES256\",\"kid\":\"k\"}"),
+    verify_is(token("ES256", tk_p256, "{\"alg\":\"ES256\",\"kid\":\"k\"}"),
               set_of(rsa, ec384, ed, ec256, NULL), all_algs(), APR_SUCCESS, NULL);
     /* The primitive refuses the same pairings. */
     {
@@ -958,49 +934,51 @@ END_TEST
 
 START_TEST(jwk_alg_differs_from_token_alg)
 {
-    char *rs256 = token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\"}");
-    char *ps256 = token("PS256", k_rsa, "{\"alg\":\"PS256\",\"kid\":\"k\"}");
+    char *rs256 = token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\"}");
+    char *ps256 = token("PS256", tk_rsa, "{\"alg\":\"PS256\",\"kid\":\"k\"}");
 
-    verify_is(rs256, set_of(tk_jwk(P, k_rsa, "k", "RS384", NULL), NULL), all_algs(), APR_EINVAL,
+    verify_is(rs256, set_of(tk_jwk(P, tk_rsa, "k", "RS384", NULL), NULL), all_algs(), APR_EINVAL,
               "key alg does not match token alg");
-    verify_is(ps256, set_of(tk_jwk(P, k_rsa, "k", "RS256", NULL), NULL), all_algs(), APR_EINVAL,
+    verify_is(ps256, set_of(tk_jwk(P, tk_rsa, "k", "RS256", NULL), NULL), all_algs(), APR_EINVAL,
               "key alg does not match token alg");
-    verify_is(rs256, set_of(tk_jwk(P, k_rsa, "k", "PS256", NULL), NULL), all_algs(), APR_EINVAL,
+    verify_is(rs256, set_of(tk_jwk(P, tk_rsa, "k", "PS256", NULL), NULL), all_algs(), APR_EINVAL,
               "key alg does not match token alg");
-    verify_is(rs256, set_of(tk_jwk(P, k_rsa, "k", "RS256", NULL), NULL), all_algs(), APR_SUCCESS,
+    verify_is(rs256, set_of(tk_jwk(P, tk_rsa, "k", "RS256", NULL), NULL), all_algs(), APR_SUCCESS,
               NULL);
-    verify_is(ps256, set_of(tk_jwk(P, k_rsa, "k", "PS256", NULL), NULL), all_algs(), APR_SUCCESS,
+    verify_is(ps256, set_of(tk_jwk(P, tk_rsa, "k", "PS256", NULL), NULL), all_algs(), APR_SUCCESS,
               NULL);
     /* A JWK whose own alg cannot be its key's. */
-    jwk_fails(tk_jwk(P, k_rsa, "k", "ES256", NULL), "alg does not fit kty");
-    jwk_fails(tk_jwk(P, k_ec256, "k", "ES384", NULL), "alg does not fit crv");
-    jwk_fails(tk_jwk(P, k_ec256, "k", "EdDSA", NULL), "alg does not fit kty");
-    jwk_fails(tk_jwk(P, k_ed, "k", "ES256", NULL), "alg does not fit kty");
-    jwk_fails(tk_jwk(P, k_rsa, "k", "HS256", NULL), "alg does not fit kty");
-    jwk_fails(tk_jwk(P, k_rsa, "k", "RSA-OAEP", NULL), "alg unknown");
-    jwk_fails(tk_jwk(P, k_rsa, "k", "rs256", NULL), "alg unknown");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "k"), "alg", "256"), "alg is not a string");
+    jwk_fails(tk_jwk(P, tk_rsa, "k", "ES256", NULL), "alg does not fit kty");
+    jwk_fails(tk_jwk(P, tk_p256, "k", "ES384", NULL), "alg does not fit crv");
+    jwk_fails(tk_jwk(P, tk_p256, "k", "EdDSA", NULL), "alg does not fit kty");
+    jwk_fails(tk_jwk(P, tk_ed, "k", "ES256", NULL), "alg does not fit kty");
+    jwk_fails(tk_jwk(P, tk_rsa, "k", "HS256", NULL), "alg does not fit kty");
+    jwk_fails(tk_jwk(P, tk_rsa, "k", "RSA-OAEP", NULL), "alg unknown");
+    jwk_fails(tk_jwk(P, tk_rsa, "k", "rs256", NULL), "alg unknown");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "k"), "alg", "256"), "alg is not a string");
 }
 END_TEST
 
 START_TEST(jwk_use_enc_and_key_ops)
 {
-    const char *enc = tk_jwk(P, k_rsa, "e1", NULL, "enc");
+    const char *enc = tk_jwk(P, tk_rsa, "e1", NULL, "enc");
     const char *doc = apr_pstrcat(P, "{\"keys\":[", enc, "]}", NULL);
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"e1\"}");
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"e1\"}");
     agw_jwks_t *s = NULL;
     agw_err_t err = { 0 };
 
     jwk_fails(enc, "use is not sig");
-    jwk_fails(tk_jwk(P, k_rsa, "e1", NULL, "SIG"), "use is not sig");
-    jwk_fails(tk_jwk(P, k_rsa, "e1", NULL, ""), "use is not sig");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "e1"), "use", "[\"sig\"]"), "use is not a string");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "e1"), "key_ops", "[\"encrypt\"]"), "key_ops lacks verify");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "e1"), "key_ops", "[]"), "key_ops lacks verify");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "e1"), "key_ops", "\"verify\""), "key_ops is not an array");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "e1"), "key_ops", "[1]"),
+    jwk_fails(tk_jwk(P, tk_rsa, "e1", NULL, "SIG"), "use is not sig");
+    jwk_fails(tk_jwk(P, tk_rsa, "e1", NULL, ""), "use is not sig");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "e1"), "use", "[\"sig\"]"), "use is not a string");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "e1"), "key_ops", "[\"encrypt\"]"),
+              "key_ops lacks verify");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "e1"), "key_ops", "[]"), "key_ops lacks verify");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "e1"), "key_ops", "\"verify\""),
+              "key_ops is not an array");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "e1"), "key_ops", "[1]"),
               "key_ops is not an array of strings");
-    jwk_ok(jwk_set_member(jwk(k_rsa, "e1"), "key_ops", "[\"sign\",\"verify\"]"));
+    jwk_ok(jwk_set_member(jwk(tk_rsa, "e1"), "key_ops", "[\"sign\",\"verify\"]"));
 
     /* In a set: skipped with a line, and the token's kid then names no key. */
     ck_assert_int_eq(agw_jwks_parse(&s, P, doc, strlen(doc), &err), APR_SUCCESS);
@@ -1009,13 +987,13 @@ START_TEST(jwk_use_enc_and_key_ops)
     ck_assert_str_eq(APR_ARRAY_IDX(s->skipped, 0, const char *), "key #1 (kid e1): use is not sig");
     verify_is(t, s, all_algs(), APR_NOTFOUND, "unknown key");
     /* Control: the same key marked for signing verifies. */
-    verify_is(t, set_of(tk_jwk(P, k_rsa, "e1", NULL, "sig"), NULL), all_algs(), APR_SUCCESS, NULL);
+    verify_is(t, set_of(tk_jwk(P, tk_rsa, "e1", NULL, "sig"), NULL), all_algs(), APR_SUCCESS, NULL);
 }
 END_TEST
 
 START_TEST(kid_pointing_to_no_key)
 {
-    agw_jwks_t *s = set_of(jwk(k_rsa, "r1"), jwk(k_ec256, "e1"), NULL);
+    agw_jwks_t *s = set_of(jwk(tk_rsa, "r1"), jwk(tk_p256, "e1"), NULL);
     agw_jwks_t *empty = NULL;
     agw_err_t err = { 0 };
     static const char *const kids[] = { "r2", "R1", "r", "r1 ", " r1", "r1\\u0000", "e1" };
@@ -1023,7 +1001,7 @@ START_TEST(kid_pointing_to_no_key)
 
     for (i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
         const char *h = apr_psprintf(P, "{\"alg\":\"RS256\",\"kid\":\"%s\"}", kids[i]);
-        char *t = token("RS256", k_rsa, h);
+        char *t = token("RS256", tk_rsa, h);
         if (strstr(kids[i], "\\u0000")) {
             decode_fails(t, "header JSON: embedded NUL");
             continue;
@@ -1034,15 +1012,15 @@ START_TEST(kid_pointing_to_no_key)
             verify_is(t, s, all_algs(), APR_NOTFOUND, "unknown key");
     }
     ck_assert_int_eq(agw_jwks_parse(&empty, P, "{\"keys\":[]}", 11, &err), APR_SUCCESS);
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), empty, all_algs(),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), empty, all_algs(),
               APR_NOTFOUND, "unknown key");
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\"}"), empty, all_algs(), APR_NOTFOUND,
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\"}"), empty, all_algs(), APR_NOTFOUND,
               "unknown key");
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), s, all_algs(),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), s, all_algs(),
               APR_SUCCESS, NULL);
     /* A NULL set is no set. */
     {
-        agw_jws_t *jws = decode(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"));
+        agw_jws_t *jws = decode(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"));
         ck_assert_int_eq(agw_jws_verify(jws, NULL, all_algs(), &err), APR_NOTFOUND);
         ck_assert_str_eq(err.reason, "unknown key");
     }
@@ -1052,21 +1030,21 @@ END_TEST
 /* A kid names the key; the right signature from another key under the wrong kid fails. */
 START_TEST(kid_selects_only_its_keys)
 {
-    agw_jwks_t *s = set_of(jwk(k_rsa, "r1"), jwk(k_rsa2, "r2"), NULL);
-    char *t = token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"r2\"}");
+    agw_jwks_t *s = set_of(jwk(tk_rsa, "r1"), jwk(tk_rsa2, "r2"), NULL);
+    char *t = token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"r2\"}");
     agw_jws_t *jws;
 
     verify_is(t, s, all_algs(), APR_EINVAL, "signature invalid");
-    jws = verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), s, all_algs(),
+    jws = verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}"), s, all_algs(),
                     APR_SUCCESS, NULL);
     ck_assert_ptr_eq(jws->key, key_at(s, 0));
     /* No kid: every key is tried, and the one that signed is reported. */
-    jws = verify_is(token("RS256", k_rsa2, "{\"alg\":\"RS256\"}"), s, all_algs(), APR_SUCCESS,
+    jws = verify_is(token("RS256", tk_rsa2, "{\"alg\":\"RS256\"}"), s, all_algs(), APR_SUCCESS,
                     NULL);
     ck_assert_ptr_eq(jws->key, key_at(s, 1));
     /* Two keys under one kid (rotation): both are tried. */
-    s = set_of(jwk(k_rsa2, "dup"), jwk(k_ec256, "dup"), jwk(k_rsa, "dup"), NULL);
-    jws = verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"dup\"}"), s, all_algs(),
+    s = set_of(jwk(tk_rsa2, "dup"), jwk(tk_p256, "dup"), jwk(tk_rsa, "dup"), NULL);
+    jws = verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"dup\"}"), s, all_algs(),
                     APR_SUCCESS, NULL);
     ck_assert_ptr_eq(jws->key, key_at(s, 2));
 }
@@ -1074,17 +1052,17 @@ END_TEST
 
 START_TEST(x5t_mismatch)
 {
-    const char *kx = jwk_set_member(jwk(k_rsa, "k"), "x5t", "\"dGh1bWJwcmludC1h\"");
+    const char *kx = jwk_set_member(jwk(tk_rsa, "k"), "x5t", "\"dGh1bWJwcmludC1h\"");
     agw_jwks_t *s = set_of(kx, NULL);
 
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\",\"x5t\":\"dGh1bWJwcmludC1i\"}"),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\",\"x5t\":\"dGh1bWJwcmludC1i\"}"),
               s, all_algs(), APR_EINVAL, "x5t does not match key");
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\",\"x5t\":\"dGh1bWJwcmludC1h\"}"),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\",\"x5t\":\"dGh1bWJwcmludC1h\"}"),
               s, all_algs(), APR_SUCCESS, NULL);
-    verify_is(token("RS256", k_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\"}"), s, all_algs(),
+    verify_is(token("RS256", tk_rsa, "{\"alg\":\"RS256\",\"kid\":\"k\"}"), s, all_algs(),
               APR_SUCCESS, NULL);
-    jwk_fails(jwk_set_member(jwk(k_rsa, "k"), "x5t", "1"), "x5t is not a string");
-    jwk_fails(jwk_set_member(jwk(k_rsa, "k"), "kid", "1"), "kid is not a string");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "k"), "x5t", "1"), "x5t is not a string");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, "k"), "kid", "1"), "kid is not a string");
 }
 END_TEST
 
@@ -1092,8 +1070,8 @@ END_TEST
  * with their own key and embeds it, and only the configured set counts. */
 START_TEST(header_embedded_keys_ignored)
 {
-    agw_jwks_t *s = set_of(jwk(k_rsa, "r1"), NULL);
-    const char *evil = jwk(k_rsa2, "r1");
+    agw_jwks_t *s = set_of(jwk(tk_rsa, "r1"), NULL);
+    const char *evil = jwk(tk_rsa2, "r1");
     const char *headers[] = {
         apr_psprintf(P, "{\"alg\":\"RS256\",\"kid\":\"r1\",\"jwk\":%s}", evil),
         apr_psprintf(P, "{\"alg\":\"RS256\",\"jwk\":%s}", evil),
@@ -1104,9 +1082,9 @@ START_TEST(header_embedded_keys_ignored)
     size_t i;
 
     for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-        verify_is(token("RS256", k_rsa2, headers[i]), s, all_algs(), APR_EINVAL,
+        verify_is(token("RS256", tk_rsa2, headers[i]), s, all_algs(), APR_EINVAL,
                   "signature invalid");
-        verify_is(token("RS256", k_rsa, headers[i]), s, all_algs(), APR_SUCCESS, NULL);
+        verify_is(token("RS256", tk_rsa, headers[i]), s, all_algs(), APR_SUCCESS, NULL);
     }
 }
 END_TEST
@@ -1115,10 +1093,10 @@ END_TEST
 
 START_TEST(rsa_weak_keys_refused)
 {
-    const char *weak = jwk(k_rsa1024, "weak");
+    const char *weak = jwk(tk_rsa1024, "weak");
     const char *doc = apr_pstrcat(P, "{\"keys\":[", weak, "]}", NULL);
     size_t nlen;
-    unsigned char *n = tk_bn_param(P, k_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
+    unsigned char *n = tk_bn_param(P, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
     unsigned char *n2047 = apr_pmemdup(P, n, nlen), *n0 = apr_palloc(P, nlen + 1);
     unsigned char *neven = apr_pmemdup(P, n, nlen);
     agw_jwks_t *s = NULL;
@@ -1130,33 +1108,35 @@ START_TEST(rsa_weak_keys_refused)
     ck_assert_int_eq(s->keys->nelts, 0);
     ck_assert_str_eq(APR_ARRAY_IDX(s->skipped, 0, const char *),
                      "key #1 (kid weak): RSA key under 2048 bits");
-    verify_is(token("RS256", k_rsa1024, "{\"alg\":\"RS256\",\"kid\":\"weak\"}"), s, all_algs(),
+    verify_is(token("RS256", tk_rsa1024, "{\"alg\":\"RS256\",\"kid\":\"weak\"}"), s, all_algs(),
               APR_NOTFOUND, "unknown key");
 
     /* One bit short of 2048 (top bit cleared; the number stays odd). */
     n2047[0] &= 0x7f;
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "n", b64_of_bytes(n2047, nlen)),
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "n", b64_of_bytes(n2047, nlen)),
               "RSA key under 2048 bits");
     /* A leading zero octet (RFC 7518 6.3.1.1 tolerance) keeps 2048 bits. */
     n0[0] = 0;
     memcpy(n0 + 1, n, nlen);
-    k = jwk_ok(jwk_set_member(jwk(k_rsa, NULL), "n", b64_of_bytes(n0, nlen + 1)));
+    k = jwk_ok(jwk_set_member(jwk(tk_rsa, NULL), "n", b64_of_bytes(n0, nlen + 1)));
     ck_assert_int_eq(k->bits, 2048);
     neven[nlen - 1] &= 0xfe;
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "n", b64_of_bytes(neven, nlen)),
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "n", b64_of_bytes(neven, nlen)),
               "RSA modulus invalid");
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "n", "\"\""), "RSA modulus invalid");
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "n", "\"AA\""), "RSA modulus invalid");
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "\"AQ\""), "RSA exponent invalid");   /* 1 */
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "\"Ag\""), "RSA exponent invalid");   /* 2 */
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "\"AQAA\""), "RSA exponent invalid"); /* even */
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "\"\""), "RSA exponent invalid");
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "\"AQAAAAAAAAAAAQ\""),
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "n", "\"\""), "RSA modulus invalid");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "n", "\"AA\""), "RSA modulus invalid");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"AQ\""), "RSA exponent invalid");   /* 1 */
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"Ag\""), "RSA exponent invalid");   /* 2 */
+    /* even */
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"AQAA\""), "RSA exponent invalid");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"\""), "RSA exponent invalid");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"AQAAAAAAAAAAAQ\""),
               "RSA exponent invalid"); /* 9 bytes */
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "e", "65537"), "RSA e missing or not base64url");
-    jwk_fails(jwk_set_member(jwk(k_rsa, NULL), "n", "\"AQAB=\""), "RSA n missing or not base64url");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "e", "65537"), "RSA e missing or not base64url");
+    jwk_fails(jwk_set_member(jwk(tk_rsa, NULL), "n", "\"AQAB=\""),
+              "RSA n missing or not base64url");
     jwk_fails("{\"kty\":\"RSA\",\"e\":\"AQAB\"}", "RSA n missing or not base64url");
-    k = jwk_ok(jwk_set_member(jwk(k_rsa, NULL), "e", "\"AAEAAQ\"")); /* zero-padded 65537 */
+    k = jwk_ok(jwk_set_member(jwk(tk_rsa, NULL), "e", "\"AAEAAQ\"")); /* zero-padded 65537 */
     ck_assert_int_eq(k->bits, 2048);
 }
 END_TEST
@@ -1164,11 +1144,11 @@ END_TEST
 START_TEST(ec_bad_points_refused)
 {
     size_t xl, yl;
-    unsigned char *x = tk_bn_param(P, k_ec256, OSSL_PKEY_PARAM_EC_PUB_X, 32, &xl);
-    unsigned char *y = tk_bn_param(P, k_ec256, OSSL_PKEY_PARAM_EC_PUB_Y, 32, &yl);
+    unsigned char *x = tk_bn_param(P, tk_p256, OSSL_PKEY_PARAM_EC_PUB_X, 32, &xl);
+    unsigned char *y = tk_bn_param(P, tk_p256, OSSL_PKEY_PARAM_EC_PUB_Y, 32, &yl);
     unsigned char *y2 = apr_pmemdup(P, y, yl), zero[33] = { 0 }, *x33 = apr_palloc(P, 33);
-    const char *good = jwk(k_ec256, NULL);
-    const char *k384 = jwk(k_ec384, NULL);
+    const char *good = jwk(tk_p256, NULL);
+    const char *k384 = jwk(tk_p384, NULL);
 
     jwk_ok(good);
     y2[31] ^= 1;
@@ -1203,9 +1183,9 @@ START_TEST(okp_bad_keys_refused)
 {
     unsigned char x[32];
     size_t xl = sizeof(x);
-    const char *good = jwk(k_ed, NULL);
+    const char *good = jwk(tk_ed, NULL);
 
-    ck_assert_int_eq(EVP_PKEY_get_raw_public_key(k_ed, x, &xl), 1);
+    ck_assert_int_eq(EVP_PKEY_get_raw_public_key(tk_ed, x, &xl), 1);
     jwk_ok(good);
     jwk_fails(jwk_set_member(good, "crv", "\"X25519\""), "OKP curve not supported");
     jwk_fails(jwk_set_member(good, "crv", "\"Ed448\""), "OKP curve not supported");
@@ -1223,7 +1203,7 @@ START_TEST(jwks_documents_hostile)
 {
     agw_jwks_t *s = NULL;
     agw_err_t err = { 0 };
-    const char *k = jwk(k_ec256, NULL);
+    const char *k = jwk(tk_p256, NULL);
     static const struct { const char *doc; const char *reason; } bad[] = {
         { "[]", "JWKS is not a JSON object" },
         { "{}", "JWKS has no keys array" },
@@ -1283,9 +1263,9 @@ START_TEST(jwks_documents_hostile)
         ck_assert_int_eq(s->skipped->nelts, 1);
         ck_assert_str_eq(APR_ARRAY_IDX(s->skipped, 0, const char *),
                          "keys #65 to #70: more than 64 keys");
-        verify_is(token("ES256", k_ec256, "{\"alg\":\"ES256\",\"kid\":\"k63\"}"), s, all_algs(),
+        verify_is(token("ES256", tk_p256, "{\"alg\":\"ES256\",\"kid\":\"k63\"}"), s, all_algs(),
                   APR_SUCCESS, NULL);
-        verify_is(token("ES256", k_ec256, "{\"alg\":\"ES256\",\"kid\":\"k64\"}"), s, all_algs(),
+        verify_is(token("ES256", tk_p256, "{\"alg\":\"ES256\",\"kid\":\"k64\"}"), s, all_algs(),
                   APR_NOTFOUND, "unknown key");
     }
 }
@@ -1296,8 +1276,8 @@ END_TEST
 /* Full path: decode, verify, then the registered claims at NOW with 30 s leeway. */
 static void claims_are(const char *payload, const char *reason)
 {
-    char *t = tk_token(P, "ES256", k_ec256, NULL, 0, "{\"alg\":\"ES256\"}", payload);
-    agw_jws_t *jws = verify_is(t, set_of(jwk(k_ec256, NULL), NULL), AGW_ALG_BIT(AGW_ALG_ES256),
+    char *t = tk_token(P, "ES256", tk_p256, NULL, 0, "{\"alg\":\"ES256\"}", payload);
+    agw_jws_t *jws = verify_is(t, set_of(jwk(tk_p256, NULL), NULL), AGW_ALG_BIT(AGW_ALG_ES256),
                                APR_SUCCESS, NULL);
     apr_array_header_t *aud = apr_array_make(P, 1, sizeof(const char *));
     agw_err_t err = { 0 };
@@ -1381,7 +1361,7 @@ Suite *agw_suite_hostile(void)
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("corpus");
 
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
     tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, alg_none_in_every_casing);

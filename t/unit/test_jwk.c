@@ -6,28 +6,6 @@
 #include "agw_json.h"
 #include "agw_jwk.h"
 
-static EVP_PKEY *rsa_key, *rsa1024_key, *p256_key, *p384_key, *p521_key, *ed_key;
-
-static void keys_setup(void)
-{
-    rsa_key = tk_keygen_rsa(2048);
-    rsa1024_key = tk_keygen_rsa(1024);
-    p256_key = tk_keygen_ec("P-256");
-    p384_key = tk_keygen_ec("P-384");
-    p521_key = tk_keygen_ec("P-521");
-    ed_key = tk_keygen_ed25519();
-}
-
-static void keys_teardown(void)
-{
-    EVP_PKEY_free(rsa_key);
-    EVP_PKEY_free(rsa1024_key);
-    EVP_PKEY_free(p256_key);
-    EVP_PKEY_free(p384_key);
-    EVP_PKEY_free(p521_key);
-    EVP_PKEY_free(ed_key);
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 /* text with ",member" added before its closing brace. */
@@ -80,7 +58,7 @@ static char *b64(const unsigned char *bytes, size_t len)
 static const char *rsa_n(void)
 {
     size_t nl;
-    unsigned char *n = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
+    unsigned char *n = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
 
     return b64(n, nl);
 }
@@ -130,7 +108,7 @@ static const agw_jwk_t *key_at(const agw_jwks_t *jwks, int i)
 
 START_TEST(rsa_jwk)
 {
-    agw_jwk_t *jwk = parse_ok(tk_jwk(agw_test_pool, rsa_key, "k1", "RS256", "sig"));
+    agw_jwk_t *jwk = parse_ok(tk_jwk(agw_test_pool, tk_rsa, "k1", "RS256", "sig"));
 
     ck_assert_int_eq(jwk->kty, AGW_KTY_RSA);
     ck_assert_str_eq(jwk->kid, "k1");
@@ -144,22 +122,22 @@ START_TEST(rsa_jwk)
     ck_assert_uint_eq(jwk->secret_len, 0);
 
     /* Without the optional members. */
-    jwk = parse_ok(tk_jwk(agw_test_pool, rsa_key, NULL, NULL, NULL));
+    jwk = parse_ok(tk_jwk(agw_test_pool, tk_rsa, NULL, NULL, NULL));
     ck_assert_ptr_null(jwk->kid);
     ck_assert_int_eq(jwk->alg, AGW_ALG_NONE);
     /* Every RSA alg fits an RSA key. */
-    ck_assert_int_eq(parse_ok(tk_jwk(agw_test_pool, rsa_key, NULL, "PS512", NULL))->alg,
+    ck_assert_int_eq(parse_ok(tk_jwk(agw_test_pool, tk_rsa, NULL, "PS512", NULL))->alg,
                      AGW_ALG_PS512);
-    ck_assert_int_eq(parse_ok(tk_jwk(agw_test_pool, rsa_key, NULL, "RS384", NULL))->alg,
+    ck_assert_int_eq(parse_ok(tk_jwk(agw_test_pool, tk_rsa, NULL, "RS384", NULL))->alg,
                      AGW_ALG_RS384);
 }
 END_TEST
 
 START_TEST(ec_jwk)
 {
-    agw_jwk_t *a = parse_ok(tk_jwk(agw_test_pool, p256_key, "e1", "ES256", "sig"));
-    agw_jwk_t *b = parse_ok(tk_jwk(agw_test_pool, p384_key, NULL, "ES384", NULL));
-    agw_jwk_t *c = parse_ok(tk_jwk(agw_test_pool, p521_key, NULL, "ES512", NULL));
+    agw_jwk_t *a = parse_ok(tk_jwk(agw_test_pool, tk_p256, "e1", "ES256", "sig"));
+    agw_jwk_t *b = parse_ok(tk_jwk(agw_test_pool, tk_p384, NULL, "ES384", NULL));
+    agw_jwk_t *c = parse_ok(tk_jwk(agw_test_pool, tk_p521, NULL, "ES512", NULL));
 
     ck_assert_int_eq(a->kty, AGW_KTY_EC);
     ck_assert_str_eq(a->crv, "P-256");
@@ -176,7 +154,7 @@ END_TEST
 
 START_TEST(okp_jwk)
 {
-    agw_jwk_t *jwk = parse_ok(tk_jwk(agw_test_pool, ed_key, "ed", "EdDSA", "sig"));
+    agw_jwk_t *jwk = parse_ok(tk_jwk(agw_test_pool, tk_ed, "ed", "EdDSA", "sig"));
 
     ck_assert_int_eq(jwk->kty, AGW_KTY_OKP);
     ck_assert_str_eq(jwk->crv, "Ed25519");
@@ -209,8 +187,8 @@ END_TEST
 /* Private members and unknown members are ignored, never required. */
 START_TEST(extra_members_ignored)
 {
-    const char *rsa = tk_jwk(agw_test_pool, rsa_key, "k", NULL, NULL);
-    const char *ec = tk_jwk(agw_test_pool, p256_key, "k", NULL, NULL);
+    const char *rsa = tk_jwk(agw_test_pool, tk_rsa, "k", NULL, NULL);
+    const char *ec = tk_jwk(agw_test_pool, tk_p256, "k", NULL, NULL);
     agw_jwk_t *jwk;
 
     jwk = parse_ok(with(with(with(rsa, "\"d\":\"AAAA\""), "\"p\":\"AQ\""),
@@ -221,14 +199,14 @@ START_TEST(extra_members_ignored)
     parse_ok(with(rsa, "\"key_ops\":[\"verify\"]"));
     parse_ok(with(rsa, "\"key_ops\":[\"sign\",\"verify\"]"));
     parse_ok(with(rsa, "\"use\":\"sig\""));
-    ck_assert_str_eq(parse_ok(with(tk_jwk(agw_test_pool, p256_key, "", NULL, NULL), "\"zz\":{}"))->kid,
+    ck_assert_str_eq(parse_ok(with(tk_jwk(agw_test_pool, tk_p256, "", NULL, NULL), "\"zz\":{}"))->kid,
                      "");
 }
 END_TEST
 
 START_TEST(common_member_refusals)
 {
-    const char *rsa = tk_jwk(agw_test_pool, rsa_key, NULL, NULL, NULL);
+    const char *rsa = tk_jwk(agw_test_pool, tk_rsa, NULL, NULL, NULL);
 
     parse_refused("[]", "JWK is not an object");
     parse_refused("\"RSA\"", "JWK is not an object");
@@ -256,9 +234,9 @@ END_TEST
 
 START_TEST(alg_refusals)
 {
-    const char *rsa = tk_jwk(agw_test_pool, rsa_key, NULL, NULL, NULL);
-    const char *ec = tk_jwk(agw_test_pool, p256_key, NULL, NULL, NULL);
-    const char *ed = tk_jwk(agw_test_pool, ed_key, NULL, NULL, NULL);
+    const char *rsa = tk_jwk(agw_test_pool, tk_rsa, NULL, NULL, NULL);
+    const char *ec = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL);
+    const char *ed = tk_jwk(agw_test_pool, tk_ed, NULL, NULL, NULL);
 
     parse_refused(with(rsa, "\"alg\":\"none\""), "alg unknown");
     parse_refused(with(rsa, "\"alg\":\"None\""), "alg unknown");
@@ -287,7 +265,7 @@ START_TEST(rsa_parameter_refusals)
 {
     const char *n = rsa_n();
     size_t sl;
-    unsigned char *small = tk_bn_param(agw_test_pool, rsa1024_key, OSSL_PKEY_PARAM_RSA_N, 0, &sl);
+    unsigned char *small = tk_bn_param(agw_test_pool, tk_rsa1024, OSSL_PKEY_PARAM_RSA_N, 0, &sl);
 
     parse_refused("{\"kty\":\"RSA\",\"e\":\"AQAB\"}", "RSA n missing or not base64url");
     parse_refused("{\"kty\":\"RSA\",\"n\":7,\"e\":\"AQAB\"}", "RSA n missing or not base64url");
@@ -308,7 +286,7 @@ START_TEST(rsa_parameter_refusals)
                   "RSA exponent invalid");
     parse_refused(apr_psprintf(agw_test_pool, "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"}",
                                b64(small, sl)), "RSA key under 2048 bits");
-    parse_refused(tk_jwk(agw_test_pool, rsa1024_key, "small", "RS256", "sig"),
+    parse_refused(tk_jwk(agw_test_pool, tk_rsa1024, "small", "RS256", "sig"),
                   "RSA key under 2048 bits");
     parse_refused("{\"kty\":\"RSA\",\"n\":\"\",\"e\":\"AQAB\"}", "RSA modulus invalid");
 }
@@ -317,8 +295,8 @@ END_TEST
 START_TEST(ec_parameter_refusals)
 {
     size_t xl, yl;
-    unsigned char *x = tk_bn_param(agw_test_pool, p256_key, OSSL_PKEY_PARAM_EC_PUB_X, 32, &xl);
-    unsigned char *y = tk_bn_param(agw_test_pool, p256_key, OSSL_PKEY_PARAM_EC_PUB_Y, 32, &yl);
+    unsigned char *x = tk_bn_param(agw_test_pool, tk_p256, OSSL_PKEY_PARAM_EC_PUB_X, 32, &xl);
+    unsigned char *y = tk_bn_param(agw_test_pool, tk_p256, OSSL_PKEY_PARAM_EC_PUB_Y, 32, &yl);
     const char *bx = b64(x, 32), *by = b64(y, 32), *bx31 = b64(x + 1, 31);
 
     parse_refused(apr_psprintf(agw_test_pool, "{\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", bx,
@@ -378,10 +356,10 @@ END_TEST
 START_TEST(jwks_keys_in_order)
 {
     const char *doc = apr_psprintf(agw_test_pool, "{\"keys\":[%s,%s,%s,%s],\"extra\":1}",
-                                   tk_jwk(agw_test_pool, rsa_key, "r", "RS256", "sig"),
-                                   tk_jwk(agw_test_pool, p256_key, "e", NULL, NULL),
-                                   tk_jwk(agw_test_pool, ed_key, "d", NULL, "sig"),
-                                   tk_jwk(agw_test_pool, rsa_key, "r", "PS256", NULL));
+                                   tk_jwk(agw_test_pool, tk_rsa, "r", "RS256", "sig"),
+                                   tk_jwk(agw_test_pool, tk_p256, "e", NULL, NULL),
+                                   tk_jwk(agw_test_pool, tk_ed, "d", NULL, "sig"),
+                                   tk_jwk(agw_test_pool, tk_rsa, "r", "PS256", NULL));
     agw_jwks_t *jwks = jwks_ok(doc);
 
     ck_assert_int_eq(jwks->keys->nelts, 4);
@@ -401,9 +379,9 @@ START_TEST(jwks_skip_lines)
 {
     const char *doc = apr_psprintf(
         agw_test_pool, "{\"keys\":[%s,5,%s,%s,%s,%s,%s]}",
-        tk_jwk(agw_test_pool, rsa_key, "enc1", NULL, "enc"),
+        tk_jwk(agw_test_pool, tk_rsa, "enc1", NULL, "enc"),
         "{\"kty\":\"oct\",\"kid\":\"hs\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI\"}",
-        tk_jwk(agw_test_pool, p384_key, "good", "ES384", "sig"),
+        tk_jwk(agw_test_pool, tk_p384, "good", "ES384", "sig"),
         "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}",
         "{\"kid\":\"a\\\"b\\nc\\u00e9\"}",
         "{\"kty\":\"RSA\",\"kid\":7}");
@@ -450,7 +428,7 @@ END_TEST
 
 START_TEST(jwks_too_many_keys)
 {
-    const char *ec = tk_jwk(agw_test_pool, p256_key, NULL, NULL, NULL);
+    const char *ec = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL);
     apr_array_header_t *parts = apr_array_make(agw_test_pool, 70, sizeof(char *));
     agw_jwks_t *jwks;
     int i;
@@ -528,7 +506,7 @@ Suite *agw_suite_jwk(void)
     TCase *tc = tcase_create("jwk");
 
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
     tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_add_test(tc, rsa_jwk);
     tcase_add_test(tc, ec_jwk);

@@ -7,28 +7,6 @@
 #include "agw_json.h"
 #include "agw_jws.h"
 
-static EVP_PKEY *rsa_key, *rsa_key2, *p256_key, *p384_key, *p521_key, *ed_key;
-
-static void keys_setup(void)
-{
-    rsa_key = tk_keygen_rsa(2048);
-    rsa_key2 = tk_keygen_rsa(2048);
-    p256_key = tk_keygen_ec("P-256");
-    p384_key = tk_keygen_ec("P-384");
-    p521_key = tk_keygen_ec("P-521");
-    ed_key = tk_keygen_ed25519();
-}
-
-static void keys_teardown(void)
-{
-    EVP_PKEY_free(rsa_key);
-    EVP_PKEY_free(rsa_key2);
-    EVP_PKEY_free(p256_key);
-    EVP_PKEY_free(p384_key);
-    EVP_PKEY_free(p521_key);
-    EVP_PKEY_free(ed_key);
-}
-
 static const unsigned char secret[48] = "0123456789abcdef0123456789ABCDEF-shared-secret!";
 
 #define PAYLOAD "{\"iss\":\"https://issuer.example/\",\"sub\":\"u1\",\"exp\":1900000000}"
@@ -39,15 +17,15 @@ static const unsigned char secret[48] = "0123456789abcdef0123456789ABCDEF-shared
 static EVP_PKEY *signer_for(const char *alg)
 {
     if (alg[0] == 'R' || alg[0] == 'P')
-        return rsa_key;
+        return tk_rsa;
     if (!strcmp(alg, "ES256"))
-        return p256_key;
+        return tk_p256;
     if (!strcmp(alg, "ES384"))
-        return p384_key;
+        return tk_p384;
     if (!strcmp(alg, "ES512"))
-        return p521_key;
+        return tk_p521;
     if (!strcmp(alg, "EdDSA"))
-        return ed_key;
+        return tk_ed;
     return NULL;
 }
 
@@ -137,9 +115,9 @@ static const char *jwk(EVP_PKEY *k, const char *kid, const char *alg, const char
 static agw_jwks_t *all_keys(void)
 {
     const char *doc = apr_psprintf(agw_test_pool, "{\"keys\":[%s,%s,%s,%s,%s]}",
-                                   jwk(rsa_key, "rsa", NULL, "sig"), jwk(p256_key, "p256", NULL, NULL),
-                                   jwk(p384_key, "p384", NULL, NULL), jwk(p521_key, "p521", NULL, NULL),
-                                   jwk(ed_key, "ed", "EdDSA", "sig"));
+                                   jwk(tk_rsa, "rsa", NULL, "sig"), jwk(tk_p256, "p256", NULL, NULL),
+                                   jwk(tk_p384, "p384", NULL, NULL), jwk(tk_p521, "p521", NULL, NULL),
+                                   jwk(tk_ed, "ed", "EdDSA", "sig"));
     agw_jwks_t *jwks = NULL;
     agw_err_t err = { NULL, NULL };
 
@@ -208,12 +186,12 @@ START_TEST(decode_ignores_embedded_keys)
     const char *h = apr_psprintf(agw_test_pool,
                                  "{\"alg\":\"RS256\",\"jwk\":%s,\"jku\":\"https://evil.example/k\","
                                  "\"x5u\":\"https://evil.example/c\",\"x5c\":[\"MIIB\"]}",
-                                 jwk(rsa_key2, NULL, NULL, NULL));
-    /* Signed with rsa_key2, whose public key the header carries: must not verify. */
-    char *tok = tk_token(agw_test_pool, "RS256", rsa_key2, NULL, 0, h, PAYLOAD);
+                                 jwk(tk_rsa2, NULL, NULL, NULL));
+    /* Signed with tk_rsa2, whose public key the header carries: must not verify. */
+    char *tok = tk_token(agw_test_pool, "RS256", tk_rsa2, NULL, 0, h, PAYLOAD);
     agw_jws_t *jws = decode_ok(tok);
 
-    verify_refused(jws, set_of(jwk(rsa_key, NULL, NULL, NULL), NULL, NULL), ALL_ALGS,
+    verify_refused(jws, set_of(jwk(tk_rsa, NULL, NULL, NULL), NULL, NULL), ALL_ALGS,
                    APR_EINVAL, "signature invalid");
 }
 END_TEST
@@ -505,13 +483,13 @@ END_TEST
  * secret, and labels the token HS256. The RSA key must never key an HMAC. */
 START_TEST(hs256_with_rsa_public_key_refused)
 {
-    agw_jwks_t *keys = set_of(jwk(rsa_key, "rsa", NULL, "sig"), NULL, NULL);
+    agw_jwks_t *keys = set_of(jwk(tk_rsa, "rsa", NULL, "sig"), NULL, NULL);
     agw_alg_set_t both = AGW_ALG_BIT(AGW_ALG_RS256) | AGW_ALG_BIT(AGW_ALG_HS256);
     size_t derlen, nlen;
-    const unsigned char *der = tk_pubkey_der(agw_test_pool, rsa_key, &derlen);
-    const char *pem = tk_pubkey_pem(agw_test_pool, rsa_key);
-    const unsigned char *n = tk_bn_param(agw_test_pool, rsa_key, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
-    const char *jwk_text = jwk(rsa_key, "rsa", NULL, "sig");
+    const unsigned char *der = tk_pubkey_der(agw_test_pool, tk_rsa, &derlen);
+    const char *pem = tk_pubkey_pem(agw_test_pool, tk_rsa);
+    const unsigned char *n = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nlen);
+    const char *jwk_text = jwk(tk_rsa, "rsa", NULL, "sig");
     const struct { const unsigned char *k; size_t len; } forged[] = {
         { (const unsigned char *)pem, strlen(pem) }, { der, derlen }, { n, nlen },
         { (const unsigned char *)jwk_text, strlen(jwk_text) },
@@ -536,9 +514,9 @@ END_TEST
 START_TEST(key_curve_and_type_mismatch)
 {
     agw_jwks_t *keys = all_keys();
-    agw_jwks_t *only384 = set_of(jwk(p384_key, "p384", NULL, NULL), NULL, NULL);
-    agw_jwks_t *only_ec = set_of(jwk(p256_key, "p256", NULL, NULL), NULL, NULL);
-    agw_jwks_t *only_rsa = set_of(jwk(rsa_key, "rsa", NULL, NULL), NULL, NULL);
+    agw_jwks_t *only384 = set_of(jwk(tk_p384, "p384", NULL, NULL), NULL, NULL);
+    agw_jwks_t *only_ec = set_of(jwk(tk_p256, "p256", NULL, NULL), NULL, NULL);
+    agw_jwks_t *only_rsa = set_of(jwk(tk_rsa, "rsa", NULL, NULL), NULL, NULL);
 
     /* ES256 with the kid of a P-384 key, or against a set holding only P-384. */
     verify_refused(decode_ok(token_kid("ES256", "p384")), keys, ALL_ALGS, APR_EINVAL,
@@ -565,7 +543,7 @@ END_TEST
 
 START_TEST(jwk_alg_must_equal_header_alg)
 {
-    agw_jwks_t *keys = set_of(jwk(rsa_key, "r", "RS384", "sig"), NULL, NULL);
+    agw_jwks_t *keys = set_of(jwk(tk_rsa, "r", "RS384", "sig"), NULL, NULL);
 
     verify_refused(decode_ok(token_kid("RS256", "r")), keys, ALL_ALGS, APR_EINVAL,
                    "key alg does not match token alg");
@@ -581,7 +559,7 @@ END_TEST
 START_TEST(unknown_key)
 {
     agw_jwks_t *keys = all_keys();
-    agw_jwks_t *enc_only = set_of(jwk(rsa_key, "r", NULL, "enc"), NULL, NULL);
+    agw_jwks_t *enc_only = set_of(jwk(tk_rsa, "r", NULL, "enc"), NULL, NULL);
     agw_jwks_t *empty = set_of(NULL, NULL, NULL);
 
     verify_refused(decode_ok(token_kid("RS256", "nobody")), keys, ALL_ALGS, APR_NOTFOUND,
@@ -605,9 +583,9 @@ END_TEST
 /* When no key has the token's kid, keys without a kid are still candidates. */
 START_TEST(kidless_keys_answer_unknown_kid)
 {
-    agw_jwks_t *kidless = set_of(jwk(rsa_key, NULL, NULL, NULL), NULL, NULL);
-    agw_jwks_t *wrong = set_of(jwk(rsa_key2, NULL, NULL, NULL), NULL, NULL);
-    agw_jwks_t *mixed = set_of(jwk(rsa_key2, "r2", NULL, NULL), jwk(rsa_key, NULL, NULL, NULL),
+    agw_jwks_t *kidless = set_of(jwk(tk_rsa, NULL, NULL, NULL), NULL, NULL);
+    agw_jwks_t *wrong = set_of(jwk(tk_rsa2, NULL, NULL, NULL), NULL, NULL);
+    agw_jwks_t *mixed = set_of(jwk(tk_rsa2, "r2", NULL, NULL), jwk(tk_rsa, NULL, NULL, NULL),
                                NULL);
     agw_jws_t *jws;
 
@@ -625,7 +603,7 @@ END_TEST
 
 START_TEST(x5t_must_match_when_both_have_one)
 {
-    const char *k = jwk(rsa_key, "r", NULL, NULL);
+    const char *k = jwk(tk_rsa, "r", NULL, NULL);
     size_t n = strlen(k);
     agw_jwks_t *with_abc = set_of(apr_psprintf(agw_test_pool, "%.*s,\"x5t\":\"abc\"}",
                                                (int)n - 1, k), NULL, NULL);
@@ -644,10 +622,10 @@ END_TEST
 /* Key rotation: two keys share a kid; each candidate is tried in order. */
 START_TEST(candidates_tried_in_order)
 {
-    agw_jwks_t *same_kid = set_of(jwk(rsa_key2, "r", NULL, NULL), jwk(rsa_key, "r", NULL, NULL),
+    agw_jwks_t *same_kid = set_of(jwk(tk_rsa2, "r", NULL, NULL), jwk(tk_rsa, "r", NULL, NULL),
                                   NULL);
-    agw_jwks_t *no_kids = set_of(jwk(p256_key, NULL, "ES256", NULL), jwk(rsa_key2, NULL, NULL, NULL),
-                                 jwk(rsa_key, NULL, NULL, NULL));
+    agw_jwks_t *no_kids = set_of(jwk(tk_p256, NULL, "ES256", NULL), jwk(tk_rsa2, NULL, NULL, NULL),
+                                 jwk(tk_rsa, NULL, NULL, NULL));
     agw_jws_t *jws;
 
     jws = decode_ok(token_kid("RS256", "r"));
@@ -691,7 +669,7 @@ START_TEST(bad_signatures)
     jws->sig[0] ^= 1;
     verify_refused(jws, keys, ALL_ALGS, APR_EINVAL, "signature invalid");
     /* Signed by another key of the same type. */
-    verify_refused(decode_ok(tk_token(agw_test_pool, "RS256", rsa_key2, NULL, 0,
+    verify_refused(decode_ok(tk_token(agw_test_pool, "RS256", tk_rsa2, NULL, 0,
                                       "{\"alg\":\"RS256\",\"kid\":\"rsa\"}", PAYLOAD)),
                    keys, ALL_ALGS, APR_EINVAL, "signature invalid");
 }
@@ -704,7 +682,7 @@ START_TEST(alg_substitution_refused)
     const char *si = apr_pstrcat(agw_test_pool, b64s("{\"alg\":\"PS256\",\"kid\":\"rsa\"}"), ".",
                                  b64s(PAYLOAD), NULL);
     size_t siglen;
-    unsigned char *sig = tk_sign(agw_test_pool, &siglen, "RS256", rsa_key, NULL, 0, si,
+    unsigned char *sig = tk_sign(agw_test_pool, &siglen, "RS256", tk_rsa, NULL, 0, si,
                                  strlen(si));
     char *tok = apr_pstrcat(agw_test_pool, si, ".", tk_b64url(agw_test_pool, sig, siglen), NULL);
 
@@ -718,7 +696,7 @@ Suite *agw_suite_jws(void)
     TCase *tc = tcase_create("jws");
 
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
     tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_add_test(tc, decode_fields);
     tcase_add_test(tc, decode_ignores_embedded_keys);

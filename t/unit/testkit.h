@@ -109,6 +109,34 @@ static inline EVP_PKEY *tk_keygen_ed25519(void)
     return k;
 }
 
+/* The keys the crypt, jwk, jws and hostile suites sign and import with. Key generation is
+ * slow, so a test case makes them once, before Check forks its tests:
+ * tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown). Each suite has its own. */
+static EVP_PKEY *tk_rsa, *tk_rsa2, *tk_rsa1024, *tk_p256, *tk_p384, *tk_p521, *tk_ed
+    __attribute__((unused));
+
+static inline void tk_keys_setup(void)
+{
+    tk_rsa = tk_keygen_rsa(2048);
+    tk_rsa2 = tk_keygen_rsa(2048);
+    tk_rsa1024 = tk_keygen_rsa(1024);
+    tk_p256 = tk_keygen_ec("P-256");
+    tk_p384 = tk_keygen_ec("P-384");
+    tk_p521 = tk_keygen_ec("P-521");
+    tk_ed = tk_keygen_ed25519();
+}
+
+static inline void tk_keys_teardown(void)
+{
+    EVP_PKEY_free(tk_rsa);
+    EVP_PKEY_free(tk_rsa2);
+    EVP_PKEY_free(tk_rsa1024);
+    EVP_PKEY_free(tk_p256);
+    EVP_PKEY_free(tk_p384);
+    EVP_PKEY_free(tk_p521);
+    EVP_PKEY_free(tk_ed);
+}
+
 static inline unsigned char *tk_bn_param(apr_pool_t *p, const EVP_PKEY *k, const char *name,
                                          int pad, size_t *plen)
 {
