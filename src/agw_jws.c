@@ -16,8 +16,10 @@ static apr_status_t jws_json(json_t **pjson, apr_pool_t *p, const unsigned char 
     if (agw_json_parse(pjson, p, (const char *)raw, rawlen, AGW_JSON_MAX_DEPTH, &jerr)
         != APR_SUCCESS)
         return agw_err_token(err, apr_pstrcat(p, what, " ", jerr.reason, NULL));
-    if (!json_is_object(*pjson))
+    if (!json_is_object(*pjson)) {
+        *pjson = NULL;          /* the pool still owns it; a caller must not take it as parsed */
         return agw_err_token(err, apr_pstrcat(p, what, " is not a JSON object", NULL));
+    }
     return APR_SUCCESS;
 }
 

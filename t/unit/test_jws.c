@@ -403,6 +403,14 @@ START_TEST(payload_parsed_after_verify)
     ck_assert_ptr_null(jws->payload);
     ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_EINVAL);
     ck_assert_str_eq(err.reason, "payload JSON: duplicate member name");
+    /* a payload that is JSON but no object stays unparsed, however often it is asked for */
+    junk = raw_token(h, b64s("[1]"), s);
+    ck_assert_int_eq(agw_jws_decode_header(&jws, agw_test_pool, junk, strlen(junk), 0, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_EINVAL);
+    ck_assert_ptr_null(jws->payload);
+    ck_assert_int_eq(agw_jws_claims(jws, agw_test_pool, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "payload is not a JSON object");
     /* the payload's base64url is still checked up front */
     junk = apr_pstrcat(agw_test_pool, h, ".", p, "+.", s, NULL);
     jws = (agw_jws_t *)"sentinel";
