@@ -132,20 +132,8 @@ ISSUER_PID=""
 INSTANCES=()           # names of started httpd instances
 declare -A PORT KIND
 
-pid_is() {
-    local pid=$1 word=$2
-    [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
-        && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q -- "$word"
-}
-
-wait_gone() {
-    local pid=$1 i
-    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=../t/fixtures/proc.sh
+source "$ROOT/t/fixtures/proc.sh"
 
 stop_instance_dir() {
     local dir=$1 pid
@@ -153,7 +141,7 @@ stop_instance_dir() {
     pid="$(cat "$dir/httpd.pid")"
     if pid_is "$pid" "$dir/httpd.conf"; then
         "$APACHE_BIN" -f "$dir/httpd.conf" -k stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-        wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "$pid" "$START_TIMEOUT" || kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$dir/httpd.pid"
 }
@@ -163,7 +151,7 @@ stop_issuer() {
     [[ -n "$pid" ]] || return 0
     if pid_is "$pid" issuer.js; then
         kill -TERM "$pid" 2>/dev/null || true
-        wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "$pid" "$START_TIMEOUT" || kill -KILL "$pid" 2>/dev/null || true
     fi
     ISSUER_PID=""
     rm -f "$B/issuer.pid"

@@ -36,21 +36,8 @@ need() {
 # Prints a path relative to the repository root, for commands a reader can paste.
 rel() { printf '%s' "${1#"$ROOT"/}"; }
 
-# True when PID is alive and its command line contains WORD (guards against reused pids).
-pid_is() {
-    local pid=$1 word=$2
-    [[ "$pid" =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
-        && tr '\0' ' ' </proc/"$pid"/cmdline | grep -q -- "$word"
-}
-
-wait_gone() {
-    local pid=$1 i
-    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=../t/fixtures/proc.sh
+source "$ROOT/t/fixtures/proc.sh"
 
 # ---- stop -----------------------------------------------------------------------------------
 
@@ -60,7 +47,7 @@ stop_httpd() {
     pid="$(cat "$HTTPD_PIDFILE")"
     if pid_is "$pid" "$HTTPD_CONF"; then
         "$APACHE_BIN" -f "$HTTPD_CONF" -k stop
-        wait_gone "$pid" || { kill -KILL "$pid" 2>/dev/null || true; }
+        wait_gone "$pid" "$START_TIMEOUT" || { kill -KILL "$pid" 2>/dev/null || true; }
         say "apache: stopped (pid $pid)"
     else
         say "apache: not running (stale pid file)"
@@ -74,7 +61,7 @@ stop_issuer() {
     pid="$(cat "$ISSUER_PIDFILE")"
     if pid_is "$pid" issuer.js; then
         kill -TERM "$pid"
-        wait_gone "$pid" || { kill -KILL "$pid" 2>/dev/null || true; }
+        wait_gone "$pid" "$START_TIMEOUT" || { kill -KILL "$pid" 2>/dev/null || true; }
         say "issuer: stopped (pid $pid)"
     else
         say "issuer: not running (stale pid file)"
