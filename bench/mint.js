@@ -1,12 +1,12 @@
 // Mints the benchmark's tokens in bulk with the issuer fixture's own signing keys (read from its state directory), in parallel, instead of thousands of admin/mint calls.
 //
-// Usage: node bench/mint.js --state ISSUER_STATEDIR --out DIR --count N --flood M [--ttl S]
-//                           [--audience AUD] [--reuse]
+// Usage: node bench/mint.js --state ISSUER_STATEDIR --out DIR --count N --flood M [--es256 E]
+//                           [--ttl S] [--audience AUD] [--reuse]
 // Reads STATEDIR/issuer.json (the issuer URL) and STATEDIR/issuer-keys/_default.json (the
 // default tenant's keys, as t/fixtures/issuer.js saves them); the current RS256 and ES256
 // keys must exist (an admin/mint call for each alg makes them). Writes, one token a line:
 //   same.txt    1 RS256 token
-//   rs256.txt   N distinct RS256 tokens        es256.txt  N distinct ES256 tokens
+//   rs256.txt   N distinct RS256 tokens        es256.txt  E (default N) distinct ES256 tokens
 //   flood.txt   M tokens with good-looking claims and wrong signatures (random, under the
 //               modulus): 9 in 10 name the current RS256 kid, 1 in 10 a kid never published
 // and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}. With --reuse, the files
@@ -62,7 +62,7 @@ if (!isMainThread) {
 }
 
 function parseArgs(argv) {
-  const o = { state: null, out: null, count: null, flood: null, ttl: 6 * 3600, audience: 'https://api.agw.test/', reuse: false };
+  const o = { state: null, out: null, count: null, flood: null, es256: null, ttl: 6 * 3600, audience: 'https://api.agw.test/', reuse: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value`));
@@ -70,13 +70,15 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = v();
     else if (a === '--count') o.count = Number(v());
     else if (a === '--flood') o.flood = Number(v());
+    else if (a === '--es256') o.es256 = Number(v());
     else if (a === '--ttl') o.ttl = Number(v());
     else if (a === '--audience') o.audience = v();
     else if (a === '--reuse') o.reuse = true;
     else die(`unknown argument ${a}`);
   }
   if (!o.state || !o.out) die('--state and --out are required');
-  for (const k of ['count', 'flood', 'ttl']) {
+  if (o.es256 === null) o.es256 = o.count;
+  for (const k of ['count', 'flood', 'es256', 'ttl']) {
     if (!Number.isInteger(o[k]) || o[k] < 1) die(`--${k} must be a positive integer`);
   }
   return o;
@@ -101,7 +103,7 @@ function tokensStillGood(o, info, rs, es, now) {
   }
   return meta.format === FORMAT && meta.issuer === info.issuer && meta.audience === o.audience &&
     meta.rs256_kid === rs.kid && meta.es256_kid === es.kid && meta.exp > now + 7200 && meta.counts &&
-    meta.counts.rs256 === o.count && meta.counts.flood === o.flood &&
+    meta.counts.rs256 === o.count && meta.counts.es256 === o.es256 && meta.counts.flood === o.flood &&
     ['same.txt', 'rs256.txt', 'es256.txt', 'flood.txt'].every((f) => fs.existsSync(path.join(o.out, f)));
 }
 
@@ -134,13 +136,18 @@ async function main() {
   const nworkers = Math.max(1, os.cpus().length);
   fs.mkdirSync(o.out, { recursive: true });
 
-  const write = (name, list) => fs.writeFileSync(path.join(o.out, name), `${list.join('\n')}\n`);
+  // In slices: a million tokens joined would pass V8's longest string (about 512 MiB).
+  const write = (name, list) => {
+    const fd = fs.openSync(path.join(o.out, name), 'w');
+    for (let i = 0; i < list.length; i += 10000) fs.writeSync(fd, `${list.slice(i, i + 10000).join('\n')}\n`);
+    fs.closeSync(fd);
+  };
   write('same.txt', mintRange({ ...common, kind: 'same', from: 0, to: 1, jwk: rs.jwk, kid: rs.kid }));
   write('rs256.txt', await inWorkers({ ...common, kind: 'rs256', jwk: rs.jwk, kid: rs.kid }, o.count, nworkers));
-  write('es256.txt', await inWorkers({ ...common, kind: 'es256', jwk: es.jwk, kid: es.kid }, o.count, nworkers));
+  write('es256.txt', await inWorkers({ ...common, kind: 'es256', jwk: es.jwk, kid: es.kid }, o.es256, nworkers));
   write('flood.txt', mintRange({ ...common, kind: 'flood', from: 0, to: o.flood, jwk: null, kid: rs.kid }));
   fs.writeFileSync(path.join(o.out, 'meta.json'), JSON.stringify({
     format: FORMAT, issuer: info.issuer, audience: o.audience, rs256_kid: rs.kid, es256_kid: es.kid,
-    exp: common.exp, counts: { rs256: o.count, es256: o.count, flood: o.flood },
+    exp: common.exp, counts: { rs256: o.count, es256: o.es256, flood: o.flood },
   }));
 }
