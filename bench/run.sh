@@ -465,7 +465,7 @@ print_table() {
     specs="$(printf '%s\n' "${CASES[@]}")"
     perl -e '
         use strict; use warnings; use List::Util qw(sum max);
-        my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns) = @ARGV;
+        my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns, $wthreads) = @ARGV;
         my (@order, %label, %expect, %rows);
         for (split /\n/, $specs) {
             my ($id, $label, $inst, $file, $expect) = split /\|/;
@@ -499,7 +499,7 @@ print_table() {
             $m{$id} = \%x;
         }
         my $p = $m{plain} or die "no plain Apache results\n";
-        printf "\nmod_auth0gw benchmark: %d rounds x %ds per case, interleaved; wrk 2 threads, %d connections;\n", $rounds, $secs, $conns;
+        printf "\nmod_auth0gw benchmark: %d rounds x %ds per case, interleaved; wrk %d thread(s), %d connections;\n", $rounds, $secs, $wthreads, $conns;
         printf "medians of the rounds; CPU = utime+stime of all httpd processes of the instance / requests;\n";
         printf "JWKS = fetches from the issuer during the case (sum of rounds); answered = share of requests\n";
         printf "with the status the case expects; cache = the module'"'"'s verified-token cache hit rate;\n";
@@ -535,7 +535,7 @@ print_table() {
                 "JWKS fetches under flood", $x->{jwmax}, $secs, $allowed, $cooldown,
                 $x->{jwmax} <= $allowed ? "met" : "MISSED";
         }
-    ' "$RESULTS" "$specs" "$CLK_TCK" "$SECONDS_PER_RUN" "$COOLDOWN" "$ROUNDS" "$CONNECTIONS"
+    ' "$RESULTS" "$specs" "$CLK_TCK" "$SECONDS_PER_RUN" "$COOLDOWN" "$ROUNDS" "$CONNECTIONS" "$THREADS"
 }
 
 # ---- the comparison -----------------------------------------------------------------------------
