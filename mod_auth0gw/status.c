@@ -188,7 +188,7 @@ static int agw_status_handler(request_rec *r)
     {
         const char *names[] = { "entries", "bytes", "hits", "misses", "evictions",
                                 "first_sightings" };
-        for (i = 0; i < 6; i++)
+        for (i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
             html_row(r, names[i], agw_json_text(r->pool, json_object_get(
                                       json_object_get(doc, "token_cache"), names[i])));
     }

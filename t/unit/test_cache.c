@@ -25,6 +25,18 @@ static apr_status_t decref(void *j)
     return APR_SUCCESS;
 }
 
+/* Tokens n = from .. from+count-1, each seen once, of len bytes, valid until 9999. */
+static void put_distinct(agw_tcache_t *tc, unsigned int from, unsigned int count, apr_size_t len)
+{
+    unsigned char d[32];
+    unsigned int i;
+
+    for (i = from; i < from + count; i++) {
+        digest_of(d, i);
+        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, len);
+    }
+}
+
 json_t *agw_json_own_test(json_t *j)
 {
     apr_pool_cleanup_register(agw_test_pool, j, decref, apr_pool_cleanup_null);
@@ -76,13 +88,9 @@ START_TEST(bounded_by_entries_and_bytes)
     agw_tcache_stats_t st;
     agw_tcache_hit_t hit;
     unsigned char d[32];
-    unsigned int i;
 
     /* a flood of distinct tokens: the count never passes the bound */
-    for (i = 0; i < 20000; i++) {
-        digest_of(d, i);
-        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 100);
-    }
+    put_distinct(tc, 0, 20000, 100);
     agw_tcache_stats(tc, &st);
     ck_assert_uint_le(st.entries, 160);
     ck_assert_uint_ge(st.entries, 150);
@@ -95,10 +103,7 @@ START_TEST(bounded_by_entries_and_bytes)
 
     /* bytes: 16 shards of 1000 bytes hold at most 16 tokens of 1000 bytes */
     tc = agw_tcache_create(agw_test_pool, 1000, 16 * 1000, 0);
-    for (i = 0; i < 500; i++) {
-        digest_of(d, i);
-        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 1000);
-    }
+    put_distinct(tc, 0, 500, 1000);
     agw_tcache_stats(tc, &st);
     ck_assert_uint_le(st.bytes, 16 * 1000);
     ck_assert_uint_le(st.entries, 16);
@@ -115,7 +120,6 @@ START_TEST(admits_on_second_sighting)
     agw_tcache_stats_t st;
     agw_tcache_hit_t hit;
     unsigned char d[32], hot[32];
-    unsigned int i;
 
     digest_of(hot, 424242);
     agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", 1, 9999, 100);
@@ -125,10 +129,7 @@ START_TEST(admits_on_second_sighting)
     ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 7);
 
     /* 20000 tokens seen once each: none is cached, none evicts the token in use */
-    for (i = 0; i < 20000; i++) {
-        digest_of(d, i);
-        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, 100);
-    }
+    put_distinct(tc, 0, 20000, 100);
     agw_tcache_stats(tc, &st);
     ck_assert_uint_eq(st.entries, 1);
     ck_assert_uint_eq(st.evictions, 0);
