@@ -401,13 +401,17 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
     return OK;
 }
 
-static int has_kid(const agw_jwks_t *jwks, const char *kid, agw_alg_e alg)
+/* Whether the set still holds the very key (by thumbprint, not by kid: an issuer may reuse
+ * a kid for new key material) that verified a cached token, under the same kid. */
+static int has_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32], const char *kid,
+                   agw_alg_e alg)
 {
     int i;
 
     for (i = 0; i < jwks->keys->nelts; i++) {
         const agw_jwk_t *j = APR_ARRAY_IDX(jwks->keys, i, agw_jwk_t *);
-        if ((*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
+        if (memcmp(j->thumbprint, thumbprint, 32) == 0
+            && (*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
             && j->kty == agw_alg_kty(alg) && (j->alg == AGW_ALG_NONE || j->alg == alg))
             return 1;
     }
@@ -495,7 +499,7 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         if (!held && (status = get_keys(r, c, &k, now)) != OK)
             return status;
         if (hit.version != k.ref->version) {
-            if (!has_kid(k.ref->jwks, hit.kid, hit.alg)) {
+            if (!has_key(k.ref->jwks, hit.key, hit.kid, hit.alg)) {
                 agw_tcache_drop(tcache, digest);
                 return DECLINED;
             }
@@ -584,7 +588,7 @@ static int agw_authenticate(request_rec *r)
         if (ncache && rv == APR_EINVAL && err.reason && !strcmp(err.reason, "signature invalid")
             && !is_hs(jws->alg))
             agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
-                           version, now + NEGATIVE_TTL, len);
+                           NULL, version, now + NEGATIVE_TTL, len);
         return reject_unverified(r, fp, jws, &err);
     }
     if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
@@ -593,8 +597,8 @@ static int agw_authenticate(request_rec *r)
     exp = json_object_get(jws->payload, "exp");
     if (status == OK && tcache && json_is_number(exp))
         agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
-                       jws->kid ? jws->kid : "", version, (apr_int64_t)json_number_value(exp),
-                       len);
+                       jws->kid ? jws->kid : "", jws->key->thumbprint, version,
+                       (apr_int64_t)json_number_value(exp), len);
     return status;
 }
 
@@ -665,7 +669,8 @@ static apr_status_t stop_refresher(void *data)
 static apr_status_t shared_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
                                apr_pool_t *p)
 {
-    return agw_cache_get(pdata, plen, key, p, baton);
+    /* the key store reads JWK Sets and cooldown stamps, only when it would otherwise fetch */
+    return agw_cache_get_max(pdata, plen, key, AGW_JWKS_MAX_BYTES + 64, p, baton);
 }
 
 static apr_status_t shared_put(void *baton, const char *key, const char *data, apr_size_t len,

@@ -10,20 +10,27 @@
 #include <util_mutex.h>
 
 #include "mod_auth0gw.h"
+#include "agw_seal.h"
 
 APLOG_USE_MODULE(auth0gw);
 
 #define CACHE_MUTEX "auth0gw-cache"
 #define FETCH_MUTEX "auth0gw-fetch"
-#define CACHE_MAX_VALUE (256 * 1024)
+/* What a record may hold: a JWK Set and its time; anything else is a few KiB at most. */
+#define CACHE_MAX_VALUE (AGW_JWKS_MAX_BYTES + 64 + AGW_SEAL_OVERHEAD)
+#define CACHE_SMALL_VALUE (32 * 1024)
 
 static const ap_socache_provider_t *provider;
 static ap_socache_instance_t *instance;
 static apr_global_mutex_t *cache_mutex;   /* guards providers that are not MP-safe (shmcb) */
 static apr_global_mutex_t *fetch_mutex;   /* one token fetch at a time per host */
 static const char *provider_name = "shmcb";
-static int cache_ok;
-static apr_time_t last_outage_log;
+static apr_time_t last_outage_log, last_forged_log;
+/* Auth0CacheSecret: the fleet key's material (and an older one that still opens records) */
+static const char *secret_new, *secret_old;
+static apr_size_t secret_new_len, secret_old_len;
+static const char *cache_where;           /* file:line of Auth0Cache, for configtest messages */
+static agw_seal_t *seal;                  /* seals every record; made in post_config */
 
 const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
 {
@@ -43,13 +50,84 @@ const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
                             name, name, name);
     sc->cache_provider = name;
     sc->cache_args = args;
+    cache_where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                               cmd->directive->line_num);
     return NULL;
+}
+
+const char *agw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int literal;
+
+    if (err)
+        return err;
+    if ((err = agw_conf_secret(&secret_new, &secret_new_len, &literal, cmd->pool, cur, 0))
+        || (old && (err = agw_conf_secret(&secret_old, &secret_old_len, &literal, cmd->pool,
+                                          old, 0))))
+        return apr_psprintf(cmd->pool, "Auth0CacheSecret: %s", err);
+    if (secret_new_len < AGW_SEAL_MIN_SECRET || (old && secret_old_len < AGW_SEAL_MIN_SECRET))
+        return apr_psprintf(cmd->pool, "Auth0CacheSecret: the secret has fewer than %d bytes; "
+                                       "make one with `openssl rand -hex 32 > FILE` and give "
+                                       "every host the same file", AGW_SEAL_MIN_SECRET);
+    if (!old)
+        secret_old = NULL;
+    return NULL;
+}
+
+static int needs_secret(const char *name)
+{
+    /* shmcb lives in this server's own memory; every other provider is a file or a server */
+    return name && strcmp(name, "shmcb") != 0;
+}
+
+int agw_cache_check(server_rec *s)
+{
+    agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
+
+    if (!needs_secret(sc->cache_provider) || secret_new)
+        return 0;
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                 "AGW0001: %s: Auth0Cache %s needs Auth0CacheSecret file:PATH: records in a "
+                 "shared cache are authenticated and encrypted with a fleet key; make one with "
+                 "`openssl rand -hex 32 > /etc/apache2/auth0/cache.key` (readable by root only) "
+                 "and give every host the same file", cache_where ? cache_where : "?",
+                 sc->cache_provider);
+    return 1;
+}
+
+/* The sealer every record goes through: the fleet key, else a random one for this host. */
+static int make_seal(apr_pool_t *pconf, server_rec *s)
+{
+    agw_err_t err = { NULL, NULL };
+    apr_status_t rv;
+
+    if (secret_new) {
+        rv = agw_seal_create(&seal, pconf, (const unsigned char *)secret_new, secret_new_len,
+                             &err);
+        if (rv == APR_SUCCESS && secret_old)
+            rv = agw_seal_add_old(seal, (const unsigned char *)secret_old, secret_old_len, &err);
+    }
+    else {
+        rv = agw_seal_create_random(&seal, pconf, &err);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0026: cannot make the shared-cache "
+                     "key: %s", err.reason ? err.reason : "unknown error");
+        seal = NULL;
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
 }
 
 int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     apr_status_t rv;
 
+    secret_new = secret_old = NULL;
+    secret_new_len = secret_old_len = 0;
+    cache_where = NULL;
+    seal = NULL;
     if ((rv = ap_mutex_register(pconf, CACHE_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
         return 500;
     if ((rv = ap_mutex_register(pconf, FETCH_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
@@ -90,6 +168,8 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         instance = NULL;
         return OK;
     }
+    if (make_seal(pconf, s) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
     if (!provider) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "AGW0020: Auth0Cache %s: provider not loaded; add `LoadModule "
@@ -113,10 +193,6 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
                      "AGW0023: Auth0Cache %s could not be initialised; each process will "
                      "keep its own state until it can", provider_name);
-        cache_ok = 0;
-    }
-    else {
-        cache_ok = 1;
     }
     return OK;
 }
@@ -167,16 +243,33 @@ static void unlock_cache(void)
         apr_global_mutex_unlock(cache_mutex);
 }
 
-apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
-                           server_rec *s)
+/* A record that fails authentication is someone else's writing: ignored, counted, logged. */
+static void forged(server_rec *s, const char *key, const char *why)
 {
-    unsigned int len = CACHE_MAX_VALUE;
+    apr_time_t now = apr_time_now();
+
+    agw_count(AGW_COUNT_CACHE_REJECTED);
+    if (now - last_forged_log > apr_time_from_sec(30)) {
+        last_forged_log = now;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "AGW0303: shared cache %s: record %.80s ignored: %s (written by a host "
+                     "without this Auth0CacheSecret, or tampered with); using the network "
+                     "instead", provider_name, key, why);
+    }
+}
+
+apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
+                               apr_size_t max, apr_pool_t *p, server_rec *s)
+{
+    agw_err_t err = { NULL, NULL };
+    unsigned int len;
     unsigned char *buf;
     apr_status_t rv;
 
-    if (!instance)
+    if (!instance || !seal)
         return APR_NOTFOUND;
-    buf = apr_palloc(p, len + 1);
+    len = (unsigned int)(max + AGW_SEAL_OVERHEAD);
+    buf = apr_palloc(p, len);
     lock_cache();
     rv = provider->retrieve(instance, s, (const unsigned char *)key, strlen(key), buf, &len, p);
     unlock_cache();
@@ -186,23 +279,33 @@ apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_
         outage(s, rv, "read");
         return rv;
     }
-    buf[len] = '\0';
-    *pdata = (char *)buf;
-    *plen = len;
+    if (agw_unseal(pdata, plen, p, seal, key, buf, len, &err) != APR_SUCCESS) {
+        forged(s, key, err.reason);
+        return APR_NOTFOUND;
+    }
     return APR_SUCCESS;
+}
+
+apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
+                           server_rec *s)
+{
+    return agw_cache_get_max(pdata, plen, key, CACHE_SMALL_VALUE, p, s);
 }
 
 apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p, server_rec *s)
 {
+    unsigned char *rec;
+    apr_size_t reclen;
     apr_status_t rv;
 
-    if (!instance || len > CACHE_MAX_VALUE)
+    if (!instance || !seal || len + AGW_SEAL_OVERHEAD > CACHE_MAX_VALUE)
         return APR_EINVAL;
+    if ((rv = agw_seal(&rec, &reclen, p, seal, key, data, len)) != APR_SUCCESS)
+        return rv;
     lock_cache();
     rv = provider->store(instance, s, (const unsigned char *)key, strlen(key),
-                         apr_time_from_sec(expires_at), (unsigned char *)data,
-                         (unsigned int)len, p);
+                         apr_time_from_sec(expires_at), rec, (unsigned int)reclen, p);
     unlock_cache();
     if (rv != APR_SUCCESS && agw_cache_is_network())
         outage(s, rv, "store");

@@ -440,6 +440,9 @@ const command_rec agw_cmds[] = {
                   "entries of the per-process cache of verified tokens (0: off; 10000)"),
     AP_INIT_TAKE1("Auth0Cache", agw_cache_set, NULL, RSRC_CONF,
                   "socache provider for shared state: shmcb, redis:HOST:PORT, memcache:HOST:PORT"),
+    AP_INIT_TAKE12("Auth0CacheSecret", agw_cache_secret_set, NULL, RSRC_CONF,
+                   "file:PATH (or env:VAR) of the fleet key that seals shared-cache records; "
+                   "a second value is an older key that still opens records"),
     { NULL }
 };
 
@@ -601,7 +604,8 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
 
 int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    int bad = check_tree(ptemp, s, ap_conftree) + agw_clients_check(pconf, s);
+    int bad = check_tree(ptemp, s, ap_conftree) + agw_clients_check(pconf, s)
+              + agw_cache_check(s);
 
     if (bad) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,

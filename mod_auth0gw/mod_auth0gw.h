@@ -130,8 +130,15 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 void agw_cache_child_init(apr_pool_t *pchild, server_rec *s);
 int agw_cache_is_network(void);
 const char *agw_cache_name(void);
+const char *agw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old);
+/* Configuration errors of the shared cache (configtest), counted. */
+int agw_cache_check(server_rec *s);
+/* Every record is sealed (agw_seal.h): a read that fails authentication is a miss, logged
+ * (AGW0303) and counted. get reads records up to 32 KiB; get_max up to max bytes. */
 apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
                            server_rec *s);
+apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
+                               apr_size_t max, apr_pool_t *p, server_rec *s);
 apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p, server_rec *s);
 apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
@@ -143,7 +150,8 @@ typedef enum {
     AGW_COUNT_ACCEPTED = 0, AGW_COUNT_NO_TOKEN, AGW_COUNT_MALFORMED, AGW_COUNT_SIGNATURE,
     AGW_COUNT_ALG, AGW_COUNT_UNKNOWN_KEY, AGW_COUNT_EXPIRED, AGW_COUNT_NOT_YET,
     AGW_COUNT_ISSUER, AGW_COUNT_AUDIENCE, AGW_COUNT_OTHER, AGW_COUNT_SCOPE,
-    AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_MAX
+    AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_CACHE_REJECTED,
+    AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);
 agw_counter_e agw_count_reason(const char *reason);

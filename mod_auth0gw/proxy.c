@@ -358,7 +358,8 @@ static int from_cache(agw_cc_token_t *tok, request_rec *r, const agw_client_t *c
     apr_size_t len;
 
     return agw_cache_get(&data, &len, c->cache_key, r->pool, r->server) == APR_SUCCESS
-           && agw_cc_token_decode(tok, r->pool, data, len) == APR_SUCCESS;
+           && agw_cc_token_decode(tok, r->pool, data, len,
+                                  (apr_int64_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
 }
 
 /* Shared backoff record "<failures> <next_try>", so a host's processes back off together. */

@@ -18,7 +18,7 @@ static volatile apr_uint32_t counters[AGW_COUNT_MAX];
 static const char *const counter_names[AGW_COUNT_MAX] = {
     "accepted", "no_token", "malformed", "signature", "alg_not_allowed", "unknown_key",
     "expired", "not_yet_valid", "issuer", "audience", "other_invalid", "insufficient_scope",
-    "keys_unavailable", "proxied_with_token", "proxy_no_token",
+    "keys_unavailable", "proxied_with_token", "proxy_no_token", "cache_record_rejected",
 };
 
 void agw_count(agw_counter_e which)

@@ -228,7 +228,7 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
         const char *end = decimal(&life_s, json_string_value(exp));
         lifetime = end && !*end ? (double)life_s : -1;
     }
-    if (!(lifetime >= 1 && lifetime <= 10 * 365 * 86400.0)) {
+    if (!(lifetime >= 1 && lifetime <= (double)AGW_CC_MAX_LIFETIME)) {
         agw_err_set(err, NULL, "token response has no usable expires_in");
         return APR_EGENERAL;
     }
@@ -285,7 +285,7 @@ char *agw_cc_token_encode(apr_pool_t *p, const agw_cc_token_t *tok, apr_size_t *
 }
 
 apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char *data,
-                                 apr_size_t len)
+                                 apr_size_t len, apr_int64_t now)
 {
     const char *s, *at;
     apr_int64_t got, exp;
@@ -299,6 +299,10 @@ apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char 
         return APR_EINVAL;
     at++;
     if (exp <= got || strlen(at) > AGW_CC_MAX_TOKEN || !bearer_chars(at))
+        return APR_EINVAL;
+    /* times as a token endpoint could have given them: obtained no later than now (give or
+     * take the clock skew between hosts), not yet expired, a lifetime parse would accept */
+    if (got > now + AGW_CC_CLOCK_SKEW || exp <= now || exp - got > AGW_CC_MAX_LIFETIME)
         return APR_EINVAL;
     tok->obtained_at = got;
     tok->expires_at = exp;

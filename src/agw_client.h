@@ -16,6 +16,8 @@ typedef enum {
 } agw_client_auth_e;
 
 #define AGW_CC_MAX_TOKEN 16384  /* an access token longer than this is refused */
+#define AGW_CC_MAX_LIFETIME (10 * 365 * 86400)  /* a longer expires_in is refused */
+#define AGW_CC_CLOCK_SKEW 60    /* how far another host's clock may run ahead of ours */
 
 typedef struct agw_client_t {
     const char *name;
@@ -66,9 +68,12 @@ apr_int64_t agw_client_renew_at(const agw_client_t *c, const agw_cc_token_t *tok
 /* Seconds to wait after the n-th consecutive failure (n >= 1): 2, 4, 8 ... capped at 60. */
 apr_int64_t agw_client_backoff(unsigned int failures);
 
-/* The cache record of a token: "1 <obtained_at> <expires_at> <token>". */
+/* The cache record of a token: "1 <obtained_at> <expires_at> <token>". Decoding reads it as
+ * hostile: besides its form, obtained_at must not be later than now + AGW_CC_CLOCK_SKEW,
+ * expires_at must be after now, and the lifetime at most AGW_CC_MAX_LIFETIME (one write of
+ * far-future times must not pin a token in every process). */
 char *agw_cc_token_encode(apr_pool_t *p, const agw_cc_token_t *tok, apr_size_t *plen);
 apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char *data,
-                                 apr_size_t len);
+                                 apr_size_t len, apr_int64_t now);
 
 #endif

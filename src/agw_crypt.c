@@ -565,7 +565,7 @@ int agw_crypt_memeq(const void *a, const void *b, apr_size_t len)
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
-void agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
+apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
 {
     unsigned int outlen = 0;
 
@@ -573,7 +573,9 @@ void agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
         /* Cannot happen with a working libcrypto; never hand back stale bytes. */
         memset(out, 0, 32);
         ERR_clear_error();
+        return APR_EGENERAL;
     }
+    return APR_SUCCESS;
 }
 
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len)
@@ -583,7 +585,8 @@ char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len)
     char *out = apr_palloc(p, 13);
     int i;
 
-    agw_crypt_sha256(digest, data, len);
+    if (agw_crypt_sha256(digest, data, len) != APR_SUCCESS)
+        return apr_pstrdup(p, "-");
     for (i = 0; i < 6; i++) {
         out[2 * i] = hex[digest[i] >> 4];
         out[2 * i + 1] = hex[digest[i] & 0x0f];

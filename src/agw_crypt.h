@@ -77,7 +77,9 @@ apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
 /* Constant-time equality of two buffers of the same length: 1 equal, 0 not. */
 int agw_crypt_memeq(const void *a, const void *b, apr_size_t len);
 
-void agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len);
+/* APR_SUCCESS, or APR_EGENERAL (out zeroed) if libcrypto fails: never use out then. */
+apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
+    __attribute__((warn_unused_result));
 
 /* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p. */
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);

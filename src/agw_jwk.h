@@ -20,6 +20,9 @@ typedef struct agw_jwk_t {
     agw_pkey_t *pkey;           /* RSA / EC / OKP */
     const unsigned char *secret;/* oct only */
     apr_size_t secret_len;
+    unsigned char thumbprint[32];/* RFC 7638 SHA-256 thumbprint of the public key (oct: a
+                                  * SHA-256 of the secret): names the key material, not the
+                                  * kid, wherever a key must be recognised again */
 } agw_jwk_t;
 
 typedef struct agw_jwks_t {

@@ -1,11 +1,13 @@
 /* The per-process key store: JWK Sets by source, fetched once, refreshed on schedule, refetched (rate-limited) on unknown kid. */
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include <apr_file_io.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
 #include <apr_atomic.h>
+#include <unistd.h>
 
 #include "agw_keys.h"
 #include "agw_json.h"
@@ -92,7 +94,10 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
     agw_keystore_t *ks = apr_pcalloc(p, sizeof(*ks));
     apr_status_t rv;
 
-    ks->pool = p;
+    /* a pool of its own: ks->pool is used under ks->mutex only, never shared with others */
+    if ((rv = apr_pool_create(&ks->pool, p)) != APR_SUCCESS)
+        return rv;
+    p = ks->pool;
     ks->log = log;
     ks->baton = baton;
     ks->by_key = apr_hash_make(p);
@@ -152,7 +157,10 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     {
         unsigned char md[32];
         const char *h;
-        agw_crypt_sha256(md, key, strlen(key));
+        if (agw_crypt_sha256(md, key, strlen(key)) != APR_SUCCESS) {
+            rv = APR_EGENERAL;
+            goto leave;
+        }
         memcpy(src->id, md, sizeof(src->id));
         h = agw_b64url_encode(ks->pool, md, 18);
         src->shared_key = apr_pstrcat(ks->pool, "jwks:", h, NULL);
@@ -363,6 +371,35 @@ static void shared_cooldown_set(agw_keysrc_t *src, apr_int64_t now, apr_pool_t *
     sh->put(sh->baton, src->cool_key, rec, strlen(rec), now + src->spec.cooldown, p);
 }
 
+/* The set from the source itself: a file, or the JWKS URL (found by discovery if need be). */
+static apr_status_t fetch_network(char **pbody, apr_size_t *plen, const char **puri,
+                                  const char **pfound_uri, const agw_keysrc_t *src,
+                                  apr_pool_t *p, agw_err_t *err)
+{
+    agw_http_opts_t o = src->spec.http;
+    apr_status_t rv;
+
+    if (src->spec.jwks && strncasecmp(src->spec.jwks, "file:", 5) == 0)
+        return read_file(pbody, plen, p, src->spec.jwks + 5, AGW_JWKS_MAX_BYTES, err);
+    if (!*puri)
+        *puri = src->spec.jwks;
+    if (!*puri) {
+        if ((rv = discover(pfound_uri, p, &src->spec, err)) != APR_SUCCESS)
+            return rv;
+        *puri = *pfound_uri;
+    }
+    if (!o.max_body || o.max_body > AGW_JWKS_MAX_BYTES)
+        o.max_body = AGW_JWKS_MAX_BYTES;
+    return http_json_get(pbody, plen, p, *puri, &o, err);
+}
+
+/* 1 .. min(5, refresh / 10) + 1 seconds, different between processes. */
+static apr_int64_t jitter(const agw_keysrc_t *src)
+{
+    apr_int64_t span = src->spec.refresh / 10 < 5 ? src->spec.refresh / 10 : 5;
+    return 1 + (apr_int64_t)((unsigned long)getpid() % (unsigned long)(span + 1));
+}
+
 /* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. */
 static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int network_ok)
 {
@@ -378,8 +415,6 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
     int i, from_shared = 0;
 
     src->fetching = 1;
-    if (!scheduled && network_ok)
-        src->last_unsched = now;
     apr_thread_mutex_unlock(ks->mutex);
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
@@ -394,21 +429,14 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
         apr_pool_destroy(p);
         return;
     }
-    else if (src->spec.jwks && strncmp(src->spec.jwks, "file:", 5) == 0) {
-        rv = read_file(&body, &len, p, src->spec.jwks + 5, AGW_JWKS_MAX_BYTES, &err);
-    }
     else {
-        if (!uri)
-            uri = src->spec.jwks;
-        rv = APR_SUCCESS;
-        if (!uri && (rv = discover(&found_uri, p, &src->spec, &err)) == APR_SUCCESS)
-            uri = found_uri;
-        if (rv == APR_SUCCESS) {
-            agw_http_opts_t o = src->spec.http;
-            if (!o.max_body || o.max_body > AGW_JWKS_MAX_BYTES)
-                o.max_body = AGW_JWKS_MAX_BYTES;
-            rv = http_json_get(&body, &len, p, uri, &o, &err);
+        if (!scheduled) {
+            /* the cooldown counts attempts on the network, not sets taken from the cache */
+            apr_thread_mutex_lock(ks->mutex);
+            src->last_unsched = now;
+            apr_thread_mutex_unlock(ks->mutex);
         }
+        rv = fetch_network(&body, &len, &uri, &found_uri, src, p, &err);
     }
     if (rv == APR_SUCCESS && (rv = agw_jwks_parse(&jwks, p, body, len, &err)) == APR_SUCCESS
         && jwks->keys->nelts == 0) {
@@ -457,7 +485,10 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
         apr_atomic_set64(&src->pub_fetched_at, (apr_uint64_t)v->fetched_at);
         apr_atomic_set32(&src->pub_version, (apr_uint32_t)v->version);
         src->last_error[0] = '\0';
-        src->next_refresh = fetched_at + src->spec.refresh;
+        /* every process refreshes on the schedule of the set it holds, wherever the set came
+         * from; a set from the shared cache refreshes a little after the process that
+         * fetched it, so that process's next publication is usually there to be taken */
+        src->next_refresh = fetched_at + src->spec.refresh + (from_shared ? jitter(src) : 0);
         if (src->next_refresh <= now)
             src->next_refresh = now + 1;
         p = NULL;
@@ -517,6 +548,9 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
 {
     agw_keystore_t *ks = src->store;
     apr_status_t rv = APR_SUCCESS;
+    /* another process's last unscheduled fetch: read before the mutex, which is never held
+     * across a round trip to the shared store */
+    apr_int64_t other = shared_cooldown(src, p);
 
     apr_thread_mutex_lock(ks->mutex);
     while (src->fetching)
@@ -530,7 +564,6 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
     }
     {
         /* another process refetched lately: take its set if newer, but do not fetch again */
-        apr_int64_t other = shared_cooldown(src, p);
         int cooled = other >= 0 && now < other + src->spec.cooldown;
         unsigned long before = src->version;
         fetch_locked(src, now, 0, !cooled);
@@ -556,7 +589,7 @@ void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now)
     /* sources only grow, and fetch_locked drops the mutex: index, don't hold pointers */
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
-        if (!src->fetching && src->fetches > 0 && now >= src->next_refresh)
+        if (!src->fetching && src->cur && now >= src->next_refresh)
             fetch_locked(src, now, 1, 1);
     }
     apr_thread_mutex_unlock(ks->mutex);

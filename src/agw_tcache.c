@@ -11,6 +11,7 @@ typedef struct entry_t {
     json_t *claims;
     agw_alg_e alg;
     char kid[AGW_TCACHE_KID_MAX + 1];
+    unsigned char key[32];
     unsigned long version;
     apr_int64_t exp;
     apr_size_t cost;
@@ -207,6 +208,7 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
         hit->claims = json_incref(e->claims);
         hit->alg = e->alg;
         memcpy(hit->kid, e->kid, sizeof(hit->kid));
+        memcpy(hit->key, e->key, sizeof(hit->key));
         hit->version = e->version;
         sh->hits++;
         found = 1;
@@ -224,7 +226,8 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
 
 void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
                     const unsigned char source[32], json_t *claims, agw_alg_e alg,
-                    const char *kid, unsigned long version, apr_int64_t exp, apr_size_t cost)
+                    const char *kid, const unsigned char *key, unsigned long version,
+                    apr_int64_t exp, apr_size_t cost)
 {
     json_t *doomed[4] = { NULL, NULL, NULL, NULL };
     int ndoomed = 0, i;
@@ -257,6 +260,8 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
         e->alg = alg;
         if (kid)
             memcpy(e->kid, kid, strlen(kid) + 1);
+        if (key)
+            memcpy(e->key, key, sizeof(e->key));
         e->version = version;
         e->exp = exp;
         e->cost = cost;

@@ -16,7 +16,8 @@ typedef struct agw_tcache_t agw_tcache_t;
 typedef struct agw_tcache_hit_t {
     json_t *claims;
     agw_alg_e alg;
-    char kid[AGW_TCACHE_KID_MAX + 1];   /* "" when the token had no kid */
+    char kid[AGW_TCACHE_KID_MAX + 1];   /* "" when the token had no kid (for logs) */
+    unsigned char key[32];              /* thumbprint of the key that verified it */
     unsigned long version;
 } agw_tcache_hit_t;
 
@@ -36,11 +37,15 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
                    apr_pool_t *p, agw_tcache_hit_t *hit);
 
-/* Remembers a verified token (takes its own reference to claims, which may be NULL). exp is the token's exp;
- * cost is the token's length. Evicts the least recently used entries to stay in bounds. */
+/* Remembers a verified token (takes its own reference to claims, which may be NULL). key is
+ * the thumbprint of the key that verified it (NULL: none), by which a later key set is asked
+ * whether that key is still there (a kid may be reused for other key material). exp is the
+ * token's exp; cost is the token's length. Evicts the least recently used entries to stay
+ * in bounds. */
 void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
                     const unsigned char source[32], json_t *claims, agw_alg_e alg,
-                    const char *kid, unsigned long version, apr_int64_t exp, apr_size_t cost);
+                    const char *kid, const unsigned char *key, unsigned long version,
+                    apr_int64_t exp, apr_size_t cost);
 
 /* Records that the entry's key is still in the set of a newer version. */
 void agw_tcache_touch_version(agw_tcache_t *tc, const unsigned char digest[32],

@@ -47,6 +47,16 @@ sub burst {
     return parallel_get(\@urls);
 }
 
+# The fleet key every host of the fleet reads (root reads it at start: 0600 is enough).
+sub fleet_key {
+    my $file = AGW::Proxy::state_dir() . '/fleet.key';
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh unpack('H*', join '', map { chr int rand 256 } 1 .. 32), "\n";
+    close $fh;
+    chmod 0600, $file;
+    return $file;
+}
+
 sub distinct { my %h = map { ($_ // 'undef') => 1 } @_; return scalar keys %h }
 
 # The child pids that served requests to /fx/NAME/ on a host (from its access log).
@@ -67,6 +77,7 @@ sub run_fleet {
                   map { ("after$_" => "fleet${t}a$_") } 1 .. $AFTER);
     register_client($_, client_id => "$_-client", client_secret => $SECRET) for values %tenant;
     my $config = "Auth0Cache $kind:127.0.0.1:$cache_port\n"
+               . "Auth0CacheSecret file:" . fleet_key() . "\n"
                . "CustomLog \"logs/access_log\" \"%P %>s %U\"\n"
                . join('', map { client_conf($_, $tenant{$_}) } sort keys %tenant);
     my @hosts = map { start_httpd(name => "$t-$_", modules => [$module], config => $config,

@@ -33,7 +33,7 @@ static void put_distinct(agw_tcache_t *tc, unsigned int from, unsigned int count
 
     for (i = from; i < from + count; i++) {
         digest_of(d, i);
-        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", 1, 9999, len);
+        agw_tcache_put(tc, d, src_a, claims((int)i), AGW_ALG_RS256, "k", NULL, 1, 9999, len);
     }
 }
 
@@ -52,8 +52,10 @@ START_TEST(hit_miss_source_and_expiry)
     digest_of(d, 1);
     digest_of(other, 2);
     ck_assert_ptr_nonnull(tc);
-    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k1", 7, 2000, 800);
+    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k1", src_b, 7, 2000, 800);
     ck_assert(agw_tcache_get(tc, d, src_a, 1000, 30, agw_test_pool, &hit));
+    /* the entry remembers the key that verified it, not only its name */
+    ck_assert_mem_eq(hit.key, src_b, 32);
     ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 1);
     ck_assert_int_eq(hit.alg, AGW_ALG_RS256);
     ck_assert_str_eq(hit.kid, "k1");
@@ -67,11 +69,11 @@ START_TEST(hit_miss_source_and_expiry)
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 30, agw_test_pool, &hit));
     /* a kid longer than the cache keeps is not cached */
     agw_tcache_put(tc, other, src_a, claims(2), AGW_ALG_RS256,
-                   "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", 1, 2000,
-                   800);
+                   "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", NULL, 1,
+                   2000, 800);
     ck_assert(!agw_tcache_get(tc, other, src_a, 1000, 30, agw_test_pool, &hit));
     /* version touch and drop */
-    agw_tcache_put(tc, d, src_a, claims(3), AGW_ALG_ES256, "", 1, 5000, 800);
+    agw_tcache_put(tc, d, src_a, claims(3), AGW_ALG_ES256, "", NULL, 1, 5000, 800);
     agw_tcache_touch_version(tc, d, 9);
     ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
     ck_assert_uint_eq(hit.version, 9);
@@ -109,7 +111,7 @@ START_TEST(bounded_by_entries_and_bytes)
     ck_assert_uint_le(st.entries, 16);
     /* a token larger than a shard's budget is not cached at all */
     digest_of(d, 100000);
-    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k", 1, 9999, 5000);
+    agw_tcache_put(tc, d, src_a, claims(1), AGW_ALG_RS256, "k", NULL, 1, 9999, 5000);
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
 }
 END_TEST
@@ -122,9 +124,9 @@ START_TEST(admits_on_second_sighting)
     unsigned char d[32], hot[32];
 
     digest_of(hot, 424242);
-    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", 1, 9999, 100);
+    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", NULL, 1, 9999, 100);
     ck_assert(!agw_tcache_get(tc, hot, src_a, 1000, 0, agw_test_pool, &hit));
-    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", 1, 9999, 100);
+    agw_tcache_put(tc, hot, src_a, claims(7), AGW_ALG_RS256, "k", NULL, 1, 9999, 100);
     ck_assert(agw_tcache_get(tc, hot, src_a, 1000, 0, agw_test_pool, &hit));
     ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 7);
 
@@ -139,14 +141,14 @@ START_TEST(admits_on_second_sighting)
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
 
     /* the latest one, put again right away, is admitted; claims may be NULL (negative cache) */
-    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", 3, 9999, 100);
+    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", NULL, 3, 9999, 100);
     ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
     ck_assert_ptr_null(hit.claims);
     ck_assert_int_eq(hit.alg, AGW_ALG_ES256);
     ck_assert_uint_eq(hit.version, 3);
     /* a tag is used up by its admission: a dropped token starts over */
     agw_tcache_drop(tc, d);
-    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", 3, 9999, 100);
+    agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", NULL, 3, 9999, 100);
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
 }
 END_TEST
@@ -165,7 +167,7 @@ static void *APR_THREAD_FUNC hammer(apr_thread_t *t, void *data)
     for (i = 0; i < 20000; i++) {
         digest_of(d, (base + i) % 3000);
         if (!agw_tcache_get(shared_tc, d, src_a, 1000, 0, p, &hit))
-            agw_tcache_put(shared_tc, d, src_a, j, AGW_ALG_RS256, "k", 1, 9999, 200);
+            agw_tcache_put(shared_tc, d, src_a, j, AGW_ALG_RS256, "k", NULL, 1, 9999, 200);
         if (i % 1000 == 0)
             apr_pool_clear(p);
     }

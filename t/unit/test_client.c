@@ -730,7 +730,7 @@ START_TEST(record_round_trip)
     ck_assert_uint_eq(len, strlen(rec));
     ck_assert_str_eq(rec, "1 1700000000 1700086400 eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
     memset(&back, 0, sizeof(back));
-    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, rec, len), APR_SUCCESS);
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, rec, len, NOW), APR_SUCCESS);
     ck_assert_str_eq(back.access_token, tok.access_token);
     ck_assert(back.obtained_at == tok.obtained_at);
     ck_assert(back.expires_at == tok.expires_at);
@@ -747,7 +747,7 @@ START_TEST(record_round_trip_max_token)
     t[AGW_CC_MAX_TOKEN] = '\0';
     tok.access_token = t;
     rec = agw_cc_token_encode(agw_test_pool, &tok, &len);
-    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, rec, len), APR_SUCCESS);
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, rec, len, 1), APR_SUCCESS);
     ck_assert_str_eq(back.access_token, t);
 }
 END_TEST
@@ -769,7 +769,7 @@ START_TEST(record_hostile)
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         agw_cc_token_t tok = { NULL, 0, 0 };
-        ck_assert_msg(agw_cc_token_decode(&tok, agw_test_pool, bad[i].rec, bad[i].len)
+        ck_assert_msg(agw_cc_token_decode(&tok, agw_test_pool, bad[i].rec, bad[i].len, 1)
                       == APR_EINVAL, "record %u accepted", (unsigned)i);
         ck_assert_ptr_null(tok.access_token);
     }
@@ -786,8 +786,32 @@ START_TEST(record_oversized_token)
     memset(rec + len, 'a', n);
     len += n;
     rec[len] = '\0';
-    ck_assert_int_eq(agw_cc_token_decode(&tok, agw_test_pool, rec, len), APR_EINVAL);
+    ck_assert_int_eq(agw_cc_token_decode(&tok, agw_test_pool, rec, len, 1), APR_EINVAL);
     ck_assert_ptr_null(tok.access_token);
+}
+END_TEST
+
+/* Issue 9.7: times no token endpoint gives are refused, so one write cannot pin a token. */
+START_TEST(record_times_are_checked_against_now)
+{
+    static const struct { const char *rec; int ok; } cases[] = {
+        { "1 1700000000 1700003600 tok", 1 },       /* obtained now, an hour to live */
+        { "1 1700000060 1700003600 tok", 1 },       /* another host's clock a minute ahead */
+        { "1 1700000061 1700003600 tok", 0 },       /* obtained in the future */
+        { "1 9000000000 9000003600 tok", 0 },       /* far-future times: the pinning attack */
+        { "1 1600000000 1700000000 tok", 0 },       /* expired now */
+        { "1 1699990000 1700000001 tok", 1 },       /* expires in a second */
+        { "1 1 1700003600 tok", 0 },                /* a lifetime no endpoint gives */
+        { "1 1700000000 9223372036854775807 tok", 0 }, /* renew_at's life * pct would overflow */
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        agw_cc_token_t tok = { NULL, 0, 0 };
+        ck_assert_msg((agw_cc_token_decode(&tok, agw_test_pool, cases[i].rec,
+                                           strlen(cases[i].rec), NOW) == APR_SUCCESS)
+                      == cases[i].ok, "record %u: %s", (unsigned)i, cases[i].rec);
+    }
 }
 END_TEST
 
@@ -798,7 +822,7 @@ START_TEST(record_not_terminated)
     char *buf = apr_pmemdup(agw_test_pool, src, 14);     /* "1 10 20 abcdef", no NUL */
     agw_cc_token_t tok = { NULL, 0, 0 };
 
-    ck_assert_int_eq(agw_cc_token_decode(&tok, agw_test_pool, buf, 14), APR_SUCCESS);
+    ck_assert_int_eq(agw_cc_token_decode(&tok, agw_test_pool, buf, 14, 15), APR_SUCCESS);
     ck_assert_str_eq(tok.access_token, "abcdef");
     ck_assert(tok.obtained_at == 10);
     ck_assert(tok.expires_at == 20);
@@ -842,6 +866,7 @@ Suite *agw_suite_client(void)
     tcase_add_test(tc, record_hostile);
     tcase_add_test(tc, record_oversized_token);
     tcase_add_test(tc, record_not_terminated);
+    tcase_add_test(tc, record_times_are_checked_against_now);
     suite_add_tcase(s, tc);
     return s;
 }

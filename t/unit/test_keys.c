@@ -8,6 +8,7 @@
 
 #include "tests.h"
 #include "agw_keys.h"
+#include "agw_b64.h"
 
 /* An Ed25519 public JWK (RFC 8037 A.2) under two kids, enough for the store's bookkeeping. */
 #define KEY(kid) "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"" kid "\"," \
@@ -255,6 +256,106 @@ START_TEST(processes_share_keys_and_cooldown)
 }
 END_TEST
 
+/* A second Ed25519 key (RFC 8032 test 2's public key) under the same kid: new key material. */
+#define OTHER_KEY(kid) "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"" kid "\"," \
+                       "\"x\":\"PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw\"}"
+
+static int holds_kid(const agw_keys_ref_t *ref, const char *kid)
+{
+    int i;
+    for (i = 0; i < ref->jwks->keys->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(ref->jwks->keys, i, agw_jwk_t *)->kid, kid))
+            return 1;
+    return 0;
+}
+
+/* Issue 9.3: a process that took its keys from the shared store refreshes on schedule too,
+ * from a newer shared set when one is there, else from the source itself. */
+START_TEST(every_process_refreshes_on_schedule)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_keystore_t *a, *b, *c;
+    agw_keysrc_t *sa, *sb, *sc;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    agw_keys_ref_t *rc = apr_pcalloc(agw_test_pool, sizeof(*rc));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    f.h = apr_hash_make(agw_test_pool);
+    spec.refresh = 10;
+    spec.max_stale = 86400;
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("old") "]}");
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&c, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_share(c, &shared);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    agw_keystore_source(&sc, c, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1003, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_get(rc, sc, agw_test_pool, 1004, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(stat_fetches(b) + stat_fetches(c), 0);
+    ck_assert(holds_kid(rb, "old"));
+    /* the issuer drops "old" */
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    /* a refreshes at 1010 from the source and publishes; b, a little later, takes that */
+    agw_keystore_tick(a, 1010);
+    agw_keystore_tick(b, 1012);
+    ck_assert_int_eq(stat_fetches(a), 2);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1012, &retry, &err), APR_SUCCESS);
+    ck_assert(!holds_kid(rb, "old"));
+    /* with no fresher shared set (a is gone), c fetches for itself within refresh + 2 */
+    f.h = apr_hash_make(agw_test_pool);
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("new") "]}");
+    agw_keystore_tick(c, 1000 + 10 + 2);
+    ck_assert_int_eq(stat_fetches(c), 1);
+    ck_assert_int_eq(agw_keysrc_get(rc, sc, agw_test_pool, 1012, &retry, &err), APR_SUCCESS);
+    ck_assert(holds_kid(rc, "new"));
+    ck_assert(!holds_kid(rc, "old"));
+}
+END_TEST
+
+/* Issue 9.4: a kid reused for other key material is another key: the thumbprints differ. */
+START_TEST(a_reused_kid_has_another_thumbprint)
+{
+    agw_jwks_t *one, *two;
+    agw_err_t err = { NULL, NULL };
+    const char *d1 = "{\"keys\":[" KEY("k") "]}", *d2 = "{\"keys\":[" OTHER_KEY("k") "]}";
+
+    ck_assert_int_eq(agw_jwks_parse(&one, agw_test_pool, d1, strlen(d1), &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_jwks_parse(&two, agw_test_pool, d2, strlen(d2), &err), APR_SUCCESS);
+    ck_assert_int_ne(memcmp(APR_ARRAY_IDX(one->keys, 0, agw_jwk_t *)->thumbprint,
+                            APR_ARRAY_IDX(two->keys, 0, agw_jwk_t *)->thumbprint, 32), 0);
+}
+END_TEST
+
+/* RFC 7638 section 3.1's example key and thumbprint (optional members do not count). */
+START_TEST(thumbprint_matches_rfc7638)
+{
+    const char *doc =
+        "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4"
+        "cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl9"
+        "3lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n9"
+        "1CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8"
+        "awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}]}";
+    agw_jwks_t *jwks;
+    agw_err_t err = { NULL, NULL };
+
+    ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
+    ck_assert_int_eq(jwks->keys->nelts, 1);
+    ck_assert_str_eq(agw_b64url_encode(agw_test_pool,
+                                       APR_ARRAY_IDX(jwks->keys, 0, agw_jwk_t *)->thumbprint, 32),
+                     "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+}
+END_TEST
+
 Suite *agw_suite_keys(void)
 {
     Suite *s = suite_create("keys");
@@ -266,6 +367,9 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, no_keys_is_eagain_with_retry_after);
     tcase_add_test(tc, stale_beyond_max_stale_stops_serving);
     tcase_add_test(tc, processes_share_keys_and_cooldown);
+    tcase_add_test(tc, every_process_refreshes_on_schedule);
+    tcase_add_test(tc, a_reused_kid_has_another_thumbprint);
+    tcase_add_test(tc, thumbprint_matches_rfc7638);
     suite_add_tcase(s, tc);
     return s;
 }
