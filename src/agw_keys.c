@@ -152,7 +152,10 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     {
         unsigned char md[32];
         const char *h;
-        agw_crypt_sha256(md, key, strlen(key));
+        if (agw_crypt_sha256(md, key, strlen(key)) != APR_SUCCESS) {
+            rv = APR_EGENERAL;
+            goto leave;
+        }
         memcpy(src->id, md, sizeof(src->id));
         h = agw_b64url_encode(ks->pool, md, 18);
         src->shared_key = apr_pstrcat(ks->pool, "jwks:", h, NULL);
