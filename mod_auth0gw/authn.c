@@ -521,9 +521,8 @@ static int agw_authenticate(request_rec *r)
     const unsigned char *source;
     unsigned long version = 0;
     apr_size_t len;
-    apr_int64_t now;
+    apr_int64_t now, exp;
     apr_status_t rv;
-    json_t *exp;
     int malformed, status;
 
     if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
@@ -545,18 +544,26 @@ static int agw_authenticate(request_rec *r)
         return HTTP_UNAUTHORIZED;
     }
     len = strlen(token);
-    agw_crypt_sha256(digest, token, len);
+    if (agw_crypt_sha256(digest, token, len) != APR_SUCCESS) {
+        /* an all-zero digest would be one cache key for every such token: refuse instead */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "AGW0106: cannot hash the token (libcrypto failed); refusing the request");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     fp = hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
 
-    if (len <= AGW_TOKEN_MAX_BYTES
+    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full */
+    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
 
     if ((rv = agw_jws_decode_header(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err))
         != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
+    if (agw_jwt_check_typ(jws->typ, c->token_types, &err) != APR_SUCCESS)
+        return reject_unverified(r, fp, jws, &err);
     if (!(algs & AGW_ALG_BIT(jws->alg))) {
         agw_err_set(&err, AGW_E_INVALID_TOKEN, "alg not allowed");
         return reject_unverified(r, fp, jws, &err);
@@ -594,11 +601,13 @@ static int agw_authenticate(request_rec *r)
     if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
     status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
-    exp = json_object_get(jws->payload, "exp");
-    if (status == OK && tcache && json_is_number(exp))
+    /* only tokens that pass the default typ rule are cached: every location that reads the
+     * cache applies that rule (those with Auth0TokenType skip the cache) */
+    if (status == OK && tcache && !c->token_types
+        && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
         agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
-                       jws->kid ? jws->kid : "", jws->key->thumbprint, version,
-                       (apr_int64_t)json_number_value(exp), len);
+                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp,
+                       len);
     return status;
 }
 

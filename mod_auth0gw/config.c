@@ -67,6 +67,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(domain_jwks);
     MERGE_PTR(issuer);
     MERGE_PTR(audiences);
+    MERGE_PTR(token_types);
     MERGE_PTR(jwks);
     c->algs = add->algs ? add->algs : base->algs;
     if (add->hmac) {
@@ -190,6 +191,19 @@ static const char *set_audience(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_token_type(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (!agw_jwt_typ_name_ok(arg))
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a media type name; give a JOSE "
+                                      "typ such as at+jwt", arg));
+    if (!c->token_types)
+        c->token_types = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(c->token_types, const char *) = arg;
+    return NULL;
+}
+
 static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_dir_conf_t *c = dc;
@@ -225,7 +239,8 @@ static const char *set_hmac(cmd_parms *cmd, void *dc, const char *arg)
     c->hmac = (const unsigned char *)secret;
     c->hmac_len = len;
     c->hmac_jwks = agw_jwks_from_secret(cmd->pool, c->hmac, len);
-    agw_crypt_sha256(c->hmac_id, secret, len);
+    if (agw_crypt_sha256(c->hmac_id, secret, len) != APR_SUCCESS)
+        return fail(cmd, "cannot hash the secret (libcrypto failed)");
     return NULL;
 }
 
@@ -394,6 +409,8 @@ const command_rec agw_cmds[] = {
     DIRCMD(TAKE1, "Auth0Issuer", set_issuer, "the exact iss the tokens must carry"),
     DIRCMD(ITERATE, "Auth0Audience", set_audience,
            "audiences accepted: the token's aud must contain one of them"),
+    DIRCMD(ITERATE, "Auth0TokenType", set_token_type,
+           "JOSE typ values accepted, e.g. at+jwt (RFC 9068); unset: any but other JWT kinds"),
     DIRCMD(TAKE1, "Auth0JWKS", set_jwks, "the key source: an https:// URL or file:PATH"),
     DIRCMD(TAKE_ARGV, "Auth0Algorithms", set_algs, "allowed signature algorithms (RS256 by "
                                                    "default)"),

@@ -40,6 +40,7 @@ typedef struct agw_dir_conf_t {
     const char *domain_jwks;            /* https://DOMAIN/.well-known/jwks.json */
     const char *issuer;
     apr_array_header_t *audiences;      /* const char *; NULL: unset */
+    apr_array_header_t *token_types;    /* Auth0TokenType, const char *; NULL: unset */
     const char *jwks;                   /* URL or file:PATH; NULL: from domain or discovery */
     agw_alg_set_t algs;                 /* 0: unset */
     const unsigned char *hmac;          /* HS* secret; NULL: unset */

@@ -71,14 +71,17 @@ const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
                            field(p, c->audience), field(p, c->scope), NULL);
     /* the credential is part of the key: a block with another (or a wrong) secret must never
      * be handed a token that its own credential did not obtain */
-    agw_crypt_sha256(md, c->secret ? c->secret : "", c->secret ? strlen(c->secret) : 0);
+    if (agw_crypt_sha256(md, c->secret ? c->secret : "", c->secret ? strlen(c->secret) : 0)
+        != APR_SUCCESS)
+        return "cannot hash the client's credential (libcrypto failed)";
     material = apr_pstrcat(p, material, field(p, apr_itoa(p, (int)c->auth)),
                            field(p, agw_b64url_encode(p, md, sizeof(md))),
                            field(p, c->sign_kid), NULL);
     for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
         material = apr_pstrcat(p, material, field(p, APR_ARRAY_IDX(c->params, i, const char *)),
                                field(p, APR_ARRAY_IDX(c->params, i + 1, const char *)), NULL);
-    agw_crypt_sha256(md, material, strlen(material));
+    if (agw_crypt_sha256(md, material, strlen(material)) != APR_SUCCESS)
+        return "cannot hash the client's settings (libcrypto failed)";
     c->cache_key = apr_pstrcat(p, "cc:", agw_b64url_encode(p, md, sizeof(md)), NULL);
     return NULL;
 }

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include "agw_crypt.h"
 
@@ -565,10 +566,23 @@ int agw_crypt_memeq(const void *a, const void *b, apr_size_t len)
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+/* Failures injected by agw_crypt_test_fail_sha256; always 0 outside the unit tests. */
+static volatile apr_uint32_t sha256_fail_injected;
+
+void agw_crypt_test_fail_sha256(unsigned int n)
+{
+    apr_atomic_set32(&sha256_fail_injected, n);
+}
+
 apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
 {
     unsigned int outlen = 0;
 
+    if (apr_atomic_read32(&sha256_fail_injected) != 0) {
+        apr_atomic_dec32(&sha256_fail_injected);
+        memset(out, 0, 32);
+        return APR_EGENERAL;
+    }
     if (EVP_Digest(data, len, out, &outlen, md_get(MD_SHA256), NULL) != 1 || outlen != 32) {
         /* Cannot happen with a working libcrypto; never hand back stale bytes. */
         memset(out, 0, 32);

@@ -77,12 +77,17 @@ apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
 /* Constant-time equality of two buffers of the same length: 1 equal, 0 not. */
 int agw_crypt_memeq(const void *a, const void *b, apr_size_t len);
 
-/* APR_SUCCESS, or APR_EGENERAL (out zeroed) if libcrypto fails: never use out then. */
+/* SHA-256 of data into out. APR_SUCCESS, or APR_EGENERAL when libcrypto failed: out is then
+ * all zero and must not be used (never as a cache key: every failure would share it). */
 apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
     __attribute__((warn_unused_result));
 
-/* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p. */
+/* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p; "-" when
+ * the hash failed. */
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);
+
+/* Tests only: the next n calls of agw_crypt_sha256 fail as if libcrypto had (0: none). */
+void agw_crypt_test_fail_sha256(unsigned int n);
 
 
 #endif

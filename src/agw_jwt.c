@@ -1,7 +1,7 @@
 /* JWT claims: registered-claim validation with time as a parameter, claim paths, scope/role/value matching. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include "agw_json.h"
 #include "agw_jwt.h"
@@ -15,20 +15,42 @@ typedef struct {
     double d;
 } agw_numeric_t;
 
+enum { NUMERIC_OK, NUMERIC_NOT_NUMBER, NUMERIC_OUT_OF_RANGE };
+
+/* A time claim within 0..AGW_JWT_TIME_MAX, so that no later cast or sum can overflow. */
 static int numeric_get(agw_numeric_t *out, const json_t *v)
 {
     if (json_is_integer(v)) {
         out->is_int = 1;
         out->i = json_integer_value(v);
         out->d = (double)out->i;
-        return 1;
+        return (out->i < 0 || out->i > AGW_JWT_TIME_MAX) ? NUMERIC_OUT_OF_RANGE : NUMERIC_OK;
     }
     if (json_is_real(v)) {
         out->is_int = 0;
         out->d = json_real_value(v);
-        return !isnan(out->d);
+        /* written so that NaN fails too */
+        if (!(out->d >= 0.0 && out->d <= (double)AGW_JWT_TIME_MAX))
+            return NUMERIC_OUT_OF_RANGE;
+        return NUMERIC_OK;
     }
-    return 0;
+    return NUMERIC_NOT_NUMBER;
+}
+
+apr_status_t agw_jwt_time(apr_int64_t *out, const json_t *v)
+{
+    agw_numeric_t n;
+
+    if (numeric_get(&n, v) != NUMERIC_OK)
+        return APR_EINVAL;
+    *out = n.is_int ? (apr_int64_t)n.i : (apr_int64_t)n.d;
+    return APR_SUCCESS;
+}
+
+/* The outcome of numeric_get as a claim's reason, NULL when it is usable. */
+static const char *numeric_why(int rc, const char *not_number, const char *invalid)
+{
+    return rc == NUMERIC_OK ? NULL : rc == NUMERIC_NOT_NUMBER ? not_number : invalid;
 }
 
 /* 1 when t > limit: exact for integers (no overflow on huge values), in doubles for reals. */
@@ -77,6 +99,7 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
 {
     agw_numeric_t exp = { 0 }, nbf = { 0 }, iat = { 0 };
     const json_t *v;
+    const char *why;
     int has_nbf = 0, has_iat = 0;
 
     /* Config bounds leeway far below this; the clamp only keeps now +- leeway from overflowing. */
@@ -91,16 +114,16 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
     v = json_object_get(claims, "exp");
     if (!v)
         return agw_err_token(err, "exp missing");
-    if (!numeric_get(&exp, v))
-        return agw_err_token(err, "exp not a number");
+    if ((why = numeric_why(numeric_get(&exp, v), "exp not a number", "exp invalid")))
+        return agw_err_token(err, why);
     if ((v = json_object_get(claims, "nbf")) != NULL) {
-        if (!numeric_get(&nbf, v))
-            return agw_err_token(err, "nbf not a number");
+        if ((why = numeric_why(numeric_get(&nbf, v), "nbf not a number", "nbf invalid")))
+            return agw_err_token(err, why);
         has_nbf = 1;
     }
     if ((v = json_object_get(claims, "iat")) != NULL) {
-        if (!numeric_get(&iat, v))
-            return agw_err_token(err, "iat not a number");
+        if ((why = numeric_why(numeric_get(&iat, v), "iat not a number", "iat invalid")))
+            return agw_err_token(err, why);
         has_iat = 1;
     }
 
@@ -119,6 +142,60 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
     if (has_iat && numeric_gt(&iat, now + leeway))
         return agw_err_token(err, "iat in the future");
     return APR_SUCCESS;
+}
+
+/* ---- explicit typing ------------------------------------------------------------------ */
+
+#define TYP_PREFIX "application/"
+#define TYP_PREFIX_LEN (sizeof(TYP_PREFIX) - 1)
+
+/* A media type name without its optional "application/" prefix (RFC 7515 4.1.9). */
+static const char *typ_bare(const char *s)
+{
+    return strncasecmp(s, TYP_PREFIX, TYP_PREFIX_LEN) == 0 ? s + TYP_PREFIX_LEN : s;
+}
+
+static int typ_eq(const char *a, const char *b)
+{
+    return strcasecmp(typ_bare(a), typ_bare(b)) == 0;
+}
+
+apr_status_t agw_jwt_check_typ(const char *typ, const apr_array_header_t *accepted,
+                               agw_err_t *err)
+{
+    /* RFC 7519 5.1 "JWT", RFC 9068 "at+jwt", RFC 7515 9.1 "JOSE" (compact serialization) */
+    static const char *const access_types[] = { "JWT", "at+jwt", "JOSE" };
+    apr_size_t i;
+    int j;
+
+    if (accepted && accepted->nelts > 0) {
+        for (j = 0; typ && j < accepted->nelts; j++)
+            if (typ_eq(typ, APR_ARRAY_IDX(accepted, j, const char *)))
+                return APR_SUCCESS;
+        return agw_err_token(err, "typ not accepted");
+    }
+    if (!typ)
+        return APR_SUCCESS;
+    for (i = 0; i < sizeof(access_types) / sizeof(access_types[0]); i++)
+        if (typ_eq(typ, access_types[i]))
+            return APR_SUCCESS;
+    return agw_err_token(err, "typ not accepted");
+}
+
+int agw_jwt_typ_name_ok(const char *name)
+{
+    const char *s;
+
+    if (!name)
+        return 0;
+    name = typ_bare(name);
+    if (!*name || strlen(name) > 127)
+        return 0;
+    for (s = name; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
+              || strchr("!#$&-^_.+", *s)))
+            return 0;
+    return 1;
 }
 
 /* ---- claim paths -------------------------------------------------------------------- */

@@ -7,18 +7,40 @@
 #include <jansson.h>
 #include "agw_err.h"
 
+/* The largest NumericDate accepted (2^53: every integer up to it is exact in a double). */
+#define AGW_JWT_TIME_MAX APR_INT64_C(9007199254740992)
+
 /* Checks registered claims (RFC 7519 4.1) of a claims object at time now (seconds since
  * the epoch) with leeway seconds: iss equals issuer exactly (when issuer is not NULL);
  * aud (string or array of strings) contains at least one of audiences (const char *)
  * (when audiences is not NULL and not empty); exp required and a number, now < exp + leeway;
- * nbf and iat, when present, numbers and <= now + leeway. Reasons are short:
+ * nbf and iat, when present, numbers and <= now + leeway. A time outside 0..AGW_JWT_TIME_MAX
+ * is malformed ("exp invalid", "nbf invalid", "iat invalid"). Reasons are short:
  * "token expired", "exp missing", "exp not a number", "issuer mismatch", "audience mismatch",
  * "token not yet valid", "iat in the future", and for malformed input "nbf not a number",
- * "iat not a number", "claims not an object". Order: shape (exp, nbf, iat types), then iss,
- * aud, then exp, nbf, iat times. Code invalid_token. */
+ * "iat not a number", "claims not an object". Order: shape (exp, nbf, iat types and ranges),
+ * then iss, aud, then exp, nbf, iat times. Code invalid_token. */
 apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
                                   const apr_array_header_t *audiences,
                                   apr_int64_t now, apr_int64_t leeway, agw_err_t *err);
+
+/* A NumericDate claim's value in whole seconds (a fraction truncated): APR_SUCCESS, or
+ * APR_EINVAL when v is not a number or lies outside 0..AGW_JWT_TIME_MAX (*out untouched). */
+apr_status_t agw_jwt_time(apr_int64_t *out, const json_t *v);
+
+/* Explicit typing (RFC 8725 3.11, RFC 9068 2.1): may a token whose JOSE header "typ" is typ
+ * (NULL: absent) be taken as an access token? With accepted (const char *; NULL or empty:
+ * not configured), typ must be present and name one of them; without, only a typ naming
+ * something else than an access token is refused: all but "JWT", "at+jwt" and "JOSE" (so
+ * "id_token+jwt", "dpop+jwt", "logout+jwt", "secevent+jwt", "JOSE+JSON" ...). Names compare
+ * case-insensitively with an "application/" prefix optional on either side (RFC 7515 4.1.9).
+ * APR_SUCCESS, or APR_EINVAL with reason "typ not accepted" (code invalid_token). */
+apr_status_t agw_jwt_check_typ(const char *typ, const apr_array_header_t *accepted,
+                               agw_err_t *err);
+
+/* 1 when name may be configured as a typ: non-empty, at most 127 characters of RFC 6838's
+ * restricted-name (letters, digits, ! # $ & - ^ _ . +) after an optional "application/". */
+int agw_jwt_typ_name_ok(const char *name);
 
 /* A claim path compiled once (at config time). SPEC.md: looked up first as one literal
  * top-level name; if absent and it contains '.', walked through nested objects split at

@@ -921,13 +921,33 @@ START_TEST(sha256_and_fingerprint)
     };
     unsigned char out[32];
 
-    agw_crypt_sha256(out, "abc", 3);
+    ck_assert_int_eq(agw_crypt_sha256(out, "abc", 3), APR_SUCCESS);
     ck_assert_int_eq(memcmp(out, abc, 32), 0);
-    agw_crypt_sha256(out, "", 0);
+    ck_assert_int_eq(agw_crypt_sha256(out, "", 0), APR_SUCCESS);
     ck_assert_int_eq(out[0], 0xe3);
     ck_assert_int_eq(out[31], 0x55);
     ck_assert_str_eq(agw_crypt_fingerprint(agw_test_pool, "abc", 3), "ba7816bf8f01");
     ck_assert_str_eq(agw_crypt_fingerprint(agw_test_pool, "", 0), "e3b0c44298fc");
+}
+END_TEST
+
+/* A failed hash says so, and leaves no stale or shared bytes a caller could use as a key. */
+START_TEST(sha256_failure)
+{
+    static const unsigned char zero[32] = { 0 };
+    unsigned char out[32];
+
+    memset(out, 0xa5, sizeof(out));
+    agw_crypt_test_fail_sha256(1);
+    ck_assert_int_eq(agw_crypt_sha256(out, "abc", 3), APR_EGENERAL);
+    ck_assert_int_eq(memcmp(out, zero, 32), 0);
+    /* only as many failures as asked for */
+    ck_assert_int_eq(agw_crypt_sha256(out, "abc", 3), APR_SUCCESS);
+    ck_assert_int_eq(out[0], 0xba);
+    agw_crypt_test_fail_sha256(1);
+    ck_assert_str_eq(agw_crypt_fingerprint(agw_test_pool, "abc", 3), "-");
+    ck_assert_str_eq(agw_crypt_fingerprint(agw_test_pool, "abc", 3), "ba7816bf8f01");
+    agw_crypt_test_fail_sha256(0);
 }
 END_TEST
 
@@ -976,6 +996,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, unknown_alg_refused);
     tcase_add_test(tc, concurrent_verify);
     tcase_add_test(tc, sha256_and_fingerprint);
+    tcase_add_test(tc, sha256_failure);
     tcase_add_test(tc, memeq);
     suite_add_tcase(s, tc);
     return s;

@@ -110,16 +110,149 @@ END_TEST
 
 START_TEST(exp_extremes)
 {
-    expect(timed("9223372036854775807", NULL, NULL), NULL);
-    expect(timed("-9223372036854775808", NULL, NULL), "token expired");
+    expect(timed("9223372036854775807", NULL, NULL), "exp invalid");
+    expect(timed("-9223372036854775808", NULL, NULL), "exp invalid");
     expect(timed("0", NULL, NULL), "token expired");
-    expect(timed("1e308", NULL, NULL), NULL);
-    expect(timed("-1e308", NULL, NULL), "token expired");
-    /* A huge leeway must not wrap now - leeway around into accepting anything. */
-    expect_with(timed("-9223372036854775808", NULL, NULL), ISS, auds(AUD, NULL),
-                APR_INT64_C(0x7fffffffffffffff), "token expired");
-    expect_with(timed(num(NOW + 60), "9223372036854775807", NULL), ISS, auds(AUD, NULL),
+    expect(timed("1e308", NULL, NULL), "exp invalid");
+    expect(timed("-1e308", NULL, NULL), "exp invalid");
+    /* A huge leeway must not wrap now - leeway around into refusing (or accepting) anything:
+     * it is clamped to 2^31 - 1 seconds, which reaches back before 1970. */
+    expect_with(timed("0", NULL, NULL), ISS, auds(AUD, NULL),
+                APR_INT64_C(0x7fffffffffffffff), NULL);
+    expect_with(timed(num(NOW + 60), "9007199254740992", NULL), ISS, auds(AUD, NULL),
                 APR_INT64_C(0x7fffffffffffffff), "token not yet valid");
+}
+END_TEST
+
+/* Times outside 0..2^53 are malformed claims: no double reaches an int64 cast out of range
+ * (run under UBSan by make unit-asan), and none is read as "valid forever". */
+START_TEST(time_range)
+{
+    static const char *const bad[] = {
+        "1e300", "-1e300", "9.3e18", "-9.3e18", "9223372036854775807", "-9223372036854775808",
+        "9223372036854775807.0", "99999999999999999999.0", "1.8446744073709552e19",
+        "9007199254740993", "9007199254740994.0", "-1", "-0.5", NULL
+    };
+    const char *exp = num(NOW + 3600);
+    apr_int64_t t = 42;
+    json_t *j = NULL;
+    agw_err_t err = { 0 };
+    int i;
+
+    for (i = 0; bad[i]; i++) {
+        ck_assert_int_eq(agw_jwt_time(&t, json_object_get(timed(bad[i], NULL, NULL), "exp")),
+                         APR_EINVAL);
+        ck_assert_int_eq(t, 42);
+        expect(timed(bad[i], NULL, NULL), "exp invalid");
+        expect(timed(exp, bad[i], NULL), "nbf invalid");
+        expect(timed(exp, NULL, bad[i]), "iat invalid");
+    }
+    /* The edge itself is a time (far in the future); -0 is 0. */
+    expect(timed("9007199254740992", NULL, NULL), NULL);
+    expect(timed("9007199254740992.0", NULL, NULL), NULL);
+    expect(timed(exp, "-0.0", NULL), NULL);
+    ck_assert_int_eq(agw_jwt_time(&t, json_object_get(timed("9007199254740992", NULL, NULL),
+                                                      "exp")), APR_SUCCESS);
+    ck_assert_int_eq(t, APR_INT64_C(9007199254740992));
+    ck_assert_int_eq(agw_jwt_time(&t, json_object_get(timed("1700000000.9", NULL, NULL),
+                                                      "exp")), APR_SUCCESS);
+    ck_assert_int_eq(t, APR_INT64_C(1700000000));
+    ck_assert_int_eq(agw_jwt_time(&t, NULL), APR_EINVAL);
+    /* Integers beyond int64 never become claims: the parser refuses them. */
+    for (i = 0; i < 2; i++) {
+        const char *text = i ? "{\"exp\":-99999999999999999999}" : "{\"exp\":99999999999999999999}";
+
+        ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, text, strlen(text),
+                                        AGW_JSON_MAX_DEPTH, &err), APR_EINVAL);
+        ck_assert_str_eq(err.reason, "JSON: number out of range");
+    }
+}
+END_TEST
+
+static apr_array_header_t *types(const char *a, const char *b)
+{
+    return auds(a, b);
+}
+
+static void typ_is(const char *typ, const apr_array_header_t *accepted, int ok)
+{
+    agw_err_t err = { 0 };
+    apr_status_t rv = agw_jwt_check_typ(typ, accepted, &err);
+
+    if (ok) {
+        ck_assert_msg(rv == APR_SUCCESS, "typ '%s' refused", typ ? typ : "(absent)");
+        return;
+    }
+    ck_assert_msg(rv == APR_EINVAL, "typ '%s' accepted", typ ? typ : "(absent)");
+    ck_assert_str_eq(err.reason, "typ not accepted");
+    ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
+}
+
+START_TEST(typ_default_rule)
+{
+    static const char *const ok[] = {
+        "JWT", "jwt", "application/JWT", "APPLICATION/jwt", "at+jwt", "AT+JWT",
+        "application/at+JWT", "JOSE", "jose", "application/jose", NULL
+    };
+    static const char *const refused[] = {
+        "dpop+jwt", "logout+jwt", "secevent+jwt", "id_token+jwt", "JOSE+JSON", "jwt+json",
+        "application/dpop+jwt", "token-introspection+jwt", "", "application/", "JWT ",
+        " JWT", "at+jw", "at+jwtx", "xJWT", "text/JWT", "application/application/JWT", NULL
+    };
+    int i;
+
+    typ_is(NULL, NULL, 1);
+    for (i = 0; ok[i]; i++) {
+        typ_is(ok[i], NULL, 1);
+        typ_is(ok[i], types(NULL, NULL), 1);        /* an empty list is no list */
+    }
+    for (i = 0; refused[i]; i++)
+        typ_is(refused[i], NULL, 0);
+    ck_assert_int_eq(agw_jwt_check_typ("dpop+jwt", NULL, NULL), APR_EINVAL);
+}
+END_TEST
+
+START_TEST(typ_configured)
+{
+    const apr_array_header_t *at = types("at+jwt", NULL);
+
+    typ_is("at+jwt", at, 1);
+    typ_is("application/at+JWT", at, 1);
+    typ_is("AT+JWT", at, 1);
+    typ_is(NULL, at, 0);                /* required: absent is refused */
+    typ_is("JWT", at, 0);
+    typ_is("JOSE", at, 0);
+    typ_is("id_token+jwt", at, 0);
+    typ_is("at+jwt2", at, 0);
+    /* the prefix is optional on the configured side too */
+    typ_is("at+jwt", types("application/AT+jwt", NULL), 1);
+    typ_is("application/at+jwt", types("application/at+jwt", NULL), 1);
+    /* a list: any one; an administrator may accept a type the default refuses */
+    typ_is("JWT", types("at+jwt", "JWT"), 1);
+    typ_is("dpop+jwt", types("at+jwt", "dpop+jwt"), 1);
+    typ_is("secevent+jwt", types("at+jwt", "JWT"), 0);
+}
+END_TEST
+
+START_TEST(typ_names)
+{
+    ck_assert_int_eq(agw_jwt_typ_name_ok("at+jwt"), 1);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("application/at+jwt"), 1);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("JWT"), 1);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("vnd.x-y_z!#$&^"), 1);
+    ck_assert_int_eq(agw_jwt_typ_name_ok(""), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("application/"), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("at jwt"), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("text/plain"), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("at+jwt;q=1"), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok("\"at+jwt\""), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok(NULL), 0);
+    ck_assert_int_eq(agw_jwt_typ_name_ok(apr_pstrcat(agw_test_pool,
+        "a123456789012345678901234567890123456789012345678901234567890123",
+        "456789012345678901234567890123456789012345678901234567890123456", NULL)), 1);
+    ck_assert_int_eq(agw_jwt_typ_name_ok(apr_pstrcat(agw_test_pool,
+        "a123456789012345678901234567890123456789012345678901234567890123",
+        "4567890123456789012345678901234567890123456789012345678901234567", NULL)), 0);
 }
 END_TEST
 
@@ -131,7 +264,8 @@ START_TEST(nbf_boundaries)
     expect(timed(exp, num(NOW + LEEWAY + 1), NULL), "token not yet valid");
     expect(timed(exp, num(NOW), NULL), NULL);
     expect(timed(exp, "0", NULL), NULL);
-    expect(timed(exp, "9223372036854775807", NULL), "token not yet valid");
+    expect(timed(exp, "9007199254740992", NULL), "token not yet valid");
+    expect(timed(exp, "9223372036854775807", NULL), "nbf invalid");
     expect(timed(exp, apr_psprintf(agw_test_pool, "%" APR_INT64_T_FMT ".5", NOW + LEEWAY), NULL),
            "token not yet valid");
     expect_with(timed(exp, num(NOW + 1), NULL), ISS, auds(AUD, NULL), 0, "token not yet valid");
@@ -251,6 +385,10 @@ Suite *agw_suite_jwt(void)
     tcase_add_test(tc, exp_required_and_numeric);
     tcase_add_test(tc, exp_leeway_boundaries);
     tcase_add_test(tc, exp_extremes);
+    tcase_add_test(tc, time_range);
+    tcase_add_test(tc, typ_default_rule);
+    tcase_add_test(tc, typ_configured);
+    tcase_add_test(tc, typ_names);
     tcase_add_test(tc, nbf_boundaries);
     tcase_add_test(tc, iat_boundaries);
     tcase_add_test(tc, issuer_exact);
