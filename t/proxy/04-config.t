@@ -70,7 +70,7 @@ sub passes {
     return $out;
 }
 
-plan tests => 25;
+plan tests => 32;
 
 # ---- the baseline passes ---------------------------------------------------------------------
 passes(client('orders', "Auth0CAFile $CA", 'Auth0ClientAudience https://orders/')
@@ -126,6 +126,27 @@ fails_with("Auth0Cache nosuch\n", qr/Auth0Cache: no socache provider 'nosuch'; l
            'Auth0Cache with an unknown provider');
 fails_with("Auth0Cache redis:127.0.0.1:6379\n", qr/Auth0Cache: no socache provider 'redis'; load mod_socache_redis/,
            'Auth0Cache redis without mod_socache_redis');
+
+# ---- a network cache needs the fleet key -----------------------------------------------------------
+my $KEY = "$STATE/cache.key";
+my $SHORT = "$STATE/cache-short.key";
+{ open my $fh, '>', $KEY or die; print $fh 'k' x 64, "\n"; close $fh; chmod 0600, $KEY; }
+{ open my $fh, '>', $SHORT or die; print $fh 'k' x 31, "\n"; close $fh; chmod 0600, $SHORT; }
+fails_with("Auth0Cache redis:127.0.0.1:6379\n",
+           qr/AGW0001: FILE:\d+: Auth0Cache redis needs Auth0CacheSecret file:PATH: .*openssl rand -hex 32/,
+           'Auth0Cache redis without Auth0CacheSecret', modules => ['socache_redis']);
+fails_with("Auth0Cache memcache:127.0.0.1:11211\n",
+           qr/AGW0001: FILE:\d+: Auth0Cache memcache needs Auth0CacheSecret/,
+           'Auth0Cache memcache without Auth0CacheSecret', modules => ['socache_memcache']);
+passes("Auth0Cache redis:127.0.0.1:6379\nAuth0CacheSecret file:$KEY\n",
+       'Auth0Cache redis with Auth0CacheSecret', modules => ['socache_redis']);
+passes("Auth0Cache shmcb\n", 'Auth0Cache shmcb needs no secret', modules => ['socache_shmcb']);
+$out = fails_with("Auth0CacheSecret file:$SHORT\n",
+                  qr/Auth0CacheSecret: the secret has fewer than 32 bytes; make one with .openssl rand -hex 32/,
+                  'a fleet key under 32 bytes');
+ok($out !~ /kkkkkkkk/, 'the fleet key is not repeated');
+fails_with("Auth0CacheSecret file:$STATE/no-such.key\n", qr/AH00526: .*\s+Auth0CacheSecret: /,
+           'an unreadable fleet key file');
 
 # ---- a literal secret: warned, never echoed -----------------------------------------------------------
 $out = passes(client('lit', 'Auth0ClientSecret "Lit3ral-S3cret value"'), 'a literal secret is accepted');
