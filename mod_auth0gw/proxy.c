@@ -894,7 +894,7 @@ static int agw_proxy_fixups(request_rec *r)
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
     const agw_client_t *c;
-    const char *token, *url;
+    const char *token, *url, *origin;
     apr_int64_t retry_after = 5;
 
     if (!dc || !dc->proxy_client || !is_proxied(r))
@@ -907,26 +907,24 @@ static int agw_proxy_fixups(request_rec *r)
                       dc->proxy_client);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* only the origin is logged: a URL's query may carry a caller's token */
     url = proxied_url(r);
+    origin = url ? origin_of(r->pool, url, 0) : NULL;
     if (r->proxyreq == PROXYREQ_PROXY) {
         /* a forward proxy goes wherever the caller says: our credential goes nowhere with it,
          * and the request does not go on without the credential its location names */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "AGW0215: client %s: forward-proxy request to %s refused (403): "
                       "Auth0ProxyClient applies to reverse-proxied backends only", c->name,
-                      ap_escape_logitem(r->pool, url ? url : r->unparsed_uri));
+                      origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
         return HTTP_FORBIDDEN;
     }
-    if (c->backends) {
-        const char *origin = url ? origin_of(r->pool, url, 0) : NULL;
-        if (!backend_allowed(c, origin)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "AGW0214: client %s: backend origin %s is not one of its "
-                          "Auth0ClientBackend origins: request refused (403)", c->name,
-                          ap_escape_logitem(r->pool, origin ? origin
-                                                            : url ? url : "(unknown)"));
-            return HTTP_FORBIDDEN;
-        }
+    if (c->backends && !backend_allowed(c, origin)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "AGW0214: client %s: backend origin %s is not one of its "
+                      "Auth0ClientBackend origins: request refused (403)", c->name,
+                      origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
+        return HTTP_FORBIDDEN;
     }
     if (!(token = token_for(r, c, &retry_after))) {
         apr_table_setn(r->err_headers_out, "Retry-After",
