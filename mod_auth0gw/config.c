@@ -451,6 +451,9 @@ const command_rec agw_cmds[] = {
                   (void *)APR_OFFSETOF(agw_client_t, sign_kid), RSRC_CONF, "kid of the private_key_jwt key"),
     CLIENTCMD(TAKE1, "Auth0ClientRenew", agw_set_client_renew,
               "renew after this share of the lifetime (default 80%)"),
+    CLIENTCMD(ITERATE, "Auth0ClientBackend", agw_set_client_backend,
+              "origins scheme://host[:port] the token may be sent to (default: any "
+              "reverse-proxied backend)"),
     AP_INIT_TAKE1("Auth0ProxyClient", agw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
                   "the <Auth0Client> whose token proxied requests here carry"),
     AP_INIT_TAKE1("Auth0TokenCache", set_token_cache, NULL, RSRC_CONF,

@@ -117,6 +117,7 @@ const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
 const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
 agw_client_t *agw_current_client(cmd_parms *cmd);
 int agw_clients_check(apr_pool_t *pconf, server_rec *s);

@@ -5,6 +5,9 @@
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+#include <apr_uri.h>
+#include <apr_lib.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -20,8 +23,15 @@ APLOG_USE_MODULE(auth0gw);
 
 /* A token is not handed out in its last seconds: the backend must not receive it expired. */
 #define EXPIRY_MARGIN 5
-/* How long a request waits for another host's fetch before fetching itself. */
-#define FLEET_WAIT_MS 3000
+/* How long a "lock:" record claims a client's fetch for one process of the host (or fleet):
+ * longer than a token request can last (3 s connect + 10 s transfer, agw_http.c), so that
+ * the others wait for that one fetch, and short enough to outlive a process that died in it. */
+#define CLAIM_TTL 15
+/* How often a request waiting for another process's fetch looks for its result. */
+#define CLAIM_POLL_MS 100
+/* How long a claimant tries for the host-wide mutex that makes look-and-store one step. */
+#define CLAIM_MUTEX_TRIES 100
+#define CLAIM_MUTEX_POLL_MS 2
 /* How long a claimant waits before reading its lock entry back: another host that saw no lock
  * just before ours was stored must have stored its own by then, or both would fetch. Paid once
  * per fetch on a network cache; 20 ms was lost to scheduling on a loaded two-CPU machine. */
@@ -30,6 +40,8 @@ APLOG_USE_MODULE(auth0gw);
 /* This process's view of one client: the token in use and the failure backoff. */
 typedef struct client_state_t {
     apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *done;    /* broadcast when this process's fetch ends */
+    int fetching;               /* a thread of this process is getting this client's token */
     char *token;                /* malloc'd; replaced on renewal */
     apr_int64_t obtained_at, expires_at, renew_at;
     unsigned int failures;
@@ -255,6 +267,63 @@ const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static unsigned int default_port(const char *scheme)
+{
+    if (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "ws") || !strcasecmp(scheme, "h2c"))
+        return 80;
+    if (!strcasecmp(scheme, "https") || !strcasecmp(scheme, "wss") || !strcasecmp(scheme, "h2"))
+        return 443;
+    return 0;
+}
+
+/* The origin "scheme://host:port" (lower case, effective port) of a URL, or NULL. A balancer
+ * is its own origin, "balancer://name": its members are chosen after the fixups. When
+ * origin_only, anything past the origin other than a lone "/" makes it NULL. */
+static const char *origin_of(apr_pool_t *p, const char *url, int origin_only)
+{
+    apr_uri_t u;
+    const char *bar;
+    unsigned int port;
+    char *scheme, *host;
+
+    if (!strncasecmp(url, "unix:", 5) && (bar = strchr(url, '|')))
+        url = bar + 1;          /* mod_proxy's unix:/path|http://host/... */
+    if (apr_uri_parse(p, url, &u) != APR_SUCCESS || !u.scheme || !u.hostname || !*u.hostname)
+        return NULL;
+    if (origin_only && (u.user || u.password || u.query || u.fragment
+                        || (u.path && strcmp(u.path, "/") != 0)))
+        return NULL;
+    scheme = apr_pstrdup(p, u.scheme);
+    host = apr_pstrdup(p, u.hostname);
+    ap_str_tolower(scheme);
+    ap_str_tolower(host);
+    if (!strcmp(scheme, "balancer"))
+        return u.port_str ? NULL : apr_pstrcat(p, "balancer://", host, NULL);
+    port = u.port_str ? u.port : default_port(scheme);
+    if (!port)
+        return NULL;
+    return apr_psprintf(p, "%s://%s%s%s:%u", scheme, strchr(host, ':') ? "[" : "", host,
+                        strchr(host, ':') ? "]" : "", port);
+}
+
+const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_client_t *c;
+    const char *err = in_client(cmd, &c), *origin;
+
+    if (err)
+        return err;
+    if (!(origin = origin_of(cmd->pool, arg, 1)))
+        return apr_psprintf(cmd->pool, "Auth0ClientBackend: %s is not an origin; give "
+                                       "scheme://host[:port] without a path (the port may be "
+                                       "left out for http and https), e.g. "
+                                       "https://orders.internal:8443, or balancer://NAME", arg);
+    if (!c->backends)
+        c->backends = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(c->backends, const char *) = origin;
+    return NULL;
+}
+
 const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg)
 {
     ((agw_dir_conf_t *)dc)->proxy_client = arg;
@@ -309,9 +378,10 @@ int agw_clients_check(apr_pool_t *pconf, server_rec *s)
 
 void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    states_pool = pchild;
-    states = apr_hash_make(pchild);
-    apr_thread_mutex_create(&states_mutex, APR_THREAD_MUTEX_DEFAULT, pchild);
+    /* a pool of its own, used under states_mutex only: pchild is the key store's too */
+    apr_pool_create(&states_pool, pchild);
+    states = apr_hash_make(states_pool);
+    apr_thread_mutex_create(&states_mutex, APR_THREAD_MUTEX_DEFAULT, states_pool);
 }
 
 static client_state_t *state_of(const agw_client_t *c)
@@ -323,6 +393,7 @@ static client_state_t *state_of(const agw_client_t *c)
     if (!st) {
         st = apr_pcalloc(states_pool, sizeof(*st));
         apr_thread_mutex_create(&st->mutex, APR_THREAD_MUTEX_DEFAULT, states_pool);
+        apr_thread_cond_create(&st->done, states_pool);
         apr_hash_set(states, c->cache_key, APR_HASH_KEY_STRING, st);
     }
     apr_thread_mutex_unlock(states_mutex);
@@ -380,40 +451,79 @@ static void shared_backoff(request_rec *r, const agw_client_t *c, unsigned int *
     }
 }
 
-/* Another host may be fetching: a short-lived lock entry in a network cache. Returns 1 when
- * this host may fetch. The store-then-read dance is not atomic, but a lost race costs one
- * extra token request, never a request without a token. */
-static int fleet_claim(request_rec *r, const agw_client_t *c, apr_int64_t now)
+/* Claims this client's fetch among the processes of the host and, with a network cache, of
+ * the fleet: a "lock:" record per client, so that one client's fetch never holds up another
+ * client. The host-wide mutex makes look-and-store one step on this host; it is held for
+ * those two cache calls only (never across the token request or a sleep) and only tried,
+ * so a hung cache server cannot queue every client behind it. Between hosts the store-then-
+ * read dance is not atomic, but a lost race costs one extra token request, never a request
+ * without a token. Returns 1 when this process may fetch. */
+static int claim_fetch(request_rec *r, const agw_client_t *c, apr_int64_t now)
 {
     const char *key = apr_pstrcat(r->pool, "lock:", c->cache_key, NULL);
     unsigned char rnd[9];
     const char *me;
     char *data;
     apr_size_t len;
+    int tries, locked = 0, held;
+    apr_status_t stored;
 
-    if (!agw_cache_is_network())
-        return 1;
     /* the value is made first, so that nothing slow sits between the look and the store */
     if (agw_sign_random(rnd, sizeof(rnd)) != APR_SUCCESS)
         return 1;
     me = agw_b64url_encode(r->pool, rnd, sizeof(rnd));
-    if (agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS)
+    for (tries = 0; tries < CLAIM_MUTEX_TRIES; tries++) {
+        if (agw_fetch_lock(0) == APR_SUCCESS) {
+            locked = 1;
+            break;
+        }
+        apr_sleep(apr_time_from_msec(CLAIM_MUTEX_POLL_MS));
+    }
+    held = agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS;
+    stored = held ? APR_EGENERAL
+                  : agw_cache_put(key, me, strlen(me), now + CLAIM_TTL, r->pool, r->server);
+    if (locked)
+        agw_fetch_unlock();
+    if (held)
         return 0;
-    if (agw_cache_put(key, me, strlen(me), now + 15, r->pool, r->server) != APR_SUCCESS)
-        return 1;       /* cache down: fetch for ourselves */
+    if (stored != APR_SUCCESS)
+        return 1;       /* no shared cache, or it is down: fetch for ourselves */
+    if (!agw_cache_is_network())
+        return 1;
+    /* another host that saw no record just before ours was stored has stored its own by now */
     apr_sleep(apr_time_from_msec(FLEET_SETTLE_MS));
     if (agw_cache_get(&data, &len, key, r->pool, r->server) != APR_SUCCESS)
         return 1;
     return len == strlen(me) && memcmp(data, me, len) == 0;
 }
 
-static void fleet_release(request_rec *r, const agw_client_t *c)
+static void release_fetch(request_rec *r, const agw_client_t *c)
 {
-    if (agw_cache_is_network())
-        agw_cache_del(apr_pstrcat(r->pool, "lock:", c->cache_key, NULL), r->pool, r->server);
+    agw_cache_del(apr_pstrcat(r->pool, "lock:", c->cache_key, NULL), r->pool, r->server);
 }
 
-/* Fetches a token (fetch lock held) and publishes it; returns APR_SUCCESS with st updated. */
+/* Single flight in this process: takes this process's turn to fetch for the client, or
+ * returns 0 when another thread has it. */
+static int take_turn(client_state_t *st)
+{
+    int mine;
+
+    apr_thread_mutex_lock(st->mutex);
+    mine = !st->fetching;
+    st->fetching = 1;
+    apr_thread_mutex_unlock(st->mutex);
+    return mine;
+}
+
+static void end_turn(client_state_t *st)
+{
+    apr_thread_mutex_lock(st->mutex);
+    st->fetching = 0;
+    apr_thread_cond_broadcast(st->done);
+    apr_thread_mutex_unlock(st->mutex);
+}
+
+/* Fetches a token (this process's turn and the claim held) and publishes it; returns APR_SUCCESS with st updated. */
 static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
                                       client_state_t *st, apr_int64_t now)
 {
@@ -471,14 +581,42 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
     return rv;
 }
 
+/* Early renewal while the token is still valid: one requester per host renews, the others
+ * go on with the valid token (out) without waiting. */
+static const char *renew(request_rec *r, const agw_client_t *c, client_state_t *st,
+                         apr_int64_t now, const char *out)
+{
+    agw_cc_token_t tok;
+
+    if (!take_turn(st))
+        return out;
+    if (from_cache(&tok, r, c) && agw_client_renew_at(c, &tok) > now) {
+        apr_thread_mutex_lock(st->mutex);     /* another process renewed it already */
+        adopt_locked(st, c, &tok);
+        out = copy_locked(r, st);
+        apr_thread_mutex_unlock(st->mutex);
+    }
+    else if (claim_fetch(r, c, now)) {
+        if (fetch_and_publish(r, c, st, now) == APR_SUCCESS) {
+            apr_thread_mutex_lock(st->mutex);
+            out = copy_locked(r, st);
+            apr_thread_mutex_unlock(st->mutex);
+        }
+        release_fetch(r, c);
+    }
+    end_turn(st);
+    return out;
+}
+
 /* The token for a proxied request, or NULL with *retry_after set (503). */
 static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t *retry_after)
 {
     client_state_t *st = state_of(c);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_time_t claim_deadline = 0;
     agw_cc_token_t tok;
     const char *out = NULL;
-    int waited;
+    int mine = 0;
 
     apr_thread_mutex_lock(st->mutex);
     if (usable(st, now) && now < st->renew_at) {
@@ -498,39 +636,21 @@ static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t 
 
     apr_thread_mutex_lock(st->mutex);
     if (usable(st, now)) {
-        int renew = now >= st->renew_at && now >= st->next_try;
+        int due = now >= st->renew_at && now >= st->next_try;
         out = copy_locked(r, st);
         st->served++;
         apr_thread_mutex_unlock(st->mutex);
-        /* early renewal: one requester per host, the others go on with the valid token */
-        if (renew && agw_fetch_lock(0) == APR_SUCCESS) {
-            if (!from_cache(&tok, r, c) || agw_client_renew_at(c, &tok) <= now) {
-                if (fleet_claim(r, c, now)) {
-                    if (fetch_and_publish(r, c, st, now) == APR_SUCCESS) {
-                        apr_thread_mutex_lock(st->mutex);
-                        out = copy_locked(r, st);
-                        apr_thread_mutex_unlock(st->mutex);
-                    }
-                    fleet_release(r, c);
-                }
-            }
-            else {
-                apr_thread_mutex_lock(st->mutex);
-                adopt_locked(st, c, &tok);
-                out = copy_locked(r, st);
-                apr_thread_mutex_unlock(st->mutex);
-            }
-            agw_fetch_unlock();
-        }
-        return out;
+        return due ? renew(r, c, st, now, out) : out;
     }
     apr_thread_mutex_unlock(st->mutex);
 
-    /* no valid token: this request waits for the one fetch of this host */
-    agw_fetch_lock(1);
-    for (waited = 0;; waited += 100) {
+    /* No valid token: this request waits for the one fetch of this client on this host (a
+     * thread of this process, or another process that holds the claim). Nothing is locked
+     * while it waits, and other clients' requests never wait for it. */
+    for (;;) {
         unsigned int failures;
         apr_int64_t next_try;
+        int claimed;
 
         now = (apr_int64_t)apr_time_sec(apr_time_now());
         if (from_cache(&tok, r, c)) {
@@ -545,6 +665,14 @@ static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t 
             apr_thread_mutex_unlock(st->mutex);
             break;
         }
+        if (!mine && st->fetching) {
+            /* a fetch of this process ends within the token request's timeouts */
+            apr_thread_cond_timedwait(st->done, st->mutex, apr_time_from_msec(500));
+            apr_thread_mutex_unlock(st->mutex);
+            continue;
+        }
+        if (!mine)
+            st->fetching = mine = 1;
         failures = st->failures;
         next_try = st->next_try;
         apr_thread_mutex_unlock(st->mutex);
@@ -553,9 +681,12 @@ static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t 
             *retry_after = next_try - now;
             break;
         }
-        if (waited < FLEET_WAIT_MS && !fleet_claim(r, c, now)) {
-            apr_sleep(apr_time_from_msec(100));
-            continue;           /* another host is fetching: look again shortly */
+        if (!claim_deadline)
+            claim_deadline = apr_time_now() + apr_time_from_sec(CLAIM_TTL + 1);
+        claimed = claim_fetch(r, c, now);
+        if (!claimed && apr_time_now() < claim_deadline) {
+            apr_sleep(apr_time_from_msec(CLAIM_POLL_MS));
+            continue;           /* another process is fetching: look again shortly */
         }
         if (fetch_and_publish(r, c, st, now) == APR_SUCCESS) {
             apr_thread_mutex_lock(st->mutex);
@@ -568,10 +699,12 @@ static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t 
             *retry_after = st->next_try > now ? st->next_try - now : 1;
             apr_thread_mutex_unlock(st->mutex);
         }
-        fleet_release(r, c);
+        if (claimed)
+            release_fetch(r, c);
         break;
     }
-    agw_fetch_unlock();
+    if (mine)
+        end_turn(st);
     if (!out) {
         apr_thread_mutex_lock(st->mutex);
         st->refused++;
@@ -590,13 +723,180 @@ static int is_proxied(request_rec *r)
                               || strncmp(r->handler, "proxy:", 6) == 0));
 }
 
-/* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests. */
+/* The URL mod_proxy will forward to: r->filename after "proxy:", or for SetHandler
+ * "proxy:URL" the handler's URL. */
+static const char *proxied_url(request_rec *r)
+{
+    if (r->filename && strncmp(r->filename, "proxy:", 6) == 0)
+        return r->filename + 6;
+    if (r->handler && strncmp(r->handler, "proxy:", 6) == 0)
+        return r->handler + 6;
+    return NULL;
+}
+
+static int backend_allowed(const agw_client_t *c, const char *origin)
+{
+    int i;
+
+    for (i = 0; origin && i < c->backends->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(c->backends, i, const char *), origin))
+            return 1;
+    return 0;
+}
+
+/* ---- the caller's token does not travel on --------------------------------------------------- */
+
+/* Header names as CGI and PHP see them: case ignored, '_' the same as '-'. */
+static int same_header(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '_' ? '-' : apr_tolower(*a), y = *b == '_' ? '-' : apr_tolower(*b);
+        if (x != y)
+            return 0;
+    }
+    return !*a && !*b;
+}
+
+static void scrub_header(request_rec *r, const char *name)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    apr_array_header_t *gone = apr_array_make(r->pool, 1, sizeof(const char *));
+    int i;
+
+    for (i = 0; i < arr->nelts; i++)
+        if (e[i].key && same_header(e[i].key, name))
+            APR_ARRAY_PUSH(gone, const char *) = e[i].key;
+    for (i = 0; i < gone->nelts; i++)
+        apr_table_unset(r->headers_in, APR_ARRAY_IDX(gone, i, const char *));
+}
+
+/* A Cookie header's value without the cookie name (any case), or NULL when none is left.
+ * httpd joins repeated Cookie fields with ", ", so a comma ends a cookie as ';' does; the
+ * separators of the cookies kept stay as they were. */
+static const char *cookies_without(apr_pool_t *p, const char *value, const char *name)
+{
+    apr_size_t nlen = strlen(name);
+    const char *v = value, *out = NULL;
+    char sep = ';';
+
+    while (*v) {
+        const char *start, *end, *key_end;
+        apr_size_t len = strcspn(v, ";,");
+        char next = v[len];
+        for (start = v, end = v + len; start < end && (*start == ' ' || *start == '\t');)
+            start++;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        for (key_end = start; key_end < end && *key_end != '=';)
+            key_end++;
+        while (key_end > start && (key_end[-1] == ' ' || key_end[-1] == '\t'))
+            key_end--;
+        if (end > start && !((apr_size_t)(key_end - start) == nlen
+                             && !strncasecmp(start, name, nlen))) {
+            const char *pair = apr_pstrmemdup(p, start, end - start);
+            out = out ? apr_pstrcat(p, out, sep == ',' ? ", " : "; ", pair, NULL) : pair;
+        }
+        if (!next)
+            break;
+        sep = next;
+        v += len + 1;
+    }
+    return out;
+}
+
+static void scrub_cookie(request_rec *r, const char *name)
+{
+    static const char *const fields[] = { "Cookie", "Cookie2", NULL };
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    apr_table_t *keep = apr_table_make(r->pool, 2);
+    const apr_array_header_t *karr;
+    int i, f;
+
+    for (f = 0; fields[f]; f++) {
+        for (i = 0; i < arr->nelts; i++) {
+            const char *v;
+            if (e[i].key && e[i].val && !strcasecmp(e[i].key, fields[f])
+                && (v = cookies_without(r->pool, e[i].val, name)))
+                apr_table_addn(keep, fields[f], v);
+        }
+    }
+    for (f = 0; fields[f]; f++)
+        apr_table_unset(r->headers_in, fields[f]);
+    karr = apr_table_elts(keep);
+    e = (const apr_table_entry_t *)karr->elts;
+    for (i = 0; i < karr->nelts; i++)
+        apr_table_addn(r->headers_in, e[i].key, e[i].val);
+}
+
+/* A query string without the parameters called name, raw or URL-decoded; NULL when empty. */
+static char *query_without(apr_pool_t *p, const char *query, const char *name)
+{
+    char *copy = apr_pstrdup(p, query), *last, *pair, *out = NULL;
+
+    for (pair = apr_strtok(copy, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
+        const char *eq = strchr(pair, '=');
+        char *key = apr_pstrmemdup(p, pair, eq ? (apr_size_t)(eq - pair) : strlen(pair));
+        int drop = !strcmp(key, name);
+        if (!drop && ap_unescape_urlencoded(key) == OK)
+            drop = !strcmp(key, name);
+        else if (!drop)
+            drop = 1;           /* undecodable name: it could be the token's to a backend */
+        if (!drop)
+            out = out ? apr_pstrcat(p, out, "&", pair, NULL) : pair;
+    }
+    return out;
+}
+
+static void scrub_query(request_rec *r, const char *name)
+{
+    char *q;
+
+    if (r->args)
+        r->args = query_without(r->pool, r->args, name);
+    if (r->filename && strncmp(r->filename, "proxy:", 6) == 0
+        && (q = strchr(r->filename, '?'))) {
+        char *rest = query_without(r->pool, q + 1, name);
+        r->filename = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, r->filename,
+                                                          q - r->filename),
+                                  rest ? "?" : "", rest, NULL);
+    }
+}
+
+/* Removes the caller's token from wherever this location's Auth0TokenFrom could find it:
+ * the backend gets the gateway's credential, never the caller's. */
+static void scrub_caller_token(request_rec *r, const agw_dir_conf_t *dc)
+{
+    int i;
+
+    if (!dc->sources)
+        return;                 /* the default, Authorization, is replaced by ours */
+    for (i = 0; i < dc->sources->nelts; i++) {
+        const agw_token_src_t *src = &APR_ARRAY_IDX(dc->sources, i, agw_token_src_t);
+        switch (src->kind) {
+        case AGW_SRC_HEADER:
+            if (!same_header(src->name, "Authorization"))
+                scrub_header(r, src->name);
+            break;
+        case AGW_SRC_COOKIE:
+            scrub_cookie(r, src->name);
+            break;
+        case AGW_SRC_QUERY:
+            scrub_query(r, src->name);
+            break;
+        }
+    }
+}
+
+/* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests and
+ * mod_proxy has put the backend URL (with the query) in r->filename. */
 static int agw_proxy_fixups(request_rec *r)
 {
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
     const agw_client_t *c;
-    const char *token;
+    const char *token, *url, *origin;
     apr_int64_t retry_after = 5;
 
     if (!dc || !dc->proxy_client || !is_proxied(r))
@@ -609,6 +909,25 @@ static int agw_proxy_fixups(request_rec *r)
                       dc->proxy_client);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* only the origin is logged: a URL's query may carry a caller's token */
+    url = proxied_url(r);
+    origin = url ? origin_of(r->pool, url, 0) : NULL;
+    if (r->proxyreq == PROXYREQ_PROXY) {
+        /* a forward proxy goes wherever the caller says: our credential goes nowhere with it,
+         * and the request does not go on without the credential its location names */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "AGW0215: client %s: forward-proxy request to %s refused (403): "
+                      "Auth0ProxyClient applies to reverse-proxied backends only", c->name,
+                      origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
+        return HTTP_FORBIDDEN;
+    }
+    if (c->backends && !backend_allowed(c, origin)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "AGW0214: client %s: backend origin %s is not one of its "
+                      "Auth0ClientBackend origins: request refused (403)", c->name,
+                      origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
+        return HTTP_FORBIDDEN;
+    }
     if (!(token = token_for(r, c, &retry_after))) {
         apr_table_setn(r->err_headers_out, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
@@ -620,6 +939,7 @@ static int agw_proxy_fixups(request_rec *r)
     }
     agw_count(AGW_COUNT_PROXY_OK);
     /* the caller's own credential stays here: the backend sees only ours */
+    scrub_caller_token(r, dc);
     apr_table_setn(r->headers_in, "Authorization", apr_pstrcat(r->pool, "Bearer ", token, NULL));
     return DECLINED;
 }

@@ -34,6 +34,8 @@ typedef struct agw_client_t {
     int renew_percent;          /* renew when this share of the lifetime has passed */
     agw_http_opts_t http;
     const char *cache_key;      /* set by agw_client_finish */
+    apr_array_header_t *backends; /* const char *: "scheme://host:port" origins the token may
+                                   * go to (Auth0ClientBackend, the glue's); NULL: any */
 } agw_client_t;
 
 typedef struct agw_cc_token_t {

@@ -70,7 +70,7 @@ sub passes {
     return $out;
 }
 
-plan tests => 32;
+plan tests => 38;
 
 # ---- the baseline passes ---------------------------------------------------------------------
 passes(client('orders', "Auth0CAFile $CA", 'Auth0ClientAudience https://orders/')
@@ -147,6 +147,24 @@ $out = fails_with("Auth0CacheSecret file:$SHORT\n",
 ok($out !~ /kkkkkkkk/, 'the fleet key is not repeated');
 fails_with("Auth0CacheSecret file:$STATE/no-such.key\n", qr/AH00526: .*\s+Auth0CacheSecret: /,
            'an unreadable fleet key file');
+
+# ---- Auth0ClientBackend: origins only ---------------------------------------------------------------
+passes(client('pin', 'Auth0ClientBackend https://a.example HTTP://B.example:8080/ balancer://pool'),
+       'Auth0ClientBackend with origins, a trailing slash and a balancer');
+fails_with(client('pin', 'Auth0ClientBackend orders.internal'),
+           qr/AH00526: Syntax error on line \d+ of FILE:\s+Auth0ClientBackend: orders\.internal is not an origin; give scheme:\/\/host\[:port\]/,
+           'Auth0ClientBackend without a scheme');
+fails_with(client('pin', 'Auth0ClientBackend https://orders.internal/api'),
+           qr/Auth0ClientBackend: https:\/\/orders\.internal\/api is not an origin; give scheme:\/\/host\[:port\] without a path/,
+           'Auth0ClientBackend with a path');
+fails_with(client('pin', 'Auth0ClientBackend https://user@orders.internal'),
+           qr/Auth0ClientBackend: https:\/\/user\@orders\.internal is not an origin/,
+           'Auth0ClientBackend with user info');
+fails_with(client('pin', 'Auth0ClientBackend fcgi://127.0.0.1'),
+           qr/Auth0ClientBackend: fcgi:\/\/127\.0\.0\.1 is not an origin; .*the port may be left out for http and https/,
+           'Auth0ClientBackend with a scheme of no default port and no port');
+fails_with("Auth0ClientBackend https://a.example\n", qr/Auth0ClientBackend is only valid inside <Auth0Client NAME>/,
+           'Auth0ClientBackend outside a client block');
 
 # ---- a literal secret: warned, never echoed -----------------------------------------------------------
 $out = passes(client('lit', 'Auth0ClientSecret "Lit3ral-S3cret value"'), 'a literal secret is accepted');

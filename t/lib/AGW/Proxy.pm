@@ -18,6 +18,7 @@ use AGW::Test qw(admin stats);
 
 our @EXPORT_OK = qw(
     register_client token_requests token_log echo_auth echo_header echo_of http_get parallel_get
+    raw_request
     free_port start_daemon stop_daemon start_redis start_memcached start_httpd stop_httpd
     httpd_log server_log_lines
 );
@@ -109,6 +110,25 @@ sub parallel_get {
         push @out, eval { $JSON->decode($text) } || { status => 0 };
     }
     return \@out;
+}
+
+# raw_request(PORT, "GET /path HTTP/1.0", [header lines]): the request sent byte for byte as
+# given (repeated fields, underscores, an absolute URI for a forward proxy), read to the end;
+# returns {status, headers (lower-case name => last value), content}.
+sub raw_request {
+    my ($port, $line, $headers) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 30)
+        or die "AGW::Proxy: cannot connect to 127.0.0.1:$port: $!\n";
+    print $s join("\r\n", $line, "Host: 127.0.0.1:$port", @{ $headers || [] },
+                  'Connection: close', '', '');
+    local $/;
+    my $text = <$s> // '';
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $text, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\S+ (\d{3})};
+    my %h = map { /^([^:]+):\s*(.*)$/ ? (lc $1 => $2) : () } split /\r\n/, $head // '';
+    return { status => $status // 0, headers => \%h, content => $body // '' };
 }
 
 # ---- helper daemons of a test's own ------------------------------------------------------------
