@@ -232,16 +232,17 @@ static int same_header(const char *a, const char *b)
     return *a == *b;
 }
 
-static int agw_strip_claim_headers(request_rec *r)
+/* Removes from r->headers_in every header that c's Auth0ClaimHeader lines name, except those
+ * that keep (a configuration already stripped for) names too. */
+static void strip_named(request_rec *r, const agw_dir_conf_t *c, const agw_dir_conf_t *keep)
 {
-    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     const apr_array_header_t *h;
     const apr_table_entry_t *e;
     apr_array_header_t *doomed;
-    int i, j;
+    int i, j, k;
 
     if (!c || !c->claim_headers || !c->claim_headers->nelts)
-        return DECLINED;
+        return;
     h = apr_table_elts(r->headers_in);
     e = (const apr_table_entry_t *)h->elts;
     doomed = apr_array_make(r->pool, 2, sizeof(const char *));
@@ -251,7 +252,14 @@ static int agw_strip_claim_headers(request_rec *r)
         for (j = 0; j < c->claim_headers->nelts; j++)
             if (same_header(e[i].key, APR_ARRAY_IDX(c->claim_headers, j,
                                                     agw_claim_copy_t).name)) {
-                APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+                /* a header the earlier configuration named was stripped then, and what
+                 * it holds now was set from a verified token */
+                for (k = 0; keep && keep->claim_headers && k < keep->claim_headers->nelts; k++)
+                    if (same_header(e[i].key, APR_ARRAY_IDX(keep->claim_headers, k,
+                                                            agw_claim_copy_t).name))
+                        break;
+                if (!keep || !keep->claim_headers || k == keep->claim_headers->nelts)
+                    APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
                 break;
             }
     }
@@ -261,7 +269,53 @@ static int agw_strip_claim_headers(request_rec *r)
                       loggable(r->pool, APR_ARRAY_IDX(doomed, i, const char *)));
         apr_table_unset(r->headers_in, APR_ARRAY_IDX(doomed, i, const char *));
     }
+}
+
+/* The per-dir configuration r's headers were stripped for, kept on r's pool under a key
+ * that names r: an internal redirect shares its pool with the request it came from, and a
+ * fast redirect overlays the subrequest's notes onto r's. */
+static const char *stripped_key(request_rec *r)
+{
+    return apr_psprintf(r->pool, "auth0gw-stripped-%pp", (void *)r);
+}
+
+/* The configuration r's headers were last stripped for, or NULL. */
+static const agw_dir_conf_t *stripped_for(request_rec *r)
+{
+    void *was = NULL;
+
+    apr_pool_userdata_get(&was, stripped_key(r), r->pool);
+    return was ? ap_get_module_config((ap_conf_vector_t *)was, &auth0gw_module) : NULL;
+}
+
+static int agw_strip_claim_headers(request_rec *r)
+{
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+    /* a subrequest's headers are a copy of its parent's, an internal redirect's are those of
+     * the request it came from: what those had stripped holds token values only */
+    request_rec *from = r->main ? r->main : r->prev;
+
+    strip_named(r, c, from ? stripped_for(from) : NULL);
+    apr_pool_userdata_setn(r->per_dir_config, stripped_key(r), NULL, r->pool);
     return DECLINED;
+}
+
+/* DirectoryIndex, FallbackResource and MultiViews end in ap_internal_fast_redirect: r takes
+ * the subrequest's per-dir configuration but keeps its own headers_in (the subrequest
+ * stripped only its copy). Just before the handler, strip for the configuration r ends
+ * with, if it is not the one stripped for. */
+static void agw_strip_final(request_rec *r)
+{
+    void *was = NULL;
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+
+    if (!c || !c->claim_headers || !c->claim_headers->nelts)
+        return;
+    apr_pool_userdata_get(&was, stripped_key(r), r->pool);
+    if (was == (void *)r->per_dir_config)
+        return;
+    strip_named(r, c, stripped_for(r));
+    apr_pool_userdata_setn(r->per_dir_config, stripped_key(r), NULL, r->pool);
 }
 
 /* ---- the authentication itself ------------------------------------------------------------------ */
@@ -731,9 +785,15 @@ void agw_authn_register_hooks(apr_pool_t *p)
 {
     /* runs when: config is read; compiles the default claim paths once */
     ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: per-dir config is known, before access/authn/authz and mod_rewrite's
-     * per-dir rules: claim headers are cleared before anything can read them */
-    ap_hook_header_parser(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: the per-dir walks are done, for main requests, subrequests and internal
+     * redirects alike (header_parser runs for main requests only), before header_parser,
+     * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before
+     * anything can read them */
+    ap_hook_post_perdir_config(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: just before the handler, after fixups: a fast redirect (DirectoryIndex,
+     * FallbackResource, MultiViews) has given r another per-dir config but not the
+     * subrequest's stripped headers */
+    ap_hook_insert_filter(agw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authentication, for locations with AuthType Auth0 */
     ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
