@@ -401,33 +401,73 @@ typedef struct keys_t {
     const char *name;
 } keys_t;
 
-/* What a section's key source resolved to: written once per process, then only read. */
+/* What a section's key source resolved to: written once per process, then only read. The
+ * spec's strings are copies in the same malloc'd block: the configuration's may live in a
+ * request pool that is gone by the next request. */
 typedef struct src_memo_t {
     agw_keys_spec_t spec;
     agw_keysrc_t *src;
 } src_memo_t;
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
 static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
 {
-    /* the strings come from the configuration: the same section gives the same pointers */
-    return a->jwks == b->jwks && a->issuer == b->issuer && a->refresh == b->refresh
-           && a->cooldown == b->cooldown && a->max_stale == b->max_stale
-           && a->http.ca_file == b->http.ca_file && a->http.allow_http == b->http.allow_http;
+    /* by value: equal addresses say nothing once a request pool has been reused */
+    return same_str(a->jwks, b->jwks) && same_str(a->issuer, b->issuer)
+           && a->refresh == b->refresh && a->cooldown == b->cooldown
+           && a->max_stale == b->max_stale && same_str(a->http.ca_file, b->http.ca_file)
+           && a->http.allow_http == b->http.allow_http
+           && a->http.connect_timeout_ms == b->http.connect_timeout_ms
+           && a->http.timeout_ms == b->http.timeout_ms && a->http.max_body == b->http.max_body;
 }
 
 static agw_keysrc_t *memo_get(const agw_dir_conf_t *c, const agw_keys_spec_t *spec)
 {
-    const src_memo_t *m = c->src_memo ? apr_atomic_casptr(c->src_memo, NULL, NULL) : NULL;
+    const src_memo_t *m;
+
+    /* a configuration with .htaccess in it has no memo (config.c); checked here as well */
+    if (c->htaccess || !c->src_memo)
+        return NULL;
+    m = apr_atomic_casptr(c->src_memo, NULL, NULL);
     return m && same_spec(&m->spec, spec) ? m->src : NULL;
+}
+
+/* Appends s to the block at *at; returns the copy (NULL stays NULL). */
+static const char *memo_str(char **at, const char *s)
+{
+    char *copy = *at;
+    apr_size_t n;
+
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(copy, s, n);
+    *at += n;
+    return copy;
 }
 
 static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_keysrc_t *src)
 {
     src_memo_t *m;
+    char *at;
+    apr_size_t len = sizeof(*m);
 
-    if (!c->src_memo || *c->src_memo || !(m = malloc(sizeof(*m))))
+    if (c->htaccess || !c->src_memo || *c->src_memo)
+        return;
+    len += spec->jwks ? strlen(spec->jwks) + 1 : 0;
+    len += spec->issuer ? strlen(spec->issuer) + 1 : 0;
+    len += spec->http.ca_file ? strlen(spec->http.ca_file) + 1 : 0;
+    if (!(m = malloc(len)))
         return;
     m->spec = *spec;
+    at = (char *)(m + 1);
+    m->spec.jwks = memo_str(&at, spec->jwks);
+    m->spec.issuer = memo_str(&at, spec->issuer);
+    m->spec.http.ca_file = memo_str(&at, spec->http.ca_file);
     m->src = src;
     /* the first writer wins; a section merged under other parents just looks up each time */
     if (apr_atomic_casptr(c->src_memo, m, NULL) != NULL)

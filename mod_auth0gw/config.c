@@ -21,6 +21,8 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
+    else
+        c->htaccess = 1;        /* made while serving: a .htaccess file, in a request pool */
     return c;
 }
 
@@ -95,7 +97,11 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
-    MERGE_PTR(src_memo);
+    /* a memo is only for configurations read at start: one that has .htaccess in it lives
+     * in a request pool, and must neither fill nor trust its parent section's memo */
+    c->htaccess = base->htaccess || add->htaccess;
+    if (!c->htaccess)
+        MERGE_PTR(src_memo);
     return c;
 }
 

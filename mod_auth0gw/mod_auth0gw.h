@@ -61,6 +61,7 @@ typedef struct agw_dir_conf_t {
     const char *proxy_client;           /* Auth0ProxyClient */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
+    int htaccess;                       /* read from .htaccess, or merged with such */
 } agw_dir_conf_t;
 
 typedef struct agw_srv_conf_t {
