@@ -232,16 +232,17 @@ static int same_header(const char *a, const char *b)
     return *a == *b;
 }
 
-static int agw_strip_claim_headers(request_rec *r)
+/* Removes from r->headers_in every header that c's Auth0ClaimHeader lines name, except those
+ * that keep (a configuration already stripped for) names too. */
+static void strip_named(request_rec *r, const agw_dir_conf_t *c, const agw_dir_conf_t *keep)
 {
-    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     const apr_array_header_t *h;
     const apr_table_entry_t *e;
     apr_array_header_t *doomed;
-    int i, j;
+    int i, j, k;
 
     if (!c || !c->claim_headers || !c->claim_headers->nelts)
-        return DECLINED;
+        return;
     h = apr_table_elts(r->headers_in);
     e = (const apr_table_entry_t *)h->elts;
     doomed = apr_array_make(r->pool, 2, sizeof(const char *));
@@ -251,7 +252,14 @@ static int agw_strip_claim_headers(request_rec *r)
         for (j = 0; j < c->claim_headers->nelts; j++)
             if (same_header(e[i].key, APR_ARRAY_IDX(c->claim_headers, j,
                                                     agw_claim_copy_t).name)) {
-                APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+                /* a header the earlier configuration named was stripped then, and what
+                 * it holds now was set from a verified token */
+                for (k = 0; keep && keep->claim_headers && k < keep->claim_headers->nelts; k++)
+                    if (same_header(e[i].key, APR_ARRAY_IDX(keep->claim_headers, k,
+                                                            agw_claim_copy_t).name))
+                        break;
+                if (!keep || !keep->claim_headers || k == keep->claim_headers->nelts)
+                    APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
                 break;
             }
     }
@@ -261,7 +269,53 @@ static int agw_strip_claim_headers(request_rec *r)
                       loggable(r->pool, APR_ARRAY_IDX(doomed, i, const char *)));
         apr_table_unset(r->headers_in, APR_ARRAY_IDX(doomed, i, const char *));
     }
+}
+
+/* The per-dir configuration r's headers were stripped for, kept on r's pool under a key
+ * that names r: an internal redirect shares its pool with the request it came from, and a
+ * fast redirect overlays the subrequest's notes onto r's. */
+static const char *stripped_key(request_rec *r)
+{
+    return apr_psprintf(r->pool, "auth0gw-stripped-%pp", (void *)r);
+}
+
+/* The configuration r's headers were last stripped for, or NULL. */
+static const agw_dir_conf_t *stripped_for(request_rec *r)
+{
+    void *was = NULL;
+
+    apr_pool_userdata_get(&was, stripped_key(r), r->pool);
+    return was ? ap_get_module_config((ap_conf_vector_t *)was, &auth0gw_module) : NULL;
+}
+
+static int agw_strip_claim_headers(request_rec *r)
+{
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+    /* a subrequest's headers are a copy of its parent's, an internal redirect's are those of
+     * the request it came from: what those had stripped holds token values only */
+    request_rec *from = r->main ? r->main : r->prev;
+
+    strip_named(r, c, from ? stripped_for(from) : NULL);
+    apr_pool_userdata_setn(r->per_dir_config, stripped_key(r), NULL, r->pool);
     return DECLINED;
+}
+
+/* DirectoryIndex, FallbackResource and MultiViews end in ap_internal_fast_redirect: r takes
+ * the subrequest's per-dir configuration but keeps its own headers_in (the subrequest
+ * stripped only its copy). Just before the handler, strip for the configuration r ends
+ * with, if it is not the one stripped for. */
+static void agw_strip_final(request_rec *r)
+{
+    void *was = NULL;
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+
+    if (!c || !c->claim_headers || !c->claim_headers->nelts)
+        return;
+    apr_pool_userdata_get(&was, stripped_key(r), r->pool);
+    if (was == (void *)r->per_dir_config)
+        return;
+    strip_named(r, c, stripped_for(r));
+    apr_pool_userdata_setn(r->per_dir_config, stripped_key(r), NULL, r->pool);
 }
 
 /* ---- the authentication itself ------------------------------------------------------------------ */
@@ -347,33 +401,73 @@ typedef struct keys_t {
     const char *name;
 } keys_t;
 
-/* What a section's key source resolved to: written once per process, then only read. */
+/* What a section's key source resolved to: written once per process, then only read. The
+ * spec's strings are copies in the same malloc'd block: the configuration's may live in a
+ * request pool that is gone by the next request. */
 typedef struct src_memo_t {
     agw_keys_spec_t spec;
     agw_keysrc_t *src;
 } src_memo_t;
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
 static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
 {
-    /* the strings come from the configuration: the same section gives the same pointers */
-    return a->jwks == b->jwks && a->issuer == b->issuer && a->refresh == b->refresh
-           && a->cooldown == b->cooldown && a->max_stale == b->max_stale
-           && a->http.ca_file == b->http.ca_file && a->http.allow_http == b->http.allow_http;
+    /* by value: equal addresses say nothing once a request pool has been reused */
+    return same_str(a->jwks, b->jwks) && same_str(a->issuer, b->issuer)
+           && a->refresh == b->refresh && a->cooldown == b->cooldown
+           && a->max_stale == b->max_stale && same_str(a->http.ca_file, b->http.ca_file)
+           && a->http.allow_http == b->http.allow_http
+           && a->http.connect_timeout_ms == b->http.connect_timeout_ms
+           && a->http.timeout_ms == b->http.timeout_ms && a->http.max_body == b->http.max_body;
 }
 
 static agw_keysrc_t *memo_get(const agw_dir_conf_t *c, const agw_keys_spec_t *spec)
 {
-    const src_memo_t *m = c->src_memo ? apr_atomic_casptr(c->src_memo, NULL, NULL) : NULL;
+    const src_memo_t *m;
+
+    /* a configuration with .htaccess in it has no memo (config.c); checked here as well */
+    if (c->htaccess || !c->src_memo)
+        return NULL;
+    m = apr_atomic_casptr(c->src_memo, NULL, NULL);
     return m && same_spec(&m->spec, spec) ? m->src : NULL;
+}
+
+/* Appends s to the block at *at; returns the copy (NULL stays NULL). */
+static const char *memo_str(char **at, const char *s)
+{
+    char *copy = *at;
+    apr_size_t n;
+
+    if (!s)
+        return NULL;
+    n = strlen(s) + 1;
+    memcpy(copy, s, n);
+    *at += n;
+    return copy;
 }
 
 static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_keysrc_t *src)
 {
     src_memo_t *m;
+    char *at;
+    apr_size_t len = sizeof(*m);
 
-    if (!c->src_memo || *c->src_memo || !(m = malloc(sizeof(*m))))
+    if (c->htaccess || !c->src_memo || *c->src_memo)
+        return;
+    len += spec->jwks ? strlen(spec->jwks) + 1 : 0;
+    len += spec->issuer ? strlen(spec->issuer) + 1 : 0;
+    len += spec->http.ca_file ? strlen(spec->http.ca_file) + 1 : 0;
+    if (!(m = malloc(len)))
         return;
     m->spec = *spec;
+    at = (char *)(m + 1);
+    m->spec.jwks = memo_str(&at, spec->jwks);
+    m->spec.issuer = memo_str(&at, spec->issuer);
+    m->spec.http.ca_file = memo_str(&at, spec->http.ca_file);
     m->src = src;
     /* the first writer wins; a section merged under other parents just looks up each time */
     if (apr_atomic_casptr(c->src_memo, m, NULL) != NULL)
@@ -745,9 +839,15 @@ void agw_authn_register_hooks(apr_pool_t *p)
 {
     /* runs when: config is read; compiles the default claim paths once */
     ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: per-dir config is known, before access/authn/authz and mod_rewrite's
-     * per-dir rules: claim headers are cleared before anything can read them */
-    ap_hook_header_parser(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: the per-dir walks are done, for main requests, subrequests and internal
+     * redirects alike (header_parser runs for main requests only), before header_parser,
+     * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before
+     * anything can read them */
+    ap_hook_post_perdir_config(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: just before the handler, after fixups: a fast redirect (DirectoryIndex,
+     * FallbackResource, MultiViews) has given r another per-dir config but not the
+     * subrequest's stripped headers */
+    ap_hook_insert_filter(agw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authentication, for locations with AuthType Auth0 */
     ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);

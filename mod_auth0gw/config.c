@@ -3,12 +3,18 @@
 #include <strings.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
+#include <apr_atomic.h>
 #include <http_core.h>
 #include <http_main.h>
 
 #include "mod_auth0gw.h"
 
 APLOG_USE_MODULE(auth0gw);
+
+/* What .htaccess may name besides Auth0HtaccessSources: the key sources, issuers, domains,
+ * secrets and CA files that the server's own configuration names anywhere, recorded by the
+ * setters while it is read (kind letter + value). Complete before any .htaccess is read. */
+static apr_hash_t *server_named;
 
 void *agw_dir_create(apr_pool_t *p, char *dir)
 {
@@ -21,6 +27,8 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
+    else
+        c->htaccess = 1;        /* made while serving: a .htaccess file, in a request pool */
     return c;
 }
 
@@ -30,6 +38,8 @@ void *agw_srv_create(apr_pool_t *p, server_rec *s)
     sc->clients = apr_hash_make(p);
     sc->client_where = apr_hash_make(p);
     sc->token_cache = AGW_UNSET;
+    if (!s->is_virtual)         /* the main server comes first each time config is read */
+        server_named = apr_hash_make(p);
     return sc;
 }
 
@@ -43,6 +53,9 @@ void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv)
     sc->cache_provider = base->cache_provider;
     sc->cache_args = base->cache_args;
     sc->token_cache = base->token_cache;
+    sc->htaccess_sources = !add->htaccess_sources ? base->htaccess_sources
+                           : !base->htaccess_sources ? add->htaccess_sources
+                           : apr_hash_overlay(p, add->htaccess_sources, base->htaccess_sources);
     return sc;
 }
 
@@ -96,7 +109,11 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
-    MERGE_PTR(src_memo);
+    /* a memo is only for configurations read at start: one that has .htaccess in it lives
+     * in a request pool, and must neither fill nor trust its parent section's memo */
+    c->htaccess = base->htaccess || add->htaccess;
+    if (!c->htaccess)
+        MERGE_PTR(src_memo);
     return c;
 }
 
@@ -145,10 +162,61 @@ static const char *fail(cmd_parms *cmd, const char *why)
     return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, why);
 }
 
+/* .htaccess is parsed at request time with the request pool as both pools (ap_parse_htaccess);
+ * the server configuration with pconf and ptemp. */
+static int in_htaccess(const cmd_parms *cmd)
+{
+    return cmd->pool == cmd->temp_pool;
+}
+
+typedef enum {
+    SRC_DOMAIN = 'd', SRC_ISSUER = 'i', SRC_JWKS = 'j', SRC_SECRET = 's', SRC_CA = 'c'
+} src_kind_e;
+
+static const char *named_key(apr_pool_t *p, src_kind_e kind, const char *value)
+{
+    char k[2] = { (char)kind, '\0' };
+    return apr_pstrcat(p, k, value, NULL);
+}
+
+/* At start: records that the server configuration names value (and alt, another spelling).
+ * In .htaccess: NULL when value (or alt) is named by the server configuration as the same
+ * kind, or listed in Auth0HtaccessSources; else the error that fails the .htaccess file. */
+static const char *source_allowed(cmd_parms *cmd, src_kind_e kind, const char *value,
+                                  const char *alt)
+{
+    agw_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &auth0gw_module);
+
+    if (!in_htaccess(cmd)) {
+        if (server_named) {
+            apr_hash_set(server_named, named_key(cmd->pool, kind, value), APR_HASH_KEY_STRING,
+                         "");
+            if (alt)
+                apr_hash_set(server_named, named_key(cmd->pool, kind, alt),
+                             APR_HASH_KEY_STRING, "");
+        }
+        return NULL;
+    }
+    if (server_named
+        && (apr_hash_get(server_named, named_key(cmd->pool, kind, value), APR_HASH_KEY_STRING)
+            || (alt && apr_hash_get(server_named, named_key(cmd->pool, kind, alt),
+                                    APR_HASH_KEY_STRING))))
+        return NULL;
+    if (sc && sc->htaccess_sources
+        && (apr_hash_get(sc->htaccess_sources, value, APR_HASH_KEY_STRING)
+            || (alt && apr_hash_get(sc->htaccess_sources, alt, APR_HASH_KEY_STRING))))
+        return NULL;
+    return apr_psprintf(cmd->pool, "%s: %s is not named by the server configuration, and "
+                        ".htaccess may only use the key sources, issuers, domains, secrets "
+                        "and CA files it names; to allow it, add it to Auth0HtaccessSources "
+                        "in the server config (`Auth0HtaccessSources %s` at server or "
+                        "<VirtualHost> level)", cmd->cmd->name, value, value);
+}
+
 static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_dir_conf_t *c = dc;
-    const char *s;
+    const char *s, *err;
 
     for (s = arg; *s; s++)
         if (!apr_isalnum(*s) && *s != '.' && *s != '-' && *s != ':')
@@ -156,6 +224,15 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
                              "no path)");
     if (!*arg)
         return fail(cmd, "expects a host name such as example.eu.auth0.com");
+    if ((err = source_allowed(cmd, SRC_DOMAIN, arg, NULL)))
+        return err;
+    if (!in_htaccess(cmd)) {
+        /* what the domain stands for is named too */
+        source_allowed(cmd, SRC_ISSUER, apr_pstrcat(cmd->pool, "https://", arg, "/", NULL),
+                       NULL);
+        source_allowed(cmd, SRC_JWKS, apr_pstrcat(cmd->pool, "https://", arg,
+                                                  "/.well-known/jwks.json", NULL), NULL);
+    }
     if (agw_current_client(cmd)) {
         agw_client_t *cl = agw_current_client(cmd);
         if (!cl->token_url)
@@ -171,10 +248,13 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
 static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_dir_conf_t *c = dc;
+    const char *err;
 
     if (strncasecmp(arg, "https://", 8) != 0 && strncasecmp(arg, "http://", 7) != 0)
         return fail(cmd, "expects the issuer URL exactly as tokens carry it in iss, e.g. "
                          "https://example.eu.auth0.com/");
+    if ((err = source_allowed(cmd, SRC_ISSUER, arg, NULL)))
+        return err;
     c->issuer = arg;
     return NULL;
 }
@@ -211,6 +291,8 @@ static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
 
     if (err)
         return fail(cmd, err);
+    if ((err = source_allowed(cmd, SRC_JWKS, arg, NULL)))
+        return err;
     c->jwks = arg;
     return NULL;
 }
@@ -229,9 +311,12 @@ static const char *set_hmac(cmd_parms *cmd, void *dc, const char *arg)
     const char *secret;
     apr_size_t len;
     int literal;
-    const char *err = agw_conf_secret(&secret, &len, &literal, cmd->pool, arg, 0);
+    const char *err;
 
-    if (err)
+    /* before the secret is read: .htaccess must not make httpd read what it may not name */
+    if ((err = source_allowed(cmd, SRC_SECRET, arg, NULL)))
+        return err;
+    if ((err = agw_conf_secret(&secret, &len, &literal, cmd->pool, arg, 0)))
         return fail(cmd, err);
     if (len < 32)
         return fail(cmd, "the HMAC secret is shorter than 32 bytes; HS256 needs at least 256 "
@@ -365,8 +450,11 @@ static const char *set_ca_file(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_dir_conf_t *c = dc;
     const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *err;
     apr_finfo_t fi;
 
+    if ((err = source_allowed(cmd, SRC_CA, arg, path)))
+        return err;
     if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
         || fi.filetype != APR_REG)
         return fail(cmd, apr_psprintf(cmd->pool, "cannot read the CA file %s; give a PEM "
@@ -391,12 +479,47 @@ static const char *set_token_cache(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* The time (seconds) of this process's last warning about Auth0InsecureHTTP in .htaccess. */
+static apr_uint32_t insecure_warned_at;
+
 static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
 {
+    if (on && in_htaccess(cmd)) {
+        /* read per request: warn at most once a minute per process, as at start (AGW0002) */
+        apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+        apr_uint32_t last = apr_atomic_read32(&insecure_warned_at);
+        if ((last == 0 || now - last >= 60)
+            && apr_atomic_cas32(&insecure_warned_at, now, last) == last)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                         "AGW0002: %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
+                         "over plain http; for development only",
+                         cmd->directive ? cmd->directive->filename : "?",
+                         cmd->directive ? cmd->directive->line_num : 0);
+    }
     if (agw_current_client(cmd))
         agw_current_client(cmd)->http.allow_http = on;
     else
         ((agw_dir_conf_t *)dc)->insecure_http = on;
+    return NULL;
+}
+
+static const char *set_htaccess_sources(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &auth0gw_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+    const char *path;
+
+    if (err)
+        return err;
+    if (!*arg)
+        return fail(cmd, "give the URLs, issuers, domains, file:PATH or env:VAR secrets and "
+                         "CA files that .htaccess files may name");
+    if (!sc->htaccess_sources)
+        sc->htaccess_sources = apr_hash_make(cmd->pool);
+    apr_hash_set(sc->htaccess_sources, arg, APR_HASH_KEY_STRING, arg);
+    /* a CA file relative to ServerRoot matches in either spelling */
+    if (*arg != '/' && !strchr(arg, ':') && (path = ap_server_root_relative(cmd->pool, arg)))
+        apr_hash_set(sc->htaccess_sources, path, APR_HASH_KEY_STRING, path);
     return NULL;
 }
 
@@ -456,6 +579,9 @@ const command_rec agw_cmds[] = {
               "reverse-proxied backend)"),
     AP_INIT_TAKE1("Auth0ProxyClient", agw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
                   "the <Auth0Client> whose token proxied requests here carry"),
+    AP_INIT_ITERATE("Auth0HtaccessSources", set_htaccess_sources, NULL, RSRC_CONF,
+                    "key sources, issuers, domains, secrets (file:PATH, env:VAR) and CA files "
+                    ".htaccess may name besides those the server configuration names"),
     AP_INIT_TAKE1("Auth0TokenCache", set_token_cache, NULL, RSRC_CONF,
                   "entries of the per-process cache of verified tokens (0: off; 10000)"),
     AP_INIT_TAKE1("Auth0Cache", agw_cache_set, NULL, RSRC_CONF,

@@ -62,6 +62,7 @@ typedef struct agw_dir_conf_t {
     const char *proxy_client;           /* Auth0ProxyClient */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
+    int htaccess;                       /* read from .htaccess, or merged with such */
 } agw_dir_conf_t;
 
 typedef struct agw_srv_conf_t {
@@ -71,6 +72,8 @@ typedef struct agw_srv_conf_t {
     const char *cache_provider;         /* Auth0Cache, main server only */
     const char *cache_args;
     apr_int64_t token_cache;            /* Auth0TokenCache entries; AGW_UNSET: default */
+    apr_hash_t *htaccess_sources;       /* Auth0HtaccessSources: value -> value; vhosts add
+                                         * to the main server's */
 } agw_srv_conf_t;
 
 /* One client's state in this process, for the status page. */

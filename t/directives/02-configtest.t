@@ -64,7 +64,7 @@ sub good_without {
 }
 sub good_plus { return $GOOD . join('', map { "    $_\n" } @_) }
 
-plan tests => 37;
+plan tests => 40;
 
 # ---- the control ----
 my ($st, $out, $file, $line) = configtest($GOOD);
@@ -157,3 +157,11 @@ is($st, 1, 'Auth0TokenFrom body=token: fails');
 ($st, $out) = configtest(good_plus("Auth0CAFile $dir/no-such-ca.pem"));
 is($st, 1, 'Auth0CAFile missing: fails');
 like($out, qr/Auth0CAFile: .*no-such-ca\.pem/, 'Auth0CAFile: names the path');
+
+# ---- Auth0HtaccessSources: server config and <VirtualHost> only ----
+($st, $out) = configtest(good_plus('Auth0HtaccessSources https://other.example/jwks.json'));
+is($st, 1, 'Auth0HtaccessSources inside <Location>: fails');
+like($out, qr/Auth0HtaccessSources not allowed in <Location> context/, 'Auth0HtaccessSources in <Location>: the message says where it is not allowed');
+($st, $out) = configtest($GOOD, server => "Auth0HtaccessSources https://other.example/jwks.json env:AGW_CT_SECRET\n"
+                                        . "<VirtualHost 127.0.0.1:80>\n    Auth0HtaccessSources file:/etc/agw.secret\n</VirtualHost>");
+is($st, 0, 'Auth0HtaccessSources at server and <VirtualHost> level: accepted') or diag $out;
