@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean
 
 all: $(MODULE)
 
@@ -36,6 +36,7 @@ integration: $(MODULE)
 
 test: deps
 	$(MAKE) all
+	$(MAKE) check-build
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) fuzz-smoke

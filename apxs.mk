@@ -23,10 +23,25 @@ $(BUILD)/core/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libagw.a: $(CORE_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+# The same sources under -Werror with gcc and with clang (compile only): `make check-build`,
+# part of `make test`. The default build stays without -Werror, so that a newer compiler's
+# new warning does not stop an administrator's build.
+GLUE_CHECK_CFLAGS := -std=c99 -D_GNU_SOURCE -O2 $(WARN) -Wno-missing-field-initializers \
+                     -Werror -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(PKG_CFLAGS) -Isrc
+check-build:
+	@for cc in gcc clang; do \
+	    command -v $$cc >/dev/null || { echo "check-build: $$cc is not installed" >&2; exit 1; }; \
+	    mkdir -p $(BUILD)/check-$$cc; \
+	    for f in $(CORE_SRC); do \
+	        $$cc $(CORE_CFLAGS) -Werror -c -o $(BUILD)/check-$$cc/core-$$(basename $$f .c).o $$f \
+	            || exit 1; \
+	    done; \
+	    for f in $(GLUE_SRC); do \
+	        $$cc $(GLUE_CHECK_CFLAGS) -c -o $(BUILD)/check-$$cc/glue-$$(basename $$f .c).o $$f \
+	            || exit 1; \
+	    done; \
+	    echo "check-build: $$cc -Werror: $(words $(CORE_SRC)) core and $(words $(GLUE_SRC)) glue files compile clean"; \
+	done
 
 # apxs/libtool leave .lo/.slo/.la files beside the sources; build in a scratch copy.
 $(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)

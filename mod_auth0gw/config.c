@@ -1,4 +1,5 @@
 /* The directives of mod_auth0gw: one table, thin setters over the core parsers, merging, and the startup checks. */
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -560,10 +561,10 @@ const command_rec agw_cmds[] = {
                      "a named client-credentials client for proxied backends"),
     CLIENTCMD(TAKE1, "Auth0TokenURL", agw_set_token_url, "the token endpoint"),
     AP_INIT_TAKE1("Auth0ClientID", agw_set_client_str,
-                  (void *)APR_OFFSETOF(agw_client_t, client_id), RSRC_CONF, "the client id"),
+                  (void *)offsetof(agw_client_t, client_id), RSRC_CONF, "the client id"),
     CLIENTCMD(TAKE1, "Auth0ClientSecret", agw_set_client_secret, "file:PATH, env:VAR or literal"),
     AP_INIT_TAKE1("Auth0ClientAudience", agw_set_client_str,
-                  (void *)APR_OFFSETOF(agw_client_t, audience), RSRC_CONF, "the API the token is for"),
+                  (void *)offsetof(agw_client_t, audience), RSRC_CONF, "the API the token is for"),
     CLIENTCMD(ITERATE, "Auth0ClientScope", agw_set_client_scope, "scopes to request"),
     CLIENTCMD(TAKE1, "Auth0ClientAuth", agw_set_client_auth,
               "client_secret_post, client_secret_basic or private_key_jwt"),
@@ -571,7 +572,7 @@ const command_rec agw_cmds[] = {
     CLIENTCMD(TAKE1, "Auth0ClientKey", agw_set_client_key,
               "file:PATH of the PEM private key for private_key_jwt"),
     AP_INIT_TAKE1("Auth0ClientKeyID", agw_set_client_str,
-                  (void *)APR_OFFSETOF(agw_client_t, sign_kid), RSRC_CONF, "kid of the private_key_jwt key"),
+                  (void *)offsetof(agw_client_t, sign_kid), RSRC_CONF, "kid of the private_key_jwt key"),
     CLIENTCMD(TAKE1, "Auth0ClientRenew", agw_set_client_renew,
               "renew after this share of the lifetime (default 80%)"),
     CLIENTCMD(ITERATE, "Auth0ClientBackend", agw_set_client_backend,

@@ -307,8 +307,8 @@ static apr_status_t discover(const char **puri, apr_pool_t *p, const agw_keys_sp
         agw_err_set(err, NULL, "discovery document names another issuer");
         return APR_EINVAL;
     }
-    if (!uri || !(strncmp(uri, "https://", 8) == 0
-                  || (spec->http.allow_http && strncmp(uri, "http://", 7) == 0))) {
+    if (!uri || !(strncasecmp(uri, "https://", 8) == 0
+                  || (spec->http.allow_http && strncasecmp(uri, "http://", 7) == 0))) {
         agw_err_set(err, NULL, "discovery document has no usable https jwks_uri");
         return APR_EINVAL;
     }

@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 
-plan tests => 25;
+plan tests => 26;
 
 (my $ORIGIN = issuer_url('')) =~ s{/\z}{};
 
@@ -44,6 +44,7 @@ is(at('/gate/domain/', claims => { iss => issuer_url('disc') }), '401 invalid_to
 # ---- Auth0JWKS file: ----
 is(at('/gate/jwks-file/', tenant => 'file'), '200', 'Auth0JWKS file: token accepted');
 is(stats('file')->{jwks_fetches}, 0, 'Auth0JWKS file: nothing fetched over the network');
+is(at('/gate/jwks-file-caps/', tenant => 'file'), '200', 'Auth0JWKS FILE:/path (capitals) works too');
 is(at('/gate/jwks-file/', tenant => 'file', header => { kid => 'not-in-file' }),
    '401 invalid_token: unknown key', 'Auth0JWKS file: unknown kid');
 

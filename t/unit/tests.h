@@ -18,7 +18,6 @@ AGW_SUITE(jwt);
 AGW_SUITE(claims);
 AGW_SUITE(conf);
 AGW_SUITE(http);
-AGW_SUITE(keyset);
 AGW_SUITE(keys);
 AGW_SUITE(client);
 AGW_SUITE(sign);
