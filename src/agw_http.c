@@ -198,6 +198,66 @@ static int scheme_is(const char *url, const char *scheme)
 }
 
 /* One transfer on a fresh easy handle (handles are not shared between threads). */
+/* The options of every transfer: protocols, TLS verification, no redirects, timeouts, the
+ * body limit and sink, our user agent, no proxy for loopback. */
+static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
+                                 const agw_http_opts_t *opts, body_buf_t *body)
+{
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                     opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
+    /* Fails early when Content-Length already says too much; on_body catches the rest. */
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->max);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+}
+
+/* Accept, and for a POST the form's type (no Expect: token endpoints never send 100
+ * Continue) and body; NULL when out of memory. */
+static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size_t post_len,
+                                          const char *auth_header)
+{
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+
+    if (post) {
+        headers = curl_slist_append(headers, "Expect:");
+        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+    }
+    if (auth_header && headers)
+        headers = curl_slist_append(headers, auth_header);
+    return headers;
+}
+
+/* Frees a transfer, wiping what held credentials: the Authorization line (curl's copy) and
+ * the response body (token responses carry access tokens; the caller has its own copy). */
+static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t *body)
+{
+    struct curl_slist *h;
+
+    for (h = headers; h; h = h->next)
+        wipe(h->data, strlen(h->data));
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (body->data) {
+        wipe(body->data, body->len);
+        free(body->data);
+    }
+}
+
 static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
                             const char *post, apr_size_t post_len, const char *auth_header,
                             const agw_http_opts_t *opts, agw_err_t *err)
@@ -227,41 +287,13 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
         agw_err_set(err, NULL, "out of memory");
         return APR_ENOMEM;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
-    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                     opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
-    /* Fails early when Content-Length already says too much; on_body catches the rest. */
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body.max);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
-    curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+    set_transfer_options(curl, p, url, opts, &body);
     if (opts->ca_file && *opts->ca_file
         && (rv = set_ca_bundle(curl, p, opts->ca_file, err)) != APR_SUCCESS)
         goto leave;
     rv = APR_EGENERAL;
 
-    headers = curl_slist_append(headers, "Accept: application/json");
-    if (post) {
-        /* Without this, curl may wait for a 100 Continue that token endpoints never send. */
-        headers = curl_slist_append(headers, "Expect:");
-        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
-        curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
-    }
-    if (auth_header)
-        headers = curl_slist_append(headers, auth_header);
-    if (!headers) {
+    if (!(headers = request_headers(curl, post, post_len, auth_header))) {
         agw_err_set(err, NULL, "out of memory");
         rv = APR_ENOMEM;
         goto leave;
@@ -283,19 +315,7 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
     rv = APR_SUCCESS;
 
 leave:
-    if (headers) {
-        struct curl_slist *h;
-        /* The Authorization line holds a credential: clear curl's copy before it is freed. */
-        for (h = headers; h; h = h->next)
-            wipe(h->data, strlen(h->data));
-        curl_slist_free_all(headers);
-    }
-    curl_easy_cleanup(curl);
-    if (body.data) {
-        /* Token responses carry access tokens; the caller has its own copy now. */
-        wipe(body.data, body.len);
-        free(body.data);
-    }
+    release_transfer(curl, headers, &body);
     return rv;
 }
 

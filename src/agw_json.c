@@ -108,6 +108,31 @@ static int hex4(const unsigned char *s, unsigned int *out)
 
 /* A string at f->s (after its opening quote): its bytes in *pstr and *plen, either pointing into the
  * text (no escapes) or written to buf (at least as long as the rest of the text). */
+/* A \uXXXX escape at f->s (outside the surrogates, not NUL) as UTF-8 at buf + *pn. */
+static int fast_unicode(fast_t *f, char *buf, apr_size_t *pn)
+{
+    apr_size_t n = *pn;
+    unsigned int u;
+
+    if (f->end - f->s < 6 || !hex4(f->s + 2, &u) || u == 0 || (u >= 0xD800 && u <= 0xDFFF))
+        return 0;
+    if (u < 0x80) {
+        buf[n++] = (char)u;
+    }
+    else if (u < 0x800) {
+        buf[n++] = (char)(0xC0 | (u >> 6));
+        buf[n++] = (char)(0x80 | (u & 0x3F));
+    }
+    else {
+        buf[n++] = (char)(0xE0 | (u >> 12));
+        buf[n++] = (char)(0x80 | ((u >> 6) & 0x3F));
+        buf[n++] = (char)(0x80 | (u & 0x3F));
+    }
+    f->s += 4;
+    *pn = n;
+    return 1;
+}
+
 static int fast_string(fast_t *f, char *buf, const char **pstr, apr_size_t *plen)
 {
     const unsigned char *start = f->s;
@@ -153,26 +178,10 @@ static int fast_string(fast_t *f, char *buf, const char **pstr, apr_size_t *plen
         case 'n': buf[n++] = '\n'; break;
         case 'r': buf[n++] = '\r'; break;
         case 't': buf[n++] = '\t'; break;
-        case 'u': {
-            unsigned int u;
-            if (f->end - f->s < 6 || !hex4(f->s + 2, &u) || u == 0
-                || (u >= 0xD800 && u <= 0xDFFF))
+        case 'u':
+            if (!fast_unicode(f, buf, &n))
                 return 0;
-            if (u < 0x80) {
-                buf[n++] = (char)u;
-            }
-            else if (u < 0x800) {
-                buf[n++] = (char)(0xC0 | (u >> 6));
-                buf[n++] = (char)(0x80 | (u & 0x3F));
-            }
-            else {
-                buf[n++] = (char)(0xE0 | (u >> 12));
-                buf[n++] = (char)(0x80 | ((u >> 6) & 0x3F));
-                buf[n++] = (char)(0x80 | (u & 0x3F));
-            }
-            f->s += 4;
             break;
-        }
         default:
             return 0;
         }

@@ -400,109 +400,130 @@ static apr_int64_t jitter(const agw_keysrc_t *src)
     return 1 + (apr_int64_t)((unsigned long)getpid() % (unsigned long)(span + 1));
 }
 
-/* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. */
+/* What one fetch brought: a set to install, or a failure to record. */
+typedef struct fetched_t {
+    apr_pool_t *p;              /* the set's own pool (NULL once installed) */
+    agw_jwks_t *jwks;
+    const char *uri, *found_uri;
+    apr_int64_t fetched_at;
+    int from_shared;
+    apr_status_t rv;
+    agw_err_t err;
+} fetched_t;
+
+/* Logs the outcome and, for a set fetched from the source, shares it (mutex not held). */
+static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_size_t len,
+                         apr_int64_t now, int scheduled)
+{
+    agw_keystore_t *ks = src->store;
+    const char *where = f->uri ? f->uri : src->name;
+    int i;
+
+    if (f->rv == APR_SUCCESS && f->from_shared) {
+        logf_(ks, AGW_LOG_DEBUG, AGW_MSG_JWKS_FETCHED, f->p,
+              "JWKS for %s taken from the shared cache: %d keys", src->name,
+              f->jwks->keys->nelts);
+        return;
+    }
+    if (!scheduled)
+        shared_cooldown_set(src, now, f->p);
+    if (f->rv != APR_SUCCESS) {
+        logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, f->p, "JWKS fetch from %s failed: %s",
+              where, f->err.reason ? f->err.reason : "unknown error");
+        return;
+    }
+    shared_publish(src, body, len, now, f->p);
+    for (i = 0; i < f->jwks->skipped->nelts; i++)
+        logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_SKIPPED, f->p, "JWKS key skipped (%s): %s",
+              src->name, APR_ARRAY_IDX(f->jwks->skipped, i, const char *));
+    logf_(ks, AGW_LOG_INFO, AGW_MSG_JWKS_FETCHED, f->p, "JWKS from %s: %d keys, %d skipped",
+          where, f->jwks->keys->nelts, f->jwks->skipped->nelts);
+}
+
+/* Makes a fetched set the current one (mutex held); the set's pool now belongs to it. */
+static void install_locked(agw_keysrc_t *src, fetched_t *f, apr_int64_t now)
+{
+    agw_keystore_t *ks = src->store;
+    keyver_t *v = apr_pcalloc(f->p, sizeof(*v));
+
+    v->store = ks;
+    v->pool = f->p;
+    v->jwks = f->jwks;
+    v->fetched_at = f->fetched_at;
+    v->version = ++src->version;
+    v->refs = 1;
+    if (f->found_uri && !src->jwks_uri)
+        src->jwks_uri = apr_pstrdup(ks->pool, f->found_uri);
+    ver_release_locked(src->cur);
+    src->cur = v;
+    /* the time first: a peek that sees the new version must not see the old time */
+    apr_atomic_set64(&src->pub_fetched_at, (apr_uint64_t)v->fetched_at);
+    apr_atomic_set32(&src->pub_version, (apr_uint32_t)v->version);
+    src->last_error[0] = '\0';
+    /* every process refreshes on the schedule of the set it holds, wherever the set came
+     * from; a set from the shared cache refreshes a little after the process that fetched
+     * it, so that process's next publication is usually there to be taken */
+    src->next_refresh = f->fetched_at + src->spec.refresh + (f->from_shared ? jitter(src) : 0);
+    if (src->next_refresh <= now)
+        src->next_refresh = now + 1;
+    f->p = NULL;
+}
+
+static void fail_locked(agw_keysrc_t *src, const fetched_t *f, apr_int64_t now)
+{
+    src->failures++;
+    apr_cpystrn(src->last_error, f->err.reason ? f->err.reason : "unknown error",
+                sizeof(src->last_error));
+    src->next_refresh = now + (src->spec.cooldown < src->spec.refresh ? src->spec.cooldown
+                                                                      : src->spec.refresh);
+}
+
+/* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. A set
+ * from the shared store is preferred when newer than ours; without network_ok, nothing else
+ * is tried. */
 static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int network_ok)
 {
     agw_keystore_t *ks = src->store;
-    agw_err_t err = { NULL, NULL };
-    apr_pool_t *p = NULL;
-    agw_jwks_t *jwks = NULL;
-    const char *uri = src->jwks_uri, *found_uri = NULL;
+    fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, APR_SUCCESS, { NULL, NULL } };
+    apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
-    apr_status_t rv;
-    apr_int64_t fetched_at = now, have_version = src->cur ? src->cur->fetched_at : -1;
-    int i, from_shared = 0;
 
     src->fetching = 1;
     apr_thread_mutex_unlock(ks->mutex);
-
-    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
-    if (shared_take(&body, &len, &fetched_at, src, p, now, have_version)) {
-        from_shared = 1;
-        rv = APR_SUCCESS;
-    }
-    else if (!network_ok) {
-        apr_thread_mutex_lock(ks->mutex);
-        src->fetching = 0;
-        apr_thread_cond_broadcast(ks->done);
-        apr_pool_destroy(p);
-        return;
-    }
-    else {
+    apr_pool_create_unmanaged_ex(&f.p, NULL, NULL);
+    f.from_shared = shared_take(&body, &len, &f.fetched_at, src, f.p, now, have);
+    if (!f.from_shared && network_ok) {
         if (!scheduled) {
             /* the cooldown counts attempts on the network, not sets taken from the cache */
             apr_thread_mutex_lock(ks->mutex);
             src->last_unsched = now;
             apr_thread_mutex_unlock(ks->mutex);
         }
-        rv = fetch_network(&body, &len, &uri, &found_uri, src, p, &err);
+        f.rv = fetch_network(&body, &len, &f.uri, &f.found_uri, src, f.p, &f.err);
     }
-    if (rv == APR_SUCCESS && (rv = agw_jwks_parse(&jwks, p, body, len, &err)) == APR_SUCCESS
-        && jwks->keys->nelts == 0) {
-        agw_err_set(&err, NULL, "no usable keys in the JWKS");
-        rv = APR_EINVAL;
+    if (f.from_shared || network_ok) {
+        if (f.rv == APR_SUCCESS
+            && (f.rv = agw_jwks_parse(&f.jwks, f.p, body, len, &f.err)) == APR_SUCCESS
+            && f.jwks->keys->nelts == 0) {
+            agw_err_set(&f.err, NULL, "no usable keys in the JWKS");
+            f.rv = APR_EINVAL;
+        }
+        fetch_report(src, &f, body, len, now, scheduled);
     }
-    if (rv == APR_SUCCESS && from_shared) {
-        logf_(ks, AGW_LOG_DEBUG, AGW_MSG_JWKS_FETCHED, p,
-              "JWKS for %s taken from the shared cache: %d keys", src->name,
-              jwks->keys->nelts);
-    }
-    else if (rv == APR_SUCCESS) {
-        shared_publish(src, body, len, now, p);
-        if (!scheduled)
-            shared_cooldown_set(src, now, p);
-        for (i = 0; i < jwks->skipped->nelts; i++)
-            logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_SKIPPED, p, "JWKS key skipped (%s): %s",
-                  src->name, APR_ARRAY_IDX(jwks->skipped, i, const char *));
-        logf_(ks, AGW_LOG_INFO, AGW_MSG_JWKS_FETCHED, p, "JWKS from %s: %d keys, %d skipped",
-              uri ? uri : src->name, jwks->keys->nelts, jwks->skipped->nelts);
-    }
-    else {
-        if (!scheduled)
-            shared_cooldown_set(src, now, p);
-        logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, p, "JWKS fetch from %s failed: %s",
-              uri ? uri : src->name, err.reason ? err.reason : "unknown error");
-    }
-
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
-    if (!from_shared)
-        src->fetches++;
-    if (rv == APR_SUCCESS) {
-        keyver_t *v = apr_pcalloc(p, sizeof(*v));
-        v->store = ks;
-        v->pool = p;
-        v->jwks = jwks;
-        v->fetched_at = fetched_at;
-        v->version = ++src->version;
-        v->refs = 1;
-        if (found_uri && !src->jwks_uri)
-            src->jwks_uri = apr_pstrdup(ks->pool, found_uri);
-        ver_release_locked(src->cur);
-        src->cur = v;
-        /* the time first: a peek that sees the new version must not see the old time */
-        apr_atomic_set64(&src->pub_fetched_at, (apr_uint64_t)v->fetched_at);
-        apr_atomic_set32(&src->pub_version, (apr_uint32_t)v->version);
-        src->last_error[0] = '\0';
-        /* every process refreshes on the schedule of the set it holds, wherever the set came
-         * from; a set from the shared cache refreshes a little after the process that
-         * fetched it, so that process's next publication is usually there to be taken */
-        src->next_refresh = fetched_at + src->spec.refresh + (from_shared ? jitter(src) : 0);
-        if (src->next_refresh <= now)
-            src->next_refresh = now + 1;
-        p = NULL;
-    }
-    else {
-        src->failures++;
-        apr_cpystrn(src->last_error, err.reason ? err.reason : "unknown error",
-                    sizeof(src->last_error));
-        src->next_refresh = now + (src->spec.cooldown < src->spec.refresh ? src->spec.cooldown
-                                                                          : src->spec.refresh);
+    if (f.from_shared || network_ok) {
+        if (!f.from_shared)
+            src->fetches++;
+        if (f.rv == APR_SUCCESS)
+            install_locked(src, &f, now);
+        else
+            fail_locked(src, &f, now);
     }
     apr_thread_cond_broadcast(ks->done);
-    if (p)
-        apr_pool_destroy(p);
+    if (f.p)
+        apr_pool_destroy(f.p);
 }
 
 static int usable_locked(const agw_keysrc_t *src, apr_int64_t now)
