@@ -235,6 +235,34 @@ static const char *skip_line(apr_pool_t *p, size_t index, const json_t *obj, con
     return apr_psprintf(p, "key #%lu: %s", (unsigned long)(index + 1), reason);
 }
 
+/* A kid names one key per key type: when usable keys of the same type (kty and curve) under
+ * the same kid differ in key material (the same key listed twice, e.g. for two algs, is fine;
+ * an RSA and an EC key under one kid, as in RFC 7520, are told apart by the token's alg),
+ * none of them is used, so that a token never verifies under "whichever of them works". */
+static void drop_ambiguous_kids(agw_jwks_t *jwks, apr_pool_t *p)
+{
+    int i, j, n = jwks->keys->nelts, kept = 0;
+    agw_jwk_t **k = (agw_jwk_t **)jwks->keys->elts;
+    char *doomed = apr_pcalloc(p, (apr_size_t)n + 1);
+
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n && k[i]->kid; j++)
+            if (k[j]->kid && !strcmp(k[i]->kid, k[j]->kid) && k[i]->kty == k[j]->kty
+                && (k[i]->crv == k[j]->crv
+                    || (k[i]->crv && k[j]->crv && !strcmp(k[i]->crv, k[j]->crv)))
+                && memcmp(k[i]->thumbprint, k[j]->thumbprint, 32) != 0)
+                doomed[i] = doomed[j] = 1;
+    for (i = 0; i < n; i++) {
+        if (doomed[i])
+            APR_ARRAY_PUSH(jwks->skipped, const char *) = apr_psprintf(
+                p, "kid %s: %s", skip_kid_text(p, k[i]->kid),
+                "another key of the same type has the same kid: none of them is used");
+        else
+            k[kept++] = k[i];
+    }
+    jwks->keys->nelts = kept;
+}
+
 apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
                             apr_size_t len, agw_err_t *err)
 {
@@ -291,6 +319,7 @@ apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
         APR_ARRAY_PUSH(jwks->skipped, const char *) =
             apr_psprintf(p, "keys #%d to #%lu: more than %d keys", AGW_JWKS_MAX_KEYS + 1,
                          (unsigned long)n, AGW_JWKS_MAX_KEYS);
+    drop_ambiguous_kids(jwks, p);
     *pjwks = jwks;
     return APR_SUCCESS;
 }

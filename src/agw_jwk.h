@@ -50,7 +50,9 @@ apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_obj
  * apply, plus AGW_JWKS_MAX_BYTES). Unusable keys are listed in skipped, not fatal.
  * A set with zero usable keys is still APR_SUCCESS (the caller decides).
  * oct keys are skipped ("symmetric key in a key set"): a key set is published, so a secret
- * in it is no secret; HMAC keys come only from agw_jwks_from_secret. Errors have code NULL and reasons "JWKS too large",
+ * in it is no secret; HMAC keys come only from agw_jwks_from_secret. Usable keys of the same
+ * type (kty and curve) that share a kid but differ in key material (RFC 7638 thumbprint) are
+ * all skipped ("kid K: another key of the same type has the same kid: none of them is used"). Errors have code NULL and reasons "JWKS too large",
  * "JWKS is not a JSON object", "JWKS has no keys array" or agw_json_parse's. */
 apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
                             apr_size_t len, agw_err_t *err);

@@ -627,18 +627,29 @@ START_TEST(x5t_must_match_when_both_have_one)
 }
 END_TEST
 
-/* Key rotation: two keys share a kid; each candidate is tried in order. */
+/* Two RSA keys under one kid are ambiguous: neither is used (each is listed as skipped), and
+ * a token naming that kid finds no key. Keys without kids are tried in order. */
 START_TEST(candidates_tried_in_order)
 {
     agw_jwks_t *same_kid = set_of(jwk(tk_rsa2, "r", NULL, NULL), jwk(tk_rsa, "r", NULL, NULL),
                                   NULL);
     agw_jwks_t *no_kids = set_of(jwk(tk_p256, NULL, "ES256", NULL), jwk(tk_rsa2, NULL, NULL, NULL),
                                  jwk(tk_rsa, NULL, NULL, NULL));
+    agw_jwks_t *same_twice = set_of(jwk(tk_rsa, "r", "RS256", NULL), jwk(tk_rsa, "r", "PS256", NULL),
+                                    NULL);
+    agw_err_t err = { NULL, NULL };
     agw_jws_t *jws;
 
+    ck_assert_int_eq(same_kid->keys->nelts, 0);
+    ck_assert_int_eq(same_kid->skipped->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(same_kid->skipped, 0, const char *),
+                     "kid r: another key of the same type has the same kid: none of them is used");
     jws = decode_ok(token_kid("RS256", "r"));
-    verify_ok(jws, same_kid, ALL_ALGS);
-    ck_assert_ptr_eq(jws->key, key_at(same_kid, 1));
+    ck_assert_int_eq(agw_jws_verify(jws, same_kid, ALL_ALGS, &err), APR_NOTFOUND);
+    /* the same key listed for two algs is not ambiguous */
+    ck_assert_int_eq(same_twice->keys->nelts, 2);
+    jws = decode_ok(token_kid("RS256", "r"));
+    verify_ok(jws, same_twice, ALL_ALGS);
     jws = decode_ok(token_kid("RS256", NULL));
     verify_ok(jws, no_kids, ALL_ALGS);
     ck_assert_ptr_eq(jws->key, key_at(no_kids, 2));
