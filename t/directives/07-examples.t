@@ -40,8 +40,9 @@ for my $md ("$ROOT/README.md", sort glob("$ROOT/docs/*.md")) {
     my $text = slurp($md);
     while ($text =~ /^```apache[ \t]*\n(.*?)^```[ \t]*$/msg) {
         my $block = $1;
+        my $line = 1 + (() = substr($text, 0, $-[1]) =~ /\n/g);
         my ($first) = $block =~ /^\s*(\S[^\n]*)/;
-        push @examples, ["$short: $first", $block];
+        push @examples, ["$short:$line: $first", $block];
     }
 }
 push @examples, map { ["conf/$_.conf", slurp("$ROOT/conf/$_.conf")] }
