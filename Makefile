@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -82,6 +82,74 @@ demo: deps all
 
 demo-stop:
 	@bash demo/demo.sh stop
+
+# ---- installing and packaging ----------------------------------------------------------------
+# The version is written once, in src/agw_version.h.
+VERSION    := $(shell sed -n 's/^.define AGW_VERSION "\(.*\)"$$/\1/p' src/agw_version.h)
+LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
+APACHE_CONFDIR := $(shell $(APXS) -q SYSCONFDIR 2>/dev/null)
+# Debian's layout: a2enmod reads mods-available/NAME.load (and NAME.conf).
+MODS_AVAILABLE := $(APACHE_CONFDIR)/mods-available
+
+# DESTDIR=/some/root installs into a staging tree; an edited auth0gw.conf is kept.
+install: $(MODULE)
+	@test -n "$(LIBEXECDIR)" || { echo "make install: \`$(APXS) -q LIBEXECDIR\` gave nothing: install apache2-dev (apxs)" >&2; exit 1; }
+	install -d "$(DESTDIR)$(LIBEXECDIR)"
+	install -m 644 $(MODULE) "$(DESTDIR)$(LIBEXECDIR)/mod_auth0gw.so"
+	@if [ -d "$(MODS_AVAILABLE)" ]; then \
+	    set -e; \
+	    install -d "$(DESTDIR)$(MODS_AVAILABLE)"; \
+	    sed 's|/usr/lib/apache2/modules/|$(LIBEXECDIR)/|' debian/auth0gw.load >"$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.load"; \
+	    chmod 644 "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.load"; \
+	    echo "installed $(DESTDIR)$(MODS_AVAILABLE)/auth0gw.load"; \
+	    if [ -e "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf" ] \
+	       && ! cmp -s debian/auth0gw.conf "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf"; then \
+	        echo "kept $(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf (edited); ours: debian/auth0gw.conf"; \
+	    else \
+	        install -m 644 debian/auth0gw.conf "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf"; \
+	        echo "installed $(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf (all commented out)"; \
+	    fi; \
+	    echo "mod_auth0gw $(VERSION) installed: enable it with  a2enmod auth0gw && systemctl reload apache2"; \
+	else \
+	    echo "mod_auth0gw $(VERSION) installed: add to httpd.conf  LoadModule auth0gw_module $(LIBEXECDIR)/mod_auth0gw.so"; \
+	fi
+
+uninstall:
+	rm -f "$(DESTDIR)$(LIBEXECDIR)/mod_auth0gw.so" "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.load"
+	@if [ -e "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf" ]; then \
+	    if cmp -s debian/auth0gw.conf "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf"; then \
+	        rm -f "$(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf"; \
+	    else echo "kept $(DESTDIR)$(MODS_AVAILABLE)/auth0gw.conf (edited)"; fi; \
+	fi
+
+# The Debian package, built by debhelper + dh_apache2 in a copy of the tree whose
+# debian/changelog is written here from VERSION, then checked by lintian (errors fail).
+DEB_NAME   := libapache2-mod-auth0gw
+DEB_DIR    := $(BUILD)/deb
+DEB_STAGE  := $(DEB_DIR)/$(DEB_NAME)-$(VERSION)
+DEB_ARCH   := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
+DEB        := $(DEB_DIR)/$(DEB_NAME)_$(VERSION)_$(DEB_ARCH).deb
+DEB_TREE   := Makefile apxs.mk src mod_auth0gw conf debian LICENSE CHANGELOG.md README.md SECURITY.md
+
+deb:
+	@test -n "$(VERSION)" || { echo "make deb: no AGW_VERSION in src/agw_version.h" >&2; exit 1; }
+	@for tool in dpkg-buildpackage dh dh_apache2 fakeroot; do \
+	    command -v $$tool >/dev/null || { echo "make deb: $$tool not found: run \`make deps\` as root (PACKAGE_PKGS in .ci/deps.sh)" >&2; exit 1; }; \
+	done
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_STAGE)
+	cp -R $(DEB_TREE) $(DEB_STAGE)/
+	@maintainer="$$(sed -n 's/^Maintainer: //p' debian/control)"; \
+	date="$$(git log -1 --format=%aD 2>/dev/null || date -R)"; \
+	printf '%s (%s) unstable; urgency=medium\n\n  * Release %s: what changed is in CHANGELOG.md, beside this file.\n\n -- %s  %s\n' \
+	    $(DEB_NAME) $(VERSION) $(VERSION) "$$maintainer" "$$date" >$(DEB_STAGE)/debian/changelog
+	cd $(DEB_STAGE) && dpkg-buildpackage -b -uc -us
+	@test -f $(DEB) || { echo "make deb: $(DEB) was not made" >&2; exit 1; }
+	@if command -v lintian >/dev/null; then \
+	    echo "lintian $(DEB):"; \
+	    lintian --fail-on error --display-info $(DEB) || { echo "make deb: lintian found errors (above)" >&2; exit 1; }; \
+	else echo "make deb: lintian not installed: package not checked" >&2; fi
+	@echo "built $(DEB)"
 
 clean:
 	rm -rf $(BUILD) t/logs t/conf/httpd.conf t/conf/*.conf t/htdocs/index.html

@@ -16,6 +16,8 @@ GLUE_HDR := $(wildcard mod_auth0gw/*.h)
 
 WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wstrict-prototypes
 CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -O2 -g -fPIC -fstack-protector-strong $(WARN) $(PKG_CFLAGS)
+# as apxs compiles the glue (and as Debian's hardening asks of the whole module)
+CORE_CFLAGS += -D_FORTIFY_SOURCE=2
 
 MODULE   := $(BUILD)/mod_auth0gw.so
 

@@ -12,6 +12,9 @@ INTEGRATION_PKGS=(apache2 libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl
                   liblwp-protocol-https-perl libhttp-daemon-perl redis-server memcached
                   openssl ca-certificates)
 DEMO_PKGS=(curl)
+# `make deb` and its check (.ci/package.sh; dh_apache2 comes with apache2-dev in BUILD_PKGS),
+# git for the demo-from-a-private-clone check (.ci/demo-private.sh).
+PACKAGE_PKGS=(debhelper dpkg-dev fakeroot lintian git)
 BENCH_PKGS=(wrk)
 
 # oidc-provider 9 calls crypto.hash(), which Node.js has from 20.12 on.
@@ -34,7 +37,7 @@ node_ok() {
 
 missing=()
 for pkg in "${BUILD_PKGS[@]}" "${UNIT_PKGS[@]}" "${FUZZ_PKGS[@]}" "${INTEGRATION_PKGS[@]}" \
-           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}"; do
+           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 

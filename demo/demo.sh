@@ -10,6 +10,9 @@ HTTPD_CONF="$DEMO/httpd.conf"
 ISSUER_DIR="$DEMO/issuer"
 ISSUER_PIDFILE="$DEMO/issuer.pid"
 HTTPD_PIDFILE="$DEMO/httpd.pid"
+# Names the directory under /tmp that holds what httpd's children read, when they cannot
+# read the repository (a clone in /root or in a 0700 directory).
+PUBLIC_RECORD="$DEMO/public.dir"
 
 GATEWAY=http://127.0.0.1:8080
 AUDIENCE=https://api.demo.test/
@@ -69,9 +72,22 @@ stop_issuer() {
     rm -f "$ISSUER_PIDFILE"
 }
 
+remove_public() {
+    local dir
+    [[ -f "$PUBLIC_RECORD" ]] || return 0
+    dir="$(cat "$PUBLIC_RECORD")"
+    # only ever a directory this script made
+    if [[ "$dir" =~ ^/tmp/mod_auth0gw-demo\.[A-Za-z0-9]+$ && -d "$dir" ]]; then
+        rm -rf -- "$dir"
+        say "removed $dir"
+    fi
+    rm -f "$PUBLIC_RECORD"
+}
+
 do_stop() {
     stop_httpd
     stop_issuer
+    remove_public
 }
 
 # ---- start ----------------------------------------------------------------------------------
@@ -118,22 +134,44 @@ register_gateway_client() {
         || die "could not register the gateway client with the issuer"
 }
 
+# Sets HTDOCS and CHILD_CA: the documents and the issuer's CA file as httpd's children read
+# them. Started as root, the children run as USER; when USER cannot read the repository, both
+# are copied to a world-readable directory of their own under /tmp (make demo-stop removes it).
+child_readable_files() {
+    local user=$1 public
+    HTDOCS="$ROOT/demo/htdocs" CHILD_CA="$ISSUER_DIR/ca.pem"
+    [[ "$(id -u)" -eq 0 ]] || return 0
+    if runuser -u "$user" -- test -r "$HTDOCS/status.json" \
+        && runuser -u "$user" -- test -r "$CHILD_CA"; then
+        return 0
+    fi
+    public="$(mktemp -d /tmp/mod_auth0gw-demo.XXXXXX)"
+    echo "$public" >"$PUBLIC_RECORD"
+    cp -R "$ROOT/demo/htdocs" "$public/htdocs"
+    cp "$ISSUER_DIR/ca.pem" "$public/ca.pem"
+    chmod 755 "$public" "$public/htdocs"
+    chmod 644 "$public"/htdocs/* "$public/ca.pem"
+    HTDOCS="$public/htdocs" CHILD_CA="$public/ca.pem"
+    runuser -u "$user" -- test -r "$HTDOCS/status.json" \
+        || die "$user cannot read $HTDOCS either (is /tmp mounted with odd permissions?)"
+    say "$user cannot read $(rel "$ROOT/demo/htdocs") here: serving a copy of it and of the issuer's CA from $public"
+}
+
 write_httpd_conf() {
     local user group
     if [[ "$(id -u)" -eq 0 ]]; then
         user=www-data group=www-data
         getent passwd "$user" >/dev/null || user=nobody
         getent group "$group" >/dev/null || group=nogroup
-        # The children read the documents and the CA file as that user.
-        runuser -u "$user" -- test -r "$ROOT/demo/htdocs/status.json" \
-            || die "$user cannot read $ROOT/demo/htdocs: the demo needs the repository readable by $user"
     else
         user="$(id -un)" group="$(id -gn)"
     fi
-    sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@REPO@|$ROOT|g" -e "s|@MODULE@|$MODULE|g" \
+    # The children read the documents and the CA file as that user.
+    child_readable_files "$user"
+    sed -e "s|@DEMO_DIR@|$DEMO|g" -e "s|@HTDOCS@|$HTDOCS|g" -e "s|@MODULE@|$MODULE|g" \
         -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@RUN_USER@|$user|g" \
         -e "s|@RUN_GROUP@|$group|g" -e "s|@ISSUER@|$ISSUER|g" \
-        -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
+        -e "s|@ISSUER_CA@|$CHILD_CA|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
         -e "s|@BACKEND_AUDIENCE@|$BACKEND_AUDIENCE|g" -e "s|@BACKEND@|$BACKEND|g" \
         -e "s|@GATEWAY_CLIENT_ID@|$GATEWAY_CLIENT_ID|g" \
         "$TEMPLATE" >"$HTTPD_CONF"
@@ -286,7 +324,7 @@ do_start() {
     [[ -f "$ROOT/t/fixtures/issuer.js" ]] || die "t/fixtures/issuer.js is missing"
 
     # A second `make demo` restarts cleanly instead of failing on busy ports.
-    if [[ -f "$HTTPD_PIDFILE" || -f "$ISSUER_PIDFILE" ]]; then
+    if [[ -f "$HTTPD_PIDFILE" || -f "$ISSUER_PIDFILE" || -f "$PUBLIC_RECORD" ]]; then
         say "stopping the previous demo first"
         do_stop
     fi
@@ -297,7 +335,7 @@ do_start() {
     mkdir -p "$DEMO/run" "$ISSUER_DIR"
     # Until Apache answers, a failure takes down what was started; after that the demo
     # stays up even if a step fails, so that its logs and endpoints can be looked at.
-    trap 'stop_issuer' EXIT
+    trap 'stop_issuer; remove_public' EXIT
     make_certs
     start_issuer
     write_httpd_conf

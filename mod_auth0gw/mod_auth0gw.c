@@ -1,9 +1,14 @@
 /* The module record of mod_auth0gw: Auth0 / OAuth2 JWT gate and gateway-to-machine tokens for Apache httpd 2.4. */
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 
 #include "mod_auth0gw.h"
+#include "agw_version.h"
+
+static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                   server_rec *s);
 
 static void agw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
@@ -21,6 +26,8 @@ static void agw_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(agw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the shared cache is made */
     ap_hook_post_config(agw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the configuration is complete, in the parent: the version is announced */
+    ap_hook_post_config(agw_version_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
     ap_hook_child_init(agw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
     agw_authn_register_hooks(p);
@@ -38,3 +45,14 @@ AP_DECLARE_MODULE(auth0gw) = {
     agw_cmds,
     agw_register_hooks
 };
+
+static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                   server_rec *s)
+{
+    ap_add_version_component(pconf, "mod_auth0gw/" AGW_VERSION);
+    /* httpd reads its configuration twice at start; say it once, on the pass that serves */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "AGW0005: mod_auth0gw %s loaded",
+                     AGW_VERSION);
+    return OK;
+}

@@ -10,6 +10,7 @@
 
 #include "mod_auth0gw.h"
 #include "agw_json.h"
+#include "agw_version.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -108,6 +109,7 @@ static json_t *build(request_rec *r)
         json_object_set_new(o, "first_sightings", json_integer((json_int_t)ts.deferred));
         json_object_set_new(doc, "token_cache", o);
     }
+    json_object_set_new(doc, "version", json_string(AGW_VERSION));
     json_object_set_new(doc, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(doc, "cache", json_string(agw_cache_name()));
     json_object_set_new(doc, "issuers", sources);
@@ -159,6 +161,7 @@ static int agw_status_handler(request_rec *r)
              "<h1>mod_auth0gw status</h1>\n", r);
     ap_rprintf(r, "<p>Process %d, shared cache %s. <a href=\"?json\">JSON</a></p>\n",
                (int)getpid(), ap_escape_html(r->pool, agw_cache_name()));
+    ap_rputs("<p>mod_auth0gw " AGW_VERSION "</p>\n", r);
     ap_rputs("<h2>Issuers' keys</h2>\n", r);
     json_array_foreach(json_object_get(doc, "issuers"), i, v) {
         char *keys = agw_json_text(r->pool, json_object_get(v, "keys"));
