@@ -375,6 +375,7 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
     spec->issuer = agw_conf_issuer(c);
     spec->refresh = agw_conf_get(c->refresh, AGW_DEFAULT_REFRESH);
     spec->cooldown = agw_conf_get(c->cooldown, AGW_DEFAULT_COOLDOWN);
+    spec->fetch_wait = agw_conf_get(c->fetch_wait, AGW_DEFAULT_FETCH_WAIT);
     spec->max_stale = agw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
     spec->http.ca_file = c->ca_file;
     spec->http.allow_http = c->insecure_http == 1;
@@ -419,6 +420,7 @@ static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
     /* by value: equal addresses say nothing once a request pool has been reused */
     return same_str(a->jwks, b->jwks) && same_str(a->issuer, b->issuer)
            && a->refresh == b->refresh && a->cooldown == b->cooldown
+           && a->fetch_wait == b->fetch_wait
            && a->max_stale == b->max_stale && same_str(a->http.ca_file, b->http.ca_file)
            && a->http.allow_http == b->http.allow_http
            && a->http.connect_timeout_ms == b->http.connect_timeout_ms

@@ -23,6 +23,7 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->leeway = AGW_UNSET;
     c->refresh = AGW_UNSET;
     c->cooldown = AGW_UNSET;
+    c->fetch_wait = AGW_UNSET;
     c->max_stale = AGW_UNSET;
     c->insecure_http = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
@@ -106,6 +107,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     c->claim_envs = concat(p, base->claim_envs, add->claim_envs);
     MERGE_NUM(refresh);
     MERGE_NUM(cooldown);
+    MERGE_NUM(fetch_wait);
     MERGE_NUM(max_stale);
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
@@ -361,6 +363,11 @@ static const char *set_cooldown(cmd_parms *cmd, void *dc, const char *arg)
     return err;
 }
 
+static const char *set_fetch_wait(cmd_parms *cmd, void *dc, const char *arg)
+{
+    return set_seconds(cmd, &((agw_dir_conf_t *)dc)->fetch_wait, arg, 60);
+}
+
 static const char *set_max_stale(cmd_parms *cmd, void *dc, const char *arg)
 {
     return set_seconds(cmd, &((agw_dir_conf_t *)dc)->max_stale, arg, 30 * 86400);
@@ -552,6 +559,8 @@ const command_rec agw_cmds[] = {
     DIRCMD(TAKE1, "Auth0KeyRefresh", set_refresh, "seconds between JWKS refreshes"),
     DIRCMD(TAKE1, "Auth0KeyRefreshCooldown", set_cooldown,
            "minimum seconds between refetches caused by an unknown kid"),
+    DIRCMD(TAKE1, "Auth0KeyFetchWait", set_fetch_wait,
+           "the longest a request waits for a key fetch another request started (0-60 s; 2)"),
     DIRCMD(TAKE1, "Auth0KeyMaxStale", set_max_stale,
            "seconds the last good JWKS serves while the issuer is unreachable"),
     DIRCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),

@@ -25,6 +25,7 @@ extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 #define AGW_DEFAULT_LEEWAY     30
 #define AGW_DEFAULT_REFRESH    900
 #define AGW_DEFAULT_COOLDOWN   30
+#define AGW_DEFAULT_FETCH_WAIT 2
 #define AGW_DEFAULT_MAX_STALE  86400
 #define AGW_DEFAULT_TOKEN_CACHE 10000
 
@@ -56,6 +57,7 @@ typedef struct agw_dir_conf_t {
     apr_array_header_t *claim_envs;     /* agw_claim_copy_t; added to the parent's */
     apr_int64_t refresh;
     apr_int64_t cooldown;
+    apr_int64_t fetch_wait;             /* Auth0KeyFetchWait */
     apr_int64_t max_stale;
     const char *ca_file;
     int insecure_http;

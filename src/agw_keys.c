@@ -1,4 +1,5 @@
 /* The per-process key store: JWK Sets by source, fetched once, refreshed on schedule, refetched (rate-limited) on unknown kid. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -35,7 +36,10 @@ struct agw_keysrc_t {
     volatile apr_uint64_t pub_fetched_at;
     keyver_t *cur;
     int fetching;
-    apr_int64_t last_unsched;   /* start of the last fetch not caused by the schedule */
+    int waiters;                /* requests waiting for that fetch */
+    apr_int64_t last_unsched;   /* start of this process's cooldown (an unknown-kid refetch,
+                                 * a failed first fetch, or the host's, when it learns of it) */
+    apr_int64_t shared_peeked;  /* when it last looked for a newer shared set while cooling */
     apr_int64_t next_refresh;
     unsigned long fetches, failures, version;
     char last_error[200];
@@ -50,11 +54,17 @@ struct agw_keystore_t {
     agw_log_fn *log;
     void *baton;
     const agw_shared_t *shared;
+    void (*sleep)(apr_interval_time_t t);
 };
 
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
 {
     ks->shared = shared;
+}
+
+void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t))
+{
+    ks->sleep = sleep_fn ? sleep_fn : apr_sleep;
 }
 
 static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
@@ -100,6 +110,7 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
     p = ks->pool;
     ks->log = log;
     ks->baton = baton;
+    ks->sleep = apr_sleep;
     ks->by_key = apr_hash_make(p);
     ks->sources = apr_array_make(p, 8, sizeof(agw_keysrc_t *));
     if ((rv = apr_thread_mutex_create(&ks->mutex, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS)
@@ -115,9 +126,9 @@ leave:
 static apr_size_t spec_key(char *buf, apr_size_t size, const agw_keys_spec_t *s)
 {
     return apr_snprintf(buf, size, "%s|%s|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT "|%" APR_INT64_T_FMT
-                        "|%s|%d|%ld|%ld|%" APR_SIZE_T_FMT,
+                        "|%" APR_INT64_T_FMT "|%s|%d|%ld|%ld|%" APR_SIZE_T_FMT,
                         s->jwks ? s->jwks : "", s->issuer ? s->issuer : "", s->refresh,
-                        s->cooldown, s->max_stale, s->http.ca_file ? s->http.ca_file : "",
+                        s->cooldown, s->max_stale, s->fetch_wait, s->http.ca_file ? s->http.ca_file : "",
                         s->http.allow_http, s->http.connect_timeout_ms, s->http.timeout_ms,
                         s->http.max_body);
 }
@@ -154,6 +165,9 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     src->name = src->spec.jwks ? src->spec.jwks
                                : apr_pstrcat(ks->pool, "discovery:", src->spec.issuer, NULL);
     src->last_unsched = -1;
+    src->shared_peeked = -1;
+    if (src->spec.fetch_wait < 0)
+        src->spec.fetch_wait = 0;
     {
         unsigned char md[32];
         const char *h;
@@ -348,27 +362,53 @@ static void shared_publish(agw_keysrc_t *src, const char *body, apr_size_t len,
     sh->put(sh->baton, src->shared_key, rec, strlen(rec), now + src->spec.max_stale, p);
 }
 
-/* The last unscheduled fetch of any process of this source (cooldowns are host-wide). */
-static apr_int64_t shared_cooldown(agw_keysrc_t *src, apr_pool_t *p)
+/* The host-wide fetch claim of a source: "<start> <state>". State COOL_INFLIGHT while a
+ * process fetches (claimed before the fetch starts, so that the others wait for it instead of
+ * fetching too), COOL_COOLING after an unknown-kid refetch or a failed fetch (no process
+ * fetches again before start + cooldown), COOL_DONE after a first fetch that worked (it
+ * starts no cooldown: a new kid soon after start-up is fetched at first sight). */
+enum { COOL_DONE = 0, COOL_COOLING = 1, COOL_INFLIGHT = 2 };
+
+typedef struct cool_t {
+    apr_int64_t start;          /* -1: no record */
+    int state;
+} cool_t;
+
+static cool_t shared_cool(agw_keysrc_t *src, apr_pool_t *p)
 {
     const agw_shared_t *sh = src->store->shared;
-    char *data;
+    cool_t c = { -1, COOL_DONE };
+    char *data, *end;
     apr_size_t len;
 
     if (!sh || sh->get(sh->baton, src->cool_key, &data, &len, p) != APR_SUCCESS)
-        return -1;
-    return apr_strtoi64(data, NULL, 10);
+        return c;
+    c.start = apr_strtoi64(data, &end, 10);
+    c.state = *end == ' ' ? atoi(end + 1) : COOL_COOLING;
+    if (c.start < 0 || c.state < COOL_DONE || c.state > COOL_INFLIGHT)
+        c.start = -1;
+    return c;
 }
 
-static void shared_cooldown_set(agw_keysrc_t *src, apr_int64_t now, apr_pool_t *p)
+static void shared_cool_set(agw_keysrc_t *src, apr_int64_t start, int state, apr_pool_t *p)
 {
     const agw_shared_t *sh = src->store->shared;
     char *rec;
 
     if (!sh)
         return;
-    rec = apr_psprintf(p, "%" APR_INT64_T_FMT, now);
-    sh->put(sh->baton, src->cool_key, rec, strlen(rec), now + src->spec.cooldown, p);
+    rec = apr_psprintf(p, "%" APR_INT64_T_FMT " %d", start, state);
+    sh->put(sh->baton, src->cool_key, rec, strlen(rec), start + src->spec.cooldown, p);
+}
+
+/* Whether another process holds the source's fetch: fetching now, or cooling down. */
+static int cool_holds(const agw_keysrc_t *src, const cool_t *c, apr_int64_t now)
+{
+    if (c->start < 0)
+        return 0;
+    if (c->state == COOL_INFLIGHT)      /* a claim outlives no fetch: fetches time out */
+        return now < c->start + AGW_KEYS_INFLIGHT_MAX;
+    return c->state == COOL_COOLING && now < c->start + src->spec.cooldown;
 }
 
 /* The set from the source itself: a file, or the JWKS URL (found by discovery if need be). */
@@ -401,19 +441,27 @@ static apr_int64_t jitter(const agw_keysrc_t *src)
 }
 
 /* What one fetch brought: a set to install, or a failure to record. */
+typedef enum {
+    FETCH_SCHEDULED,            /* the refresh schedule: no cooldown involved */
+    FETCH_FIRST,                /* no usable keys: a failure starts the cooldown */
+    FETCH_KID,                  /* an unknown kid: starts the cooldown whatever the outcome */
+    FETCH_SHARED_ONLY           /* only look for another process's newer set */
+} fetch_why_e;
+
 typedef struct fetched_t {
     apr_pool_t *p;              /* the set's own pool (NULL once installed) */
     agw_jwks_t *jwks;
     const char *uri, *found_uri;
     apr_int64_t fetched_at;
     int from_shared;
+    int attempted;              /* a set was taken or fetched (else nothing to report) */
     apr_status_t rv;
     agw_err_t err;
 } fetched_t;
 
 /* Logs the outcome and, for a set fetched from the source, shares it (mutex not held). */
 static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_size_t len,
-                         apr_int64_t now, int scheduled)
+                         apr_int64_t now, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
     const char *where = f->uri ? f->uri : src->name;
@@ -425,8 +473,10 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
               f->jwks->keys->nelts);
         return;
     }
-    if (!scheduled)
-        shared_cooldown_set(src, now, f->p);
+    if (why == FETCH_KID || (why == FETCH_FIRST && f->rv != APR_SUCCESS))
+        shared_cool_set(src, now, COOL_COOLING, f->p);
+    else if (why == FETCH_FIRST)
+        shared_cool_set(src, now, COOL_DONE, f->p);
     if (f->rv != APR_SUCCESS) {
         logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, f->p, "JWKS fetch from %s failed: %s",
               where, f->err.reason ? f->err.reason : "unknown error");
@@ -478,13 +528,62 @@ static void fail_locked(agw_keysrc_t *src, const fetched_t *f, apr_int64_t now)
                                                                       : src->spec.refresh);
 }
 
-/* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. A set
- * from the shared store is preferred when newer than ours; without network_ok, nothing else
- * is tried. */
-static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int network_ok)
+/* Waits (mutex not held) up to the fetch wait for the set another process is fetching. */
+static int wait_for_shared(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysrc_t *src,
+                           apr_int64_t now, apr_int64_t have)
 {
     agw_keystore_t *ks = src->store;
-    fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, APR_SUCCESS, { NULL, NULL } };
+    apr_time_t until = apr_time_now() + apr_time_from_sec(src->spec.fetch_wait);
+
+    while (apr_time_now() < until) {
+        ks->sleep(apr_time_from_msec(AGW_KEYS_POLL_MS));
+        if (shared_take(pbody, plen, &f->fetched_at, src, f->p, now, have))
+            return 1;
+    }
+    return 0;
+}
+
+/* Goes to the source itself unless another process holds the fetch (mutex not held): the
+ * claim is written before the fetch starts. Returns 0 when another process holds it (the
+ * local cooldown then follows the host's); with nothing new from it, f->attempted stays 0. */
+static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysrc_t *src,
+                         apr_int64_t now, apr_int64_t have, fetch_why_e why)
+{
+    agw_keystore_t *ks = src->store;
+    cool_t c = shared_cool(src, f->p);
+
+    if (cool_holds(src, &c, now)) {
+        if (c.state == COOL_INFLIGHT && wait_for_shared(pbody, plen, f, src, now, have)) {
+            f->from_shared = f->attempted = 1;
+            return 1;
+        }
+        apr_thread_mutex_lock(ks->mutex);
+        if (c.state == COOL_COOLING && src->last_unsched < c.start)
+            src->last_unsched = c.start;
+        apr_thread_mutex_unlock(ks->mutex);
+        return 0;
+    }
+    shared_cool_set(src, now, COOL_INFLIGHT, f->p);
+    apr_thread_mutex_lock(ks->mutex);
+    if (why == FETCH_KID)
+        src->last_unsched = now;
+    apr_thread_mutex_unlock(ks->mutex);
+    f->attempted = 1;
+    f->rv = fetch_network(pbody, plen, &f->uri, &f->found_uri, src, f->p, &f->err);
+    if (f->rv != APR_SUCCESS && why == FETCH_FIRST) {
+        apr_thread_mutex_lock(ks->mutex);
+        src->last_unsched = now;        /* a failed first fetch cools down too */
+        apr_thread_mutex_unlock(ks->mutex);
+    }
+    return 1;
+}
+
+/* Fetches src's set; called and returns with the mutex held, which it drops meanwhile. A set
+ * from the shared store is preferred when newer than ours. */
+static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
+{
+    agw_keystore_t *ks = src->store;
+    fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, 0, APR_SUCCESS, { NULL, NULL } };
     apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
@@ -492,28 +591,26 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
     src->fetching = 1;
     apr_thread_mutex_unlock(ks->mutex);
     apr_pool_create_unmanaged_ex(&f.p, NULL, NULL);
-    f.from_shared = shared_take(&body, &len, &f.fetched_at, src, f.p, now, have);
-    if (!f.from_shared && network_ok) {
-        if (!scheduled) {
-            /* the cooldown counts attempts on the network, not sets taken from the cache */
-            apr_thread_mutex_lock(ks->mutex);
-            src->last_unsched = now;
-            apr_thread_mutex_unlock(ks->mutex);
-        }
+    f.from_shared = f.attempted = shared_take(&body, &len, &f.fetched_at, src, f.p, now, have);
+    if (!f.attempted && why == FETCH_SCHEDULED) {
+        f.attempted = 1;
         f.rv = fetch_network(&body, &len, &f.uri, &f.found_uri, src, f.p, &f.err);
     }
-    if (f.from_shared || network_ok) {
+    else if (!f.attempted && why != FETCH_SHARED_ONLY) {
+        fetch_claimed(&body, &len, &f, src, now, have, why);
+    }
+    if (f.attempted) {
         if (f.rv == APR_SUCCESS
             && (f.rv = agw_jwks_parse(&f.jwks, f.p, body, len, &f.err)) == APR_SUCCESS
             && f.jwks->keys->nelts == 0) {
             agw_err_set(&f.err, NULL, "no usable keys in the JWKS");
             f.rv = APR_EINVAL;
         }
-        fetch_report(src, &f, body, len, now, scheduled);
+        fetch_report(src, &f, body, len, now, f.from_shared ? FETCH_SHARED_ONLY : why);
     }
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
-    if (f.from_shared || network_ok) {
+    if (f.attempted) {
         if (!f.from_shared)
             src->fetches++;
         if (f.rv == APR_SUCCESS)
@@ -526,6 +623,22 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
         apr_pool_destroy(f.p);
 }
 
+/* Waits for this process's running fetch of src to end, up to deadline (mutex held). Returns
+ * 0 on timeout, and at once when AGW_KEYS_MAX_WAITERS requests wait already: a flood of
+ * unknown kids while the issuer hangs ties up a few workers, never all of them. */
+static int wait_fetch_locked(agw_keysrc_t *src, apr_time_t deadline)
+{
+    agw_keystore_t *ks = src->store;
+    apr_interval_time_t left = deadline - apr_time_now();
+
+    if (left <= 0 || src->waiters >= AGW_KEYS_MAX_WAITERS)
+        return 0;
+    src->waiters++;
+    apr_thread_cond_timedwait(ks->done, ks->mutex, left);
+    src->waiters--;
+    return 1;
+}
+
 static int usable_locked(const agw_keysrc_t *src, apr_int64_t now)
 {
     return src->cur && now - src->cur->fetched_at <= src->spec.max_stale;
@@ -535,6 +648,7 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
                             apr_int64_t now, apr_int64_t *pretry_after, agw_err_t *err)
 {
     agw_keystore_t *ks = src->store;
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(src->spec.fetch_wait);
     apr_status_t rv = APR_SUCCESS;
     int fetched = 0;
 
@@ -545,8 +659,12 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
             break;
         }
         if (src->fetching) {
-            apr_thread_cond_wait(ks->done, ks->mutex);
-            continue;
+            if (wait_fetch_locked(src, deadline))
+                continue;
+            *pretry_after = 1;
+            agw_err_set(err, NULL, "no usable keys yet: a key fetch is still running");
+            rv = APR_EAGAIN;
+            break;
         }
         if (fetched || (src->last_unsched >= 0 && now < src->last_unsched + src->spec.cooldown)) {
             apr_int64_t wait = src->last_unsched + src->spec.cooldown - now;
@@ -557,7 +675,7 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
             rv = APR_EAGAIN;
             break;
         }
-        fetch_locked(src, now, 0, 1);
+        fetch_locked(src, now, FETCH_FIRST);
         fetched = 1;
     }
     apr_thread_mutex_unlock(ks->mutex);
@@ -568,38 +686,37 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
                                     apr_int64_t now, agw_err_t *err)
 {
     agw_keystore_t *ks = src->store;
-    apr_status_t rv = APR_SUCCESS;
-    /* another process's last unscheduled fetch: read before the mutex, which is never held
-     * across a round trip to the shared store */
-    apr_int64_t other = shared_cooldown(src, p);
+    apr_time_t deadline = apr_time_now() + apr_time_from_sec(src->spec.fetch_wait);
+    unsigned long before;
 
     apr_thread_mutex_lock(ks->mutex);
     while (src->fetching)
-        apr_thread_cond_wait(ks->done, ks->mutex);
+        if (!wait_fetch_locked(src, deadline))
+            goto busy;          /* never a worker held longer than the fetch wait */
+    before = src->version;
     if (src->cur && src->cur->version != ref->version)
         goto take;
     if (src->last_unsched >= 0 && now < src->last_unsched + src->spec.cooldown) {
-        agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
-        rv = APR_EBUSY;
-        goto leave;
+        /* cooling down here: only another process's newer set, looked for once a second */
+        if (src->shared_peeked == now)
+            goto busy;
+        src->shared_peeked = now;
+        fetch_locked(src, now, FETCH_SHARED_ONLY);
     }
-    {
-        /* another process refetched lately: take its set if newer, but do not fetch again */
-        int cooled = other >= 0 && now < other + src->spec.cooldown;
-        unsigned long before = src->version;
-        fetch_locked(src, now, 0, !cooled);
-        if (cooled && src->version == before) {
-            agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
-            rv = APR_EBUSY;
-            goto leave;
-        }
+    else {
+        fetch_locked(src, now, FETCH_KID);
     }
+    if (src->version == before)
+        goto busy;              /* nothing newer: cooling, another process's fetch, a failure */
 take:
     if (src->cur)
         ref_take_locked(ref, src, p);
-leave:
     apr_thread_mutex_unlock(ks->mutex);
-    return rv;
+    return APR_SUCCESS;
+busy:
+    agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+    apr_thread_mutex_unlock(ks->mutex);
+    return APR_EBUSY;
 }
 
 void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now)
@@ -611,7 +728,7 @@ void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now)
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
         if (!src->fetching && src->cur && now >= src->next_refresh)
-            fetch_locked(src, now, 1, 1);
+            fetch_locked(src, now, FETCH_SCHEDULED);
     }
     apr_thread_mutex_unlock(ks->mutex);
 }

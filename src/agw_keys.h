@@ -8,6 +8,11 @@
 #include "agw_jwk.h"
 
 #define AGW_KEYS_MAX_SOURCES 256   /* distinct key sources one process will hold */
+#define AGW_KEYS_INFLIGHT_MAX 30   /* seconds a host-wide fetch claim holds at most (a fetch
+                                    * times out well before: connect 5 s, total 10 s) */
+#define AGW_KEYS_MAX_WAITERS 4     /* requests of one process waiting for one source's fetch;
+                                    * more are answered at once (401 or 503) */
+#define AGW_KEYS_POLL_MS 50        /* how often a process waiting for another's fetch looks */
 
 /* Where keys come from and how often to look again. Sources with equal specs are shared. */
 typedef struct agw_keys_spec_t {
@@ -16,6 +21,7 @@ typedef struct agw_keys_spec_t {
     apr_int64_t refresh;        /* seconds between scheduled refreshes */
     apr_int64_t cooldown;       /* minimum seconds between unscheduled fetches */
     apr_int64_t max_stale;      /* how long the last good set serves while fetches fail */
+    apr_int64_t fetch_wait;     /* the longest a request waits for a fetch another started */
     agw_http_opts_t http;
 } agw_keys_spec_t;
 
@@ -69,6 +75,10 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
  * fetches, and honours the other processes' unknown-kid cooldown. shared must outlive ks. */
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
 
+/* How the store sleeps while it waits for another process's fetch (apr_sleep; tests give
+ * their own). */
+void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t));
+
 /* The shared source for spec, created on first use. APR_ENOSPC beyond AGW_KEYS_MAX_SOURCES. */
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec);
@@ -78,9 +88,10 @@ const unsigned char *agw_keysrc_id(const agw_keysrc_t *src);
 
 /* The current keys, for a request at time now. Returns at once while a set no older than
  * max_stale is held; otherwise (first use, or stale) one caller fetches while concurrent
- * callers wait for that fetch, and unscheduled fetch attempts are at most one per cooldown.
- * APR_EAGAIN with *pretry_after seconds when no usable keys can be had (503). The reference
- * is released by a cleanup on p. */
+ * callers (of this process, and of others through the shared store's fetch claim) wait for
+ * that fetch, at most spec.fetch_wait seconds. A failed fetch starts the cooldown (host-wide
+ * with a shared store): no new attempt before it ends. APR_EAGAIN with *pretry_after seconds
+ * when no usable keys can be had (503). The reference is released by a cleanup on p. */
 apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
                             apr_int64_t now, apr_int64_t *pretry_after, agw_err_t *err);
 
@@ -89,9 +100,12 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
 unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now);
 
 /* A token named a kid that ref's set does not hold: refetch once if the cooldown allows (or
- * wait for a fetch already running) and return the newer set in ref. APR_EBUSY when the
- * cooldown forbids a fetch (ref unchanged), APR_SUCCESS when ref now holds a newer or the
- * same set. */
+ * wait, at most spec.fetch_wait, for a fetch already running here or in another process) and
+ * return the newer set in ref. An unknown-kid refetch starts the cooldown, host-wide with a
+ * shared store; a first fetch or a set taken from the shared store does not, so a new kid is
+ * fetched at first sight. While cooling down, another process's newer set is still taken (the
+ * shared store is looked at once a second at most). APR_SUCCESS when ref now holds a newer
+ * set; APR_EBUSY ("unknown key") when there is none. */
 apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *p,
                                     apr_int64_t now, agw_err_t *err);
 

@@ -5,6 +5,8 @@
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include <apr_file_io.h>
+#include <apr_thread_proc.h>
+#include <apr_time.h>
 
 #include "tests.h"
 #include "agw_keys.h"
@@ -111,21 +113,29 @@ START_TEST(unknown_kid_refetch_respects_cooldown)
     agw_keystore_source(&src, ks, &spec);
     ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
     v1 = ref->version;
-    /* the first fetch was unscheduled: within 30 s no refetch */
+    /* the first fetch starts no cooldown: a kid added right after start-up (a rotation) is
+     * fetched at first sight */
     write_jwks("{\"keys\":[" KEY("b") "," KEY("a") "]}");
-    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1010, &err), APR_EBUSY);
-    ck_assert_str_eq(err.reason, "unknown key");
-    ck_assert_int_eq(ref->version, v1);
-    ck_assert_int_eq(stat_fetches(ks), 1);
-    /* after the cooldown one refetch brings the new key */
-    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1031, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1010, &err), APR_SUCCESS);
     ck_assert_uint_gt(ref->version, v1);
     ck_assert_int_eq(ref->jwks->keys->nelts, 2);
     ck_assert_int_eq(stat_fetches(ks), 2);
-    /* and a flood right after is refused without fetching */
-    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1032, &err), APR_EBUSY);
-    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1060, &err), APR_EBUSY);
+    /* that refetch starts the cooldown: within 30 s no other */
+    v1 = ref->version;
+    write_jwks("{\"keys\":[" KEY("c") "," KEY("b") "," KEY("a") "]}");
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1020, &err), APR_EBUSY);
+    ck_assert_str_eq(err.reason, "unknown key");
+    ck_assert_int_eq(ref->version, v1);
     ck_assert_int_eq(stat_fetches(ks), 2);
+    /* after the cooldown one refetch brings the new key */
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1041, &err), APR_SUCCESS);
+    ck_assert_uint_gt(ref->version, v1);
+    ck_assert_int_eq(ref->jwks->keys->nelts, 3);
+    ck_assert_int_eq(stat_fetches(ks), 3);
+    /* and a flood right after is refused without fetching */
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1042, &err), APR_EBUSY);
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1070, &err), APR_EBUSY);
+    ck_assert_int_eq(stat_fetches(ks), 3);
 }
 END_TEST
 
@@ -256,6 +266,207 @@ START_TEST(processes_share_keys_and_cooldown)
 }
 END_TEST
 
+/* ---- issue 15: bounded waits, a host-wide cooldown claimed before the fetch ---- */
+
+/* A shared store whose get blocks for a while: a fetch that hangs (the mutex is not held). */
+typedef struct slow_t {
+    fake_t fake;
+    apr_interval_time_t delay;
+} slow_t;
+
+static apr_status_t slow_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                             apr_pool_t *p)
+{
+    slow_t *s = baton;
+    if (s->delay) {             /* the first look hangs; the rest answer at once */
+        apr_sleep(s->delay);
+        s->delay = 0;
+    }
+    return fake_get(&s->fake, key, pdata, plen, p);
+}
+
+typedef struct waiter_t {
+    agw_keysrc_t *src;
+    apr_status_t rv;
+    apr_time_t took;
+} waiter_t;
+
+static void *APR_THREAD_FUNC first_fetch(apr_thread_t *t, void *data)
+{
+    waiter_t *w = data;
+    apr_pool_t *p;
+    agw_keys_ref_t ref;
+    apr_int64_t retry;
+    agw_err_t err = { NULL, NULL };
+    apr_time_t t0 = apr_time_now();
+
+    memset(&ref, 0, sizeof(ref));
+    apr_pool_create(&p, NULL);
+    w->rv = agw_keysrc_get(&ref, w->src, p, 1000, &retry, &err);
+    w->took = apr_time_now() - t0;
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static void *APR_THREAD_FUNC first_kid(apr_thread_t *t, void *data)
+{
+    waiter_t *w = data;
+    apr_pool_t *p;
+    agw_keys_ref_t ref;
+    apr_int64_t retry;
+    agw_err_t err = { NULL, NULL };
+
+    memset(&ref, 0, sizeof(ref));
+    apr_pool_create(&p, NULL);
+    agw_keysrc_get(&ref, w->src, p, 1002, &retry, &err);
+    w->rv = agw_keysrc_unknown_kid(&ref, w->src, p, 1002, &err);
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* While one request's fetch hangs, another waits no longer than the fetch wait, and an
+ * unknown kid costs no worker either. */
+START_TEST(waits_for_a_hanging_fetch_are_bounded)
+{
+    slow_t slow = { { NULL, 0, 0 }, apr_time_from_msec(2500) };
+    agw_shared_t shared = { slow_get, fake_put, &slow };
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    waiter_t hung = { NULL, APR_SUCCESS, 0 };
+    apr_thread_t *t;
+    apr_status_t trv;
+    apr_int64_t retry = 0;
+    apr_time_t t0;
+    agw_err_t err = { NULL, NULL };
+
+    slow.fake.h = apr_hash_make(agw_test_pool);
+    spec.fetch_wait = 1;
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(ks, &shared);
+    agw_keystore_source(&src, ks, &spec);
+    hung.src = src;
+    ck_assert_int_eq(apr_thread_create(&t, NULL, first_fetch, &hung, agw_test_pool), APR_SUCCESS);
+    apr_sleep(apr_time_from_msec(200));             /* the first request is in its fetch */
+    t0 = apr_time_now();
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_EAGAIN);
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(1800));
+    ck_assert_int_ge(apr_time_now() - t0, apr_time_from_msec(900));
+    ck_assert_int_eq(retry, 1);
+    ck_assert_str_eq(err.reason, "no usable keys yet: a key fetch is still running");
+    apr_thread_join(&trv, t);
+    ck_assert_int_eq(hung.rv, APR_SUCCESS);         /* the fetch itself went on and worked */
+    ck_assert_int_eq(stat_fetches(ks), 1);          /* and nobody started a second one */
+    /* an unknown kid while another request's refetch hangs: refused within the bound */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1001, &retry, &err), APR_SUCCESS);
+    slow.delay = apr_time_from_msec(2000);
+    hung.src = src;
+    ck_assert_int_eq(apr_thread_create(&t, NULL, first_kid, &hung, agw_test_pool), APR_SUCCESS);
+    apr_sleep(apr_time_from_msec(200));
+    t0 = apr_time_now();
+    ck_assert_int_eq(agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1002, &err), APR_EBUSY);
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(1500));
+    ck_assert_str_eq(err.reason, "unknown key");
+    apr_thread_join(&trv, t);
+}
+END_TEST
+
+/* A failed first fetch cools down the whole host: another process does not try again until
+ * the cooldown ends, and answers at once, with the host's Retry-After. */
+START_TEST(a_failed_fetch_cools_down_every_process)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_keystore_t *a, *b;
+    agw_keysrc_t *sa, *sb;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    f.h = apr_hash_make(agw_test_pool);
+    unlink(path);                                   /* the issuer is down */
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(stat_fetches(a), 1);
+    write_jwks("{\"keys\":[" KEY("a") "]}");        /* back, but within the cooldown */
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1005, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(retry, 25);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1006, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(logged_failures, 1);           /* one attempt on the host, one line */
+    /* after it, one process fetches; the other takes its set */
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1030, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1031, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(stat_fetches(b) + stat_fetches(a), 2);
+}
+END_TEST
+
+/* Another process has claimed the fetch (claim written before it fetches): this one waits
+ * for its set instead of fetching too. */
+static fake_t *publish_into;
+static const char *publish_key;
+static void publish_on_sleep(apr_interval_time_t t)
+{
+    char rec[512];
+    snprintf(rec, sizeof(rec), "1000 {\"keys\":[" KEY("a") "]}");
+    fake_put(publish_into, publish_key, rec, strlen(rec), 9999, agw_test_pool);
+}
+
+START_TEST(a_claimed_fetch_is_waited_for)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+    apr_hash_index_t *hi;
+
+    f.h = apr_hash_make(agw_test_pool);
+    spec.fetch_wait = 2;
+    unlink(path);                                   /* a fetch of our own would fail */
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(ks, &shared);
+    agw_keystore_set_sleep(ks, publish_on_sleep);
+    agw_keystore_source(&src, ks, &spec);
+    /* learn the record names by letting the source claim once */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 900, &retry, &err), APR_EAGAIN);
+    publish_into = &f;
+    for (hi = apr_hash_first(agw_test_pool, f.h); hi; hi = apr_hash_next(hi)) {
+        const char *k = apr_hash_this_key(hi);
+        if (!strncmp(k, "cool:", 5))
+            publish_key = apr_pstrcat(agw_test_pool, "jwks:", k + 5, NULL);
+    }
+    ck_assert_ptr_nonnull(publish_key);
+    /* a fresh process meets another's claim in flight */
+    agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(ks, &shared);
+    agw_keystore_set_sleep(ks, publish_on_sleep);
+    agw_keystore_source(&src, ks, &spec);
+    for (hi = apr_hash_first(agw_test_pool, f.h); hi; hi = apr_hash_next(hi))
+        if (!strncmp(apr_hash_this_key(hi), "cool:", 5))
+            apr_hash_set(f.h, apr_hash_this_key(hi), APR_HASH_KEY_STRING, "999 2");
+    ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(ref->jwks->keys->nelts, 1);
+    ck_assert_int_eq(stat_fetches(ks), 0);          /* taken, not fetched */
+}
+END_TEST
+
 /* A second Ed25519 key (RFC 8032 test 2's public key) under the same kid: new key material. */
 #define OTHER_KEY(kid) "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"" kid "\"," \
                        "\"x\":\"PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw\"}"
@@ -362,6 +573,7 @@ Suite *agw_suite_keys(void)
     TCase *tc = tcase_create("keys");
 
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);      /* the bounded-wait test waits for real, a few seconds */
     tcase_add_test(tc, fetches_once_then_serves_from_memory);
     tcase_add_test(tc, unknown_kid_refetch_respects_cooldown);
     tcase_add_test(tc, no_keys_is_eagain_with_retry_after);
@@ -370,6 +582,9 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, every_process_refreshes_on_schedule);
     tcase_add_test(tc, a_reused_kid_has_another_thumbprint);
     tcase_add_test(tc, thumbprint_matches_rfc7638);
+    tcase_add_test(tc, waits_for_a_hanging_fetch_are_bounded);
+    tcase_add_test(tc, a_failed_fetch_cools_down_every_process);
+    tcase_add_test(tc, a_claimed_fetch_is_waited_for);
     suite_add_tcase(s, tc);
     return s;
 }
