@@ -404,7 +404,7 @@ static apr_int64_t jitter(const agw_keysrc_t *src)
 static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int network_ok)
 {
     agw_keystore_t *ks = src->store;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_pool_t *p = NULL;
     agw_jwks_t *jwks = NULL;
     const char *uri = src->jwks_uri, *found_uri = NULL;
@@ -558,7 +558,7 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
     if (src->cur && src->cur->version != ref->version)
         goto take;
     if (src->last_unsched >= 0 && now < src->last_unsched + src->spec.cooldown) {
-        agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+        agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
         rv = APR_EBUSY;
         goto leave;
     }
@@ -568,7 +568,7 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
         unsigned long before = src->version;
         fetch_locked(src, now, 0, !cooled);
         if (cooled && src->version == before) {
-            agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+            agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
             rv = APR_EBUSY;
             goto leave;
         }
