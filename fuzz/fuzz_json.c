@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data;
     json_error_t jerr;
     json_t *ours, *theirs, *parsed = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_pool_t *p;
     size_t i, opens = 0;
 

@@ -265,7 +265,7 @@ static void strip_named(request_rec *r, const agw_dir_conf_t *c, const agw_dir_c
     }
     for (i = 0; i < doomed->nelts; i++) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "AGW0110: removed incoming header %s: it is set only from token claims",
+                      AGW_M_HEADER_REMOVED ": removed incoming header %s: it is set only from token claims",
                       loggable(r->pool, APR_ARRAY_IDX(doomed, i, const char *)));
         apr_table_unset(r->headers_in, APR_ARRAY_IDX(doomed, i, const char *));
     }
@@ -324,15 +324,16 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
 {
     const char *reason = err->reason ? err->reason : "invalid token";
     const char *iss = NULL, *sub = NULL;
+    agw_counter_e kind = agw_refusal_counter(err->kind);
 
     if (claims) {
         iss = agw_json_str(claims, "iss");
         sub = agw_json_str(claims, "sub");
     }
-    agw_count(agw_count_reason(reason));
+    agw_count(kind);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "AGW0100: token rejected: %s (fp=%s, iss=%s, sub=%s)", reason, fp,
-                  loggable(r->pool, iss), loggable(r->pool, sub));
+                  AGW_M_TOKEN_REJECTED ": token rejected: %s (fp=%s, iss=%s, sub=%s, refusal=%s)", reason, fp,
+                  loggable(r->pool, iss), loggable(r->pool, sub), agw_counter_name(kind));
     set_challenge(r, err->code ? err->code : AGW_E_INVALID_TOKEN, reason);
     return HTTP_UNAUTHORIZED;
 }
@@ -342,7 +343,7 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
 static int reject_unverified(request_rec *r, const char *fp, agw_jws_t *jws,
                              const agw_err_t *err)
 {
-    agw_err_t ignored = { NULL, NULL };
+    agw_err_t ignored = { NULL, NULL, AGW_R_NONE };
 
     if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
         agw_jws_claims(jws, r->pool, &ignored);
@@ -353,7 +354,7 @@ static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after
                        const agw_err_t *err)
 {
     agw_count(AGW_COUNT_NO_KEYS);
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "AGW0102: no usable keys for %s: %s", what,
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_NO_KEYS ": no usable keys for %s: %s", what,
                   err->reason ? err->reason : "unknown error");
     apr_table_setn(r->err_headers_out, "Retry-After",
                    apr_psprintf(r->pool, "%" APR_INT64_T_FMT, retry_after > 0 ? retry_after : 1));
@@ -479,7 +480,7 @@ static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_k
 static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
 {
     agw_keys_spec_t spec;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_int64_t retry = 0;
 
     keys_spec(&spec, c);
@@ -519,7 +520,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims
                          const char *fp, const char *kid, agw_alg_e alg, apr_int64_t now,
                          int cached)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_req_t *st;
 
     if (agw_jwt_check_claims(claims, agw_conf_issuer(c), c->audiences, now,
@@ -534,7 +535,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
     copy_claims(r, c, claims);
     agw_count(AGW_COUNT_ACCEPTED);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "AGW0105: token accepted%s (fp=%s, kid=%s, "
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_TOKEN_ACCEPTED ": token accepted%s (fp=%s, kid=%s, "
                   "alg=%s, user=%s)", cached ? " from the verified-token cache" : "", fp,
                   loggable(r->pool, kid && *kid ? kid : NULL), agw_alg_name(alg),
                   loggable(r->pool, r->user));
@@ -579,9 +580,9 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
     if (!agw_tcache_get(tcache, digest, agw_keysrc_id(src), now, leeway, r->pool, &hit)) {
         /* a bad signature stays bad while the key set is the same: no second verify */
         if (agw_tcache_get(ncache, digest, agw_keysrc_id(src), now, 0, r->pool, &hit)) {
-            agw_err_t err = { NULL, NULL };
+            agw_err_t err = { NULL, NULL, AGW_R_NONE };
             if (hit.version == version) {
-                agw_err_set(&err, AGW_E_INVALID_TOKEN, "signature invalid");
+                agw_err_refuse(&err, AGW_R_SIGNATURE, "signature invalid");
                 return reject(r, fp, hit.claims, &err);
             }
             agw_tcache_drop(ncache, digest);
@@ -610,7 +611,7 @@ static int agw_authenticate(request_rec *r)
     const char *type = ap_auth_type(r);
     const agw_dir_conf_t *c;
     const char *token, *why, *fp;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
     unsigned char digest[32];
@@ -625,17 +626,17 @@ static int agw_authenticate(request_rec *r)
         return DECLINED;
     c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     if ((why = agw_conf_incomplete(r->pool, c))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "AGW0003: %s; refusing the request", why);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s; refusing the request", why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     token = find_token(r, c, &malformed);
     if (!token) {
         if (malformed) {
-            agw_err_set(&err, AGW_E_INVALID_TOKEN, "malformed Authorization header");
+            agw_err_refuse(&err, AGW_R_MALFORMED, "malformed Authorization header");
             return reject(r, "-", NULL, &err);
         }
         agw_count(AGW_COUNT_NO_TOKEN);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "AGW0101: no token in request");
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
         set_challenge(r, NULL, NULL);
         return HTTP_UNAUTHORIZED;
     }
@@ -643,7 +644,7 @@ static int agw_authenticate(request_rec *r)
     if (agw_crypt_sha256(digest, token, len) != APR_SUCCESS) {
         /* an all-zero digest would be one cache key for every such token: refuse instead */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0106: cannot hash the token (libcrypto failed); refusing the request");
+                      AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     fp = hex(r->pool, digest, 6);
@@ -661,7 +662,7 @@ static int agw_authenticate(request_rec *r)
     if (agw_jwt_check_typ(jws->typ, c->token_types, &err) != APR_SUCCESS)
         return reject_unverified(r, fp, jws, &err);
     if (!(algs & AGW_ALG_BIT(jws->alg))) {
-        agw_err_set(&err, AGW_E_INVALID_TOKEN, "alg not allowed");
+        agw_err_refuse(&err, AGW_R_ALG, "alg not allowed");
         return reject_unverified(r, fp, jws, &err);
     }
     if (is_hs(jws->alg)) {
@@ -676,20 +677,19 @@ static int agw_authenticate(request_rec *r)
         if (rv == APR_NOTFOUND) {
             unsigned long seen = k.ref->version;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "AGW0104: token names kid %s, not in the cached JWKS; refetching if "
+                          AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
                           "the cooldown allows", loggable(r->pool, jws->kid));
             if (agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err) == APR_SUCCESS
                 && k.ref->version != seen)
                 rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
             if (rv == APR_NOTFOUND)
-                agw_err_set(&err, AGW_E_INVALID_TOKEN, "unknown key");
+                agw_err_refuse(&err, AGW_R_UNKNOWN_KEY, "unknown key");
         }
         source = agw_keysrc_id(k.src);
         version = k.ref->version;
     }
     if (rv != APR_SUCCESS) {
-        if (ncache && rv == APR_EINVAL && err.reason && !strcmp(err.reason, "signature invalid")
-            && !is_hs(jws->alg))
+        if (ncache && rv == APR_EINVAL && err.kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
             agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
                            NULL, version, now + NEGATIVE_TTL, len);
         return reject_unverified(r, fp, jws, &err);
@@ -792,7 +792,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
 
     agw_http_init();
     if ((rv = agw_keystore_create(&keystore, pchild, log_core, s)) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "AGW0010: cannot create the key store");
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, AGW_M_NO_KEYSTORE ": cannot create the key store");
         keystore = NULL;
         return;
     }
@@ -811,7 +811,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     refresher_stop = 0;
     if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "AGW0011: cannot start the JWKS refresh thread; keys will refresh only "
+                     AGW_M_NO_REFRESHER ": cannot start the JWKS refresh thread; keys will refresh only "
                      "on unknown kid");
         refresher = NULL;
         return;

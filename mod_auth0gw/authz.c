@@ -66,7 +66,7 @@ static const char *parse_claim(cmd_parms *cmd, const char *line, const void **pa
 static authz_status deny(request_rec *r, const agw_req_t *st, const agw_require_t *req)
 {
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "AGW0103: authorization denied: Require %s not met (fp=%s, sub=%s)",
+                  AGW_M_AUTHZ_DENIED ": authorization denied: Require %s not met (fp=%s, sub=%s)",
                   req->text, st->fingerprint, r->user ? r->user : "-");
     agw_count(AGW_COUNT_SCOPE);
     apr_table_setn(r->notes, NOTE_CHALLENGE, apr_pstrcat(r->pool, "requires ", req->text, NULL));

@@ -88,7 +88,7 @@ int agw_cache_check(server_rec *s)
     if (!needs_secret(sc->cache_provider) || secret_new)
         return 0;
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                 "AGW0001: %s: Auth0Cache %s needs Auth0CacheSecret file:PATH: records in a "
+                 AGW_M_CONFIG ": %s: Auth0Cache %s needs Auth0CacheSecret file:PATH: records in a "
                  "shared cache are authenticated and encrypted with a fleet key; make one with "
                  "`openssl rand -hex 32 > /etc/apache2/auth0/cache.key` (readable by root only) "
                  "and give every host the same file", cache_where ? cache_where : "?",
@@ -112,7 +112,7 @@ static int make_seal(apr_pool_t *pconf, server_rec *s)
         rv = agw_seal_create_random(&seal, pconf, &err);
     }
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0026: cannot make the shared-cache "
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, AGW_M_CACHE_KEY ": cannot make the shared-cache "
                      "key: %s", err.reason ? err.reason : "unknown error");
         seal = NULL;
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -157,13 +157,14 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                                   AP_SOCACHE_PROVIDER_VERSION);
     if ((rv = ap_global_mutex_create(&fetch_mutex, NULL, FETCH_MUTEX, NULL, s, pconf, 0))
         != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0022: cannot create the global mutex");
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, AGW_M_FETCH_MUTEX
+                     ": cannot create the global mutex of key and token fetches");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!provider && !sc->cache_provider) {
         /* the gate alone needs no shared cache: each process then keeps its own state */
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "AGW0024: mod_socache_shmcb is not loaded: keys and backend tokens are "
+                     AGW_M_NO_SHMCB ": mod_socache_shmcb is not loaded: keys and backend tokens are "
                      "kept per process; `a2enmod socache_shmcb` shares them on this host");
         instance = NULL;
         return OK;
@@ -172,26 +173,27 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         return HTTP_INTERNAL_SERVER_ERROR;
     if (!provider) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "AGW0020: Auth0Cache %s: provider not loaded; add `LoadModule "
+                     AGW_M_CACHE_PROVIDER ": Auth0Cache %s: provider not loaded; add `LoadModule "
                      "socache_%s_module modules/mod_socache_%s.so`",
                      provider_name, provider_name, provider_name);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if ((err = provider->create(&instance, args, ptemp, pconf))) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "AGW0021: Auth0Cache %s: %s",
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CACHE_CREATE ": Auth0Cache %s: %s",
                      provider_name, err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_pool_cleanup_register(pconf, s, destroy_cache, apr_pool_cleanup_null);
     if ((rv = ap_global_mutex_create(&cache_mutex, NULL, CACHE_MUTEX, NULL, s, pconf, 0))
         != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "AGW0022: cannot create the global mutexes");
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, AGW_M_CACHE_MUTEX
+                     ": cannot create the global mutex of the shared cache");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if ((rv = provider->init(instance, "auth0gw", &hints, s, pconf)) != APR_SUCCESS) {
         /* a network cache that is down at start is an outage, not a reason to stay down */
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
-                     "AGW0023: Auth0Cache %s could not be initialised; each process will "
+                     AGW_M_CACHE_INIT ": Auth0Cache %s could not be initialised; each process will "
                      "keep its own state until it can", provider_name);
     }
     return OK;
@@ -226,7 +228,7 @@ static void outage(server_rec *s, apr_status_t rv, const char *what)
     if (now - last_outage_log > apr_time_from_sec(30)) {
         last_outage_log = now;
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
-                     "AGW0301: shared cache %s failed to %s; continuing with this process's "
+                     AGW_M_CACHE_OUTAGE ": shared cache %s failed to %s; continuing with this process's "
                      "own state", provider_name, what);
     }
 }
@@ -252,7 +254,7 @@ static void forged(server_rec *s, const char *key, const char *why)
     if (now - last_forged_log > apr_time_from_sec(30)) {
         last_forged_log = now;
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "AGW0303: shared cache %s: record %.80s ignored: %s (written by a host "
+                     AGW_M_CACHE_FORGED ": shared cache %s: record %.80s ignored: %s (written by a host "
                      "without this Auth0CacheSecret, or tampered with); using the network "
                      "instead", provider_name, key, why);
     }
@@ -310,7 +312,7 @@ apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
     if (rv != APR_SUCCESS && agw_cache_is_network())
         outage(s, rv, "store");
     else if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, "AGW0302: %s did not take an entry of %"
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, AGW_M_CACHE_NOT_STORED ": %s did not take an entry of %"
                      APR_SIZE_T_FMT " bytes (too large for its size?)", provider_name, len);
     return rv;
 }

@@ -499,7 +499,7 @@ static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
         if ((last == 0 || now - last >= 60)
             && apr_atomic_cas32(&insecure_warned_at, now, last) == last)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
-                         "AGW0002: %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
+                         AGW_M_INSECURE_HTTP ": %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
                          "over plain http; for development only",
                          cmd->directive ? cmd->directive->filename : "?",
                          cmd->directive ? cmd->directive->line_num : 0);
@@ -677,7 +677,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             const ap_directive_t *iss = find_scoped(p, d, "Auth0Issuer");
             if (!find_scoped(p, d, "Auth0Audience")) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: AuthType Auth0 needs Auth0Audience here or in "
+                             AGW_M_CONFIG ": %s:%d: AuthType Auth0 needs Auth0Audience here or in "
                              "an enclosing section, e.g. `Auth0Audience "
                              "https://api.example.com` (the API identifier tokens carry in "
                              "aud)", d->filename, d->line_num);
@@ -685,7 +685,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             }
             if (!dom && !iss) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: AuthType Auth0 needs Auth0Domain (an Auth0 "
+                             AGW_M_CONFIG ": %s:%d: AuthType Auth0 needs Auth0Domain (an Auth0 "
                              "tenant) or Auth0Issuer (any issuer) to know whose tokens to "
                              "accept", d->filename, d->line_num);
                 bad++;
@@ -693,7 +693,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             if (!jwks && !dom && iss && iss->args && !strncasecmp(iss->args, "http://", 7)
                 && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: keys would be discovered over http:// from "
+                             AGW_M_CONFIG ": %s:%d: keys would be discovered over http:// from "
                              "Auth0Issuer %s; use https, or set Auth0InsecureHTTP On for "
                              "development only", d->filename, d->line_num, iss->args);
                 bad++;
@@ -703,7 +703,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             && !strncasecmp(d->args, "http://", 7)
             && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "AGW0001: %s:%d: Auth0JWKS %s is plain http: keys must come over "
+                         AGW_M_CONFIG ": %s:%d: Auth0JWKS %s is plain http: keys must come over "
                          "https; set Auth0InsecureHTTP On in this scope for development only",
                          d->filename, d->line_num, d->args);
             bad++;
@@ -716,7 +716,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             int literal;
             if (!sec) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: Auth0Algorithms allows HS* but no "
+                             AGW_M_CONFIG ": %s:%d: Auth0Algorithms allows HS* but no "
                              "Auth0HMACSecret applies here; add `Auth0HMACSecret "
                              "file:/path/to/secret`", d->filename, d->line_num);
                 bad++;
@@ -724,7 +724,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             else if (!agw_conf_secret(&secret, &len, &literal, p, sec->args, 0) && len < need) {
                 /* RFC 7518 3.2: the key must be at least as long as the hash output */
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: Auth0Algorithms allows HS%d but the "
+                             AGW_M_CONFIG ": %s:%d: Auth0Algorithms allows HS%d but the "
                              "Auth0HMACSecret at %s:%d has %" APR_SIZE_T_FMT " bytes; it needs "
                              "at least %" APR_SIZE_T_FMT " (RFC 7518 3.2)", d->filename,
                              d->line_num, (int)(need * 8), sec->filename, sec->line_num, len,
@@ -743,7 +743,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
             }
             if (!found) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s:%d: Auth0ProxyClient %s names no client; define "
+                             AGW_M_CONFIG ": %s:%d: Auth0ProxyClient %s names no client; define "
                              "<Auth0Client %s> ... </Auth0Client> at server or virtual-host "
                              "level", d->filename, d->line_num, name, name);
                 bad++;
@@ -751,7 +751,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
         }
         if (!strcasecmp(d->directive, "Auth0InsecureHTTP") && flag_on(d)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "AGW0002: %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
+                         AGW_M_INSECURE_HTTP ": %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
                          "over plain http; for development only", d->filename, d->line_num);
         }
     }
@@ -765,7 +765,7 @@ int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, ser
 
     if (bad) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "AGW0003: %d configuration error%s above; httpd not started", bad,
+                     AGW_M_CONFIG_SUMMARY ": %d configuration error%s above; httpd not started", bad,
                      bad > 1 ? "s" : "");
         return HTTP_INTERNAL_SERVER_ERROR;
     }

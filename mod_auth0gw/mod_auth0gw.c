@@ -5,6 +5,7 @@
 #include <http_log.h>
 
 #include "mod_auth0gw.h"
+#include "messages.h"
 #include "agw_version.h"
 
 static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -52,7 +53,7 @@ static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool
     ap_add_version_component(pconf, "mod_auth0gw/" AGW_VERSION);
     /* httpd reads its configuration twice at start; say it once, on the pass that serves */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "AGW0005: mod_auth0gw %s loaded",
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, AGW_M_VERSION ": mod_auth0gw %s loaded",
                      AGW_VERSION);
     return OK;
 }

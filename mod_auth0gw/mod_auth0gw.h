@@ -15,6 +15,7 @@
 #include "agw_keys.h"
 #include "agw_client.h"
 #include "agw_tcache.h"
+#include "messages.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 
@@ -158,10 +159,13 @@ typedef enum {
     AGW_COUNT_ALG, AGW_COUNT_UNKNOWN_KEY, AGW_COUNT_EXPIRED, AGW_COUNT_NOT_YET,
     AGW_COUNT_ISSUER, AGW_COUNT_AUDIENCE, AGW_COUNT_OTHER, AGW_COUNT_SCOPE,
     AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_CACHE_REJECTED,
+    AGW_COUNT_TYP, AGW_COUNT_CLAIM,
     AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);
-agw_counter_e agw_count_reason(const char *reason);
+/* The counter a token refusal of that kind counts in; its name is the log's refusal=. */
+agw_counter_e agw_refusal_counter(agw_refusal_e kind);
+const char *agw_counter_name(agw_counter_e which);
 void agw_status_register_hooks(apr_pool_t *p);
 apr_array_header_t *agw_key_stats(apr_pool_t *p);
 void agw_token_cache_stats(agw_tcache_stats_t *st);

@@ -172,7 +172,7 @@ const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg)
         return apr_psprintf(cmd->pool, "Auth0ClientSecret: %s", err);
     if (literal)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
-                     "AGW0004: %s:%d: Auth0ClientSecret is written in the configuration; "
+                     AGW_M_SECRET_INLINE ": %s:%d: Auth0ClientSecret is written in the configuration; "
                      "prefer file:PATH (readable by root only) or env:VAR",
                      cmd->directive->filename, cmd->directive->line_num);
     c->secret = secret;
@@ -357,13 +357,13 @@ int agw_clients_check(apr_pool_t *pconf, server_rec *s)
             if (!c->http.ca_file && dflt)
                 c->http.ca_file = dflt->ca_file;
             if ((why = agw_client_finish(c, pconf))) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "AGW0001: %s: <Auth0Client %s>: %s",
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s: <Auth0Client %s>: %s",
                              where ? where : "?", c->name, why);
                 bad++;
             }
             else if (!strncasecmp(c->token_url, "http://", 7) && !c->http.allow_http) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             "AGW0001: %s: <Auth0Client %s>: Auth0TokenURL %s is plain http: "
+                             AGW_M_CONFIG ": %s: <Auth0Client %s>: Auth0TokenURL %s is plain http: "
                              "the client secret would travel in clear; use https, or "
                              "Auth0InsecureHTTP On inside the block for development only",
                              where ? where : "?", c->name, c->token_url);
@@ -560,7 +560,7 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
     apr_thread_mutex_unlock(st->mutex);
     if (rv == APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "AGW0210: token for client %s obtained from %s, expires in %"
+                      AGW_M_CLIENT_TOKEN ": token for client %s obtained from %s, expires in %"
                       APR_INT64_T_FMT " s (fp=%s)", c->name, c->token_url,
                       tok.expires_at - now,
                       agw_crypt_fingerprint(p, tok.access_token, strlen(tok.access_token)));
@@ -570,7 +570,7 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
     }
     else {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0211: token request for client %s to %s failed: %s; next attempt in "
+                      AGW_M_CLIENT_FAILED ": token request for client %s to %s failed: %s; next attempt in "
                       "%" APR_INT64_T_FMT " s", c->name, c->token_url,
                       err.reason ? err.reason : "unknown error", st->next_try - now);
         rec = apr_psprintf(p, "%u %" APR_INT64_T_FMT, st->failures, st->next_try);
@@ -905,7 +905,7 @@ static int agw_proxy_fixups(request_rec *r)
     c = apr_hash_get(sc->clients, dc->proxy_client, APR_HASH_KEY_STRING);
     if (!c || !c->cache_key) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0213: Auth0ProxyClient %s names no <Auth0Client> of this server",
+                      AGW_M_PROXY_NO_CLIENT ": Auth0ProxyClient %s names no <Auth0Client> of this server",
                       dc->proxy_client);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -916,14 +916,14 @@ static int agw_proxy_fixups(request_rec *r)
         /* a forward proxy goes wherever the caller says: our credential goes nowhere with it,
          * and the request does not go on without the credential its location names */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0215: client %s: forward-proxy request to %s refused (403): "
+                      AGW_M_PROXY_FORWARD ": client %s: forward-proxy request to %s refused (403): "
                       "Auth0ProxyClient applies to reverse-proxied backends only", c->name,
                       origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
         return HTTP_FORBIDDEN;
     }
     if (c->backends && !backend_allowed(c, origin)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0214: client %s: backend origin %s is not one of its "
+                      AGW_M_PROXY_ORIGIN ": client %s: backend origin %s is not one of its "
                       "Auth0ClientBackend origins: request refused (403)", c->name,
                       origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
         return HTTP_FORBIDDEN;
@@ -934,7 +934,7 @@ static int agw_proxy_fixups(request_rec *r)
                                     retry_after > 0 ? retry_after : 1));
         agw_count(AGW_COUNT_PROXY_503);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "AGW0212: no token for client %s: request not forwarded", c->name);
+                      AGW_M_PROXY_NO_TOKEN ": no token for client %s: request not forwarded", c->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     agw_count(AGW_COUNT_PROXY_OK);

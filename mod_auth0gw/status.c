@@ -20,6 +20,7 @@ static const char *const counter_names[AGW_COUNT_MAX] = {
     "accepted", "no_token", "malformed", "signature", "alg_not_allowed", "unknown_key",
     "expired", "not_yet_valid", "issuer", "audience", "other_invalid", "insufficient_scope",
     "keys_unavailable", "proxied_with_token", "proxy_no_token", "cache_record_rejected",
+    "typ", "claim_invalid",
 };
 
 void agw_count(agw_counter_e which)
@@ -28,28 +29,29 @@ void agw_count(agw_counter_e which)
         apr_atomic_inc32(&counters[which]);
 }
 
-agw_counter_e agw_count_reason(const char *reason)
+agw_counter_e agw_refusal_counter(agw_refusal_e kind)
 {
-    if (!reason)
-        return AGW_COUNT_OTHER;
-    if (strstr(reason, "signature"))
-        return AGW_COUNT_SIGNATURE;
-    if (strstr(reason, "alg"))
-        return AGW_COUNT_ALG;
-    if (strstr(reason, "unknown key") || strstr(reason, "no key"))
-        return AGW_COUNT_UNKNOWN_KEY;
-    if (strstr(reason, "expired") || strstr(reason, "exp "))
-        return AGW_COUNT_EXPIRED;
-    if (strstr(reason, "not yet valid") || strstr(reason, "future"))
-        return AGW_COUNT_NOT_YET;
-    if (strstr(reason, "issuer"))
-        return AGW_COUNT_ISSUER;
-    if (strstr(reason, "audience"))
-        return AGW_COUNT_AUDIENCE;
-    if (strstr(reason, "base64") || strstr(reason, "JSON") || strstr(reason, "segment")
-        || strstr(reason, "malformed") || strstr(reason, "too large") || strstr(reason, "crit"))
-        return AGW_COUNT_MALFORMED;
+    /* no default: the compiler names a kind added without its counter */
+    switch (kind) {
+    case AGW_R_MALFORMED:     return AGW_COUNT_MALFORMED;
+    case AGW_R_SIGNATURE:     return AGW_COUNT_SIGNATURE;
+    case AGW_R_ALG:           return AGW_COUNT_ALG;
+    case AGW_R_UNKNOWN_KEY:   return AGW_COUNT_UNKNOWN_KEY;
+    case AGW_R_EXPIRED:       return AGW_COUNT_EXPIRED;
+    case AGW_R_NOT_YET_VALID: return AGW_COUNT_NOT_YET;
+    case AGW_R_ISSUER:        return AGW_COUNT_ISSUER;
+    case AGW_R_AUDIENCE:      return AGW_COUNT_AUDIENCE;
+    case AGW_R_TYPE:          return AGW_COUNT_TYP;
+    case AGW_R_CLAIM:         return AGW_COUNT_CLAIM;
+    case AGW_R_NONE: case AGW_R_KEY: case AGW_R_OTHER: case AGW_R_COUNT:
+        break;
+    }
     return AGW_COUNT_OTHER;
+}
+
+const char *agw_counter_name(agw_counter_e which)
+{
+    return which >= 0 && which < AGW_COUNT_MAX ? counter_names[which] : "other_invalid";
 }
 
 static json_t *build(request_rec *r)

@@ -197,7 +197,7 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
 {
     json_t *doc = NULL, *exp;
     const char *at, *type, *e, *ed;
-    agw_err_t jerr = { NULL, NULL };
+    agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
     apr_int64_t life_s;
     double lifetime;
 

@@ -240,21 +240,21 @@ apr_status_t agw_pkey_rsa(agw_pkey_t **pkey, apr_pool_t *p,
 
     *pkey = NULL;
     if (!n || !e)
-        return agw_err_token(err, "RSA modulus invalid");
+        return agw_err_refuse(err, AGW_R_KEY, "RSA modulus invalid");
     /* RFC 7518 6.3.1.1 warns that some libraries emit a leading zero octet; tolerate it. */
     strip_leading_zeros(&n, &nlen);
     strip_leading_zeros(&e, &elen);
     if (nlen == 0 || !(n[nlen - 1] & 1))
-        return agw_err_token(err, "RSA modulus invalid");
+        return agw_err_refuse(err, AGW_R_KEY, "RSA modulus invalid");
     if (nlen > RSA_MAX_BITS / 8)
-        return agw_err_token(err, "RSA key too large");
+        return agw_err_refuse(err, AGW_R_KEY, "RSA key too large");
     bits = (int)(nlen - 1) * 8 + bitlen_of_byte(n[0]);
     if (bits < RSA_MIN_BITS)
-        return agw_err_token(err, "RSA key under 2048 bits");
+        return agw_err_refuse(err, AGW_R_KEY, "RSA key under 2048 bits");
     /* e = 1 makes every message its own signature; even e is not an RSA key. */
     if (elen == 0 || elen > RSA_MAX_EXPONENT_BYTES || !(e[elen - 1] & 1)
         || (elen == 1 && e[0] < 3))
-        return agw_err_token(err, "RSA exponent invalid");
+        return agw_err_refuse(err, AGW_R_KEY, "RSA exponent invalid");
 
     if (!(bn_n = BN_bin2bn(n, (int)nlen, NULL)) || !(bn_e = BN_bin2bn(e, (int)elen, NULL))
         || !(bld = OSSL_PARAM_BLD_new())
@@ -262,7 +262,7 @@ apr_status_t agw_pkey_rsa(agw_pkey_t **pkey, apr_pool_t *p,
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e)
         || !(params = OSSL_PARAM_BLD_to_param(bld))
         || !(k = pkey_fromdata("RSA", params))) {
-        agw_err_token(err, "RSA key rejected");
+        agw_err_refuse(err, AGW_R_KEY, "RSA key rejected");
         goto leave;
     }
     *pkey = pkey_wrap(p, k, AGW_KTY_RSA, bits, NULL);
@@ -299,9 +299,9 @@ apr_status_t agw_pkey_ec(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
 
     *pkey = NULL;
     if (!ec)
-        return agw_err_token(err, "EC curve not supported");
+        return agw_err_refuse(err, AGW_R_KEY, "EC curve not supported");
     if (!x || !y || xlen != ec->field_bytes || ylen != ec->field_bytes)
-        return agw_err_token(err, "EC coordinate length invalid");
+        return agw_err_refuse(err, AGW_R_KEY, "EC coordinate length invalid");
     point[0] = 0x04; /* uncompressed: x || y follow */
     memcpy(point + 1, x, xlen);
     memcpy(point + 1 + xlen, y, ylen);
@@ -321,7 +321,7 @@ apr_status_t agw_pkey_ec(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
     ERR_clear_error();
     if (!on_curve) {
         EVP_PKEY_free(k);
-        return agw_err_token(err, "EC point not on curve");
+        return agw_err_refuse(err, AGW_R_KEY, "EC point not on curve");
     }
     *pkey = pkey_wrap(p, k, AGW_KTY_EC, ec->field_bits, ec);
     return APR_SUCCESS;
@@ -334,13 +334,13 @@ apr_status_t agw_pkey_okp(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
 
     *pkey = NULL;
     if (!crv || strcmp(crv, "Ed25519") != 0)
-        return agw_err_token(err, "OKP curve not supported");
+        return agw_err_refuse(err, AGW_R_KEY, "OKP curve not supported");
     if (!x || xlen != 32)
-        return agw_err_token(err, "Ed25519 key length invalid");
+        return agw_err_refuse(err, AGW_R_KEY, "Ed25519 key length invalid");
     k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, xlen);
     if (!k) {
         ERR_clear_error();
-        return agw_err_token(err, "Ed25519 key rejected");
+        return agw_err_refuse(err, AGW_R_KEY, "Ed25519 key rejected");
     }
     *pkey = pkey_wrap(p, k, AGW_KTY_OKP, 256, NULL);
     return APR_SUCCESS;
@@ -420,7 +420,7 @@ static apr_status_t evp_verify(const agw_pkey_t *key, agw_alg_e alg, const alg_i
     EVP_MD_CTX_free(mctx);
     if (!ok) {
         ERR_clear_error();
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     }
     return APR_SUCCESS;
 }
@@ -487,11 +487,11 @@ static apr_status_t hmac_verify(md_e md, const unsigned char *secret, apr_size_t
     md_get(md); /* runs crypt_init once */
     /* RFC 7518 3.2: the key MUST be at least as long as the hash output. */
     if (secretlen < need)
-        return agw_err_token(err, "HMAC key too short for alg");
+        return agw_err_refuse(err, AGW_R_ALG, "HMAC key too short for alg");
     if (siglen != need)
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     if (!hmac_cache || !(ctx = EVP_MAC_CTX_new(hmac_cache)))
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                  (char *)md_names[md], 0);
     params[1] = OSSL_PARAM_construct_end();
@@ -504,7 +504,7 @@ static apr_status_t hmac_verify(md_e md, const unsigned char *secret, apr_size_t
     OPENSSL_cleanse(mac, sizeof(mac));
     if (!ok) {
         ERR_clear_error();
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     }
     return APR_SUCCESS;
 }
@@ -519,43 +519,43 @@ apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
     apr_size_t derlen;
 
     if (!ai)
-        return agw_err_token(err, "alg not supported");
+        return agw_err_refuse(err, AGW_R_ALG, "alg not supported");
     if (!data && datalen)
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     if (!sig || siglen == 0)
-        return agw_err_token(err, "signature invalid");
+        return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
 
     if (ai->kty == AGW_KTY_OCT) {
         /* Only a shared secret keys HMAC: a public key's bytes never do (key confusion). */
         if (!secret || secretlen == 0 || key)
-            return agw_err_token(err, "key type does not match alg");
+            return agw_err_refuse(err, AGW_R_ALG, "key type does not match alg");
         return hmac_verify(ai->md, secret, secretlen, data, datalen, sig, siglen, err);
     }
     if (!key || key->kty != ai->kty)
-        return agw_err_token(err, "key type does not match alg");
+        return agw_err_refuse(err, AGW_R_ALG, "key type does not match alg");
 
     switch (ai->kty) {
     case AGW_KTY_RSA:
         /* The signature is exactly the modulus length (RFC 8017 8.1.2 / 8.2.2 step 1). */
         if (siglen != (apr_size_t)(key->bits + 7) / 8)
-            return agw_err_token(err, "signature invalid");
+            return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
         return evp_verify(key, alg, ai, data, datalen, sig, siglen, err);
     case AGW_KTY_EC:
         if (key->ec != ai->curve)
-            return agw_err_token(err, "key curve does not match alg");
+            return agw_err_refuse(err, AGW_R_ALG, "key curve does not match alg");
         if (siglen != 2 * ai->curve->field_bytes)
-            return agw_err_token(err, "bad ECDSA signature length");
+            return agw_err_refuse(err, AGW_R_SIGNATURE, "bad ECDSA signature length");
         if (!ec_scalar_in_range(sig, ai->curve)
             || !ec_scalar_in_range(sig + ai->curve->field_bytes, ai->curve))
-            return agw_err_token(err, "signature invalid");
+            return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
         derlen = ecdsa_raw_to_der(der, sig, ai->curve->field_bytes);
         return evp_verify(key, alg, ai, data, datalen, der, derlen, err);
     case AGW_KTY_OKP:
         if (siglen != 64)
-            return agw_err_token(err, "signature invalid");
+            return agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
         return evp_verify(key, alg, ai, data, datalen, sig, siglen, err);
     default:
-        return agw_err_token(err, "key type does not match alg");
+        return agw_err_refuse(err, AGW_R_ALG, "key type does not match alg");
     }
 }
 

@@ -414,16 +414,16 @@ apr_status_t agw_json_parse(json_t **pjson, apr_pool_t *p, const char *text, apr
 
     *pjson = NULL;
     if (!text || len == 0)
-        return agw_err_token(err, "JSON: empty");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "JSON: empty");
     if (max_depth <= 0)
         max_depth = AGW_JSON_MAX_DEPTH;
     if ((reason = json_prescan(text, len, max_depth)) != NULL)
-        return agw_err_token(err, reason);
+        return agw_err_refuse(err, AGW_R_MALFORMED, reason);
     /* NUL inside strings ("\u0000") is refused by jansson unless JSON_ALLOW_NUL is given;
      * trailing data is refused unless JSON_DISABLE_EOF_CHECK is given. */
     if (!(j = agw_json_fast(text, len))
         && !(j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr)))
-        return agw_err_token(err, json_reason(&jerr));
+        return agw_err_refuse(err, AGW_R_MALFORMED, json_reason(&jerr));
     *pjson = agw_json_own(p, j);
     return APR_SUCCESS;
 }

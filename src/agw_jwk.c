@@ -81,41 +81,41 @@ static apr_status_t jwk_import(agw_jwk_t *jwk, apr_pool_t *p, const json_t *obj,
     switch (jwk->kty) {
     case AGW_KTY_RSA:
         if (jwk_bytes(&a, &alen, p, obj, "n") != APR_SUCCESS)
-            return agw_err_token(err, "RSA n missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "RSA n missing or not base64url");
         if (jwk_bytes(&b, &blen, p, obj, "e") != APR_SUCCESS)
-            return agw_err_token(err, "RSA e missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "RSA e missing or not base64url");
         if ((rv = agw_pkey_rsa(&jwk->pkey, p, a, alen, b, blen, err)) != APR_SUCCESS)
             return rv;
         break;
     case AGW_KTY_EC:
         if (!jwk->crv)
-            return agw_err_token(err, "EC crv missing");
+            return agw_err_refuse(err, AGW_R_KEY, "EC crv missing");
         if (jwk_bytes(&a, &alen, p, obj, "x") != APR_SUCCESS)
-            return agw_err_token(err, "EC x missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "EC x missing or not base64url");
         if (jwk_bytes(&b, &blen, p, obj, "y") != APR_SUCCESS)
-            return agw_err_token(err, "EC y missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "EC y missing or not base64url");
         if ((rv = agw_pkey_ec(&jwk->pkey, p, jwk->crv, a, alen, b, blen, err)) != APR_SUCCESS)
             return rv;
         break;
     case AGW_KTY_OKP:
         if (!jwk->crv)
-            return agw_err_token(err, "OKP crv missing");
+            return agw_err_refuse(err, AGW_R_KEY, "OKP crv missing");
         if (jwk_bytes(&a, &alen, p, obj, "x") != APR_SUCCESS)
-            return agw_err_token(err, "OKP x missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "OKP x missing or not base64url");
         if ((rv = agw_pkey_okp(&jwk->pkey, p, jwk->crv, a, alen, err)) != APR_SUCCESS)
             return rv;
         break;
     case AGW_KTY_OCT:
         if (jwk_bytes(&a, &alen, p, obj, "k") != APR_SUCCESS)
-            return agw_err_token(err, "oct k missing or not base64url");
+            return agw_err_refuse(err, AGW_R_KEY, "oct k missing or not base64url");
         if (alen == 0)
-            return agw_err_token(err, "oct k is empty");
+            return agw_err_refuse(err, AGW_R_KEY, "oct k is empty");
         jwk->secret = a;
         jwk->secret_len = alen;
         jwk->bits = (int)(alen > 0x0fffffff ? 0x7ffffff8 : alen * 8);
         return APR_SUCCESS;
     default:
-        return agw_err_token(err, "kty not supported");
+        return agw_err_refuse(err, AGW_R_KEY, "kty not supported");
     }
     jwk->bits = agw_pkey_bits(jwk->pkey);
     return APR_SUCCESS;
@@ -158,42 +158,42 @@ apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_obj
 
     *pjwk = NULL;
     if (!json_is_object(obj))
-        return agw_err_token(err, "JWK is not an object");
+        return agw_err_refuse(err, AGW_R_KEY, "JWK is not an object");
     jwk = apr_pcalloc(p, sizeof(*jwk));
 
     if (!(v = json_object_get(obj, "kty")))
-        return agw_err_token(err, "kty missing");
+        return agw_err_refuse(err, AGW_R_KEY, "kty missing");
     if (!json_is_string(v))
-        return agw_err_token(err, "kty is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "kty is not a string");
     kty = json_string_value(v);
     if ((jwk->kty = kty_from_name(kty)) == AGW_KTY_NONE)
-        return agw_err_token(err, "kty not supported");
+        return agw_err_refuse(err, AGW_R_KEY, "kty not supported");
 
     if (!jwk_opt_string(&jwk->kid, obj, "kid"))
-        return agw_err_token(err, "kid is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "kid is not a string");
     if (!jwk_opt_string(&jwk->x5t, obj, "x5t"))
-        return agw_err_token(err, "x5t is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "x5t is not a string");
     if (!jwk_opt_string(&use, obj, "use"))
-        return agw_err_token(err, "use is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "use is not a string");
     if (use && strcmp(use, "sig") != 0)
-        return agw_err_token(err, "use is not sig");
+        return agw_err_refuse(err, AGW_R_KEY, "use is not sig");
     if ((v = json_object_get(obj, "key_ops")) && (reason = jwk_check_key_ops(v)) != NULL)
-        return agw_err_token(err, reason);
+        return agw_err_refuse(err, AGW_R_KEY, reason);
     if (!jwk_opt_string(&jwk->crv, obj, "crv"))
-        return agw_err_token(err, "crv is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "crv is not a string");
     if (jwk->kty != AGW_KTY_EC && jwk->kty != AGW_KTY_OKP)
         jwk->crv = NULL;
 
     if (!jwk_opt_string(&alg_name, obj, "alg"))
-        return agw_err_token(err, "alg is not a string");
+        return agw_err_refuse(err, AGW_R_KEY, "alg is not a string");
     if (alg_name) {
         /* "none" in any casing maps to AGW_ALG_NONE here, like every unknown name. */
         if ((jwk->alg = agw_alg_from_name(alg_name, (apr_size_t)-1)) == AGW_ALG_NONE)
-            return agw_err_token(err, "alg unknown");
+            return agw_err_refuse(err, AGW_R_KEY, "alg unknown");
         if (agw_alg_kty(jwk->alg) != jwk->kty)
-            return agw_err_token(err, "alg does not fit kty");
+            return agw_err_refuse(err, AGW_R_KEY, "alg does not fit kty");
         if (agw_alg_curve(jwk->alg) && (!jwk->crv || strcmp(agw_alg_curve(jwk->alg), jwk->crv)))
-            return agw_err_token(err, "alg does not fit crv");
+            return agw_err_refuse(err, AGW_R_KEY, "alg does not fit crv");
     }
 
     if ((rv = jwk_import(jwk, p, obj, err)) != APR_SUCCESS)
@@ -202,7 +202,7 @@ apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_obj
     if (jwk->pkey)
         jwk->crv = agw_pkey_curve(jwk->pkey);
     if (jwk_thumbprint(jwk, p, obj) != APR_SUCCESS)
-        return agw_err_token(err, "JWK thumbprint failed");
+        return agw_err_refuse(err, AGW_R_KEY, "JWK thumbprint failed");
     *pjwk = jwk;
     return APR_SUCCESS;
 }
@@ -278,8 +278,7 @@ apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
     }
     if ((rv = agw_json_parse(&doc, p, text, len, AGW_JSON_MAX_DEPTH, err)) != APR_SUCCESS) {
         /* A key document is not a token: no RFC 6750 code applies. */
-        if (err)
-            err->code = NULL;
+        agw_err_set(err, NULL, err ? err->reason : NULL);
         return rv;
     }
     if (!json_is_object(doc)) {
@@ -299,7 +298,7 @@ apr_status_t agw_jwks_parse(agw_jwks_t **pjwks, apr_pool_t *p, const char *text,
     jwks->skipped = apr_array_make(p, 2, sizeof(const char *));
     for (i = 0; i < n && i < AGW_JWKS_MAX_KEYS; i++) {
         json_t *obj = json_array_get(keys, i);
-        agw_err_t kerr = { NULL, NULL };
+        agw_err_t kerr = { NULL, NULL, AGW_R_NONE };
         agw_jwk_t *jwk;
 
         if (agw_jwk_parse(&jwk, p, obj, &kerr) != APR_SUCCESS) {

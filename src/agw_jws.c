@@ -10,15 +10,16 @@
 static apr_status_t jws_json(json_t **pjson, apr_pool_t *p, const unsigned char *raw,
                              apr_size_t rawlen, const char *what, agw_err_t *err)
 {
-    agw_err_t jerr = { NULL, NULL };
+    agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
 
     *pjson = NULL;
     if (agw_json_parse(pjson, p, (const char *)raw, rawlen, AGW_JSON_MAX_DEPTH, &jerr)
         != APR_SUCCESS)
-        return agw_err_token(err, apr_pstrcat(p, what, " ", jerr.reason, NULL));
+        return agw_err_refuse(err, AGW_R_MALFORMED, apr_pstrcat(p, what, " ", jerr.reason, NULL));
     if (!json_is_object(*pjson)) {
         *pjson = NULL;          /* the pool still owns it; a caller must not take it as parsed */
-        return agw_err_token(err, apr_pstrcat(p, what, " is not a JSON object", NULL));
+        return agw_err_refuse(err, AGW_R_MALFORMED,
+                              apr_pstrcat(p, what, " is not a JSON object", NULL));
     }
     return APR_SUCCESS;
 }
@@ -49,55 +50,55 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
 
     *pjws = NULL;
     if (!token || len == 0)
-        return agw_err_token(err, "token empty");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "token empty");
     if (max_len == 0)
         max_len = AGW_TOKEN_MAX_BYTES;
     if (len > max_len)
-        return agw_err_token(err, "token too large");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "token too large");
     end = token + len;
     dot1 = memchr(token, '.', len);
     dot2 = dot1 ? memchr(dot1 + 1, '.', (apr_size_t)(end - dot1 - 1)) : NULL;
     if (!dot2 || memchr(dot2 + 1, '.', (apr_size_t)(end - dot2 - 1)))
-        return agw_err_token(err, "token is not three segments");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "token is not three segments");
     if (dot2 + 1 == end)
-        return agw_err_token(err, "signature missing");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "signature missing");
 
     jws = apr_pcalloc(p, sizeof(*jws));
     jws->signing_input = token;
     jws->signing_input_len = (apr_size_t)(dot2 - token);
     if (agw_b64url_decode(&jws->sig, &jws->sig_len, p, dot2 + 1, (apr_size_t)(end - dot2 - 1))
         != APR_SUCCESS)
-        return agw_err_token(err, "signature is not base64url");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "signature is not base64url");
 
     if (agw_b64url_decode(&raw, &rawlen, p, token, (apr_size_t)(dot1 - token)) != APR_SUCCESS)
-        return agw_err_token(err, "header is not base64url");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "header is not base64url");
     if ((rv = jws_json(&jws->header, p, raw, rawlen, "header", err)) != APR_SUCCESS)
         return rv;
     v = json_object_get(jws->header, "alg");
     if (!v)
-        return agw_err_token(err, "alg missing");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "alg missing");
     if (!json_is_string(v))
-        return agw_err_token(err, "alg is not a string");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "alg is not a string");
     alg = json_string_value(v);
     if (strcasecmp(alg, "none") == 0)
-        return agw_err_token(err, "alg none refused");
+        return agw_err_refuse(err, AGW_R_ALG, "alg none refused");
     if ((jws->alg = agw_alg_from_name(alg, json_string_length(v))) == AGW_ALG_NONE)
-        return agw_err_token(err, "alg unknown");
+        return agw_err_refuse(err, AGW_R_ALG, "alg unknown");
     /* RFC 7515 4.1.11: a recipient that does not understand a listed extension must reject;
      * we implement none, so any "crit" at all is refused. */
     if (json_object_get(jws->header, "crit"))
-        return agw_err_token(err, "crit not supported");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "crit not supported");
     if (!jws_opt_string(&jws->kid, jws->header, "kid"))
-        return agw_err_token(err, "kid is not a string");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "kid is not a string");
     if (!jws_opt_string(&jws->x5t, jws->header, "x5t"))
-        return agw_err_token(err, "x5t is not a string");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "x5t is not a string");
     if (!jws_opt_string(&jws->typ, jws->header, "typ"))
-        return agw_err_token(err, "typ is not a string");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "typ is not a string");
     /* jwk, jku, x5u and x5c are ignored on purpose: keys come only from the configured set. */
 
     if (agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, dot1 + 1,
                           (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS)
-        return agw_err_token(err, "payload is not base64url");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "payload is not base64url");
     *pjws = jws;
     return APR_SUCCESS;
 }
@@ -105,7 +106,7 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
 apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err)
 {
     if (!jws)
-        return agw_err_token(err, "token missing");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "token missing");
     if (jws->payload)
         return APR_SUCCESS;
     return jws_json(&jws->payload, p, jws->payload_raw, jws->payload_raw_len, "payload", err);
@@ -161,15 +162,19 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
         "x5t does not match key", "key type does not match alg",
         "key curve does not match alg", "key alg does not match token alg",
     };
-    const char *fail_reason = NULL;
+    /* x5t names another key than the kid's; the others fit the key, not the token's alg */
+    static const agw_refusal_e unfit_kind[] = {
+        AGW_R_UNKNOWN_KEY, AGW_R_ALG, AGW_R_ALG, AGW_R_ALG,
+    };
+    agw_err_t fail = { NULL, NULL, AGW_R_NONE };
     int i, n, kid_known = 0, best = FIT_NONE;
 
     if (!jws)
-        return agw_err_token(err, "token missing");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "token missing");
     jws->key = NULL;
     if (jws->alg <= AGW_ALG_NONE || jws->alg >= AGW_ALG_COUNT
         || !(allowed & AGW_ALG_BIT(jws->alg)))
-        return agw_err_token(err, "alg not allowed");
+        return agw_err_refuse(err, AGW_R_ALG, "alg not allowed");
     n = (keys && keys->keys) ? keys->keys->nelts : 0;
     for (i = 0; jws->kid && i < n && !kid_known; i++) {
         const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
@@ -179,7 +184,7 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
 
     for (i = 0; i < n; i++) {
         const agw_jwk_t *k = APR_ARRAY_IDX(keys->keys, i, const agw_jwk_t *);
-        agw_err_t kerr = { NULL, NULL };
+        agw_err_t kerr = { NULL, NULL, AGW_R_NONE };
         int fit;
 
         if (!jws_kid_selects(jws, k, kid_known))
@@ -199,16 +204,17 @@ apr_status_t agw_jws_verify(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_
             jws->key = k;
             return APR_SUCCESS;
         }
-        if (!fail_reason)
-            fail_reason = kerr.reason;
+        if (!fail.reason)
+            fail = kerr;
     }
 
     if (best == FIT_OK)
-        return agw_err_token(err, fail_reason ? fail_reason : "signature invalid");
+        return fail.reason ? agw_err_refuse(err, fail.kind, fail.reason)
+                           : agw_err_refuse(err, AGW_R_SIGNATURE, "signature invalid");
     if (best == FIT_NONE) {
         /* No key carries the kid (nor lacks one), or the set is empty: it may be stale. */
-        agw_err_token(err, "unknown key");
+        agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
         return APR_NOTFOUND;
     }
-    return agw_err_token(err, unfit_reason[best]);
+    return agw_err_refuse(err, unfit_kind[best], unfit_reason[best]);
 }

@@ -108,39 +108,39 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
     if (leeway > APR_INT64_C(0x7fffffff))
         leeway = APR_INT64_C(0x7fffffff);
     if (!json_is_object(claims))
-        return agw_err_token(err, "claims not an object");
+        return agw_err_refuse(err, AGW_R_MALFORMED, "claims not an object");
 
     /* Shape first, so a malformed token is reported as malformed, not as expired. */
     v = json_object_get(claims, "exp");
     if (!v)
-        return agw_err_token(err, "exp missing");
+        return agw_err_refuse(err, AGW_R_CLAIM, "exp missing");
     if ((why = numeric_why(numeric_get(&exp, v), "exp not a number", "exp invalid")))
-        return agw_err_token(err, why);
+        return agw_err_refuse(err, AGW_R_CLAIM, why);
     if ((v = json_object_get(claims, "nbf")) != NULL) {
         if ((why = numeric_why(numeric_get(&nbf, v), "nbf not a number", "nbf invalid")))
-            return agw_err_token(err, why);
+            return agw_err_refuse(err, AGW_R_CLAIM, why);
         has_nbf = 1;
     }
     if ((v = json_object_get(claims, "iat")) != NULL) {
         if ((why = numeric_why(numeric_get(&iat, v), "iat not a number", "iat invalid")))
-            return agw_err_token(err, why);
+            return agw_err_refuse(err, AGW_R_CLAIM, why);
         has_iat = 1;
     }
 
     if (issuer && !json_str_eq(json_object_get(claims, "iss"), issuer))
-        return agw_err_token(err, "issuer mismatch");
+        return agw_err_refuse(err, AGW_R_ISSUER, "issuer mismatch");
     if (audiences && audiences->nelts > 0
         && !audience_ok(json_object_get(claims, "aud"), audiences))
-        return agw_err_token(err, "audience mismatch");
+        return agw_err_refuse(err, AGW_R_AUDIENCE, "audience mismatch");
 
     /* Valid while now < exp + leeway, i.e. exp > now - leeway (no overflow on huge exp). */
     if (!numeric_gt(&exp, now - leeway))
-        return agw_err_token(err, "token expired");
+        return agw_err_refuse(err, AGW_R_EXPIRED, "token expired");
     /* nbf and iat must be <= now + leeway. */
     if (has_nbf && numeric_gt(&nbf, now + leeway))
-        return agw_err_token(err, "token not yet valid");
+        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "token not yet valid");
     if (has_iat && numeric_gt(&iat, now + leeway))
-        return agw_err_token(err, "iat in the future");
+        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "iat in the future");
     return APR_SUCCESS;
 }
 
@@ -172,14 +172,14 @@ apr_status_t agw_jwt_check_typ(const char *typ, const apr_array_header_t *accept
         for (j = 0; typ && j < accepted->nelts; j++)
             if (typ_eq(typ, APR_ARRAY_IDX(accepted, j, const char *)))
                 return APR_SUCCESS;
-        return agw_err_token(err, "typ not accepted");
+        return agw_err_refuse(err, AGW_R_TYPE, "typ not accepted");
     }
     if (!typ)
         return APR_SUCCESS;
     for (i = 0; i < sizeof(access_types) / sizeof(access_types[0]); i++)
         if (typ_eq(typ, access_types[i]))
             return APR_SUCCESS;
-    return agw_err_token(err, "typ not accepted");
+    return agw_err_refuse(err, AGW_R_TYPE, "typ not accepted");
 }
 
 int agw_jwt_typ_name_ok(const char *name)

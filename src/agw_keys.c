@@ -583,7 +583,8 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
 static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
-    fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, 0, APR_SUCCESS, { NULL, NULL } };
+    fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, 0, APR_SUCCESS,
+                    { NULL, NULL, AGW_R_NONE } };
     apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
@@ -714,7 +715,7 @@ take:
     apr_thread_mutex_unlock(ks->mutex);
     return APR_SUCCESS;
 busy:
-    agw_err_set(err, AGW_E_INVALID_TOKEN, "unknown key");
+    agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
     apr_thread_mutex_unlock(ks->mutex);
     return APR_EBUSY;
 }

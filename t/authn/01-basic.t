@@ -161,8 +161,8 @@ my @lines = log_lines();
 my @rej = grep { /AGW0100: token rejected: token expired / } @lines;
 is(scalar @rej, 2, 'one AGW0100 line per rejected request');
 my $iss = issuer_url('');
-my ($fp1) = ($rej[0] // '') =~ /\(fp=([0-9a-f]+), iss=\Q$iss\E, sub=auth0\|logcheck\)/;
-ok(defined $fp1 && length $fp1 == 12, 'AGW0100 names a 12-hex fingerprint, iss and sub')
+my ($fp1) = ($rej[0] // '') =~ /\(fp=([0-9a-f]+), iss=\Q$iss\E, sub=auth0\|logcheck, refusal=expired\)/;
+ok(defined $fp1 && length $fp1 == 12, 'AGW0100 names a 12-hex fingerprint, iss, sub and the refusal')
     or diag($rej[0] // 'no AGW0100 line');
 my ($fp2) = ($rej[1] // '') =~ /fp=([0-9a-f]+)/;
 is($fp2, $fp1, 'the same token has the same fingerprint');
@@ -179,7 +179,7 @@ ok((grep { /AGW0101: no token in request/ } log_lines()), 'AGW0101 logged for a 
 
 log_watch();
 get_with('abc.def');
-like(join('', log_lines()), qr/AGW0100: token rejected: token is not three segments \(fp=[0-9a-f]{12}, iss=-, sub=-\)/,
+like(join('', log_lines()), qr/AGW0100: token rejected: token is not three segments \(fp=[0-9a-f]{12}, iss=-, sub=-, refusal=malformed\)/,
      'malformed token: iss and sub logged as -');
 
 # No token, and no part of one, ever reaches the log.

@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 
-plan tests => 24;
+plan tests => 34;
 
 my $STATUS = '/agw-status';
 
@@ -57,6 +57,27 @@ is(outcome(call(GET => '/gate/rs256/', token => $forged)), '401 invalid_token: s
    'forged 3 (from the negative cache)');
 my $s4 = status();
 is($s4->{requests}{signature} - $s3->{requests}{signature}, 3, 'signature counter: +3');
+
+# Counted by the refusal's kind, not by words in its text: a missing exp is a bad claim,
+# not an expiry; a missing signature is malformed, not a bad signature; a refused typ has a
+# counter of its own.
+my $no_exp = mint(claims => { exp => undef, jti => "noexp-$$" });
+is(outcome(call(GET => '/gate/rs256/', token => $no_exp)), '401 invalid_token: exp missing', 'no exp');
+my $unsigned = join('.', (split /\./, $tok)[0, 1]) . '.';
+is(outcome(call(GET => '/gate/rs256/', token => $unsigned)), '401 invalid_token: signature missing',
+   'no signature');
+my $dpop_typ = mint(header => { typ => 'dpop+jwt' }, claims => { jti => "typ-$$" });
+is(outcome(call(GET => '/gate/rs256/', token => $dpop_typ)), '401 invalid_token: typ not accepted',
+   'typ dpop+jwt');
+my $s5 = status();
+my %d = map { $_ => ($s5->{requests}{$_} // 0) - ($s4->{requests}{$_} // 0) }
+    qw(claim_invalid expired malformed signature typ other_invalid);
+is($d{claim_invalid}, 1, 'exp missing: claim_invalid +1');
+is($d{expired}, 0, 'exp missing: not counted as expired');
+is($d{malformed}, 1, 'signature missing: malformed +1');
+is($d{signature}, 0, 'signature missing: not counted as a bad signature');
+is($d{typ}, 1, 'typ not accepted: typ +1');
+is($d{other_invalid}, 0, 'nothing counted as other');
 
 # Nothing secret on either form of the page.
 my $html = call(GET => $STATUS)->content;

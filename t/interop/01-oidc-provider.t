@@ -207,7 +207,7 @@ ok(!defined $res->header('X-Interop-User'), 'the request was not forwarded');
 
 my @log = t_finish_error_log_watch();
 my $log = join '', @log;
-my @rejections = grep { /AGW0100: token rejected: audience mismatch \(fp=[0-9a-f]{12}, iss=\Q$issuer\E, sub=\Q$AGW::Interop::CLIENT{post}{id}\E\)/ } @log;
+my @rejections = grep { /AGW0100: token rejected: audience mismatch \(fp=[0-9a-f]{12}, iss=\Q$issuer\E, sub=\Q$AGW::Interop::CLIENT{post}{id}\E, refusal=audience\)/ } @log;
 is(scalar @rejections, 2, 'each audience rejection is logged once with fingerprint, iss and sub');
 my @leaks = grep { index($log, $_) >= 0 }
     map { $_->{access_token} } $basic, $post, $other, $opaque;

@@ -27,7 +27,7 @@ static agw_pkey_t *import_rsa(EVP_PKEY *k)
     unsigned char *n = tk_bn_param(agw_test_pool, k, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
     unsigned char *e = tk_bn_param(agw_test_pool, k, OSSL_PKEY_PARAM_RSA_E, 0, &el);
     agw_pkey_t *pk = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_pkey_rsa(&pk, agw_test_pool, n, nl, e, el, &err), APR_SUCCESS);
     ck_assert_ptr_nonnull(pk);
@@ -48,7 +48,7 @@ static agw_pkey_t *import_ec(EVP_PKEY *k)
     unsigned char *x, *y;
     size_t len;
     agw_pkey_t *pk = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ec_coords(k, &x, &y, &len);
     ck_assert_int_eq(agw_pkey_ec(&pk, agw_test_pool, tk_ec_crv(k), x, len, y, len, &err),
@@ -61,7 +61,7 @@ static agw_pkey_t *import_ed(EVP_PKEY *k)
     unsigned char x[32];
     size_t xl = sizeof(x);
     agw_pkey_t *pk = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert(EVP_PKEY_get_raw_public_key(k, x, &xl));
     ck_assert_int_eq(agw_pkey_okp(&pk, agw_test_pool, "Ed25519", x, xl, &err), APR_SUCCESS);
@@ -198,7 +198,7 @@ START_TEST(rsa_import)
     unsigned char *n = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_N, 0, &nl);
     unsigned char *e = tk_bn_param(agw_test_pool, tk_rsa, OSSL_PKEY_PARAM_RSA_E, 0, &el);
     unsigned char *n0 = apr_palloc(agw_test_pool, nl + 1), e0[8] = { 0, 0, 0, 0, 0 };
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_pkey_kty(pk), AGW_KTY_RSA);
     ck_assert_int_eq(agw_pkey_bits(pk), 2048);
@@ -227,7 +227,7 @@ START_TEST(rsa_import_refusals)
     unsigned char *m = apr_pmemdup(agw_test_pool, n, nl);
     unsigned char *big = apr_palloc(agw_test_pool, 2049);
     agw_pkey_t *pk = (agw_pkey_t *)"sentinel";
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     /* 1024 bits: the low half of a real modulus (still odd). */
     assert_err(agw_pkey_rsa(&pk, agw_test_pool, n + nl / 2, nl / 2, e, el, &err), &err,
@@ -274,7 +274,7 @@ START_TEST(rsa_import_largest)
 {
     unsigned char *big = apr_palloc(agw_test_pool, 2048);
     agw_pkey_t *pk = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     memset(big, 0xff, 2048);
     ck_assert_int_eq(agw_pkey_rsa(&pk, agw_test_pool, big, 2048,
@@ -302,7 +302,7 @@ START_TEST(ec_import_refusals)
     unsigned char *x, *y, *x3, *y3, zero[66], ff[66];
     size_t len, len3;
     agw_pkey_t *pk = (agw_pkey_t *)"sentinel";
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ec_coords(tk_p256, &x, &y, &len);
     ec_coords(tk_p384, &x3, &y3, &len3);
@@ -349,7 +349,7 @@ START_TEST(okp_import)
 {
     agw_pkey_t *pk = import_ed(tk_ed);
     unsigned char x[33] = { 0 };
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_pkey_kty(pk), AGW_KTY_OKP);
     ck_assert_str_eq(agw_pkey_curve(pk), "Ed25519");
@@ -442,7 +442,7 @@ START_TEST(verify_each_alg)
     size_t siglen;
     unsigned char *sig = sign(sign_algs[_i].name, signer_for(alg), &siglen);
     unsigned char *data = (unsigned char *)apr_pstrdup(agw_test_pool, data_text);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     size_t i;
 
     ck_assert_int_eq(verify(alg, pk, secret, secretlen, sig, siglen, &err), APR_SUCCESS);
@@ -475,7 +475,7 @@ START_TEST(verify_wrong_key_same_type)
     agw_pkey_t *other = import_rsa(tk_rsa2);
     size_t siglen;
     unsigned char *sig = sign("RS256", tk_rsa, &siglen);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     assert_err(verify(AGW_ALG_RS256, other, NULL, 0, sig, siglen, &err), &err,
                "signature invalid");
@@ -496,7 +496,7 @@ START_TEST(rsa_signature_length_exact)
     size_t siglen;
     unsigned char *sig = sign("RS256", tk_rsa, &siglen);
     unsigned char *longer = apr_palloc(agw_test_pool, siglen + 1);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_uint_eq(siglen, 256);
     longer[0] = 0;
@@ -518,7 +518,7 @@ START_TEST(pss_short_signature_refused)
     agw_pkey_t *pk = import_rsa(tk_rsa);
     unsigned char *sig = NULL;
     size_t siglen = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     int i;
 
     for (i = 0; i < 5000; i++) {
@@ -539,7 +539,7 @@ START_TEST(rsa_algs_not_interchangeable)
     agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t rl, pl;
     unsigned char *rs = sign("RS256", tk_rsa, &rl), *ps = sign("PS256", tk_rsa, &pl);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     assert_err(verify(AGW_ALG_PS256, pk, NULL, 0, rs, rl, &err), &err, "signature invalid");
     assert_err(verify(AGW_ALG_RS256, pk, NULL, 0, ps, pl, &err), &err, "signature invalid");
@@ -555,7 +555,7 @@ START_TEST(pss_parameters_strict)
     agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t siglen;
     unsigned char *sig;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     sig = sign_pss(tk_rsa, "SHA256", 32, "SHA256", &siglen);
     ck_assert_int_eq(verify(AGW_ALG_PS256, pk, NULL, 0, sig, siglen, &err), APR_SUCCESS);
@@ -581,7 +581,7 @@ START_TEST(ecdsa_raw_length_exact)
     unsigned char *sig = sign("ES256", tk_p256, &siglen);
     unsigned char *der = tk_ecdsa_raw_to_der(agw_test_pool, &derlen, sig, siglen);
     unsigned char *longer = apr_palloc(agw_test_pool, siglen + 2);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_uint_eq(siglen, 64);
     /* DER, as a non-JOSE signer would send it, is not accepted. */
@@ -626,7 +626,7 @@ START_TEST(ecdsa_scalar_range)
         unsigned char *sig = sign(curves[c].name, signer_for(alg), &siglen);
         unsigned char *n = curve_order(curves[c].sn, half);
         unsigned char *t = apr_palloc(agw_test_pool, siglen);
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
         ck_assert_uint_eq(siglen, 2 * half);
         memcpy(t, sig, siglen);
@@ -678,7 +678,7 @@ START_TEST(ecdsa_der_edge_values)
         size_t siglen;
         unsigned char *sig = sign("ES256", tk_p256, &siglen);
         int interesting = 0;
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
         if (sig[0] == 0) interesting = seen_r_zero = 1;
         if (sig[32] == 0) interesting = seen_s_zero = 1;
@@ -697,7 +697,7 @@ START_TEST(curve_must_match_alg)
     agw_pkey_t *a = import_ec(tk_p256), *b = import_ec(tk_p384), *c = import_ec(tk_p521);
     size_t siglen;
     unsigned char *sig = sign("ES256", tk_p256, &siglen);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     assert_err(verify(AGW_ALG_ES256, b, NULL, 0, sig, siglen, &err), &err,
                "key curve does not match alg");
@@ -715,7 +715,7 @@ START_TEST(key_type_must_match_alg)
     agw_pkey_t *rsa = import_rsa(tk_rsa), *ec = import_ec(tk_p256), *ed = import_ed(tk_ed);
     size_t siglen;
     unsigned char *sig = sign("RS256", tk_rsa, &siglen);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     assert_err(verify(AGW_ALG_RS256, ec, NULL, 0, sig, siglen, &err), &err,
                "key type does not match alg");
@@ -744,7 +744,7 @@ START_TEST(hmac_never_keyed_by_public_key)
     unsigned char *der = tk_pubkey_der(agw_test_pool, tk_rsa, &derlen);
     char *pem = tk_pubkey_pem(agw_test_pool, tk_rsa);
     unsigned char *sig;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     sig = tk_sign(agw_test_pool, &siglen, "HS256", NULL, (const unsigned char *)pem,
                   strlen(pem), data_text, strlen(data_text));
@@ -765,7 +765,7 @@ START_TEST(hmac_key_and_mac_lengths)
 {
     size_t siglen;
     unsigned char *sig;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     /* RFC 7518 3.2: at least the hash size. */
     sig = tk_sign(agw_test_pool, &siglen, "HS256", NULL, hmac_secret, 31, data_text,
@@ -819,7 +819,7 @@ START_TEST(eddsa_length_exact)
     size_t siglen;
     unsigned char *sig = sign("EdDSA", tk_ed, &siglen);
     unsigned char longer[65];
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_uint_eq(siglen, 64);
     memcpy(longer, sig, 64);
@@ -835,7 +835,7 @@ START_TEST(unknown_alg_refused)
     agw_pkey_t *pk = import_rsa(tk_rsa);
     size_t siglen;
     unsigned char *sig = sign("RS256", tk_rsa, &siglen);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     assert_err(verify(AGW_ALG_NONE, pk, NULL, 0, sig, siglen, &err), &err, "alg not supported");
     assert_err(verify(AGW_ALG_COUNT, pk, NULL, 0, sig, siglen, &err), &err, "alg not supported");
@@ -867,7 +867,7 @@ static void *race_thread(void *arg)
     memcpy(wrong, r->sig, r->siglen);
     wrong[r->siglen / 2] ^= 0x04;
     for (i = 0; i < 150; i++) {
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
         if (agw_crypt_verify(r->alg, r->pk, NULL, 0, (const unsigned char *)data_text,
                              strlen(data_text), r->sig, r->siglen, &err) == APR_SUCCESS)

@@ -104,6 +104,66 @@ static char *with_seg(const char *tok, int i, const char *repl)
     return apr_pstrcat(P, s[0], ".", s[1], ".", s[2], NULL);
 }
 
+/* The refusal kind each reason of this corpus must come with, written out here so that the
+ * core's classification is checked, not copied. "header "/"payload " prefixes (JSON and
+ * base64url failures of a segment) are malformed. A reason missing here fails the test. */
+static const struct { const char *reason; agw_refusal_e kind; } kinds[] = {
+    { "token empty", AGW_R_MALFORMED },
+    { "token too large", AGW_R_MALFORMED },
+    { "token is not three segments", AGW_R_MALFORMED },
+    { "signature missing", AGW_R_MALFORMED },
+    { "signature is not base64url", AGW_R_MALFORMED },
+    { "alg missing", AGW_R_MALFORMED },
+    { "alg is not a string", AGW_R_MALFORMED },
+    { "crit not supported", AGW_R_MALFORMED },
+    { "kid is not a string", AGW_R_MALFORMED },
+    { "x5t is not a string", AGW_R_MALFORMED },
+    { "typ is not a string", AGW_R_MALFORMED },
+    { "claims not an object", AGW_R_MALFORMED },
+    { "alg none refused", AGW_R_ALG },
+    { "alg unknown", AGW_R_ALG },
+    { "alg not allowed", AGW_R_ALG },
+    { "key type does not match alg", AGW_R_ALG },
+    { "key curve does not match alg", AGW_R_ALG },
+    { "key alg does not match token alg", AGW_R_ALG },
+    { "HMAC key too short for alg", AGW_R_ALG },
+    { "x5t does not match key", AGW_R_UNKNOWN_KEY },
+    { "unknown key", AGW_R_UNKNOWN_KEY },
+    { "signature invalid", AGW_R_SIGNATURE },
+    { "bad ECDSA signature length", AGW_R_SIGNATURE },
+    { "exp missing", AGW_R_CLAIM },
+    { "exp not a number", AGW_R_CLAIM },
+    { "exp invalid", AGW_R_CLAIM },
+    { "nbf not a number", AGW_R_CLAIM },
+    { "nbf invalid", AGW_R_CLAIM },
+    { "iat not a number", AGW_R_CLAIM },
+    { "iat invalid", AGW_R_CLAIM },
+    { "token expired", AGW_R_EXPIRED },
+    { "token not yet valid", AGW_R_NOT_YET_VALID },
+    { "iat in the future", AGW_R_NOT_YET_VALID },
+    { "issuer mismatch", AGW_R_ISSUER },
+    { "audience mismatch", AGW_R_AUDIENCE },
+    { "typ not accepted", AGW_R_TYPE },
+};
+
+static void kind_is(const agw_err_t *err, const char *reason)
+{
+    size_t i;
+
+    if (!strncmp(reason, "header ", 7) || !strncmp(reason, "payload ", 8)) {
+        ck_assert_msg(err->kind == AGW_R_MALFORMED, "\"%s\": kind %d, want malformed", reason,
+                      (int)err->kind);
+        return;
+    }
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(kinds[i].reason, reason)) {
+            ck_assert_msg(err->kind == kinds[i].kind, "\"%s\": kind %d, want %d", reason,
+                          (int)err->kind, (int)kinds[i].kind);
+            return;
+        }
+    ck_abort_msg("\"%s\" has no expected kind in the test's table", reason);
+}
+
 static void decode_fails_len(const char *tok, apr_size_t len, const char *reason)
 {
     agw_jws_t *jws = (agw_jws_t *)1;
@@ -115,6 +175,7 @@ static void decode_fails_len(const char *tok, apr_size_t len, const char *reason
     ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
     ck_assert_ptr_nonnull(err.reason);
     ck_assert_str_eq(err.reason, reason);
+    kind_is(&err, reason);
 }
 
 static void decode_fails(const char *tok, const char *reason)
@@ -149,6 +210,7 @@ static agw_jws_t *verify_is(const char *tok, const agw_jwks_t *keys, agw_alg_set
     ck_assert_ptr_null(jws->key);
     ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
     ck_assert_str_eq(err.reason, reason);
+    kind_is(&err, reason);
     return jws;
 }
 
@@ -163,6 +225,8 @@ static void jwk_fails(const char *text, const char *reason)
     ck_assert_ptr_null(k);
     ck_assert_msg(strcmp(err.reason, reason) == 0, "JWK refused with \"%s\", want \"%s\"",
                   err.reason, reason);
+    /* a key is refused, not a token: no token counter may count it */
+    ck_assert_int_eq(err.kind, AGW_R_KEY);
 }
 
 static agw_jwk_t *jwk_ok(const char *text)
@@ -1300,6 +1364,7 @@ static void claims_are(const char *payload, const char *reason)
     ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
     ck_assert_msg(strcmp(err.reason, reason) == 0, "%s: got \"%s\", want \"%s\"", payload,
                   err.reason, reason);
+    kind_is(&err, reason);
 }
 
 #define C(rest) "{\"iss\":\"" ISS "\",\"aud\":\"https://api.example\"" rest "}"

@@ -7,7 +7,7 @@
 static json_t *parse_ok(const char *text)
 {
     json_t *j = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_json_parse(&j, agw_test_pool, text, strlen(text), 0, &err);
 
     ck_assert_msg(rv == APR_SUCCESS, "refused %s: %s", text, err.reason);
@@ -18,7 +18,7 @@ static json_t *parse_ok(const char *text)
 static void parse_refused_len(const char *text, apr_size_t len, int depth, const char *reason)
 {
     json_t *j = (json_t *)"sentinel";
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, text, len, depth, &err), APR_EINVAL);
     ck_assert_ptr_null(j);
@@ -74,7 +74,7 @@ END_TEST
 START_TEST(parses_exactly_len)
 {
     json_t *j = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, "{}garbage", 2, 0, &err), APR_SUCCESS);
     ck_assert(json_is_object(j));
@@ -109,7 +109,7 @@ START_TEST(depth_limit)
     parse_refused_len("[[1]]", 5, 1, "JSON: nesting too deep");
     {
         json_t *j;
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
         ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, "[1]", 3, 1, &err), APR_SUCCESS);
         ck_assert_int_eq(agw_json_parse(&j, agw_test_pool, "7", 1, 1, &err), APR_SUCCESS);
     }
@@ -238,7 +238,7 @@ START_TEST(owned_by_pool)
 {
     apr_pool_t *sub;
     json_t *j = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_ptr_null(agw_json_own(agw_test_pool, NULL));
     apr_pool_create(&sub, agw_test_pool);

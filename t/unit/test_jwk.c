@@ -30,7 +30,7 @@ static apr_status_t parse(const char *text, agw_jwk_t **jwk, agw_err_t *err)
 static agw_jwk_t *parse_ok(const char *text)
 {
     agw_jwk_t *jwk;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = parse(text, &jwk, &err);
 
     ck_assert_msg(rv == APR_SUCCESS, "%s refused: %s", text, err.reason);
@@ -41,7 +41,7 @@ static agw_jwk_t *parse_ok(const char *text)
 static void parse_refused(const char *text, const char *reason)
 {
     agw_jwk_t *jwk;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_msg(parse(text, &jwk, &err) == APR_EINVAL, "accepted %s", text);
     ck_assert_ptr_null(jwk);
@@ -66,7 +66,7 @@ static const char *rsa_n(void)
 static agw_jwks_t *jwks_ok(const char *doc)
 {
     agw_jwks_t *jwks = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err);
 
     ck_assert_msg(rv == APR_SUCCESS, "JWKS refused: %s", err.reason);
@@ -79,11 +79,12 @@ static agw_jwks_t *jwks_ok(const char *doc)
 static void jwks_refused_len(const char *doc, apr_size_t len, const char *reason)
 {
     agw_jwks_t *jwks = (agw_jwks_t *)"sentinel";
-    agw_err_t err = { "sentinel", NULL };
+    agw_err_t err = { "sentinel", NULL, AGW_R_OTHER };
 
     ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, len, &err), APR_EINVAL);
     ck_assert_ptr_null(jwks);
     ck_assert_ptr_null(err.code); /* a key document is no token: no RFC 6750 code */
+    ck_assert_int_eq(err.kind, AGW_R_NONE); /* nor a token refusal */
     ck_assert_str_eq(err.reason, reason);
 }
 
@@ -455,7 +456,7 @@ START_TEST(jwks_document_refusals)
     big[AGW_JWKS_MAX_BYTES + 1] = '\0';
     {
         agw_jwks_t *jwks;
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
         ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, big, AGW_JWKS_MAX_BYTES, &err),
                          APR_SUCCESS);
     }

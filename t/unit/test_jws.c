@@ -69,7 +69,7 @@ static void segments(const char *tok, char **h, char **p, char **s)
 static agw_jws_t *decode_ok(const char *tok)
 {
     agw_jws_t *jws = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_jws_decode(&jws, agw_test_pool, tok, strlen(tok), 0, &err);
 
     ck_assert_msg(rv == APR_SUCCESS, "decode refused: %s", err.reason);
@@ -81,7 +81,7 @@ static void decode_refused_len(const char *tok, apr_size_t len, apr_size_t max,
                                const char *reason)
 {
     agw_jws_t *jws = (agw_jws_t *)"sentinel";
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_jws_decode(&jws, agw_test_pool, tok, len, max, &err), APR_EINVAL);
     ck_assert_ptr_null(jws);
@@ -100,7 +100,7 @@ static agw_jwks_t *set_of(const char *jwk1, const char *jwk2, const char *jwk3)
                                   jwk2 ? "," : "", jwk2 ? jwk2 : "", jwk3 ? "," : "",
                                   jwk3 ? jwk3 : "", "]}", NULL);
     agw_jwks_t *jwks = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
     return jwks;
@@ -119,7 +119,7 @@ static agw_jwks_t *all_keys(void)
                                    jwk(tk_p384, "p384", NULL, NULL), jwk(tk_p521, "p521", NULL, NULL),
                                    jwk(tk_ed, "ed", "EdDSA", "sig"));
     agw_jwks_t *jwks = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
     ck_assert_int_eq(jwks->keys->nelts, 5);
@@ -133,7 +133,7 @@ static const agw_jwk_t *key_at(const agw_jwks_t *jwks, int i)
 
 static void verify_ok(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allowed)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_jws_verify(jws, keys, allowed, &err);
 
     ck_assert_msg(rv == APR_SUCCESS, "verify refused: %s", err.reason);
@@ -143,7 +143,7 @@ static void verify_ok(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allo
 static void verify_refused(agw_jws_t *jws, const agw_jwks_t *keys, agw_alg_set_t allowed,
                            apr_status_t want, const char *reason)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_jws_verify(jws, keys, allowed, &err);
 
     ck_assert_msg(rv == want, "status %d, want %d (%s)", rv, want, err.reason);
@@ -268,7 +268,7 @@ START_TEST(size_limit)
     char *tok = token_kid("RS256", "k");
     apr_size_t len = strlen(tok);
     agw_jws_t *jws;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     char *pad, *big;
     int n;
 
@@ -383,7 +383,7 @@ START_TEST(payload_parsed_after_verify)
     agw_jwks_t *keys = all_keys();
     char *tok = token_kid("RS256", "rsa"), *h, *p, *s;
     agw_jws_t *jws = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     const char *junk;
 
     ck_assert_int_eq(agw_jws_decode_header(&jws, agw_test_pool, tok, strlen(tok), 0, &err),

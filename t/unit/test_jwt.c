@@ -186,6 +186,7 @@ static void typ_is(const char *typ, const apr_array_header_t *accepted, int ok)
     ck_assert_msg(rv == APR_EINVAL, "typ '%s' accepted", typ ? typ : "(absent)");
     ck_assert_str_eq(err.reason, "typ not accepted");
     ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
+    ck_assert_int_eq(err.kind, AGW_R_TYPE);
 }
 
 START_TEST(typ_default_rule)

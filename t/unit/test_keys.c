@@ -70,7 +70,7 @@ START_TEST(fetches_once_then_serves_from_memory)
     agw_keys_spec_t spec;
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     int i;
 
     write_jwks("{\"keys\":[" KEY("a") "]}");
@@ -105,7 +105,7 @@ START_TEST(unknown_kid_refetch_respects_cooldown)
     agw_keys_spec_t spec = file_spec();
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     unsigned long v1;
 
     write_jwks("{\"keys\":[" KEY("a") "]}");
@@ -146,7 +146,7 @@ START_TEST(no_keys_is_eagain_with_retry_after)
     agw_keys_spec_t spec = file_spec();
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     unlink(path);
     agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
@@ -178,7 +178,7 @@ START_TEST(stale_beyond_max_stale_stops_serving)
     agw_keys_spec_t spec = file_spec();
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     write_jwks("{\"keys\":[" KEY("a") "]}");
     agw_keystore_create(&ks, agw_test_pool, log_cb, NULL);
@@ -233,7 +233,7 @@ START_TEST(processes_share_keys_and_cooldown)
     agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
     agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     f.h = apr_hash_make(agw_test_pool);
     write_jwks("{\"keys\":[" KEY("a") "]}");
@@ -493,7 +493,7 @@ START_TEST(every_process_refreshes_on_schedule)
     agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
     agw_keys_ref_t *rc = apr_pcalloc(agw_test_pool, sizeof(*rc));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     f.h = apr_hash_make(agw_test_pool);
     spec.refresh = 10;
@@ -537,7 +537,7 @@ END_TEST
 START_TEST(a_reused_kid_has_another_thumbprint)
 {
     agw_jwks_t *one, *two;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     const char *d1 = "{\"keys\":[" KEY("k") "]}", *d2 = "{\"keys\":[" OTHER_KEY("k") "]}";
 
     ck_assert_int_eq(agw_jwks_parse(&one, agw_test_pool, d1, strlen(d1), &err), APR_SUCCESS);
@@ -557,7 +557,7 @@ START_TEST(thumbprint_matches_rfc7638)
         "1CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8"
         "awapJzKnqDKgw\",\"e\":\"AQAB\",\"alg\":\"RS256\",\"kid\":\"2011-04-29\"}]}";
     agw_jwks_t *jwks;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_jwks_parse(&jwks, agw_test_pool, doc, strlen(doc), &err), APR_SUCCESS);
     ck_assert_int_eq(jwks->keys->nelts, 1);

@@ -10,7 +10,7 @@ static const unsigned char secret_b[] = "0123456789abcdef0123456789abcdef-fleet-
 static agw_seal_t *sealer(const unsigned char *secret)
 {
     agw_seal_t *s = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     ck_assert_int_eq(agw_seal_create(&s, agw_test_pool, secret, strlen((const char *)secret),
                                      &err), APR_SUCCESS);
@@ -30,7 +30,7 @@ static unsigned char *seal_text(apr_size_t *plen, const agw_seal_t *s, const cha
 static const char *open_reason(const agw_seal_t *s, const char *name, const unsigned char *rec,
                                apr_size_t len)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     char *out = NULL;
     apr_size_t n = 0;
 
@@ -46,7 +46,7 @@ START_TEST(round_trip_hides_the_plaintext)
     const char *text = "1 1700000000 1700003600 eyJhbGciOiJSUzI1NiJ9.secret-token.sig";
     apr_size_t len, n;
     unsigned char *rec = seal_text(&len, s, "cc:abc", text);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     char *out;
 
     ck_assert_uint_eq(len, strlen(text) + AGW_SEAL_OVERHEAD);
@@ -111,7 +111,7 @@ END_TEST
 START_TEST(rotation_opens_old_records_and_seals_with_the_new_key)
 {
     agw_seal_t *old = sealer(secret_a), *rotated = sealer(secret_b);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_size_t len, len2;
     unsigned char *rec = seal_text(&len, old, "jwks:x", "old");
     unsigned char *rec2;
@@ -156,7 +156,7 @@ END_TEST
 START_TEST(short_or_random_secrets)
 {
     agw_seal_t *s = NULL, *r1 = NULL, *r2 = NULL;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_size_t len;
     unsigned char *rec;
 
