@@ -684,13 +684,14 @@ static int agw_authenticate(request_rec *r)
         rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
         if (rv == APR_NOTFOUND) {
             unsigned long seen = k.ref->version;
+            apr_status_t refetched;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                           "AGW0104: token names kid %s, not in the cached JWKS; refetching if "
                           "the cooldown allows", loggable(r->pool, jws->kid));
             keys_for = r;
-            rv = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err);
+            refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err);
             keys_for = NULL;
-            if (rv == APR_SUCCESS && k.ref->version != seen)
+            if (refetched == APR_SUCCESS && k.ref->version != seen)
                 rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
             if (rv == APR_NOTFOUND)
                 agw_err_set(&err, AGW_E_INVALID_TOKEN, "unknown key");

@@ -921,9 +921,9 @@ static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
                          "<VirtualHost> at %s%s)", d->filename, d->line_num, msg, w->vhosts,
                          w->in_main ? ", and in the main server" : "");
         else {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "AGW0005: %s:%d: %s, in the main "
-                         "server (every <VirtualHost> has it): a request that no "
-                         "<VirtualHost> answers gets 500 here", d->filename, d->line_num,
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "AGW0005: %s:%d: in the main "
+                         "server only (every <VirtualHost> is complete): %s; a request that "
+                         "no <VirtualHost> answers gets 500 here", d->filename, d->line_num,
                          msg);
             continue;
         }
