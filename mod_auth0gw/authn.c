@@ -30,6 +30,10 @@ static agw_keystore_t *keystore;
 static volatile int refresher_stop;
 static apr_thread_t *refresher;
 
+/* The request whose thread is in the key store, if any: the store's log lines (a fetch it
+ * caused) go to that request's virtual host; a scheduled refresh logs to the main server. */
+static __thread request_rec *keys_for;
+
 static agw_claim_path_t *default_user_claim;
 static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
 static agw_tcache_t *ncache;        /* tokens whose signature failed, per key set version */
@@ -482,6 +486,7 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
     agw_keys_spec_t spec;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_int64_t retry = 0;
+    apr_status_t rv;
 
     keys_spec(&spec, c);
     k->name = spec.jwks ? spec.jwks : spec.issuer;
@@ -493,7 +498,10 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
         }
         memo_set(c, &spec, k->src);
     }
-    if (agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err) != APR_SUCCESS)
+    keys_for = r;
+    rv = agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err);
+    keys_for = NULL;
+    if (rv != APR_SUCCESS)
         return unavailable(r, k->name, retry, &err);
     return OK;
 }
@@ -626,7 +634,10 @@ static int agw_authenticate(request_rec *r)
         return DECLINED;
     c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     if ((why = agw_conf_incomplete(r->pool, c))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s; refusing the request", why);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s: %s (the Auth0 directives "
+                      "nearest to it: %s%s); refusing the request", loggable(r->pool, r->uri),
+                      why, c->where ? c->where : "none", c->htaccess ? ", .htaccess included"
+                      : "");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     token = find_token(r, c, &malformed);
@@ -676,11 +687,14 @@ static int agw_authenticate(request_rec *r)
         rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
         if (rv == APR_NOTFOUND) {
             unsigned long seen = k.ref->version;
+            apr_status_t refetched;
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                           AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
                           "the cooldown allows", loggable(r->pool, jws->kid));
-            if (agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err) == APR_SUCCESS
-                && k.ref->version != seen)
+            keys_for = r;
+            refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err);
+            keys_for = NULL;
+            if (refetched == APR_SUCCESS && k.ref->version != seen)
                 rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
             if (rv == APR_NOTFOUND)
                 agw_err_refuse(&err, AGW_R_UNKNOWN_KEY, "unknown key");
@@ -742,7 +756,10 @@ static void log_core(void *baton, agw_log_level_e level, int msgno, const char *
     int lvl = level == AGW_LOG_ERR ? APLOG_ERR
             : level == AGW_LOG_WARN ? APLOG_WARNING
             : level == AGW_LOG_INFO ? APLOG_INFO : APLOG_DEBUG;
-    ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
+    if (keys_for)
+        ap_log_rerror(APLOG_MARK, lvl, 0, keys_for, "AGW%04d: %s", msgno, msg);
+    else
+        ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
 }
 
 static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)

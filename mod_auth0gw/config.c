@@ -112,6 +112,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
+    MERGE_PTR(where);
     /* a memo is only for configurations read at start: one that has .htaccess in it lives
      * in a request pool, and must neither fill nor trust its parent section's memo */
     c->htaccess = base->htaccess || add->htaccess;
@@ -531,11 +532,79 @@ static const char *set_htaccess_sources(cmd_parms *cmd, void *dc, const char *ar
     return NULL;
 }
 
+/* Every directive of the incoming gate goes through one of these: it may stand at server or
+ * <VirtualHost> level (the server's lookup_defaults, which httpd merges under every section),
+ * in any section and in .htaccess (AuthConfig). Inside <Auth0Client> (a server-level section)
+ * only those the client uses are valid; there they go to the client, not the server's config. */
+typedef struct gate_cmd_t {
+    /* one member per argument kind, named after it so that the table macro can pick it */
+    const char *(*TAKE1)(cmd_parms *cmd, void *dc, const char *arg);
+    const char *(*ITERATE)(cmd_parms *cmd, void *dc, const char *arg);
+    const char *(*TAKE2)(cmd_parms *cmd, void *dc, const char *a, const char *b);
+    const char *(*FLAG)(cmd_parms *cmd, void *dc, int on);
+    const char *(*TAKE_ARGV)(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+    int in_client;              /* also valid inside <Auth0Client> */
+} gate_cmd_t;
+
+static const char *gate_enter(cmd_parms *cmd, void *dc)
+{
+    const gate_cmd_t *g = cmd->info;
+    agw_dir_conf_t *c = dc;
+
+    if (agw_current_client(cmd)) {
+        if (!g->in_client)
+            return fail(cmd, "is not valid inside <Auth0Client> (only Auth0Domain, Auth0CAFile "
+                             "and Auth0InsecureHTTP are); put it outside the section");
+        return NULL;
+    }
+    if (c && !c->where && cmd->directive)
+        c->where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                                cmd->directive->line_num);
+    return NULL;
+}
+
+static const char *gate_TAKE1(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE1(cmd, dc, arg);
+}
+
+static const char *gate_ITERATE(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->ITERATE(cmd, dc, arg);
+}
+
+static const char *gate_TAKE2(cmd_parms *cmd, void *dc, const char *a, const char *b)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE2(cmd, dc, a, b);
+}
+
+static const char *gate_FLAG(cmd_parms *cmd, void *dc, int on)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->FLAG(cmd, dc, on);
+}
+
+static const char *gate_TAKE_ARGV(cmd_parms *cmd, void *dc, int argc, char *const argv[])
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE_ARGV(cmd, dc, argc, argv);
+}
+
+#define GATE_WHERE (RSRC_CONF | OR_AUTHCFG)
+#define GATECMD_(kind, name, fn, client, help)                                                 \
+    AP_INIT_##kind(name, gate_##kind,                                                          \
+                   ((void *)&(const gate_cmd_t){ .kind = fn, .in_client = client }),            \
+                   GATE_WHERE, help)
+#define DIRCMD(kind, name, fn, help) GATECMD_(kind, name, fn, 0, help)
+/* also valid inside <Auth0Client> */
+#define BOTHCMD(kind, name, fn, help) GATECMD_(kind, name, fn, 1, help)
 #define CLIENTCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, RSRC_CONF, help)
-#define DIRCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, OR_AUTHCFG, help)
 
 const command_rec agw_cmds[] = {
-    DIRCMD(TAKE1, "Auth0Domain", set_domain,
+    BOTHCMD(TAKE1, "Auth0Domain", set_domain,
            "Auth0 tenant host: issuer https://HOST/, JWKS and token URL derived from it"),
     DIRCMD(TAKE1, "Auth0Issuer", set_issuer, "the exact iss the tokens must carry"),
     DIRCMD(ITERATE, "Auth0Audience", set_audience,
@@ -563,8 +632,8 @@ const command_rec agw_cmds[] = {
            "the longest a request waits for a key fetch another request started (0-60 s; 2)"),
     DIRCMD(TAKE1, "Auth0KeyMaxStale", set_max_stale,
            "seconds the last good JWKS serves while the issuer is unreachable"),
-    DIRCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),
-    DIRCMD(FLAG, "Auth0InsecureHTTP", set_insecure,
+    BOTHCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),
+    BOTHCMD(FLAG, "Auth0InsecureHTTP", set_insecure,
            "allow http:// key and token URLs (development only)"),
     AP_INIT_RAW_ARGS("<Auth0Client", agw_client_section, NULL, RSRC_CONF,
                      "a named client-credentials client for proxied backends"),
@@ -616,7 +685,7 @@ static const char *section_arg(apr_pool_t *p, const ap_directive_t *sec)
     return ap_getword_conf(p, (const char **)&end);
 }
 
-/* A sibling section of the same kind whose path is a prefix of ours applies to us too. */
+/* A section of the same kind whose path is a prefix of ours applies to us too. */
 static int covers(apr_pool_t *p, const ap_directive_t *outer, const ap_directive_t *inner)
 {
     const char *o, *i;
@@ -638,29 +707,239 @@ static const ap_directive_t *first_in(const ap_directive_t *d, const char *name)
     return NULL;
 }
 
-/* The directive name that applies where n is: in n's section, an enclosing one, or a
- * section of the same kind that covers one of those. */
-static const ap_directive_t *find_scoped(apr_pool_t *p, const ap_directive_t *n,
-                                         const char *name)
+static int is_vhost(const ap_directive_t *d)
 {
-    const ap_directive_t *sec = n->parent, *d, *sib;
+    return d && !strcasecmp(d->directive, "<VirtualHost");
+}
 
-    for (;;) {
-        if ((d = first_in(sec ? sec->first_child : ap_conftree, name)))
-            return d;
-        if (!sec)
-            return NULL;
-        for (sib = sec->parent ? sec->parent->first_child : ap_conftree; sib; sib = sib->next)
-            if (sib->first_child && covers(p, sib, sec)
-                && (d = first_in(sib->first_child, name)))
-                return d;
-        sec = sec->parent;
+/* The <VirtualHost> that n is in, or NULL at the main server's level. */
+static const ap_directive_t *vhost_of(const ap_directive_t *n)
+{
+    for (n = n->parent; n; n = n->parent)
+        if (is_vhost(n))
+            return n;
+    return NULL;
+}
+
+/* A section whose reach a walk over the text cannot tell: a regular expression or an
+ * <If> expression decides per request which requests it applies to. */
+static int undecidable(const ap_directive_t *sec)
+{
+    static const char *const kinds[] = { "<LocationMatch", "<DirectoryMatch", "<FilesMatch",
+                                         "<If", "<ElseIf", "<Else", NULL };
+    int i;
+
+    for (i = 0; kinds[i]; i++)
+        if (!strcasecmp(sec->directive, kinds[i]))
+            return 1;
+    return sec->args && sec->args[0] == '~';
+}
+
+/* A section among first (and the sections in them) that sets name; *unsure when one that
+ * does is (or is inside) a section of undecidable reach. Virtual hosts and <Auth0Client>
+ * are not looked into: they are not sections of this server's requests. */
+static int some_section_has(const ap_directive_t *first, const char *name, int in_unsure,
+                            int *unsure)
+{
+    const ap_directive_t *d;
+    int found = 0;
+
+    for (d = first; d; d = d->next) {
+        int u = in_unsure || undecidable(d);
+        if (!d->first_child || is_vhost(d) || !strcasecmp(d->directive, "<Auth0Client"))
+            continue;
+        if (first_in(d->first_child, name)
+            || some_section_has(d->first_child, name, u, unsure)) {
+            found = 1;
+            *unsure |= u;
+        }
     }
+    return found;
+}
+
+/* Section by section from where n is, the directive name that applies there in the server
+ * of <VirtualHost> vh (NULL: the main server), as httpd's merge gives it: in n's section, a
+ * section of the same kind that covers it (beside it, or at an outer level: the main
+ * server's sections apply in every virtual host too), an enclosing one; else the value at
+ * vh's level, else at the main server's. */
+static const ap_directive_t *find_scoped(apr_pool_t *p, const ap_directive_t *n,
+                                         const ap_directive_t *vh, const char *name)
+{
+    const ap_directive_t *sec, *cont, *sib, *d;
+
+    for (sec = n->parent; sec && !is_vhost(sec); sec = sec->parent) {
+        if ((d = first_in(sec->first_child, name)))
+            return d;
+        for (cont = sec->parent;; cont = cont->parent) {
+            for (sib = cont ? cont->first_child : ap_conftree; sib; sib = sib->next)
+                if (sib->first_child && covers(p, sib, sec)
+                    && (d = first_in(sib->first_child, name)))
+                    return d;
+            if (!cont)
+                break;
+        }
+        if (vh && vh != vhost_of(n))
+            for (sib = vh->first_child; sib; sib = sib->next)
+                if (sib->first_child && covers(p, sib, sec)
+                    && (d = first_in(sib->first_child, name)))
+                    return d;
+    }
+    if (vh && (d = first_in(vh->first_child, name)))
+        return d;
+    return first_in(ap_conftree, name);
+}
+
+/* Whether a directive that the walk did not find may still apply where n is: some section
+ * sets it, and n's sections or that one have a reach the text cannot tell. The per-request
+ * check (AGW0003) still applies there. */
+static int maybe_elsewhere(const ap_directive_t *n, const ap_directive_t *vh, const char *name)
+{
+    const ap_directive_t *sec;
+    int unsure = 0, found;
+
+    for (sec = n->parent; sec && !is_vhost(sec); sec = sec->parent)
+        unsure |= undecidable(sec);
+    found = some_section_has(ap_conftree, name, 0, &unsure);
+    if (vh)
+        found |= some_section_has(vh->first_child, name, 0, &unsure);
+    return found && unsure;
 }
 
 static int flag_on(const ap_directive_t *d)
 {
     return d && d->args && !strcasecmp(d->args, "on");
+}
+
+/* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
+ * the main server), each as a message after "AGW0001: file:line: ". */
+static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
+                                       const ap_directive_t *vh)
+{
+    apr_array_header_t *errs = apr_array_make(p, 2, sizeof(const char *));
+
+    /* a value at the main server's level that vh sets again does not apply in vh */
+    if (!d->parent && vh && first_in(vh->first_child, d->directive))
+        return errs;
+    if (!strcasecmp(d->directive, "AuthType") && d->args
+        && !strcasecmp(d->args, AGW_AUTH_TYPE)) {
+        const ap_directive_t *jwks = find_scoped(p, d, vh, "Auth0JWKS");
+        const ap_directive_t *dom = find_scoped(p, d, vh, "Auth0Domain");
+        const ap_directive_t *iss = find_scoped(p, d, vh, "Auth0Issuer");
+        if (!find_scoped(p, d, vh, "Auth0Audience")
+            && !maybe_elsewhere(d, vh, "Auth0Audience"))
+            APR_ARRAY_PUSH(errs, const char *) =
+                "AuthType Auth0 needs Auth0Audience here, in an enclosing section or at "
+                "server or <VirtualHost> level, e.g. `Auth0Audience https://api.example.com` "
+                "(the API identifier tokens carry in aud)";
+        if (!dom && !iss && !maybe_elsewhere(d, vh, "Auth0Domain")
+            && !maybe_elsewhere(d, vh, "Auth0Issuer"))
+            APR_ARRAY_PUSH(errs, const char *) =
+                "AuthType Auth0 needs Auth0Domain (an Auth0 tenant) or Auth0Issuer (any "
+                "issuer) to know whose tokens to accept, here, in an enclosing section or at "
+                "server or <VirtualHost> level";
+        if (!jwks && !dom && iss && iss->args && !strncasecmp(iss->args, "http://", 7)
+            && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))
+            APR_ARRAY_PUSH(errs, const char *) =
+                apr_psprintf(p, "keys would be discovered over http:// from Auth0Issuer %s; "
+                             "use https, or set Auth0InsecureHTTP On for development only",
+                             iss->args);
+    }
+    if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
+        && !strncasecmp(d->args, "http://", 7)
+        && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))
+        APR_ARRAY_PUSH(errs, const char *) =
+            apr_psprintf(p, "Auth0JWKS %s is plain http: keys must come over https; set "
+                         "Auth0InsecureHTTP On in this scope for development only", d->args);
+    if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args && strstr(d->args, "HS")) {
+        const ap_directive_t *sec = find_scoped(p, d, vh, "Auth0HMACSecret");
+        apr_size_t need = strstr(d->args, "HS512") ? 64 : strstr(d->args, "HS384") ? 48 : 32;
+        const char *secret;
+        apr_size_t len = 0;
+        int literal;
+        if (!sec) {
+            if (!maybe_elsewhere(d, vh, "Auth0HMACSecret"))
+                APR_ARRAY_PUSH(errs, const char *) =
+                    "Auth0Algorithms allows HS* but no Auth0HMACSecret applies here; add "
+                    "`Auth0HMACSecret file:/path/to/secret`";
+        }
+        else if (!agw_conf_secret(&secret, &len, &literal, p, sec->args, 0) && len < need)
+            /* RFC 7518 3.2: the key must be at least as long as the hash output */
+            APR_ARRAY_PUSH(errs, const char *) =
+                apr_psprintf(p, "Auth0Algorithms allows HS%d but the Auth0HMACSecret at %s:%d "
+                             "has %" APR_SIZE_T_FMT " bytes; it needs at least %"
+                             APR_SIZE_T_FMT " (RFC 7518 3.2)", (int)(need * 8), sec->filename,
+                             sec->line_num, len, need);
+    }
+    return errs;
+}
+
+typedef struct {
+    int in_main;                /* the main server has this error */
+    int nvhosts;                /* how many virtual hosts have it */
+    const char *vhosts;         /* where they are: "file:line, file:line" */
+} where_bad_t;
+
+/* The errors of d in every server it applies to: a directive inside a <VirtualHost> in that
+ * one, any other in the main server and every virtual host (httpd merges the main server's
+ * values and sections under each). An error of every such server is reported once; one of
+ * some virtual hosts names them; one of the main server alone (every virtual host sets what
+ * is missing) is a warning: only requests no <VirtualHost> answers would meet it. */
+static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
+{
+    const ap_directive_t *vh = vhost_of(d), *v;
+    apr_array_header_t *errs, *order = apr_array_make(p, 4, sizeof(const char *));
+    apr_hash_t *bad_in = apr_hash_make(p);
+    int nvhosts = 0, bad = 0, first, i;
+
+    if (vh) {
+        errs = node_errors(p, d, vh);
+        for (i = 0; i < errs->nelts; i++)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s", d->filename,
+                         d->line_num, APR_ARRAY_IDX(errs, i, const char *));
+        return errs->nelts;
+    }
+    /* the main server first (v NULL), then each virtual host */
+    for (v = NULL, first = 1; first || v; v = first ? ap_conftree : v->next, first = 0) {
+        where_bad_t *w;
+        if (v && !is_vhost(v))
+            continue;
+        nvhosts += v != NULL;
+        errs = node_errors(p, d, v);
+        for (i = 0; i < errs->nelts; i++) {
+            const char *msg = APR_ARRAY_IDX(errs, i, const char *);
+            if (!(w = apr_hash_get(bad_in, msg, APR_HASH_KEY_STRING))) {
+                w = apr_pcalloc(p, sizeof(*w));
+                apr_hash_set(bad_in, msg, APR_HASH_KEY_STRING, w);
+                APR_ARRAY_PUSH(order, const char *) = msg;
+            }
+            if (!v)
+                w->in_main = 1;
+            else {
+                const char *at = apr_psprintf(p, "%s:%d", v->filename, v->line_num);
+                w->vhosts = w->nvhosts++ ? apr_pstrcat(p, w->vhosts, ", ", at, NULL) : at;
+            }
+        }
+    }
+    for (i = 0; i < order->nelts; i++) {
+        const char *msg = APR_ARRAY_IDX(order, i, const char *);
+        where_bad_t *w = apr_hash_get(bad_in, msg, APR_HASH_KEY_STRING);
+        if (w->in_main && w->nvhosts == nvhosts)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s", d->filename,
+                         d->line_num, msg);
+        else if (w->nvhosts)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s (in the "
+                         "<VirtualHost> at %s%s)", d->filename, d->line_num, msg, w->vhosts,
+                         w->in_main ? ", and in the main server" : "");
+        else {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_MAIN_INCOMPLETE ": %s:%d: in the main "
+                         "server only (every <VirtualHost> is complete): %s; a request that "
+                         "no <VirtualHost> answers gets 500 here", d->filename, d->line_num,
+                         msg);
+            continue;
+        }
+        bad++;
+    }
+    return bad;
 }
 
 static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
@@ -670,68 +949,7 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
     for (; d; d = d->next) {
         if (d->first_child)
             bad += check_tree(p, s, d->first_child);
-        if (!strcasecmp(d->directive, "AuthType") && d->args
-            && !strcasecmp(d->args, AGW_AUTH_TYPE)) {
-            const ap_directive_t *jwks = find_scoped(p, d, "Auth0JWKS");
-            const ap_directive_t *dom = find_scoped(p, d, "Auth0Domain");
-            const ap_directive_t *iss = find_scoped(p, d, "Auth0Issuer");
-            if (!find_scoped(p, d, "Auth0Audience")) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: AuthType Auth0 needs Auth0Audience here or in "
-                             "an enclosing section, e.g. `Auth0Audience "
-                             "https://api.example.com` (the API identifier tokens carry in "
-                             "aud)", d->filename, d->line_num);
-                bad++;
-            }
-            if (!dom && !iss) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: AuthType Auth0 needs Auth0Domain (an Auth0 "
-                             "tenant) or Auth0Issuer (any issuer) to know whose tokens to "
-                             "accept", d->filename, d->line_num);
-                bad++;
-            }
-            if (!jwks && !dom && iss && iss->args && !strncasecmp(iss->args, "http://", 7)
-                && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: keys would be discovered over http:// from "
-                             "Auth0Issuer %s; use https, or set Auth0InsecureHTTP On for "
-                             "development only", d->filename, d->line_num, iss->args);
-                bad++;
-            }
-        }
-        if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
-            && !strncasecmp(d->args, "http://", 7)
-            && !flag_on(find_scoped(p, d, "Auth0InsecureHTTP"))) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         AGW_M_CONFIG ": %s:%d: Auth0JWKS %s is plain http: keys must come over "
-                         "https; set Auth0InsecureHTTP On in this scope for development only",
-                         d->filename, d->line_num, d->args);
-            bad++;
-        }
-        if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args && strstr(d->args, "HS")) {
-            const ap_directive_t *sec = find_scoped(p, d, "Auth0HMACSecret");
-            apr_size_t need = strstr(d->args, "HS512") ? 64 : strstr(d->args, "HS384") ? 48 : 32;
-            const char *secret;
-            apr_size_t len = 0;
-            int literal;
-            if (!sec) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: Auth0Algorithms allows HS* but no "
-                             "Auth0HMACSecret applies here; add `Auth0HMACSecret "
-                             "file:/path/to/secret`", d->filename, d->line_num);
-                bad++;
-            }
-            else if (!agw_conf_secret(&secret, &len, &literal, p, sec->args, 0) && len < need) {
-                /* RFC 7518 3.2: the key must be at least as long as the hash output */
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: Auth0Algorithms allows HS%d but the "
-                             "Auth0HMACSecret at %s:%d has %" APR_SIZE_T_FMT " bytes; it needs "
-                             "at least %" APR_SIZE_T_FMT " (RFC 7518 3.2)", d->filename,
-                             d->line_num, (int)(need * 8), sec->filename, sec->line_num, len,
-                             need);
-                bad++;
-            }
-        }
+        bad += check_node(p, s, d);
         if (!strcasecmp(d->directive, "Auth0ProxyClient") && d->args) {
             agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
             const char *name = d->args;

@@ -14,6 +14,7 @@
 #define AGW_M_SECRET_INLINE     "AGW0004" /* warn: a client secret is written literally in the configuration */
 #define AGW_M_VERSION           "AGW0005" /* notice: mod_auth0gw VERSION loaded, once per start and per restart */
 #define AGW_M_CONFIG_SUMMARY    "AGW0006" /* emerg: how many configuration errors were logged above; httpd not started */
+#define AGW_M_MAIN_INCOMPLETE   "AGW0007" /* warn: an AuthType Auth0 section at server level lacks a value in the main server only (every VirtualHost sets it): requests no virtual host answers would get 500 there */
 #define AGW_M_NO_KEYSTORE       "AGW0010" /* crit: a child process cannot create its key store */
 #define AGW_M_NO_REFRESHER      "AGW0011" /* crit: the JWKS refresh thread cannot start; keys refresh only on an unknown kid */
 #define AGW_M_CACHE_PROVIDER    "AGW0020" /* emerg: the Auth0Cache provider module is not loaded */

@@ -66,6 +66,8 @@ typedef struct agw_dir_conf_t {
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
+    const char *where;                  /* "file:line" of this section's first Auth0
+                                         * directive (inner sections win), for log lines */
 } agw_dir_conf_t;
 
 typedef struct agw_srv_conf_t {
