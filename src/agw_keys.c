@@ -50,11 +50,19 @@ struct agw_keystore_t {
     agw_log_fn *log;
     void *baton;
     const agw_shared_t *shared;
+    agw_keys_event_fn *on_load;
+    void *on_load_baton;
 };
 
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
 {
     ks->shared = shared;
+}
+
+void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton)
+{
+    ks->on_load = fn;
+    ks->on_load_baton = baton;
 }
 
 static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
@@ -464,6 +472,9 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, int scheduled, int 
         logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, p, "JWKS fetch from %s failed: %s",
               uri ? uri : src->name, err.reason ? err.reason : "unknown error");
     }
+    if (ks->on_load)
+        ks->on_load(ks->on_load_baton, src->name, !from_shared, rv == APR_SUCCESS,
+                    rv == APR_SUCCESS ? jwks->keys->nelts : 0);
 
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;

@@ -256,6 +256,64 @@ START_TEST(processes_share_keys_and_cooldown)
 }
 END_TEST
 
+typedef struct loads_t {
+    int network, shared, failed, last_nkeys;
+} loads_t;
+
+static void on_load(void *baton, const char *source, int network, int ok, int nkeys)
+{
+    loads_t *l = baton;
+    ck_assert_ptr_nonnull(strstr(source, path));
+    if (!ok)
+        l->failed++;
+    else if (network)
+        l->network++;
+    else
+        l->shared++;
+    l->last_nkeys = nkeys;
+}
+
+/* The load hook (the glue's host-wide counters) hears of every load: from the source, from
+ * the shared store, and failed ones, with the key count. */
+START_TEST(load_hook_reports_every_load)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    loads_t la = { 0, 0, 0, -1 }, lb = { 0, 0, 0, -1 };
+    agw_keystore_t *a, *b;
+    agw_keysrc_t *sa, *sb;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    f.h = apr_hash_make(agw_test_pool);
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("b") "]}");
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_on_load(a, on_load, &la);
+    agw_keystore_on_load(b, on_load, &lb);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(la.network, 1);
+    ck_assert_int_eq(la.last_nkeys, 2);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1001, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(lb.network, 0);
+    ck_assert_int_eq(lb.shared, 1);
+    ck_assert_int_eq(lb.last_nkeys, 2);
+    /* an unknown kid after the cooldown, with the file gone: one failed load */
+    unlink(path);
+    agw_keysrc_unknown_kid(ra, sa, agw_test_pool, 1100, &err);
+    ck_assert_int_eq(la.failed, 1);
+    ck_assert_int_eq(la.last_nkeys, 0);
+    ck_assert_int_eq(la.network, 1);
+}
+END_TEST
+
 /* A second Ed25519 key (RFC 8032 test 2's public key) under the same kid: new key material. */
 #define OTHER_KEY(kid) "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"" kid "\"," \
                        "\"x\":\"PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw\"}"
@@ -368,6 +426,7 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, stale_beyond_max_stale_stops_serving);
     tcase_add_test(tc, processes_share_keys_and_cooldown);
     tcase_add_test(tc, every_process_refreshes_on_schedule);
+    tcase_add_test(tc, load_hook_reports_every_load);
     tcase_add_test(tc, a_reused_kid_has_another_thumbprint);
     tcase_add_test(tc, thumbprint_matches_rfc7638);
     suite_add_tcase(s, tc);
