@@ -284,7 +284,8 @@ static void html_row(request_rec *r, const char *k, const char *v)
 
 static void html_field(request_rec *r, const char *k, json_t *obj, const char *field)
 {
-    html_row(r, k, agw_json_text(r->pool, json_object_get(obj, field)));
+    json_t *v = json_object_get(obj, field);
+    html_row(r, k, v && !json_is_null(v) ? agw_json_text(r->pool, v) : NULL);
 }
 
 static int has_arg(const request_rec *r, const char *arg)
@@ -381,7 +382,9 @@ static int agw_status_handler(request_rec *r)
         html_field(r, "fetches", v, "fetches");
         html_field(r, "failures", v, "failures");
         html_field(r, "token expires in (s) (this process)", v, "expires_in");
-        html_field(r, "requests served / refused (this process)", v, "served");
+        html_row(r, "requests served / refused (this process)",
+                 apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "served")), " / ",
+                             agw_json_text(r->pool, json_object_get(v, "refused")), NULL));
         html_row(r, "last error (this process)", agw_json_str(v, "last_error"));
         ap_rputs("</table>\n", r);
     }

@@ -13,13 +13,15 @@ use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-plan tests => 33;
+plan tests => 35;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
 my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
 my $TENANT = 'metrics';
 my $JWKS = "$ISS/t/$TENANT/.well-known/jwks.json";
+# (user-info is refused by the configuration: AGW0001)
+my $JWKS_HIDDEN = "$JWKS?api_key=query-not-for-the-page";
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 rotate_key($TENANT);
@@ -39,6 +41,17 @@ MaxConnectionsPerChild 0
     Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
     Require valid-user
     ProxyPass $ECHO/gate/
+</Location>
+# The same key source with a query, which may carry a credential: it must not reach the page.
+<Location /gateq/>
+    AuthType Auth0
+    AuthName metrics
+    Auth0Issuer $ISS/t/$TENANT/
+    Auth0JWKS $JWKS_HIDDEN
+    Auth0Audience https://api.agw.test/
+    Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
+    Require valid-user
+    ProxyPass $ECHO/gateq/
 </Location>
 <Auth0Client metrics>
     Auth0TokenURL       $ISS/t/pxmetrics/oauth/token
@@ -198,9 +211,19 @@ is(join(' ', @reads), join(' ', ('200/100/1') x 4), 'after the restart: accepted
 is($j->{counters}{since}, $since, 'the counting began at the same time');
 my $more = 0;
 for my $i (1 .. 10) {
-    $more++ if http_get("$URL/gate/r$i", Authorization => "Bearer $tokens[$i]")->{status} == 200;
+    # the last one through the source named with a query
+    my $path = $i == 10 ? "/gateq/r$i" : "/gate/r$i";
+    $more++ if http_get("$URL$path", Authorization => "Bearer $tokens[$i]")->{status} == 200;
 }
-is(page_json()->{requests}{accepted}, 200 + $more, "ten more accepted after the restart: 210 ($more were 200)");
+$j = page_json();
+is($j->{requests}{accepted}, 200 + $more, "ten more accepted after the restart: 210 ($more were 200)");
+my @named = grep { $_->{source} eq $JWKS } @{ $j->{issuers} };
+my $host_fetches = (grep { $_->{fetches} } @named)[0]{fetches} // -1;
+is($host_fetches, stats($TENANT)->{jwks_fetches},
+   'the source named with a query counts under the plain URL: fetches = the issuer\'s count');
+my @hidden = grep { /not-for-the-page/ } http_get("$URL/status?json")->{content},
+    http_get("$URL/status?format=prometheus")->{content}, http_get("$URL/status")->{content};
+is(scalar @hidden, 0, 'no page shows the query of a key source URL');
 
 # ---- the page a person reads, rendered by headless Chromium ------------------------------------
 my ($chromium) = grep { -x } map { "$_/chromium" } split /:/, $ENV{PATH};
