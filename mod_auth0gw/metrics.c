@@ -116,9 +116,10 @@ const char *agw_metrics_label(apr_pool_t *p, const char *name)
     char *out;
     apr_size_t i, n;
 
-    /* a URL's user-info, query and fragment could carry a credential: never shown */
+    /* a URL's user-info, query and fragment could carry a credential: never shown (a file
+     * path or a client name is kept whole) */
     end = name + strcspn(name, "?#");
-    if (scheme && scheme < end) {
+    if (scheme && scheme < end && strcspn(name, ":") == (apr_size_t)(scheme - name)) {
         const char *host = scheme + 3;
         apr_size_t hostlen = strcspn(host, "/?#");
         at = memchr(host, '@', hostlen);
@@ -127,9 +128,6 @@ const char *agw_metrics_label(apr_pool_t *p, const char *name)
                                apr_pstrmemdup(p, at + 1, (apr_size_t)(end - at - 1)), NULL);
         else
             name = apr_pstrmemdup(p, name, (apr_size_t)(end - name));
-    }
-    else {
-        name = apr_pstrmemdup(p, name, (apr_size_t)(end - name));
     }
     n = strlen(name);
     if (n > AGW_METRICS_NAME - 1) {
