@@ -10,7 +10,8 @@ UNIT_PKGS=(check libsubunit-dev)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 INTEGRATION_PKGS=(apache2 libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl
                   liblwp-protocol-https-perl libhttp-daemon-perl redis-server memcached
-                  openssl ca-certificates)
+                  openssl ca-certificates
+                  python3-prometheus-client chromium)   # status page: Prometheus parser, browser
 DEMO_PKGS=(curl)
 # `make deb` and its check (.ci/package.sh; dh_apache2 comes with apache2-dev in BUILD_PKGS),
 # git for the demo-from-a-private-clone check (.ci/demo-private.sh).

@@ -550,6 +550,15 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims
     return OK;
 }
 
+/* A look-up in the process's verified-token cache, counted for the host too. */
+static int tcache_get(const unsigned char *digest, const unsigned char *source, apr_int64_t now,
+                      apr_int64_t leeway, apr_pool_t *p, agw_tcache_hit_t *hit)
+{
+    int found = agw_tcache_get(tcache, digest, source, now, leeway, p, hit);
+    agw_metrics_token_cache(found);
+    return found;
+}
+
 /* A token verified before against the same key source: only its signature check is
  * skipped. Returns DECLINED on a miss (the full path runs), else the request's answer. */
 static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set_t algs,
@@ -566,7 +575,7 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
     if (!tcache)
         return DECLINED;
     if ((algs & hs_algs) && c->hmac
-        && agw_tcache_get(tcache, digest, c->hmac_id, now, leeway, r->pool, &hit)) {
+        && tcache_get(digest, c->hmac_id, now, leeway, r->pool, &hit)) {
         if (!(algs & AGW_ALG_BIT(hit.alg)))
             return DECLINED;
         return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
@@ -585,7 +594,7 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         version = k.ref->version;
         held = 1;
     }
-    if (!agw_tcache_get(tcache, digest, agw_keysrc_id(src), now, leeway, r->pool, &hit)) {
+    if (!tcache_get(digest, agw_keysrc_id(src), now, leeway, r->pool, &hit)) {
         /* a bad signature stays bad while the key set is the same: no second verify */
         if (agw_tcache_get(ncache, digest, agw_keysrc_id(src), now, 0, r->pool, &hit)) {
             agw_err_t err = { NULL, NULL, AGW_R_NONE };
@@ -825,6 +834,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
+    agw_keystore_on_load(keystore, agw_metrics_jwks, NULL);
     refresher_stop = 0;
     if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,

@@ -24,6 +24,8 @@
 #define AGW_M_NO_SHMCB          "AGW0024" /* notice: mod_socache_shmcb is not loaded: keys and backend tokens are kept per process */
 #define AGW_M_CACHE_MUTEX       "AGW0025" /* emerg: the global mutex of the shared cache cannot be created */
 #define AGW_M_CACHE_KEY         "AGW0026" /* emerg: the shared-cache key could not be made (no random bytes, or HKDF failed) */
+#define AGW_M_METRICS_SHM       "AGW0030" /* warn: the shared memory for the host's counters could not be made: each process counts for itself, and the status page says so */
+#define AGW_M_METRICS_RESET     "AGW0031" /* notice: a restart with a module that counts other things: the host's counters start again from zero */
 
 /* requests */
 #define AGW_M_TOKEN_REJECTED    "AGW0100" /* info: token rejected: reason, fp, iss, sub and refusal= (the counter it counts in) */

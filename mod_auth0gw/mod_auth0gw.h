@@ -172,6 +172,39 @@ void agw_status_register_hooks(apr_pool_t *p);
 apr_array_header_t *agw_key_stats(apr_pool_t *p);
 void agw_token_cache_stats(agw_tcache_stats_t *st);
 
+/* metrics.c: the host's counters, in shared memory made by the parent and kept across
+ * restarts. Series named at run time (key sources, clients) take one of a fixed number of
+ * slots; what finds no slot is counted as overflow. */
+#define AGW_METRICS_SLOTS 64
+#define AGW_METRICS_NAME  256
+typedef struct agw_metrics_named_t {
+    const char *name;
+    apr_uint64_t a, b, c;       /* sources: fetches, failures, shared loads; clients: fetches,
+                                 * failures */
+    apr_uint64_t gauge;         /* sources: keys in the set last loaded by any process */
+} agw_metrics_named_t;
+typedef struct agw_metrics_t {
+    int shared;                 /* 0: no shared memory, the figures are this process's */
+    apr_int64_t since;          /* Unix time the counting began */
+    apr_uint64_t restarts;      /* restarts (graceful or not) since then */
+    apr_uint64_t counts[AGW_COUNT_MAX];
+    apr_uint64_t tc_hits, tc_misses;    /* the verified-token caches of all processes */
+    apr_uint64_t overflow;
+    apr_array_header_t *sources, *clients;  /* agw_metrics_named_t */
+} agw_metrics_t;
+int agw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
+void agw_metrics_count(agw_counter_e which);
+void agw_metrics_token_cache(int hit);
+/* An agw_keys_event_fn: a key source's load, from the issuer (network) or the shared cache. */
+void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
+void agw_metrics_client(const char *client, int ok);
+void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p);
+/* The name a series is known by: no user-info, query or fragment, no control characters, at
+ * most AGW_METRICS_NAME - 1 bytes. */
+const char *agw_metrics_label(apr_pool_t *p, const char *name);
+const agw_metrics_named_t *agw_metrics_find(const apr_array_header_t *named, const char *label);
+
 /* authz.c */
 void agw_authz_register_hooks(apr_pool_t *p);
 

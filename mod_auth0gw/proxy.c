@@ -558,6 +558,7 @@ static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
                     sizeof(st->last_error));
     }
     apr_thread_mutex_unlock(st->mutex);
+    agw_metrics_client(c->name, rv == APR_SUCCESS);
     if (rv == APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       AGW_M_CLIENT_TOKEN ": token for client %s obtained from %s, expires in %"

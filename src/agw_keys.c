@@ -55,6 +55,8 @@ struct agw_keystore_t {
     void *baton;
     const agw_shared_t *shared;
     void (*sleep)(apr_interval_time_t t);
+    agw_keys_event_fn *on_load;
+    void *on_load_baton;
 };
 
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
@@ -65,6 +67,12 @@ void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
 void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t))
 {
     ks->sleep = sleep_fn ? sleep_fn : apr_sleep;
+}
+
+void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton)
+{
+    ks->on_load = fn;
+    ks->on_load_baton = baton;
 }
 
 static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool_t *p,
@@ -609,6 +617,9 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
         }
         fetch_report(src, &f, body, len, now, f.from_shared ? FETCH_SHARED_ONLY : why);
     }
+    if (ks->on_load && f.attempted)
+        ks->on_load(ks->on_load_baton, src->name, !f.from_shared, f.rv == APR_SUCCESS,
+                    f.rv == APR_SUCCESS ? f.jwks->keys->nelts : 0);
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
     if (f.attempted) {

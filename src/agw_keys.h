@@ -79,6 +79,12 @@ void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
  * their own). */
 void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t));
 
+/* Told of every set a source loads and every failed load, outside the key store's mutex:
+ * network is 1 for a fetch from the issuer (or file), 0 for a set taken from the shared
+ * store; ok says whether it gave usable keys, nkeys how many. The glue counts them host-wide. */
+typedef void agw_keys_event_fn(void *baton, const char *source, int network, int ok, int nkeys);
+void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton);
+
 /* The shared source for spec, created on first use. APR_ENOSPC beyond AGW_KEYS_MAX_SOURCES. */
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec);

@@ -1,4 +1,4 @@
-# The status page (SetHandler auth0-status): keys per source, request counters by reason and the verified-token cache, which admits a token on its second sighting; never a token or secret.
+# The status page (SetHandler auth0-status): keys per source, request counters by reason (JSON and Prometheus) and the verified-token cache, which admits a token on its second sighting; never a token or secret.
 use strict;
 use warnings FATAL => 'all';
 
@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 
-plan tests => 34;
+plan tests => 37;
 
 my $STATUS = '/agw-status';
 
@@ -18,8 +18,9 @@ sub status {
     return json_of($res);
 }
 
-# Every location of the suite runs in one child process (t/conf/extra.conf.in), so these
-# per-process counters see every request below.
+# Every location of the suite runs in one child process (t/conf/extra.conf.in), so its
+# per-process figures (cache entries) see every request below; the counters are the host's
+# (t/status/01-metrics.t).
 my $tok = mint(claims => { jti => 'status-' . $$ . '-' . time });
 is(outcome(call(GET => '/gate/rs256/', token => $tok)), '200', 'the default source has keys');
 my $s0 = status();
@@ -79,11 +80,18 @@ is($d{signature}, 0, 'signature missing: not counted as a bad signature');
 is($d{typ}, 1, 'typ not accepted: typ +1');
 is($d{other_invalid}, 0, 'nothing counted as other');
 
-# Nothing secret on either form of the page.
+# The Prometheus form counts the same.
+my $prom = call(GET => "$STATUS?format=prometheus");
+like($prom->header('Content-Type') // '', qr{\Atext/plain; version=0\.0\.4}, 'Prometheus form: text format 0.0.4');
+my ($sig) = $prom->content =~ /^auth0gw_requests_total\{result="signature"\} (\d+)$/m;
+is($sig, $s4->{requests}{signature}, 'Prometheus form: the same signature count as the JSON form');
+
+# Nothing secret on any form of the page.
 my $html = call(GET => $STATUS)->content;
 like($html, qr/<table/, 'HTML form has tables');
-my $json_text = call(GET => "$STATUS?json")->content;
+like($html, qr/Counters are those of all processes of this host/, 'HTML form: the counters are the host\'s');
+my $json_text = call(GET => "$STATUS?json")->content . $prom->content;
 my $secret = $ENV{AGW_HMAC_SECRET} // '';
 ok(length($secret) >= 32, 'the suite has an HMAC secret to look for');
 is(scalar(grep { index($_, $secret) >= 0 || index($_, $s) >= 0 || /eyJ[A-Za-z0-9_-]{8,}/ } $html, $json_text), 0,
-   'neither page contains the secret, a signature or anything token-shaped');
+   'no form of the page contains the secret, a signature or anything token-shaped');

@@ -567,6 +567,64 @@ START_TEST(thumbprint_matches_rfc7638)
 }
 END_TEST
 
+typedef struct loads_t {
+    int network, shared, failed, last_nkeys;
+} loads_t;
+
+static void on_load(void *baton, const char *source, int network, int ok, int nkeys)
+{
+    loads_t *l = baton;
+    ck_assert_ptr_nonnull(strstr(source, path));
+    if (!ok)
+        l->failed++;
+    else if (network)
+        l->network++;
+    else
+        l->shared++;
+    l->last_nkeys = nkeys;
+}
+
+/* The load hook (the glue's host-wide counters) hears of every load: from the source, from
+ * the shared store, and failed ones, with the key count. */
+START_TEST(load_hook_reports_every_load)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f };
+    loads_t la = { 0, 0, 0, -1 }, lb = { 0, 0, 0, -1 };
+    agw_keystore_t *a, *b;
+    agw_keysrc_t *sa, *sb;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL };
+
+    f.h = apr_hash_make(agw_test_pool);
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("b") "]}");
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_on_load(a, on_load, &la);
+    agw_keystore_on_load(b, on_load, &lb);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(la.network, 1);
+    ck_assert_int_eq(la.last_nkeys, 2);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1001, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(lb.network, 0);
+    ck_assert_int_eq(lb.shared, 1);
+    ck_assert_int_eq(lb.last_nkeys, 2);
+    /* an unknown kid after the cooldown, with the file gone: one failed load */
+    unlink(path);
+    agw_keysrc_unknown_kid(ra, sa, agw_test_pool, 1100, &err);
+    ck_assert_int_eq(la.failed, 1);
+    ck_assert_int_eq(la.last_nkeys, 0);
+    ck_assert_int_eq(la.network, 1);
+}
+END_TEST
+
 Suite *agw_suite_keys(void)
 {
     Suite *s = suite_create("keys");
@@ -585,6 +643,7 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, waits_for_a_hanging_fetch_are_bounded);
     tcase_add_test(tc, a_failed_fetch_cools_down_every_process);
     tcase_add_test(tc, a_claimed_fetch_is_waited_for);
+    tcase_add_test(tc, load_hook_reports_every_load);
     suite_add_tcase(s, tc);
     return s;
 }
