@@ -782,7 +782,7 @@ static apr_status_t shared_put(void *baton, const char *key, const char *data, a
     return agw_cache_put(key, data, len, expires_at, p, baton);
 }
 
-static agw_shared_t shared_store = { shared_get, shared_put, NULL, NULL };
+static agw_shared_t shared_store = { shared_get, shared_put, NULL };
 
 void agw_child_init(apr_pool_t *pchild, server_rec *s)
 {
