@@ -1,11 +1,8 @@
 /* Gateway-to-machine: <Auth0Client> definitions and the client-credentials token put on proxied requests. */
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
-#include <apr_thread_mutex.h>
-#include <apr_thread_cond.h>
 #include <apr_uri.h>
 #include <apr_lib.h>
 #include <httpd.h>
@@ -18,7 +15,6 @@
 #include "mod_auth0gw.h"
 #include "agw_client.h"
 #include "agw_ccstore.h"
-#include "agw_b64.h"
 
 APLOG_USE_MODULE(auth0gw);
 

@@ -211,14 +211,21 @@ static int usable(const cc_state_t *st, apr_int64_t now)
     return st->token && now + AGW_CC_EXPIRY_MARGIN < st->expires_at;
 }
 
-/* A copy of the process's token for this call (st->mutex held), counted as served; dflt
- * when the token held is not usable now. */
-static const char *serve_locked(call_t *k, const char *dflt)
+/* A copy of the process's token for this call (st->mutex held); dflt when the token held
+ * is not usable now. */
+static const char *copy_locked(call_t *k, const char *dflt)
 {
-    if (!usable(k->st, now_of(k)))
-        return dflt;
-    k->st->served++;
-    return apr_pstrdup(k->p, k->st->token);
+    return usable(k->st, now_of(k)) ? apr_pstrdup(k->p, k->st->token) : dflt;
+}
+
+/* The same, counted as served; NULL when not usable. */
+static const char *serve_locked(call_t *k)
+{
+    const char *out = copy_locked(k, NULL);
+
+    if (out)
+        k->st->served++;
+    return out;
 }
 
 /* The token another process or host published, read as hostile (agw_cc_token_decode). */
@@ -469,13 +476,13 @@ static const char *renew(call_t *k, const char *out)
     if (shared_token(&tok, k) && agw_client_renew_at(k->c, &tok) > now_of(k)) {
         apr_thread_mutex_lock(k->st->mutex);  /* another process renewed it already */
         adopt_locked(k->st, k->c, &tok);
-        out = serve_locked(k, out);
+        out = copy_locked(k, out);
         apr_thread_mutex_unlock(k->st->mutex);
     }
     else if (claim_fetch(k)) {
         if (fetch_and_publish(k) == APR_SUCCESS) {
             apr_thread_mutex_lock(k->st->mutex);
-            out = serve_locked(k, out);
+            out = copy_locked(k, out);
             apr_thread_mutex_unlock(k->st->mutex);
         }
         release_fetch(k);
@@ -510,7 +517,7 @@ static int fetch_step(call_t *k, const char **pout, apr_int64_t *pretry_after,
     }
     if (fetch_and_publish(k) == APR_SUCCESS) {
         apr_thread_mutex_lock(st->mutex);
-        *pout = serve_locked(k, NULL);
+        *pout = serve_locked(k);
         apr_thread_mutex_unlock(st->mutex);
     }
     else {
@@ -535,7 +542,7 @@ static void wait_for_token(const char **pout, apr_int64_t *pretry_after, call_t 
     for (;;) {
         adopt_shared(k);
         apr_thread_mutex_lock(st->mutex);
-        if ((*pout = serve_locked(k, NULL))) {
+        if ((*pout = serve_locked(k))) {
             apr_thread_mutex_unlock(st->mutex);
             break;
         }
@@ -572,7 +579,7 @@ apr_status_t agw_ccstore_token(const char **ptoken, apr_int64_t *pretry_after,
         return APR_ENOMEM;
     }
     apr_thread_mutex_lock(k.st->mutex);
-    if (now < k.st->renew_at && (*ptoken = serve_locked(&k, NULL))) {
+    if (now < k.st->renew_at && (*ptoken = serve_locked(&k))) {
         apr_thread_mutex_unlock(k.st->mutex);
         return APR_SUCCESS;
     }
@@ -582,7 +589,7 @@ apr_status_t agw_ccstore_token(const char **ptoken, apr_int64_t *pretry_after,
     adopt_shared(&k);           /* another process (or host) may have renewed it already */
     apr_thread_mutex_lock(k.st->mutex);
     due = now >= k.st->renew_at && now >= k.st->next_try;
-    out = serve_locked(&k, NULL);
+    out = serve_locked(&k);
     apr_thread_mutex_unlock(k.st->mutex);
     if (out) {
         *ptoken = due ? renew(&k, out) : out;

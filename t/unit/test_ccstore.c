@@ -625,6 +625,7 @@ START_TEST(one_renewer_others_served_the_old_token)
 {
     agw_ccstore_t *p1 = process(1), *p2 = process(1);
     agw_client_t *a = client("a");
+    agw_ccstore_stats_t st;
     caller_t c1;
     apr_thread_t *t1;
     apr_time_t t0;
@@ -644,6 +645,9 @@ START_TEST(one_renewer_others_served_the_old_token)
     release();
     join_caller(t1, &c1);
     ck_assert_str_eq(c1.tok, "tok-a-2");
+    agw_ccstore_stats(&st, p1, a, agw_test_pool, 1080);
+    ck_assert_uint_eq(st.served, 3);        /* one per call, renewed or not */
+    ck_assert_uint_eq(st.fetches, 2);
     /* the other process adopts the renewed token without a request */
     at(1081);
     ck_assert_str_eq(get(p2, a, NULL), "tok-a-2");
