@@ -99,7 +99,7 @@ int agw_cache_check(server_rec *s)
 /* The sealer every record goes through: the fleet key, else a random one for this host. */
 static int make_seal(apr_pool_t *pconf, server_rec *s)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv;
 
     if (secret_new) {
@@ -263,7 +263,7 @@ static void forged(server_rec *s, const char *key, const char *why)
 apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
                                apr_size_t max, apr_pool_t *p, server_rec *s)
 {
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     unsigned int len;
     unsigned char *buf;
     apr_status_t rv;

@@ -49,6 +49,7 @@
 #define AGW_M_PROXY_NO_CLIENT   "AGW0213" /* error: Auth0ProxyClient names no <Auth0Client> of the request's server (500) */
 #define AGW_M_PROXY_ORIGIN      "AGW0214" /* error: client and backend origin not among its Auth0ClientBackend origins: request refused (403), nothing fetched or forwarded */
 #define AGW_M_PROXY_FORWARD     "AGW0215" /* error: client and URL of a forward-proxy request (ProxyRequests On): refused (403), the token goes to reverse-proxied backends only */
+#define AGW_M_CC_STORE          "AGW0216" /* crit: the client token store could not be made at process start (out of memory): every request of an Auth0ProxyClient location gets 503 */
 
 /* shared cache */
 #define AGW_M_CACHE_OUTAGE      "AGW0301" /* warn: shared cache unreachable (at most every 30 s per process) */

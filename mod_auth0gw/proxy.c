@@ -1,11 +1,8 @@
 /* Gateway-to-machine: <Auth0Client> definitions and the client-credentials token put on proxied requests. */
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
-#include <apr_thread_mutex.h>
-#include <apr_thread_cond.h>
 #include <apr_uri.h>
 #include <apr_lib.h>
 #include <httpd.h>
@@ -17,42 +14,12 @@
 
 #include "mod_auth0gw.h"
 #include "agw_client.h"
-#include "agw_b64.h"
+#include "agw_ccstore.h"
 
 APLOG_USE_MODULE(auth0gw);
 
-/* A token is not handed out in its last seconds: the backend must not receive it expired. */
-#define EXPIRY_MARGIN 5
-/* How long a "lock:" record claims a client's fetch for one process of the host (or fleet):
- * longer than a token request can last (3 s connect + 10 s transfer, agw_http.c), so that
- * the others wait for that one fetch, and short enough to outlive a process that died in it. */
-#define CLAIM_TTL 15
-/* How often a request waiting for another process's fetch looks for its result. */
-#define CLAIM_POLL_MS 100
-/* How long a claimant tries for the host-wide mutex that makes look-and-store one step. */
-#define CLAIM_MUTEX_TRIES 100
-#define CLAIM_MUTEX_POLL_MS 2
-/* How long a claimant waits before reading its lock entry back: another host that saw no lock
- * just before ours was stored must have stored its own by then, or both would fetch. Paid once
- * per fetch on a network cache; 20 ms was lost to scheduling on a loaded two-CPU machine. */
-#define FLEET_SETTLE_MS 150
-
-/* This process's view of one client: the token in use and the failure backoff. */
-typedef struct client_state_t {
-    apr_thread_mutex_t *mutex;
-    apr_thread_cond_t *done;    /* broadcast when this process's fetch ends */
-    int fetching;               /* a thread of this process is getting this client's token */
-    char *token;                /* malloc'd; replaced on renewal */
-    apr_int64_t obtained_at, expires_at, renew_at;
-    unsigned int failures;
-    apr_int64_t next_try;
-    unsigned long fetches, fetch_failures, served, refused;
-    char last_error[200];
-} client_state_t;
-
-static apr_hash_t *states;          /* client cache key -> client_state_t, per process */
-static apr_thread_mutex_t *states_mutex;
-static apr_pool_t *states_pool;
+/* The client-credentials tokens of this process (src/agw_ccstore.c), made in child_init. */
+static agw_ccstore_t *ccstore;
 
 /* ---- configuration ----------------------------------------------------------------------- */
 
@@ -235,7 +202,7 @@ const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
     const char *err = in_client(cmd, &c), *pem;
     apr_size_t len;
     int literal;
-    agw_err_t kerr = { NULL, NULL };
+    agw_err_t kerr = { NULL, NULL, AGW_R_NONE };
 
     if (err)
         return err;
@@ -376,342 +343,91 @@ int agw_clients_check(apr_pool_t *pconf, server_rec *s)
 
 /* ---- per-process state --------------------------------------------------------------------- */
 
+/* What the store's log callback needs: the request it serves and the client. */
+typedef struct cc_baton_t {
+    request_rec *r;
+    const agw_client_t *c;
+} cc_baton_t;
+
+/* The store logs through the request it serves (AGW0210 and AGW0211 carry its context); its
+ * fetch outcomes are counted host-wide. */
+static void cc_log(void *baton, agw_log_level_e level, int msgno, const char *msg)
+{
+    cc_baton_t *b = baton;
+
+    if (!b || !b->r)
+        return;
+    if (msgno == AGW_MSG_CC_OBTAINED) {
+        agw_metrics_client(b->c->name, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, b->r, AGW_M_CLIENT_TOKEN ": %s", msg);
+    }
+    else if (msgno == AGW_MSG_CC_FAILED) {
+        agw_metrics_client(b->c->name, 0);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, b->r, AGW_M_CLIENT_FAILED ": %s", msg);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, level == AGW_LOG_ERR ? APLOG_ERR : APLOG_DEBUG, 0, b->r,
+                      "AGW%04d: %s", msgno, msg);
+    }
+}
+
+static apr_status_t cc_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                           apr_pool_t *p)
+{
+    return agw_cache_get(pdata, plen, key, p, baton);
+}
+
+static apr_status_t cc_put(void *baton, const char *key, const char *data, apr_size_t len,
+                           apr_int64_t expires_at, apr_pool_t *p)
+{
+    return agw_cache_put(key, data, len, expires_at, p, baton);
+}
+
+static apr_status_t cc_del(void *baton, const char *key, apr_pool_t *p)
+{
+    return agw_cache_del(key, p, baton);
+}
+
+static apr_status_t cc_try_lock(void *baton)
+{
+    return agw_fetch_lock(0);
+}
+
+static void cc_unlock(void *baton)
+{
+    agw_fetch_unlock();
+}
+
+static agw_shared_t cc_shared = { cc_get, cc_put, NULL, cc_del };
+static const agw_cc_hostlock_t cc_hostlock = { cc_try_lock, cc_unlock, NULL };
+
 void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    /* a pool of its own, used under states_mutex only: pchild is the key store's too */
-    apr_pool_create(&states_pool, pchild);
-    states = apr_hash_make(states_pool);
-    apr_thread_mutex_create(&states_mutex, APR_THREAD_MUTEX_DEFAULT, states_pool);
-}
-
-static client_state_t *state_of(const agw_client_t *c)
-{
-    client_state_t *st;
-
-    apr_thread_mutex_lock(states_mutex);
-    st = apr_hash_get(states, c->cache_key, APR_HASH_KEY_STRING);
-    if (!st) {
-        st = apr_pcalloc(states_pool, sizeof(*st));
-        apr_thread_mutex_create(&st->mutex, APR_THREAD_MUTEX_DEFAULT, states_pool);
-        apr_thread_cond_create(&st->done, states_pool);
-        apr_hash_set(states, c->cache_key, APR_HASH_KEY_STRING, st);
-    }
-    apr_thread_mutex_unlock(states_mutex);
-    return st;
-}
-
-/* Installs tok as the process's token (st->mutex held) if it is newer than the one held. */
-static void adopt_locked(client_state_t *st, const agw_client_t *c, const agw_cc_token_t *tok)
-{
-    if (st->token && tok->obtained_at <= st->obtained_at && tok->expires_at <= st->expires_at)
-        return;
-    free(st->token);
-    st->token = strdup(tok->access_token);
-    st->obtained_at = tok->obtained_at;
-    st->expires_at = tok->expires_at;
-    st->renew_at = agw_client_renew_at(c, tok);
-}
-
-static int usable(const client_state_t *st, apr_int64_t now)
-{
-    return st->token && now + EXPIRY_MARGIN < st->expires_at;
-}
-
-/* A copy of the process's token for this request (st->mutex held). */
-static const char *copy_locked(request_rec *r, client_state_t *st)
-{
-    return apr_pstrdup(r->pool, st->token);
-}
-
-static int from_cache(agw_cc_token_t *tok, request_rec *r, const agw_client_t *c)
-{
-    char *data;
-    apr_size_t len;
-
-    return agw_cache_get(&data, &len, c->cache_key, r->pool, r->server) == APR_SUCCESS
-           && agw_cc_token_decode(tok, r->pool, data, len,
-                                  (apr_int64_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
-}
-
-/* Shared backoff record "<failures> <next_try>", so a host's processes back off together. */
-static void shared_backoff(request_rec *r, const agw_client_t *c, unsigned int *failures,
-                           apr_int64_t *next_try)
-{
-    char *data, *end;
-    apr_size_t len;
-    const char *key = apr_pstrcat(r->pool, "fail:", c->cache_key, NULL);
-
-    if (agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS) {
-        unsigned int f = (unsigned int)apr_strtoi64(data, &end, 10);
-        apr_int64_t t = *end == ' ' ? apr_strtoi64(end + 1, NULL, 10) : 0;
-        if (t > *next_try) {
-            *next_try = t;
-            *failures = f;
-        }
-    }
-}
-
-/* Claims this client's fetch among the processes of the host and, with a network cache, of
- * the fleet: a "lock:" record per client, so that one client's fetch never holds up another
- * client. The host-wide mutex makes look-and-store one step on this host; it is held for
- * those two cache calls only (never across the token request or a sleep) and only tried,
- * so a hung cache server cannot queue every client behind it. Between hosts the store-then-
- * read dance is not atomic, but a lost race costs one extra token request, never a request
- * without a token. Returns 1 when this process may fetch. */
-static int claim_fetch(request_rec *r, const agw_client_t *c, apr_int64_t now)
-{
-    const char *key = apr_pstrcat(r->pool, "lock:", c->cache_key, NULL);
-    unsigned char rnd[9];
-    const char *me;
-    char *data;
-    apr_size_t len;
-    int tries, locked = 0, held;
-    apr_status_t stored;
-
-    /* the value is made first, so that nothing slow sits between the look and the store */
-    if (agw_sign_random(rnd, sizeof(rnd)) != APR_SUCCESS)
-        return 1;
-    me = agw_b64url_encode(r->pool, rnd, sizeof(rnd));
-    for (tries = 0; tries < CLAIM_MUTEX_TRIES; tries++) {
-        if (agw_fetch_lock(0) == APR_SUCCESS) {
-            locked = 1;
-            break;
-        }
-        apr_sleep(apr_time_from_msec(CLAIM_MUTEX_POLL_MS));
-    }
-    held = agw_cache_get(&data, &len, key, r->pool, r->server) == APR_SUCCESS;
-    stored = held ? APR_EGENERAL
-                  : agw_cache_put(key, me, strlen(me), now + CLAIM_TTL, r->pool, r->server);
-    if (locked)
-        agw_fetch_unlock();
-    if (held)
-        return 0;
-    if (stored != APR_SUCCESS)
-        return 1;       /* no shared cache, or it is down: fetch for ourselves */
-    if (!agw_cache_is_network())
-        return 1;
-    /* another host that saw no record just before ours was stored has stored its own by now */
-    apr_sleep(apr_time_from_msec(FLEET_SETTLE_MS));
-    if (agw_cache_get(&data, &len, key, r->pool, r->server) != APR_SUCCESS)
-        return 1;
-    return len == strlen(me) && memcmp(data, me, len) == 0;
-}
-
-static void release_fetch(request_rec *r, const agw_client_t *c)
-{
-    agw_cache_del(apr_pstrcat(r->pool, "lock:", c->cache_key, NULL), r->pool, r->server);
-}
-
-/* Single flight in this process: takes this process's turn to fetch for the client, or
- * returns 0 when another thread has it. */
-static int take_turn(client_state_t *st)
-{
-    int mine;
-
-    apr_thread_mutex_lock(st->mutex);
-    mine = !st->fetching;
-    st->fetching = 1;
-    apr_thread_mutex_unlock(st->mutex);
-    return mine;
-}
-
-static void end_turn(client_state_t *st)
-{
-    apr_thread_mutex_lock(st->mutex);
-    st->fetching = 0;
-    apr_thread_cond_broadcast(st->done);
-    apr_thread_mutex_unlock(st->mutex);
-}
-
-/* Fetches a token (this process's turn and the claim held) and publishes it; returns APR_SUCCESS with st updated. */
-static apr_status_t fetch_and_publish(request_rec *r, const agw_client_t *c,
-                                      client_state_t *st, apr_int64_t now)
-{
-    agw_cc_token_t tok;
-    agw_err_t err = { NULL, NULL };
     apr_status_t rv;
-    apr_pool_t *p;
-    char *rec;
-    apr_size_t len;
 
-    apr_pool_create(&p, r->pool);
-    rv = agw_client_fetch(&tok, p, c, now, &err);
-    if (rv == APR_SUCCESS && tok.expires_at - now <= EXPIRY_MARGIN) {
-        /* never usable by the next request: without the backoff every request would fetch */
-        agw_err_set(&err, NULL, apr_psprintf(p, "token lifetime (expires_in %" APR_INT64_T_FMT
-                                                ") too short to use", tok.expires_at - now));
-        rv = APR_EGENERAL;
+    if ((rv = agw_ccstore_create(&ccstore, pchild, cc_log, NULL)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, AGW_M_CC_STORE ": cannot create the client "
+                     "token store: proxied requests of Auth0ProxyClient locations get 503");
+        ccstore = NULL;
+        return;
     }
-    apr_thread_mutex_lock(st->mutex);
-    st->fetches++;
-    if (rv == APR_SUCCESS) {
-        adopt_locked(st, c, &tok);
-        st->failures = 0;
-        st->next_try = 0;
-        st->last_error[0] = '\0';
-    }
-    else {
-        st->fetch_failures++;
-        st->failures++;
-        st->next_try = now + agw_client_backoff(st->failures);
-        apr_cpystrn(st->last_error, err.reason ? err.reason : "unknown error",
-                    sizeof(st->last_error));
-    }
-    apr_thread_mutex_unlock(st->mutex);
-    agw_metrics_client(c->name, rv == APR_SUCCESS);
-    if (rv == APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      AGW_M_CLIENT_TOKEN ": token for client %s obtained from %s, expires in %"
-                      APR_INT64_T_FMT " s (fp=%s)", c->name, c->token_url,
-                      tok.expires_at - now,
-                      agw_crypt_fingerprint(p, tok.access_token, strlen(tok.access_token)));
-        rec = agw_cc_token_encode(p, &tok, &len);
-        agw_cache_put(c->cache_key, rec, len, tok.expires_at, p, r->server);
-        agw_cache_del(apr_pstrcat(p, "fail:", c->cache_key, NULL), p, r->server);
-    }
-    else {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      AGW_M_CLIENT_FAILED ": token request for client %s to %s failed: %s; next attempt in "
-                      "%" APR_INT64_T_FMT " s", c->name, c->token_url,
-                      err.reason ? err.reason : "unknown error", st->next_try - now);
-        rec = apr_psprintf(p, "%u %" APR_INT64_T_FMT, st->failures, st->next_try);
-        agw_cache_put(apr_pstrcat(p, "fail:", c->cache_key, NULL), rec, strlen(rec),
-                      st->next_try + 1, p, r->server);
-    }
-    apr_pool_destroy(p);
-    return rv;
-}
-
-/* Early renewal while the token is still valid: one requester per host renews, the others
- * go on with the valid token (out) without waiting. */
-static const char *renew(request_rec *r, const agw_client_t *c, client_state_t *st,
-                         apr_int64_t now, const char *out)
-{
-    agw_cc_token_t tok;
-
-    if (!take_turn(st))
-        return out;
-    if (from_cache(&tok, r, c) && agw_client_renew_at(c, &tok) > now) {
-        apr_thread_mutex_lock(st->mutex);     /* another process renewed it already */
-        adopt_locked(st, c, &tok);
-        out = copy_locked(r, st);
-        apr_thread_mutex_unlock(st->mutex);
-    }
-    else if (claim_fetch(r, c, now)) {
-        if (fetch_and_publish(r, c, st, now) == APR_SUCCESS) {
-            apr_thread_mutex_lock(st->mutex);
-            out = copy_locked(r, st);
-            apr_thread_mutex_unlock(st->mutex);
-        }
-        release_fetch(r, c);
-    }
-    end_turn(st);
-    return out;
+    cc_shared.baton = s;
+    agw_ccstore_share(ccstore, &cc_shared, &cc_hostlock, agw_cache_is_network());
 }
 
 /* The token for a proxied request, or NULL with *retry_after set (503). */
 static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t *retry_after)
 {
-    client_state_t *st = state_of(c);
-    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
-    apr_time_t claim_deadline = 0;
-    agw_cc_token_t tok;
-    const char *out = NULL;
-    int mine = 0;
+    const char *token = NULL;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    cc_baton_t baton = { r, c };
 
-    apr_thread_mutex_lock(st->mutex);
-    if (usable(st, now) && now < st->renew_at) {
-        out = copy_locked(r, st);
-        st->served++;
-        apr_thread_mutex_unlock(st->mutex);
-        return out;
-    }
-    apr_thread_mutex_unlock(st->mutex);
-
-    /* another process (or host) may have renewed it already */
-    if (from_cache(&tok, r, c)) {
-        apr_thread_mutex_lock(st->mutex);
-        adopt_locked(st, c, &tok);
-        apr_thread_mutex_unlock(st->mutex);
-    }
-
-    apr_thread_mutex_lock(st->mutex);
-    if (usable(st, now)) {
-        int due = now >= st->renew_at && now >= st->next_try;
-        out = copy_locked(r, st);
-        st->served++;
-        apr_thread_mutex_unlock(st->mutex);
-        return due ? renew(r, c, st, now, out) : out;
-    }
-    apr_thread_mutex_unlock(st->mutex);
-
-    /* No valid token: this request waits for the one fetch of this client on this host (a
-     * thread of this process, or another process that holds the claim). Nothing is locked
-     * while it waits, and other clients' requests never wait for it. */
-    for (;;) {
-        unsigned int failures;
-        apr_int64_t next_try;
-        int claimed;
-
-        now = (apr_int64_t)apr_time_sec(apr_time_now());
-        if (from_cache(&tok, r, c)) {
-            apr_thread_mutex_lock(st->mutex);
-            adopt_locked(st, c, &tok);
-            apr_thread_mutex_unlock(st->mutex);
-        }
-        apr_thread_mutex_lock(st->mutex);
-        if (usable(st, now)) {
-            out = copy_locked(r, st);
-            st->served++;
-            apr_thread_mutex_unlock(st->mutex);
-            break;
-        }
-        if (!mine && st->fetching) {
-            /* a fetch of this process ends within the token request's timeouts */
-            apr_thread_cond_timedwait(st->done, st->mutex, apr_time_from_msec(500));
-            apr_thread_mutex_unlock(st->mutex);
-            continue;
-        }
-        if (!mine)
-            st->fetching = mine = 1;
-        failures = st->failures;
-        next_try = st->next_try;
-        apr_thread_mutex_unlock(st->mutex);
-        shared_backoff(r, c, &failures, &next_try);
-        if (now < next_try) {
-            *retry_after = next_try - now;
-            break;
-        }
-        if (!claim_deadline)
-            claim_deadline = apr_time_now() + apr_time_from_sec(CLAIM_TTL + 1);
-        claimed = claim_fetch(r, c, now);
-        if (!claimed && apr_time_now() < claim_deadline) {
-            apr_sleep(apr_time_from_msec(CLAIM_POLL_MS));
-            continue;           /* another process is fetching: look again shortly */
-        }
-        if (fetch_and_publish(r, c, st, now) == APR_SUCCESS) {
-            apr_thread_mutex_lock(st->mutex);
-            out = copy_locked(r, st);
-            st->served++;
-            apr_thread_mutex_unlock(st->mutex);
-        }
-        else {
-            apr_thread_mutex_lock(st->mutex);
-            *retry_after = st->next_try > now ? st->next_try - now : 1;
-            apr_thread_mutex_unlock(st->mutex);
-        }
-        if (claimed)
-            release_fetch(r, c);
-        break;
-    }
-    if (mine)
-        end_turn(st);
-    if (!out) {
-        apr_thread_mutex_lock(st->mutex);
-        st->refused++;
-        apr_thread_mutex_unlock(st->mutex);
-    }
-    return out;
+    if (!ccstore
+        || agw_ccstore_token(&token, retry_after, ccstore, c, r->pool,
+                             (apr_int64_t)apr_time_sec(apr_time_now()), &baton, &err)
+           != APR_SUCCESS)
+        return NULL;
+    return token;
 }
 
 /* ProxyPass, balancers and RewriteRule [P] are decided by now; SetHandler "proxy:URL" only
@@ -955,22 +671,20 @@ apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s)
     for (hi = apr_hash_first(p, sc->clients); hi; hi = apr_hash_next(hi)) {
         agw_client_t *c = apr_hash_this_val(hi);
         agw_client_stats_t *cs = apr_array_push(out);
-        client_state_t *st;
+        agw_ccstore_stats_t st;
         memset(cs, 0, sizeof(*cs));
         cs->name = c->name;
         cs->token_url = c->token_url;
-        if (!c->cache_key || !states)
+        if (!c->cache_key || !ccstore)
             continue;
-        st = state_of(c);
-        apr_thread_mutex_lock(st->mutex);
-        cs->has_token = usable(st, now);
-        cs->expires_in = st->token ? st->expires_at - now : 0;
-        cs->fetches = st->fetches;
-        cs->failures = st->fetch_failures;
-        cs->served = st->served;
-        cs->refused = st->refused;
-        cs->last_error = st->last_error[0] ? apr_pstrdup(p, st->last_error) : NULL;
-        apr_thread_mutex_unlock(st->mutex);
+        agw_ccstore_stats(&st, ccstore, c, p, now);
+        cs->has_token = st.has_token;
+        cs->expires_in = st.expires_in;
+        cs->fetches = st.fetches;
+        cs->failures = st.failures;
+        cs->served = st.served;
+        cs->refused = st.refused;
+        cs->last_error = st.last_error;
     }
     return out;
 }

@@ -36,13 +36,15 @@ typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const cha
 
 /* A store shared with other processes and hosts (the glue puts mod_socache behind it).
  * Keys and values are text; get returns APR_NOTFOUND on a miss, anything else on failure.
- * Both are called without the key store's mutex held. */
+ * All are called without the store's mutexes held. del may be NULL (the key store needs
+ * none); it is last so that initialisers of three members stay valid. */
 typedef struct agw_shared_t {
     apr_status_t (*get)(void *baton, const char *key, char **pdata, apr_size_t *plen,
                         apr_pool_t *p);
     apr_status_t (*put)(void *baton, const char *key, const char *data, apr_size_t len,
                         apr_int64_t expires_at, apr_pool_t *p);
     void *baton;
+    apr_status_t (*del)(void *baton, const char *key, apr_pool_t *p);
 } agw_shared_t;
 
 typedef struct agw_keystore_t agw_keystore_t;

@@ -226,7 +226,7 @@ static apr_status_t fake_put(void *baton, const char *key, const char *data, apr
 START_TEST(processes_share_keys_and_cooldown)
 {
     fake_t f = { NULL, 0, 0 };
-    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
     agw_keystore_t *a, *b;
     agw_keysrc_t *sa, *sb;
     agw_keys_spec_t spec = file_spec();
@@ -485,7 +485,7 @@ static int holds_kid(const agw_keys_ref_t *ref, const char *kid)
 START_TEST(every_process_refreshes_on_schedule)
 {
     fake_t f = { NULL, 0, 0 };
-    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
     agw_keystore_t *a, *b, *c;
     agw_keysrc_t *sa, *sb, *sc;
     agw_keys_spec_t spec = file_spec();

@@ -23,6 +23,7 @@ AGW_SUITE(client);
 AGW_SUITE(sign);
 AGW_SUITE(cache);
 AGW_SUITE(seal);
+AGW_SUITE(ccstore);
 
 /* A pool per test, created in setup and destroyed in teardown of the suites that want it. */
 extern apr_pool_t *agw_test_pool;

@@ -1,0 +1,706 @@
+/* Unit tests of the client-credentials store (src/agw_ccstore.c): fetch once, renewal, claims, backoff, sharing between processes, hostile records. */
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include <apr_thread_proc.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+
+#include "tests.h"
+#include "agw_ccstore.h"
+
+/* ---- a fake shared store with expiry on a fake clock, a fake endpoint, a fake sleep ---- */
+
+typedef struct fake_t {
+    apr_thread_mutex_t *m;      /* guards all of it, pool included */
+    apr_pool_t *pool;
+    apr_hash_t *h;              /* key -> entry_t */
+    apr_int64_t now_ms;         /* the fake clock: moves on by the store's sleeps only */
+    apr_int64_t slept_ms;
+    int down, gets, puts, dels;
+} fake_t;
+
+typedef struct entry_t {
+    char *val;
+    apr_int64_t expires_at;
+    apr_int64_t from_ms;        /* not there before this time (another process's write) */
+} entry_t;
+
+/* The endpoint: per client name, how many requests; tokens "tok-<name>-<n>". */
+typedef struct endpoint_t {
+    apr_thread_mutex_t *m;
+    apr_thread_cond_t *cv;
+    int fail;                   /* answer with an error */
+    apr_int64_t lifetime;       /* expires_in of the tokens it gives */
+    const char *block;          /* this client's requests wait for release */
+    int blocked, released;
+    int calls_a, calls_b;
+} endpoint_t;
+
+static fake_t fk;
+static endpoint_t ep;
+static int logged_obtained, logged_failed;
+static char last_log[512];
+
+static apr_int64_t fake_now(void)
+{
+    apr_int64_t t;
+    apr_thread_mutex_lock(fk.m);
+    t = fk.now_ms / 1000;
+    apr_thread_mutex_unlock(fk.m);
+    return t;
+}
+
+static apr_status_t fake_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                             apr_pool_t *p)
+{
+    fake_t *f = baton;
+    entry_t *e;
+    apr_status_t rv = APR_NOTFOUND;
+
+    apr_thread_mutex_lock(f->m);
+    f->gets++;
+    e = apr_hash_get(f->h, key, APR_HASH_KEY_STRING);
+    if (f->down)
+        rv = APR_EGENERAL;
+    else if (e && e->expires_at > f->now_ms / 1000 && f->now_ms >= e->from_ms) {
+        *pdata = apr_pstrdup(p, e->val);
+        *plen = strlen(e->val);
+        rv = APR_SUCCESS;
+    }
+    apr_thread_mutex_unlock(f->m);
+    return rv;
+}
+
+/* Called with fk.m held, or while no other thread runs. */
+static void fake_set_from(const char *key, const char *val, apr_int64_t expires_at,
+                          apr_int64_t from_ms)
+{
+    entry_t *e = apr_pcalloc(fk.pool, sizeof(*e));
+    e->val = apr_pstrdup(fk.pool, val);
+    e->expires_at = expires_at;
+    e->from_ms = from_ms;
+    apr_hash_set(fk.h, apr_pstrdup(fk.pool, key), APR_HASH_KEY_STRING, e);
+}
+
+static void fake_set(const char *key, const char *val, apr_int64_t expires_at)
+{
+    fake_set_from(key, val, expires_at, 0);
+}
+
+static apr_status_t fake_put(void *baton, const char *key, const char *data, apr_size_t len,
+                             apr_int64_t expires_at, apr_pool_t *p)
+{
+    fake_t *f = baton;
+
+    apr_thread_mutex_lock(f->m);
+    f->puts++;
+    if (!f->down)
+        fake_set(key, apr_pstrndup(p, data, len), expires_at);
+    apr_thread_mutex_unlock(f->m);
+    return f->down ? APR_EGENERAL : APR_SUCCESS;
+}
+
+static apr_status_t fake_del(void *baton, const char *key, apr_pool_t *p)
+{
+    fake_t *f = baton;
+
+    apr_thread_mutex_lock(f->m);
+    f->dels++;
+    if (!f->down)
+        apr_hash_set(f->h, key, APR_HASH_KEY_STRING, NULL);
+    apr_thread_mutex_unlock(f->m);
+    return f->down ? APR_EGENERAL : APR_SUCCESS;
+}
+
+static const char *fake_value(const char *key)
+{
+    entry_t *e = apr_hash_get(fk.h, key, APR_HASH_KEY_STRING);
+    return e && e->expires_at > fk.now_ms / 1000 ? e->val : NULL;
+}
+
+static void fake_sleep(void *baton, apr_int64_t ms)
+{
+    apr_thread_mutex_lock(fk.m);
+    fk.now_ms += ms;
+    fk.slept_ms += ms;
+    apr_thread_mutex_unlock(fk.m);
+}
+
+static apr_status_t fake_fetch(void *baton, agw_cc_token_t *tok, apr_pool_t *p,
+                               const agw_client_t *c, apr_int64_t now, agw_err_t *err)
+{
+    int n;
+
+    apr_thread_mutex_lock(ep.m);
+    n = !strcmp(c->name, "a") ? ++ep.calls_a : ++ep.calls_b;
+    if (ep.block && !strcmp(ep.block, c->name)) {
+        ep.blocked++;
+        apr_thread_cond_broadcast(ep.cv);
+        while (!ep.released)
+            apr_thread_cond_wait(ep.cv, ep.m);
+    }
+    apr_thread_mutex_unlock(ep.m);
+    if (ep.fail) {
+        agw_err_set(err, NULL, "simulated");
+        return APR_EGENERAL;
+    }
+    tok->access_token = apr_psprintf(p, "tok-%s-%d", c->name, n);
+    tok->obtained_at = now;
+    tok->expires_at = now + ep.lifetime;
+    return APR_SUCCESS;
+}
+
+static void log_cb(void *baton, agw_log_level_e level, int msgno, const char *msg)
+{
+    if (msgno == AGW_MSG_CC_OBTAINED)
+        logged_obtained++;
+    if (msgno == AGW_MSG_CC_FAILED)
+        logged_failed++;
+    apr_cpystrn(last_log, msg, sizeof(last_log));
+}
+
+static agw_shared_t shared = { fake_get, fake_put, &fk, fake_del };
+
+static agw_client_t *client(const char *name)
+{
+    agw_client_t *c = apr_pcalloc(agw_test_pool, sizeof(*c));
+    c->name = name;
+    c->token_url = "https://issuer.test/oauth/token";
+    c->renew_percent = 80;
+    c->cache_key = apr_pstrcat(agw_test_pool, "cc:", name, NULL);
+    return c;
+}
+
+/* A store as one process of the host has it, on the shared fake store. */
+static agw_ccstore_t *process(int with_shared)
+{
+    agw_ccstore_t *s;
+    ck_assert_int_eq(agw_ccstore_create(&s, agw_test_pool, log_cb, NULL), APR_SUCCESS);
+    if (with_shared)
+        agw_ccstore_share(s, &shared, NULL, 0);
+    agw_ccstore_set_fetch(s, fake_fetch, NULL);
+    agw_ccstore_set_sleep(s, fake_sleep, NULL);
+    return s;
+}
+
+static void setup(void)
+{
+    agw_test_pool_setup();
+    memset(&fk, 0, sizeof(fk));
+    memset(&ep, 0, sizeof(ep));
+    apr_thread_mutex_create(&fk.m, APR_THREAD_MUTEX_DEFAULT, agw_test_pool);
+    apr_thread_mutex_create(&ep.m, APR_THREAD_MUTEX_DEFAULT, agw_test_pool);
+    apr_thread_cond_create(&ep.cv, agw_test_pool);
+    apr_pool_create(&fk.pool, agw_test_pool);
+    fk.h = apr_hash_make(fk.pool);
+    fk.now_ms = 1000 * 1000;
+    ep.lifetime = 100;
+    logged_obtained = logged_failed = 0;
+    last_log[0] = '\0';
+}
+
+static void teardown(void)
+{
+    agw_test_pool_teardown();
+}
+
+/* The token for c at the fake clock's time; NULL on APR_EAGAIN, with *retry. */
+static const char *get(agw_ccstore_t *s, const agw_client_t *c, apr_int64_t *retry)
+{
+    const char *tok = NULL;
+    apr_int64_t r = -1;
+    agw_err_t err = { NULL, NULL };
+    apr_status_t rv = agw_ccstore_token(&tok, &r, s, c, agw_test_pool, fake_now(), NULL, &err);
+
+    ck_assert(rv == APR_SUCCESS || rv == APR_EAGAIN);
+    ck_assert((rv == APR_SUCCESS) == (tok != NULL));
+    if (rv == APR_EAGAIN)
+        ck_assert_ptr_nonnull(err.reason);
+    if (retry)
+        *retry = rv == APR_SUCCESS ? 0 : r;
+    return tok;
+}
+
+static void at(apr_int64_t t)
+{
+    fk.now_ms = t * 1000;
+}
+
+/* ---- one process --------------------------------------------------------------------------- */
+
+START_TEST(fresh_fetch_then_served_from_memory)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+    agw_ccstore_stats_t st;
+    int gets;
+
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(logged_obtained, 1);
+    ck_assert_ptr_nonnull(strstr(last_log, "token for client a obtained from "
+                                           "https://issuer.test/oauth/token, expires in 100 s "
+                                           "(fp="));
+    ck_assert_ptr_null(strstr(last_log, "tok-a-1"));
+    ck_assert_str_eq(fake_value("cc:a"), apr_psprintf(agw_test_pool, "1 1000 1100 tok-a-1"));
+    ck_assert_ptr_null(fake_value("lock:cc:a"));       /* the claim is released */
+    gets = fk.gets;
+    at(1079);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(fk.gets, gets);                   /* from memory: no shared round trip */
+    agw_ccstore_stats(&st, s, a, agw_test_pool, 1079);
+    ck_assert_int_eq(st.has_token, 1);
+    ck_assert_int_eq(st.expires_in, 21);
+    ck_assert_uint_eq(st.fetches, 1);
+    ck_assert_uint_eq(st.served, 2);
+    ck_assert_uint_eq(st.refused, 0);
+    ck_assert_ptr_null(st.last_error);
+    ck_assert_int_eq(fk.slept_ms, 0);
+}
+END_TEST
+
+START_TEST(adopted_from_shared_without_fetching)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    at(1010);
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(logged_obtained, 1);
+}
+END_TEST
+
+START_TEST(never_served_in_its_last_seconds)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+    apr_int64_t retry;
+
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ep.fail = 1;
+    /* renewal fails from 1080 on; the old token serves while it has more than the margin */
+    at(1094);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 2);
+    at(1095);
+    ck_assert_ptr_null(get(s, a, &retry));
+    ck_assert_int_ge(retry, 1);
+    at(1099);
+    ck_assert_ptr_null(get(s, a, &retry));
+}
+END_TEST
+
+START_TEST(too_short_lifetime_is_a_failure)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+    apr_int64_t retry;
+
+    ep.lifetime = AGW_CC_EXPIRY_MARGIN;
+    ck_assert_ptr_null(get(s, a, &retry));
+    ck_assert_int_eq(retry, 2);
+    ck_assert_int_eq(logged_failed, 1);
+    ck_assert_str_eq(last_log, "token request for client a to https://issuer.test/oauth/token "
+                               "failed: token lifetime (expires_in 5) too short to use; next "
+                               "attempt in 2 s");
+    ck_assert_ptr_null(fake_value("cc:a"));
+    ck_assert_ptr_null(get(s, a, &retry));  /* within the backoff: no new request */
+    ck_assert_int_eq(ep.calls_a, 1);
+    ep.lifetime = AGW_CC_EXPIRY_MARGIN + 1;
+    at(1002);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-2");
+}
+END_TEST
+
+/* ---- failing endpoint: backoff shared through "fail:" ---------------------------------------- */
+
+START_TEST(endpoint_failing_backs_off_and_shares_it)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+    static const apr_int64_t waits[] = { 2, 4, 8, 16, 32, 60, 60 };
+    apr_int64_t retry, t = 1000;
+    agw_ccstore_stats_t st;
+    size_t i;
+
+    ep.fail = 1;
+    for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+        at(t);
+        ck_assert_ptr_null(get(p1, a, &retry));
+        ck_assert_int_eq(retry, waits[i]);
+        ck_assert_int_eq(ep.calls_a, (int)i + 1);
+        ck_assert_str_eq(fake_value("fail:cc:a"),
+                         apr_psprintf(agw_test_pool, "%d %" APR_INT64_T_FMT, (int)i + 1,
+                                      t + waits[i]));
+        /* the other process backs off with it, without a request of its own */
+        at(t + 1);
+        ck_assert_ptr_null(get(p2, a, &retry));
+        ck_assert_int_eq(retry, waits[i] - 1);
+        ck_assert_ptr_null(get(p1, a, &retry));
+        ck_assert_int_eq(retry, waits[i] - 1);
+        ck_assert_int_eq(ep.calls_a, (int)i + 1);
+        t += waits[i];
+    }
+    ck_assert_ptr_nonnull(strstr(last_log, "failed: simulated; next attempt in 60 s"));
+    /* the other process's next failure continues the sequence */
+    at(t);
+    ck_assert_ptr_null(get(p2, a, &retry));
+    ck_assert_int_eq(retry, 60);
+    agw_ccstore_stats(&st, p1, a, agw_test_pool, t);
+    ck_assert_uint_eq(st.failures, 7);
+    ck_assert_uint_eq(st.refused, 14);
+    ck_assert_str_eq(st.last_error, "simulated");
+    /* recovery: the fail record goes */
+    ep.fail = 0;
+    at(t + 60);
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-9");
+    ck_assert_ptr_null(fake_value("fail:cc:a"));
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-9");
+}
+END_TEST
+
+/* ---- claims ---------------------------------------------------------------------------------- */
+
+START_TEST(renewal_claimed_elsewhere_serves_the_old_token)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-1");
+    at(1080);
+    fake_set("lock:cc:a", "someone", 1095);        /* another process is renewing */
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(fk.slept_ms, 0);               /* renewal never waits */
+    /* that process publishes; the next call adopts its token without a request */
+    fake_set("cc:a", "1 1080 1180 tok-a-other", 1180);
+    apr_hash_set(fk.h, "lock:cc:a", APR_HASH_KEY_STRING, NULL);
+    at(1081);
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-other");
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-other");
+    ck_assert_int_eq(ep.calls_a, 1);
+}
+END_TEST
+
+START_TEST(lock_of_a_dead_host_expires_then_the_waiter_fetches)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+
+    fake_set("lock:cc:a", "dead-host", 1000 + AGW_CC_CLAIM_TTL);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    /* it waited for the lock's TTL, in short sleeps, and no longer */
+    ck_assert_int_ge(fk.slept_ms, AGW_CC_CLAIM_TTL * 1000);
+    ck_assert_int_le(fk.slept_ms, (AGW_CC_CLAIM_TTL + 1) * 1000);
+    ck_assert_str_eq(fake_value("cc:a"), apr_psprintf(agw_test_pool, "1 %d %d tok-a-1",
+                                                      1000 + AGW_CC_CLAIM_TTL,
+                                                      1100 + AGW_CC_CLAIM_TTL));
+}
+END_TEST
+
+START_TEST(lock_that_never_goes_is_waited_for_boundedly)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+
+    fake_set("lock:cc:a", "stuck", APR_INT64_C(1) << 40);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_le(fk.slept_ms, (AGW_CC_CLAIM_TTL + 1) * 1000 + 200);
+    ck_assert_int_ge(fk.slept_ms, (AGW_CC_CLAIM_TTL + 1) * 1000);
+}
+END_TEST
+
+START_TEST(waiter_takes_what_the_lock_holder_published)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    /* p2 has no usable token and p1 holds the claim: p2 looks again every 100 ms, and takes
+     * p1's token when p1 publishes it, 3 s later */
+    at(1200);
+    fake_set("lock:cc:a", "p1", 1200 + AGW_CC_CLAIM_TTL);
+    fake_set_from("cc:a", "1 1203 1303 tok-a-renewed", 1303, 1203 * 1000);
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-renewed");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(fk.slept_ms, 3000);
+}
+END_TEST
+
+/* the fleet: a claim is read back after the settle wait; another host's claim wins */
+static int overwrite_lock;
+
+static apr_status_t racing_put(void *baton, const char *key, const char *data, apr_size_t len,
+                               apr_int64_t expires_at, apr_pool_t *p)
+{
+    apr_status_t rv = fake_put(baton, key, data, len, expires_at, p);
+    if (overwrite_lock && !strncmp(key, "lock:", 5)) {
+        overwrite_lock = 0;
+        fake_set(key, "other-host", expires_at);   /* stored just after ours */
+    }
+    return rv;
+}
+
+START_TEST(fleet_claim_read_back_loses_to_another_host)
+{
+    agw_shared_t racing = { fake_get, racing_put, &fk, fake_del };
+    agw_ccstore_t *s = process(0);
+    agw_client_t *a = client("a");
+
+    agw_ccstore_share(s, &racing, NULL, 1);
+    overwrite_lock = 1;
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    /* it lost the first claim, waited for the other host's lock to expire, then fetched */
+    ck_assert_int_ge(fk.slept_ms, AGW_CC_CLAIM_TTL * 1000);
+    ck_assert_int_eq(ep.calls_a, 1);
+    /* without a race: one settle wait */
+    fk.slept_ms = 0;
+    at(1200);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-2");
+    ck_assert_int_eq(fk.slept_ms, 150);
+}
+END_TEST
+
+static int lock_busy, lock_tries, unlocks;
+
+static apr_status_t busy_try_lock(void *baton)
+{
+    lock_tries++;
+    return lock_busy ? APR_EBUSY : APR_SUCCESS;
+}
+
+static void count_unlock(void *baton)
+{
+    unlocks++;
+}
+
+START_TEST(host_lock_is_only_tried)
+{
+    agw_cc_hostlock_t hl = { busy_try_lock, count_unlock, NULL };
+    agw_ccstore_t *s = process(0);
+    agw_client_t *a = client("a");
+
+    agw_ccstore_share(s, &shared, &hl, 0);
+    lock_busy = 1;
+    lock_tries = unlocks = 0;
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(lock_tries, 100);
+    ck_assert_int_eq(unlocks, 0);
+    ck_assert_int_le(fk.slept_ms, 200);
+    lock_busy = 0;
+    at(1200);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-2");
+    ck_assert_int_eq(unlocks, 1);
+}
+END_TEST
+
+/* ---- hostile records ----------------------------------------------------------------------- */
+
+START_TEST(hostile_shared_records_are_ignored)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+
+    /* a token pinned for a century, one obtained in the future, a far-future backoff */
+    fake_set("cc:a", "1 1000 4000000000 tok-forged", APR_INT64_C(1) << 40);
+    fake_set("fail:cc:a", "1 99999999999", APR_INT64_C(1) << 40);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    at(1200);
+    fake_set("cc:a", "1 5000 5100 tok-future", APR_INT64_C(1) << 40);
+    fake_set("fail:cc:a", "-3 1300", APR_INT64_C(1) << 40);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-2");
+    at(1400);
+    fake_set("cc:a", "1 1400 1500 tok bad", APR_INT64_C(1) << 40);
+    fake_set("fail:cc:a", "2 1410junk", APR_INT64_C(1) << 40);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-3");
+    ck_assert_int_eq(ep.calls_a, 3);
+}
+END_TEST
+
+/* ---- store down ---------------------------------------------------------------------------- */
+
+typedef struct caller_t {
+    agw_ccstore_t *store;
+    agw_client_t *c;
+    apr_int64_t now;
+    const char *tok;
+    apr_pool_t *pool;
+} caller_t;
+
+static void *APR_THREAD_FUNC call_thread(apr_thread_t *t, void *data)
+{
+    caller_t *cl = data;
+    apr_int64_t r;
+    agw_err_t err = { NULL, NULL };
+
+    agw_ccstore_token(&cl->tok, &r, cl->store, cl->c, cl->pool, cl->now, NULL, &err);
+    /* a plain return: apr_thread_exit's pthread_exit unwinds past ASan's stack poisoning */
+    return NULL;
+}
+
+static apr_thread_t *start_caller(caller_t *cl, agw_ccstore_t *s, agw_client_t *c)
+{
+    apr_thread_t *t;
+    cl->store = s;
+    cl->c = c;
+    cl->now = fake_now();
+    cl->tok = NULL;
+    apr_pool_create(&cl->pool, NULL);
+    ck_assert_int_eq(apr_thread_create(&t, NULL, call_thread, cl, agw_test_pool), APR_SUCCESS);
+    return t;
+}
+
+static void join_caller(apr_thread_t *t, caller_t *cl)
+{
+    apr_status_t trv;
+    apr_thread_join(&trv, t);
+    cl->tok = cl->tok ? apr_pstrdup(agw_test_pool, cl->tok) : NULL;
+    apr_pool_destroy(cl->pool);
+}
+
+static void wait_blocked(int n)
+{
+    apr_thread_mutex_lock(ep.m);
+    while (ep.blocked < n)
+        apr_thread_cond_wait(ep.cv, ep.m);
+    apr_thread_mutex_unlock(ep.m);
+}
+
+static void release(void)
+{
+    apr_thread_mutex_lock(ep.m);
+    ep.released = 1;
+    apr_thread_cond_broadcast(ep.cv);
+    apr_thread_mutex_unlock(ep.m);
+}
+
+START_TEST(store_down_each_process_fetches_single_flight_within)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+    caller_t c1, c2;
+    apr_thread_t *t1, *t2;
+
+    fk.down = 1;
+    ep.block = "a";
+    t1 = start_caller(&c1, p1, a);
+    wait_blocked(1);
+    t2 = start_caller(&c2, p1, a);
+    apr_sleep(apr_time_from_msec(300));     /* the second thread is waiting by now */
+    ck_assert_int_eq(ep.calls_a, 1);
+    release();
+    join_caller(t1, &c1);
+    join_caller(t2, &c2);
+    ck_assert_str_eq(c1.tok, "tok-a-1");
+    ck_assert_str_eq(c2.tok, "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    /* the other process cannot see it: it fetches for itself */
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-2");
+    ck_assert_int_eq(ep.calls_a, 2);
+    /* renewal with the store down: one thread of the process renews, the others keep the
+     * old token without a request of their own */
+    at(1080);
+    ep.released = 0;
+    t1 = start_caller(&c1, p1, a);
+    wait_blocked(3);
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 3);
+    release();
+    join_caller(t1, &c1);
+    ck_assert_str_eq(c1.tok, "tok-a-3");
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-3");
+}
+END_TEST
+
+/* ---- threads: renewal and clients apart ---------------------------------------------------- */
+
+START_TEST(one_renewer_others_served_the_old_token)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1);
+    agw_client_t *a = client("a");
+    agw_ccstore_stats_t st;
+    caller_t c1;
+    apr_thread_t *t1;
+    apr_time_t t0;
+
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-1");
+    at(1080);
+    ep.block = "a";
+    t1 = start_caller(&c1, p1, a);
+    wait_blocked(1);
+    /* meanwhile, in the same process and in another: the old token, at once */
+    t0 = apr_time_now();
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-1");
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_sec(1));
+    ck_assert_int_eq(ep.calls_a, 2);
+    release();
+    join_caller(t1, &c1);
+    ck_assert_str_eq(c1.tok, "tok-a-2");
+    agw_ccstore_stats(&st, p1, a, agw_test_pool, 1080);
+    ck_assert_uint_eq(st.served, 3);        /* one per call, renewed or not */
+    ck_assert_uint_eq(st.fetches, 2);
+    /* the other process adopts the renewed token without a request */
+    at(1081);
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-2");
+    ck_assert_int_eq(ep.calls_a, 2);
+}
+END_TEST
+
+START_TEST(a_slow_client_never_delays_another)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a"), *b = client("b");
+    caller_t c1;
+    apr_thread_t *t1;
+    apr_time_t t0;
+
+    ep.block = "a";
+    t1 = start_caller(&c1, s, a);
+    wait_blocked(1);
+    t0 = apr_time_now();
+    ck_assert_str_eq(get(s, b, NULL), "tok-b-1");
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_sec(1));
+    ck_assert_ptr_null(c1.tok);
+    ep.fail = 1;
+    release();
+    join_caller(t1, &c1);
+    ck_assert_ptr_null(c1.tok);
+    /* a fails and backs off; b is served all along */
+    ck_assert_str_eq(get(s, b, NULL), "tok-b-1");
+}
+END_TEST
+
+Suite *agw_suite_ccstore(void)
+{
+    Suite *s = suite_create("ccstore");
+    TCase *tc = tcase_create("ccstore");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, fresh_fetch_then_served_from_memory);
+    tcase_add_test(tc, adopted_from_shared_without_fetching);
+    tcase_add_test(tc, never_served_in_its_last_seconds);
+    tcase_add_test(tc, too_short_lifetime_is_a_failure);
+    tcase_add_test(tc, endpoint_failing_backs_off_and_shares_it);
+    tcase_add_test(tc, renewal_claimed_elsewhere_serves_the_old_token);
+    tcase_add_test(tc, lock_of_a_dead_host_expires_then_the_waiter_fetches);
+    tcase_add_test(tc, lock_that_never_goes_is_waited_for_boundedly);
+    tcase_add_test(tc, waiter_takes_what_the_lock_holder_published);
+    tcase_add_test(tc, fleet_claim_read_back_loses_to_another_host);
+    tcase_add_test(tc, host_lock_is_only_tried);
+    tcase_add_test(tc, hostile_shared_records_are_ignored);
+    tcase_add_test(tc, store_down_each_process_fetches_single_flight_within);
+    tcase_add_test(tc, one_renewer_others_served_the_old_token);
+    tcase_add_test(tc, a_slow_client_never_delays_another);
+    suite_add_tcase(s, tc);
+    return s;
+}
