@@ -12,6 +12,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <ap_mpm.h>
 #include <mod_auth.h>
 #include <util_cookies.h>
 
@@ -27,8 +28,6 @@ APLOG_USE_MODULE(auth0gw);
 
 /* The process's key store and its refresh thread, made in child_init. */
 static agw_keystore_t *keystore;
-static volatile int refresher_stop;
-static apr_thread_t *refresher;
 
 /* The request whose thread is in the key store, if any: the store's log lines (a fetch it
  * caused) go to that request's virtual host; a scheduled refresh logs to the main server. */
@@ -771,30 +770,9 @@ static void log_core(void *baton, agw_log_level_e level, int msgno, const char *
         ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
 }
 
-static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)
+static void refresh_tick(void)
 {
-    int tenths = 0;
-
-    while (!refresher_stop) {
-        apr_sleep(apr_time_from_msec(100));
-        if (++tenths >= 10) {
-            tenths = 0;
-            agw_keystore_tick(keystore, now_sec());
-        }
-    }
-    apr_thread_exit(t, APR_SUCCESS);
-    return NULL;
-}
-
-static apr_status_t stop_refresher(void *data)
-{
-    apr_status_t trv;
-
-    refresher_stop = 1;
-    if (refresher)
-        apr_thread_join(&trv, refresher);
-    refresher = NULL;
-    return APR_SUCCESS;
+    agw_keystore_tick(keystore, now_sec());
 }
 
 static apr_status_t shared_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
@@ -835,16 +813,13 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
     agw_keystore_on_load(keystore, agw_metrics_jwks, NULL);
-    refresher_stop = 0;
-    if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     AGW_M_NO_REFRESHER ": cannot start the JWKS refresh thread; keys will refresh only "
-                     "on unknown kid");
-        refresher = NULL;
-        return;
+    {
+        /* half the worker threads may wait for a key fetch; the rest serve known keys */
+        int threads = 1;
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        agw_keystore_set_max_waiters(keystore, threads / 2);
     }
-    /* before pchild's subpools go: the thread's own pool is one of them */
-    apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
+    agw_refresher_start(pchild, s, refresh_tick);
 }
 
 void agw_token_cache_stats(agw_tcache_stats_t *st)

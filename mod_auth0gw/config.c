@@ -811,7 +811,7 @@ static int flag_on(const ap_directive_t *d)
 }
 
 /* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
- * the main server), each as a message after "AGW0001: file:line: ". */
+ * the main server), each as a message after AGW0001 and "file:line: ". */
 static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
                                        const ap_directive_t *vh)
 {

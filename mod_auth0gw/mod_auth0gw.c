@@ -11,13 +11,6 @@
 static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                    server_rec *s);
 
-static void agw_child_init_hook(apr_pool_t *pchild, server_rec *s)
-{
-    agw_cache_child_init(pchild, s);
-    agw_proxy_child_init(pchild, s);
-    agw_child_init(pchild, s);
-}
-
 static void agw_register_hooks(apr_pool_t *p)
 {
     /* runs when: the configuration is read, before logs open, also for `apache2 -t`:

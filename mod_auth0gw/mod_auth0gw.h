@@ -110,6 +110,11 @@ apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
 
+/* lifecycle.c */
+void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
+/* Starts the thread that calls tick once a second until the child exits (stopped at once). */
+void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
+
 /* authn.c */
 void agw_authn_register_hooks(apr_pool_t *p);
 agw_req_t *agw_req_get(request_rec *r);

@@ -94,6 +94,26 @@ static json_t *source_json(const char *label, const agw_metrics_named_t *host,
     return o;
 }
 
+/* One backend client: the host's fetch counts, this process's token state. */
+static json_t *client_json(const agw_client_stats_t *st, const agw_metrics_named_t *h)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "client", json_string(st->name));
+    json_object_set_new(o, "token_url", st->token_url ? json_string(st->token_url)
+                                                      : json_null());
+    json_object_set_new(o, "has_token", json_boolean(st->has_token));
+    json_object_set_new(o, "expires_in", st->has_token ? json_integer(st->expires_in)
+                                                       : json_null());
+    json_object_set_new(o, "fetches", jint(h ? h->a : st->fetches));
+    json_object_set_new(o, "failures", jint(h ? h->b : st->failures));
+    json_object_set_new(o, "served", jint(st->served));
+    json_object_set_new(o, "refused", jint(st->refused));
+    json_object_set_new(o, "last_error", st->last_error ? json_string(st->last_error)
+                                                        : json_null());
+    return o;
+}
+
 static json_t *build(request_rec *r, const agw_metrics_t *m)
 {
     json_t *doc = agw_json_own(r->pool, json_object());
@@ -119,22 +139,9 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
     }
     for (i = 0; cs && i < cs->nelts; i++) {
         agw_client_stats_t *st = &APR_ARRAY_IDX(cs, i, agw_client_stats_t);
-        const agw_metrics_named_t *h =
-            agw_metrics_find(m->clients, agw_metrics_label(r->pool, st->name));
-        json_t *o = json_object();
-        json_object_set_new(o, "client", json_string(st->name));
-        json_object_set_new(o, "token_url", st->token_url ? json_string(st->token_url)
-                                                          : json_null());
-        json_object_set_new(o, "has_token", json_boolean(st->has_token));
-        json_object_set_new(o, "expires_in", st->has_token ? json_integer(st->expires_in)
-                                                           : json_null());
-        json_object_set_new(o, "fetches", jint(h ? h->a : st->fetches));
-        json_object_set_new(o, "failures", jint(h ? h->b : st->failures));
-        json_object_set_new(o, "served", jint(st->served));
-        json_object_set_new(o, "refused", jint(st->refused));
-        json_object_set_new(o, "last_error", st->last_error ? json_string(st->last_error)
-                                                            : json_null());
-        json_array_append_new(clients, o);
+        json_array_append_new(clients, client_json(st, agw_metrics_find(
+                                                           m->clients,
+                                                           agw_metrics_label(r->pool, st->name))));
     }
     for (i = 0; i < AGW_COUNT_MAX; i++)
         json_object_set_new(counts, counter_names[i], jint(m->counts[i]));
@@ -306,12 +313,95 @@ static int has_arg(const request_rec *r, const char *arg)
     return 0;
 }
 
+static void html_header(request_rec *r, const agw_metrics_t *m)
+{
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+             "<title>mod_auth0gw status</title></head><body>\n"
+             "<h1>mod_auth0gw status</h1>\n", r);
+    ap_rprintf(r, "<p id=\"scope\">%s since %s (restarts since then: %" APR_UINT64_T_FMT
+               "; a restart keeps them, a stop resets them). Marked <em>this process</em>: the "
+               "figures of process %d only, which answered this request. Shared cache %s, "
+               "version %s.</p>\n",
+               m->shared ? "Counters are those of all processes of this host"
+                         : "Counters are <strong>this process's only</strong> (no shared "
+                           "memory, AGW0030)",
+               ap_ht_time(r->pool, apr_time_from_sec(m->since), "%Y-%m-%d %H:%M:%S %Z", 1),
+               m->restarts, (int)getpid(), ap_escape_html(r->pool, agw_cache_name()),
+               ap_escape_html(r->pool, AGW_VERSION));
+    ap_rputs("<p>mod_auth0gw " AGW_VERSION "</p>\n", r);
+    ap_rputs("<p><a href=\"?json\">JSON</a> <a href=\"?format=prometheus\">Prometheus</a></p>\n",
+             r);
+}
+
+static void html_counters(request_rec *r, json_t *doc)
+{
+    json_t *v;
+    size_t i;
+
+    ap_rputs("<h2>Requests</h2>\n<table id=\"requests\" border=\"1\">\n", r);
+    for (i = 0; i < AGW_COUNT_MAX; i++)
+        html_field(r, counter_names[i], json_object_get(doc, "requests"), counter_names[i]);
+    ap_rputs("</table>\n<h2>Verified-token cache</h2>\n<table id=\"token-cache\" border=\"1\">\n",
+             r);
+    v = json_object_get(doc, "token_cache");
+    html_field(r, "hits", v, "hits");
+    html_field(r, "misses", v, "misses");
+    html_field(r, "entries (this process)", v, "entries");
+    html_field(r, "bytes (this process)", v, "bytes");
+    html_field(r, "evictions (this process)", v, "evictions");
+    html_field(r, "first sightings (this process)", v, "first_sightings");
+    ap_rputs("</table>\n", r);
+}
+
+static void html_sources(request_rec *r, json_t *doc)
+{
+    json_t *v;
+    size_t i;
+
+    ap_rputs("<h2>Issuers' keys</h2>\n", r);
+    json_array_foreach(json_object_get(doc, "issuers"), i, v) {
+        ap_rputs("<table class=\"source\" border=\"1\">\n", r);
+        html_row(r, "source", agw_json_str(v, "source"));
+        html_field(r, "fetches", v, "fetches");
+        html_field(r, "failures", v, "failures");
+        html_field(r, "loads from the shared cache", v, "shared_cache_loads");
+        html_field(r, "keys in the last set loaded", v, "keys_loaded");
+        html_row(r, "keys (this process)", json_is_true(json_object_get(v, "held_here"))
+                 ? agw_json_text(r->pool, json_object_get(v, "keys")) : "not held");
+        html_field(r, "age (s) (this process)", v, "age");
+        html_field(r, "next refresh in (s) (this process)", v, "next_refresh_in");
+        html_row(r, "last error (this process)", agw_json_str(v, "last_error"));
+        ap_rputs("</table>\n", r);
+    }
+}
+
+static void html_clients(request_rec *r, json_t *doc)
+{
+    json_t *v;
+    size_t i;
+
+    ap_rputs("<h2>Backend clients</h2>\n", r);
+    json_array_foreach(json_object_get(doc, "clients"), i, v) {
+        ap_rputs("<table class=\"client\" border=\"1\">\n", r);
+        html_row(r, "client", agw_json_str(v, "client"));
+        html_row(r, "token URL", agw_json_str(v, "token_url"));
+        html_field(r, "fetches", v, "fetches");
+        html_field(r, "failures", v, "failures");
+        html_field(r, "token expires in (s) (this process)", v, "expires_in");
+        html_row(r, "requests served / refused (this process)",
+                 apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "served")), " / ",
+                             agw_json_text(r->pool, json_object_get(v, "refused")), NULL));
+        html_row(r, "last error (this process)", agw_json_str(v, "last_error"));
+        ap_rputs("</table>\n", r);
+    }
+}
+
 static int agw_status_handler(request_rec *r)
 {
     agw_metrics_t m;
-    json_t *doc, *v;
+    json_t *doc;
     char *text;
-    size_t i;
 
     if (!r->handler || strcmp(r->handler, "auth0-status") != 0)
         return DECLINED;
@@ -334,64 +424,10 @@ static int agw_status_handler(request_rec *r)
         }
         return OK;
     }
-    ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-             "<title>mod_auth0gw status</title></head><body>\n"
-             "<h1>mod_auth0gw status</h1>\n", r);
-    ap_rprintf(r, "<p id=\"scope\">%s since %s (restarts since then: %" APR_UINT64_T_FMT
-               "; a restart keeps them, a stop resets them). Marked <em>this process</em>: the "
-               "figures of process %d only, which answered this request. Shared cache %s, "
-               "version %s.</p>\n",
-               m.shared ? "Counters are those of all processes of this host"
-                        : "Counters are <strong>this process's only</strong> (no shared "
-                          "memory, AGW0030)",
-               ap_ht_time(r->pool, apr_time_from_sec(m.since), "%Y-%m-%d %H:%M:%S %Z", 1),
-               m.restarts, (int)getpid(), ap_escape_html(r->pool, agw_cache_name()),
-               ap_escape_html(r->pool, AGW_VERSION));
-    ap_rputs("<p>mod_auth0gw " AGW_VERSION "</p>\n", r);
-    ap_rputs("<p><a href=\"?json\">JSON</a> <a href=\"?format=prometheus\">Prometheus</a></p>\n",
-             r);
-    ap_rputs("<h2>Requests</h2>\n<table id=\"requests\" border=\"1\">\n", r);
-    for (i = 0; i < AGW_COUNT_MAX; i++)
-        html_field(r, counter_names[i], json_object_get(doc, "requests"), counter_names[i]);
-    ap_rputs("</table>\n<h2>Verified-token cache</h2>\n<table id=\"token-cache\" border=\"1\">\n",
-             r);
-    v = json_object_get(doc, "token_cache");
-    html_field(r, "hits", v, "hits");
-    html_field(r, "misses", v, "misses");
-    html_field(r, "entries (this process)", v, "entries");
-    html_field(r, "bytes (this process)", v, "bytes");
-    html_field(r, "evictions (this process)", v, "evictions");
-    html_field(r, "first sightings (this process)", v, "first_sightings");
-    ap_rputs("</table>\n<h2>Issuers' keys</h2>\n", r);
-    json_array_foreach(json_object_get(doc, "issuers"), i, v) {
-        ap_rputs("<table class=\"source\" border=\"1\">\n", r);
-        html_row(r, "source", agw_json_str(v, "source"));
-        html_field(r, "fetches", v, "fetches");
-        html_field(r, "failures", v, "failures");
-        html_field(r, "loads from the shared cache", v, "shared_cache_loads");
-        html_field(r, "keys in the last set loaded", v, "keys_loaded");
-        html_row(r, "keys (this process)", json_is_true(json_object_get(v, "held_here"))
-                 ? agw_json_text(r->pool, json_object_get(v, "keys")) : "not held");
-        html_field(r, "age (s) (this process)", v, "age");
-        html_field(r, "next refresh in (s) (this process)", v, "next_refresh_in");
-        html_row(r, "last error (this process)", agw_json_str(v, "last_error"));
-        ap_rputs("</table>\n", r);
-    }
-    ap_rputs("<h2>Backend clients</h2>\n", r);
-    json_array_foreach(json_object_get(doc, "clients"), i, v) {
-        ap_rputs("<table class=\"client\" border=\"1\">\n", r);
-        html_row(r, "client", agw_json_str(v, "client"));
-        html_row(r, "token URL", agw_json_str(v, "token_url"));
-        html_field(r, "fetches", v, "fetches");
-        html_field(r, "failures", v, "failures");
-        html_field(r, "token expires in (s) (this process)", v, "expires_in");
-        html_row(r, "requests served / refused (this process)",
-                 apr_pstrcat(r->pool, agw_json_text(r->pool, json_object_get(v, "served")), " / ",
-                             agw_json_text(r->pool, json_object_get(v, "refused")), NULL));
-        html_row(r, "last error (this process)", agw_json_str(v, "last_error"));
-        ap_rputs("</table>\n", r);
-    }
+    html_header(r, &m);
+    html_counters(r, doc);
+    html_sources(r, doc);
+    html_clients(r, doc);
     ap_rputs("</body></html>\n", r);
     return OK;
 }

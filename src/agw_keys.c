@@ -55,6 +55,7 @@ struct agw_keystore_t {
     void *baton;
     const agw_shared_t *shared;
     void (*sleep)(apr_interval_time_t t);
+    int max_waiters;            /* requests that may wait for one source's fetch */
     agw_keys_event_fn *on_load;
     void *on_load_baton;
 };
@@ -67,6 +68,11 @@ void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
 void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t))
 {
     ks->sleep = sleep_fn ? sleep_fn : apr_sleep;
+}
+
+void agw_keystore_set_max_waiters(agw_keystore_t *ks, int n)
+{
+    ks->max_waiters = n > 0 ? n : AGW_KEYS_MAX_WAITERS;
 }
 
 void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton)
@@ -119,6 +125,7 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
     ks->log = log;
     ks->baton = baton;
     ks->sleep = apr_sleep;
+    ks->max_waiters = AGW_KEYS_MAX_WAITERS;
     ks->by_key = apr_hash_make(p);
     ks->sources = apr_array_make(p, 8, sizeof(agw_keysrc_t *));
     if ((rv = apr_thread_mutex_create(&ks->mutex, APR_THREAD_MUTEX_DEFAULT, p)) != APR_SUCCESS)
@@ -643,7 +650,7 @@ static int wait_fetch_locked(agw_keysrc_t *src, apr_time_t deadline)
     agw_keystore_t *ks = src->store;
     apr_interval_time_t left = deadline - apr_time_now();
 
-    if (left <= 0 || src->waiters >= AGW_KEYS_MAX_WAITERS)
+    if (left <= 0 || src->waiters >= ks->max_waiters)
         return 0;
     src->waiters++;
     apr_thread_cond_timedwait(ks->done, ks->mutex, left);

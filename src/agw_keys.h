@@ -10,8 +10,8 @@
 #define AGW_KEYS_MAX_SOURCES 256   /* distinct key sources one process will hold */
 #define AGW_KEYS_INFLIGHT_MAX 30   /* seconds a host-wide fetch claim holds at most (a fetch
                                     * times out well before: connect 5 s, total 10 s) */
-#define AGW_KEYS_MAX_WAITERS 4     /* requests of one process waiting for one source's fetch;
-                                    * more are answered at once (401 or 503) */
+#define AGW_KEYS_MAX_WAITERS 4     /* default: requests of one process waiting for one
+                                    * source's fetch; more are answered at once (401 or 503) */
 #define AGW_KEYS_POLL_MS 50        /* how often a process waiting for another's fetch looks */
 
 /* Where keys come from and how often to look again. Sources with equal specs are shared. */
@@ -76,6 +76,11 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
  * (fresh within the refresh interval) before going to the network, publishes what it
  * fetches, and honours the other processes' unknown-kid cooldown. shared must outlive ks. */
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
+
+/* How many requests of this process may wait for one source's fetch (the glue allows half the
+ * process's worker threads, so that a flood of unknown kids while the issuer hangs leaves the
+ * other half to requests with known keys); n <= 0: AGW_KEYS_MAX_WAITERS. */
+void agw_keystore_set_max_waiters(agw_keystore_t *ks, int n);
 
 /* How the store sleeps while it waits for another process's fetch (apr_sleep; tests give
  * their own). */

@@ -1,0 +1,79 @@
+/* A child process's life with mod_auth0gw: what it makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
+#include <apr_thread_proc.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+
+#include "mod_auth0gw.h"
+#include "messages.h"
+
+APLOG_USE_MODULE(auth0gw);
+
+/* The refresher: ticks once a second and is woken at once to stop, so that a child exits
+ * (graceful restart, MaxConnectionsPerChild) without waiting for it. */
+static apr_thread_mutex_t *refresher_mutex;
+static apr_thread_cond_t *refresher_wake;
+static apr_thread_t *refresher;
+static int refresher_stopping;
+static void (*refresher_tick)(void);
+
+static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)
+{
+    apr_thread_mutex_lock(refresher_mutex);
+    while (!refresher_stopping) {
+        apr_thread_cond_timedwait(refresher_wake, refresher_mutex, apr_time_from_sec(1));
+        if (refresher_stopping)
+            break;
+        apr_thread_mutex_unlock(refresher_mutex);
+        refresher_tick();       /* never under the mutex: a refresh may take seconds */
+        apr_thread_mutex_lock(refresher_mutex);
+    }
+    apr_thread_mutex_unlock(refresher_mutex);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t stop_refresher(void *data)
+{
+    apr_status_t trv;
+
+    if (!refresher)
+        return APR_SUCCESS;
+    apr_thread_mutex_lock(refresher_mutex);
+    refresher_stopping = 1;
+    apr_thread_cond_signal(refresher_wake);
+    apr_thread_mutex_unlock(refresher_mutex);
+    apr_thread_join(&trv, refresher);
+    refresher = NULL;
+    return APR_SUCCESS;
+}
+
+void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
+{
+    apr_status_t rv;
+
+    refresher_tick = tick;
+    refresher_stopping = 0;
+    if ((rv = apr_thread_mutex_create(&refresher_mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
+            != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&refresher_wake, pchild)) != APR_SUCCESS
+        || (rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild))
+            != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     AGW_M_NO_REFRESHER ": cannot start the JWKS refresh thread; keys will "
+                     "refresh only on unknown kid");
+        refresher = NULL;
+        return;
+    }
+    /* before pchild's subpools go: the thread's own pool is one of them */
+    apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
+}
+
+void agw_child_init_hook(apr_pool_t *pchild, server_rec *s)
+{
+    agw_cache_child_init(pchild, s);
+    agw_proxy_child_init(pchild, s);
+    agw_child_init(pchild, s);
+}
