@@ -1,5 +1,7 @@
 /* A per-process cache of verified tokens: bounded in entries and bytes, O(1) lookup and eviction, safe for threads. */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <apr_thread_mutex.h>
 
 #include "agw_tcache.h"
@@ -25,7 +27,8 @@ typedef struct shard_t {
     entry_t *slots;
     entry_t **buckets;
     unsigned int nbuckets;              /* a power of two */
-    entry_t *free;
+    entry_t *free;                      /* slots given back */
+    unsigned int fresh;                 /* slots[fresh..max) were never used */
     entry_t *head, *tail;
     apr_uint64_t *seen;                 /* admission: tags of tokens put once, direct-mapped */
     unsigned int nseen;                 /* a power of two; 0 when every put is admitted */
@@ -38,16 +41,42 @@ struct agw_tcache_t {
     shard_t shards[AGW_TCACHE_SHARDS];
 };
 
+/* Zeroed memory whose pages cost nothing until first written: an anonymous mapping (calloc
+ * may clear recycled heap memory page by page). */
+static void *zalloc(apr_size_t n, apr_size_t size)
+{
+    void *m;
+
+    if (n == 0 || size > (apr_size_t)-1 / n)
+        return NULL;
+    m = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static void zfree(void *m, apr_size_t n, apr_size_t size)
+{
+    if (m)
+        munmap(m, n * size);
+}
+
 static apr_status_t release_all(void *data)
 {
     agw_tcache_t *tc = data;
     int s;
     unsigned int i;
 
-    for (s = 0; s < AGW_TCACHE_SHARDS; s++)
-        for (i = 0; i < tc->shards[s].max; i++)
-            if (tc->shards[s].slots[i].used)
-                json_decref(tc->shards[s].slots[i].claims);
+    for (s = 0; s < AGW_TCACHE_SHARDS; s++) {
+        shard_t *sh = &tc->shards[s];
+        for (i = 0; sh->slots && i < sh->fresh; i++)
+            if (sh->slots[i].used)
+                json_decref(sh->slots[i].claims);
+        zfree(sh->slots, sh->max, sizeof(entry_t));
+        zfree(sh->buckets, sh->nbuckets, sizeof(entry_t *));
+        zfree(sh->seen, sh->nseen, sizeof(apr_uint64_t));
+        sh->slots = NULL;
+        sh->buckets = NULL;
+        sh->seen = NULL;
+    }
     return APR_SUCCESS;
 }
 
@@ -55,12 +84,13 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
                                 unsigned int flags)
 {
     agw_tcache_t *tc;
-    unsigned int per, i;
+    unsigned int per;
     int s;
 
     if (max_entries == 0)
         return NULL;
     tc = apr_pcalloc(p, sizeof(*tc));
+    apr_pool_cleanup_register(p, tc, release_all, apr_pool_cleanup_null);
     per = (max_entries + AGW_TCACHE_SHARDS - 1) / AGW_TCACHE_SHARDS;
     for (s = 0; s < AGW_TCACHE_SHARDS; s++) {
         shard_t *sh = &tc->shards[s];
@@ -68,23 +98,22 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
             return NULL;
         sh->max = per;
         sh->max_bytes = max_bytes / AGW_TCACHE_SHARDS;
-        sh->slots = apr_pcalloc(p, sizeof(entry_t) * per);
         for (sh->nbuckets = 8; sh->nbuckets < per * 2; sh->nbuckets <<= 1)
             ;
-        sh->buckets = apr_pcalloc(p, sizeof(entry_t *) * sh->nbuckets);
-        for (i = 0; i < per; i++) {
-            sh->slots[i].lru_next = sh->free;
-            sh->free = &sh->slots[i];
-        }
+        /* untouched zero pages: a process pays in memory only for the slots it fills, not
+         * for the size it is allowed (prefork: many processes, each with its own cache) */
+        sh->slots = zalloc(per, sizeof(entry_t));
+        sh->buckets = zalloc(sh->nbuckets, sizeof(entry_t *));
         if (flags & AGW_TCACHE_ADMIT_SECOND) {
             /* about half a slot per entry: a token is admitted when it comes back before
              * roughly that many other first sightings (a few seconds even under a flood) */
             for (sh->nseen = 8; sh->nseen * 2 < per; sh->nseen <<= 1)
                 ;
-            sh->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * sh->nseen);
+            sh->seen = zalloc(sh->nseen, sizeof(apr_uint64_t));
         }
+        if (!sh->slots || !sh->buckets || (sh->nseen && !sh->seen))
+            return NULL;
     }
-    apr_pool_cleanup_register(p, tc, release_all, apr_pool_cleanup_null);
     return tc;
 }
 
@@ -246,6 +275,10 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
     else if (!admitted(sh, digest))
         goto leave;
     /* each put makes room for itself: at most a few evictions, never a scan */
+    if (!sh->free && sh->fresh < sh->max) {    /* first use of a slot */
+        sh->free = &sh->slots[sh->fresh++];
+        sh->free->lru_next = NULL;
+    }
     while (sh->tail && ndoomed < 4 && (!sh->free || sh->bytes + cost > sh->max_bytes)) {
         remove_entry(sh, sh->tail, &doomed[ndoomed++]);
         sh->evictions++;

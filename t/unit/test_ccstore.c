@@ -210,7 +210,7 @@ static const char *get(agw_ccstore_t *s, const agw_client_t *c, apr_int64_t *ret
 {
     const char *tok = NULL;
     apr_int64_t r = -1;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_status_t rv = agw_ccstore_token(&tok, &r, s, c, agw_test_pool, fake_now(), NULL, &err);
 
     ck_assert(rv == APR_SUCCESS || rv == APR_EAGAIN);
@@ -538,7 +538,7 @@ static void *APR_THREAD_FUNC call_thread(apr_thread_t *t, void *data)
 {
     caller_t *cl = data;
     apr_int64_t r;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     agw_ccstore_token(&cl->tok, &r, cl->store, cl->c, cl->pool, cl->now, NULL, &err);
     /* a plain return: apr_thread_exit's pthread_exit unwinds past ASan's stack poisoning */

@@ -1111,7 +1111,7 @@ START_TEST(kid_selects_only_its_keys)
     {
         const char *doc = apr_psprintf(P, "{\"keys\":[%s,%s,%s]}", jwk(tk_rsa2, "dup"),
                                        jwk(tk_p256, "dup"), jwk(tk_rsa, "dup"));
-        agw_err_t err = { NULL, NULL };
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
         ck_assert_int_eq(agw_jwks_parse(&s, P, doc, strlen(doc), &err), APR_SUCCESS);
     }
     ck_assert_int_eq(s->keys->nelts, 1);

@@ -637,7 +637,7 @@ START_TEST(candidates_tried_in_order)
                                  jwk(tk_rsa, NULL, NULL, NULL));
     agw_jwks_t *same_twice = set_of(jwk(tk_rsa, "r", "RS256", NULL), jwk(tk_rsa, "r", "PS256", NULL),
                                     NULL);
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_jws_t *jws;
 
     ck_assert_int_eq(same_kid->keys->nelts, 0);

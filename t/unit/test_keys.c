@@ -297,7 +297,7 @@ static void *APR_THREAD_FUNC first_fetch(apr_thread_t *t, void *data)
     apr_pool_t *p;
     agw_keys_ref_t ref;
     apr_int64_t retry;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_time_t t0 = apr_time_now();
 
     memset(&ref, 0, sizeof(ref));
@@ -315,7 +315,7 @@ static void *APR_THREAD_FUNC first_kid(apr_thread_t *t, void *data)
     apr_pool_t *p;
     agw_keys_ref_t ref;
     apr_int64_t retry;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     memset(&ref, 0, sizeof(ref));
     apr_pool_create(&p, NULL);
@@ -331,7 +331,7 @@ static void *APR_THREAD_FUNC first_kid(apr_thread_t *t, void *data)
 START_TEST(waits_for_a_hanging_fetch_are_bounded)
 {
     slow_t slow = { { NULL, 0, 0 }, apr_time_from_msec(2500) };
-    agw_shared_t shared = { slow_get, fake_put, &slow };
+    agw_shared_t shared = { slow_get, fake_put, &slow, NULL };
     agw_keystore_t *ks;
     agw_keysrc_t *src;
     agw_keys_spec_t spec = file_spec();
@@ -341,7 +341,7 @@ START_TEST(waits_for_a_hanging_fetch_are_bounded)
     apr_status_t trv;
     apr_int64_t retry = 0;
     apr_time_t t0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     slow.fake.h = apr_hash_make(agw_test_pool);
     spec.fetch_wait = 1;
@@ -380,14 +380,14 @@ END_TEST
 START_TEST(a_failed_fetch_cools_down_every_process)
 {
     fake_t f = { NULL, 0, 0 };
-    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
     agw_keystore_t *a, *b;
     agw_keysrc_t *sa, *sb;
     agw_keys_spec_t spec = file_spec();
     agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
     agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     f.h = apr_hash_make(agw_test_pool);
     unlink(path);                                   /* the issuer is down */
@@ -427,13 +427,13 @@ static void publish_on_sleep(apr_interval_time_t t)
 START_TEST(a_claimed_fetch_is_waited_for)
 {
     fake_t f = { NULL, 0, 0 };
-    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
     agw_keystore_t *ks;
     agw_keysrc_t *src;
     agw_keys_spec_t spec = file_spec();
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_hash_index_t *hi;
 
     f.h = apr_hash_make(agw_test_pool);
@@ -589,7 +589,7 @@ static void on_load(void *baton, const char *source, int network, int ok, int nk
 START_TEST(load_hook_reports_every_load)
 {
     fake_t f = { NULL, 0, 0 };
-    agw_shared_t shared = { fake_get, fake_put, &f };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
     loads_t la = { 0, 0, 0, -1 }, lb = { 0, 0, 0, -1 };
     agw_keystore_t *a, *b;
     agw_keysrc_t *sa, *sb;
@@ -597,7 +597,7 @@ START_TEST(load_hook_reports_every_load)
     agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
     agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
     apr_int64_t retry = 0;
-    agw_err_t err = { NULL, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
     f.h = apr_hash_make(agw_test_pool);
     write_jwks("{\"keys\":[" KEY("a") "," KEY("b") "]}");
