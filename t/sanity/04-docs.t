@@ -44,15 +44,33 @@ my $src = slurp("$ROOT/mod_auth0gw/config.c");
 my ($table) = $src =~ /command_rec\s+agw_cmds\[\]\s*=\s*\{(.*?)\n\s*\{\s*NULL\s*\}/s
     or die "no agw_cmds table in mod_auth0gw/config.c";
 
-# Local shorthand macros such as DIRCMD(kind, name, fn, help): which of their parameters is
-# the name and what their expansion's req_override is (AP_INIT_xxx's 4th argument).
-my %macro;
-while ($src =~ /#define\s+(\w+)\(([^)]*)\)\s+AP_INIT_##\w+\(/g) {
-    my ($name, $params) = ($1, $2);
-    my @params = map { s/^\s+|\s+$//gr } split /,/, $params;
-    my @exp = macro_args($src, pos($src) - 1);
-    my %idx = map { $params[$_] => $_ } 0 .. $#params;
-    $macro{$name} = { name_at => $idx{ $exp[0] }, flags => $exp[3] };
+# Local shorthand macros such as DIRCMD(kind, name, fn, help), possibly defined through one
+# another (DIRCMD -> GATECMD_ -> AP_INIT_xxx): followed down to AP_INIT_xxx, whose 1st argument
+# is the name and 4th the req_override (object-like macros such as GATE_WHERE resolved).
+my (%fn_macro, %obj_macro);
+(my $joined = $src) =~ s/\\\n/ /g;
+while ($joined =~ /^#define\s+(\w+)\(([^)]*)\)\s+(.*)$/mg) {
+    my ($name, $params, $body) = ($1, $2, $3);
+    $fn_macro{$name} = { params => [ map { s/^\s+|\s+$//gr } split /,/, $params ], body => $body };
+}
+while ($joined =~ /^#define\s+(\w+)\s+(\(.*\))\s*$/mg) {
+    $obj_macro{$1} = $2;
+}
+sub expand_entry {
+    my ($m, @args) = @_;
+    for (1 .. 8) {
+        if ($m =~ /^AP_INIT_/) {
+            my $flags = $args[3] // '';
+            $flags =~ s/\b(\w+)\b/exists $obj_macro{$1} ? $obj_macro{$1} : $1/ge;
+            return ($args[0], $flags);
+        }
+        my $d = $fn_macro{$m} or return;
+        my %bind = map { $d->{params}[$_] => $args[$_] } 0 .. $#{ $d->{params} };
+        my ($next) = $d->{body} =~ /^\s*([\w#]+)\(/ or return;
+        my @next_args = macro_args($d->{body}, index($d->{body}, '('));
+        ($m, @args) = ($next, map { exists $bind{$_} ? $bind{$_} : $_ } @next_args);
+    }
+    return;
 }
 
 my %registered;     # name -> the req_override expression
@@ -63,10 +81,7 @@ while ($table =~ /\b(AP_INIT_\w+|[A-Z][A-Z0-9_]*CMD)\(/g) {
     if ($m =~ /^AP_INIT_/) {
         ($name, $flags) = ($a[0], $a[3]);
     }
-    elsif ($macro{$m} && defined $macro{$m}{name_at}) {
-        ($name, $flags) = ($a[ $macro{$m}{name_at} ], $macro{$m}{flags});
-    }
-    else {
+    elsif (!(($name, $flags) = expand_entry($m, @a))) {
         die "04-docs.t cannot read the table entry $m(...) of config.c: teach it this macro";
     }
     $name =~ /^"(<?\w+)"$/ or die "04-docs.t: unexpected directive name $name in config.c";

@@ -1,0 +1,92 @@
+# An issuer that hangs costs known-key requests nothing: while 100 requests with unknown kids are outstanding and the key fetch they caused hangs, a request with a known key is answered in under a second, and the unknown kids get a fast 401, never a 5xx; a cold start of several children makes one key fetch for the host.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+use AGW::Proxy qw(:all);
+use POSIX qw(_exit);
+use Time::HiRes qw(sleep time);
+
+my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
+my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
+my $FLOOD = 100;
+
+plan tests => 9;
+
+sub gate {
+    my ($tenant) = @_;
+    return <<"EOF";
+<Location /$tenant/>
+    AuthType Auth0
+    AuthName $tenant
+    Auth0Issuer $ISS/t/$tenant/
+    Auth0JWKS $ISS/t/$tenant/.well-known/jwks.json
+    Auth0Audience https://api.agw.test/
+    Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
+    Auth0KeyRefreshCooldown 1
+    Require valid-user
+    ProxyPass $ECHO/$tenant/
+</Location>
+EOF
+}
+
+reset_tenant($_) for qw(hang cold);
+my $host = start_httpd(name => 'hang', modules => ['authz_user', 'socache_shmcb'], processes => 2,
+                       config => gate('hang') . gate('cold'));
+my $known = mint(tenant => 'hang');
+is(http_get("$host->{url}/hang/warm", Authorization => "Bearer $known")->{status}, 200,
+   'a known key: 200 (keys fetched)');
+
+# ---- the issuer hangs; a flood of unknown kids ------------------------------------------------
+set_mode('hang', jwks => 'slow', slow_ms => 6000);
+my @unknown = map { mint(tenant => 'hang', header => { kid => "nosuch-$_" }) } 1 .. $FLOOD;
+my $before = stats('hang')->{jwks_fetches};
+pipe(my $r, my $w) or die "pipe: $!";
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    close $r;
+    my @urls = map { "$host->{url}/hang/u$_" } 1 .. $FLOOD;
+    # the flood: one unknown kid, all at once; then a few other unknown kids one by one
+    my $out = parallel_get(\@urls, Authorization => "Bearer $unknown[0]");
+    my $t0 = time;
+    my @st = map { http_get("$host->{url}/hang/s$_", Authorization => "Bearer $unknown[$_]")->{status} }
+        1 .. 5;
+    print $w join(' ', (map { $_->{status} } @$out), '|', (map { sprintf '%.2f', $_->{elapsed} } @$out),
+                  '|', @st), "\n";
+    close $w;
+    _exit(0);
+}
+close $w;
+sleep 1.2;                      # the flood is out, its fetch hangs
+my $t0 = time;
+my $res = http_get("$host->{url}/hang/known", Authorization => "Bearer $known");
+my $took = time - $t0;
+is($res->{status}, 200, 'during the flood and the hanging fetch: a known key is 200');
+cmp_ok($took, '<', 1.0, sprintf('and answered in under 1 s (%.2f s)', $took));
+my $line = <$r>;
+waitpid($pid, 0);
+my ($statuses, $times, $later) = split / \| /, $line // '';
+my @st = split ' ', $statuses // '';
+my @el = split ' ', $times // '';
+my @later = split ' ', $later // '';
+is(scalar(grep { $_ == 401 } @st), $FLOOD, "$FLOOD unknown-kid requests: all 401");
+my ($slowest) = sort { $b <=> $a } @el;
+cmp_ok($slowest // 99, '<', 4.5, sprintf('none held longer than the fetch wait allows (slowest %.2f s)',
+                                         $slowest // 99));
+is(scalar(grep { $_ == 401 } @later), 5, 'more unknown kids after it: 401, no 5xx');
+my $fetches = stats('hang')->{jwks_fetches} - $before;
+cmp_ok($fetches, '<=', 2, "the flood caused $fetches key fetch(es) on the host (at most one per process)");
+set_mode('hang', jwks => 'up');
+
+# ---- a cold start: every child meets its first token at once ------------------------------------
+my $cold = mint(tenant => 'cold');
+my $out = parallel_get([ map { "$host->{url}/cold/c$_" } 1 .. 24 ], Authorization => "Bearer $cold");
+is(scalar(grep { $_->{status} == 200 } @$out), 24, '24 first requests at once over 2 children: all 200');
+my $cold_fetches = stats('cold')->{jwks_fetches};
+diag("cold start: 24 concurrent first requests, 2 children -> $cold_fetches JWKS fetch(es)");
+cmp_ok($cold_fetches, '<=', 1, 'one key fetch for the host');
+stop_httpd('hang');
