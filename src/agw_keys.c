@@ -643,14 +643,15 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
 }
 
 /* Waits for this process's running fetch of src to end, up to deadline (mutex held). Returns
- * 0 on timeout, and at once when AGW_KEYS_MAX_WAITERS requests wait already: a flood of
- * unknown kids while the issuer hangs ties up a few workers, never all of them. */
-static int wait_fetch_locked(agw_keysrc_t *src, apr_time_t deadline)
+ * 0 on timeout, and, with capped, at once when max_waiters requests wait already: a flood of
+ * unknown kids while the issuer hangs ties up some workers, never all of them (requests that
+ * find no keys at all wait uncapped: there is no known-key request to keep workers for). */
+static int wait_fetch_locked(agw_keysrc_t *src, apr_time_t deadline, int capped)
 {
     agw_keystore_t *ks = src->store;
     apr_interval_time_t left = deadline - apr_time_now();
 
-    if (left <= 0 || src->waiters >= ks->max_waiters)
+    if (left <= 0 || (capped && src->waiters >= ks->max_waiters))
         return 0;
     src->waiters++;
     apr_thread_cond_timedwait(ks->done, ks->mutex, left);
@@ -678,7 +679,7 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
             break;
         }
         if (src->fetching) {
-            if (wait_fetch_locked(src, deadline))
+            if (wait_fetch_locked(src, deadline, 0))
                 continue;
             *pretry_after = 1;
             agw_err_set(err, NULL, "no usable keys yet: a key fetch is still running");
@@ -710,7 +711,7 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
 
     apr_thread_mutex_lock(ks->mutex);
     while (src->fetching)
-        if (!wait_fetch_locked(src, deadline))
+        if (!wait_fetch_locked(src, deadline, 1))
             goto busy;          /* never a worker held longer than the fetch wait */
     before = src->version;
     if (src->cur && src->cur->version != ref->version)

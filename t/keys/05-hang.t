@@ -27,7 +27,6 @@ sub gate {
     Auth0JWKS $ISS/t/$tenant/.well-known/jwks.json
     Auth0Audience https://api.agw.test/
     Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
-    Auth0KeyRefreshCooldown 1
     Require valid-user
     ProxyPass $ECHO/$tenant/
 </Location>
@@ -74,12 +73,14 @@ my @st = split ' ', $statuses // '';
 my @el = split ' ', $times // '';
 my @later = split ' ', $later // '';
 is(scalar(grep { $_ == 401 } @st), $FLOOD, "$FLOOD unknown-kid requests: all 401");
-my ($slowest) = sort { $b <=> $a } @el;
-cmp_ok($slowest // 99, '<', 4.5, sprintf('none held longer than the fetch wait allows (slowest %.2f s)',
-                                         $slowest // 99));
+# the request that started the fetch waits for it (the issuer's answer or curl's timeout); every
+# other one waits at most Auth0KeyFetchWait (2 s) plus scheduling on this loaded machine
+my @long = grep { $_ > 4.5 } @el;
+cmp_ok(scalar @long, '<=', 2, 'only the requests that started a fetch (one per process) waited for '
+       . 'it; the others were answered within the fetch wait (' . scalar(@long) . ' longer than 4.5 s)');
 is(scalar(grep { $_ == 401 } @later), 5, 'more unknown kids after it: 401, no 5xx');
 my $fetches = stats('hang')->{jwks_fetches} - $before;
-cmp_ok($fetches, '<=', 2, "the flood caused $fetches key fetch(es) on the host (at most one per process)");
+cmp_ok($fetches, '<=', 1, "the flood caused $fetches key fetch(es) on the host (the fetch is claimed host-wide)");
 set_mode('hang', jwks => 'up');
 
 # ---- a cold start: every child meets its first token at once ------------------------------------
