@@ -834,6 +834,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
+    agw_keystore_persist(keystore, agw_state_persist(s));
     agw_keystore_on_load(keystore, agw_metrics_jwks, NULL);
     refresher_stop = 0;
     if ((rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild)) != APR_SUCCESS) {
