@@ -254,8 +254,8 @@ static apr_status_t state_save(void *baton, const char *name, const char *data, 
     if ((rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL, p))
         != APR_SUCCESS)
         goto leave;
-    if ((rv = apr_file_write_full(f, rec, reclen, NULL)) != APR_SUCCESS
-        || (rv = apr_file_sync(f)) != APR_SUCCESS) {
+    /* no fsync: a file cut short by a power loss fails to open and is ignored (AGW0304) */
+    if ((rv = apr_file_write_full(f, rec, reclen, NULL)) != APR_SUCCESS) {
         apr_file_close(f);
         apr_file_remove(tmp, p);
         goto leave;

@@ -47,6 +47,7 @@ struct agw_keysrc_t {
     int persist_tried;          /* looked there once (at the first need) */
     apr_int64_t saved_at;       /* when this process last saved the set; -1: never */
     unsigned char saved_md[32]; /* SHA-256 of the set it saved */
+    int saving;                 /* a thread of this process writes it (mutex held to change) */
 };
 
 struct agw_keystore_t {
@@ -503,7 +504,8 @@ static int persist_take(fetched_t *f, agw_keysrc_t *src, apr_int64_t now)
     return 1;
 }
 
-/* Keeps a set just fetched from the source for after a restart: when it differs from the one
+/* Keeps a set just fetched from the source for after a restart (mutex not held; src->saving
+ * set, so that the saved_ fields have one writer): when it differs from the one
  * this process saved last, or that one is older than the refresh interval (so that the kept
  * set's age tells when the source last answered, to within one interval). */
 static void persist_save(agw_keysrc_t *src, const char *body, apr_size_t len, apr_int64_t now,
@@ -558,7 +560,6 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
         return;
     }
     shared_publish(src, body, len, now, f->p);
-    persist_save(src, body, len, now, f->p);
     for (i = 0; i < f->jwks->skipped->nelts; i++)
         logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_SKIPPED, f->p, "JWKS key skipped (%s): %s",
               src->name, APR_ARRAY_IDX(f->jwks->skipped, i, const char *));
@@ -668,6 +669,7 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
     apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
+    apr_pool_t *kp = NULL;      /* a copy of a set to keep, written once the waiters are free */
 
     src->fetching = 1;
     apr_thread_mutex_unlock(ks->mutex);
@@ -692,6 +694,9 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
             f.rv = APR_EINVAL;
         }
         fetch_report(src, &f, body, len, now, f.from_shared ? FETCH_SHARED_ONLY : why);
+        if (f.rv == APR_SUCCESS && !f.from_shared && !f.from_persist && ks->persist
+            && apr_pool_create_unmanaged_ex(&kp, NULL, NULL) == APR_SUCCESS)
+            body = apr_pstrmemdup(kp, body, len);
     }
     if (ks->on_load && f.attempted)
         ks->on_load(ks->on_load_baton, src->name, !f.from_shared && !f.from_persist,
@@ -710,6 +715,17 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
     apr_thread_cond_broadcast(ks->done);
     if (f.p)
         apr_pool_destroy(f.p);
+    if (kp) {
+        /* after the fetch, so that no request waits for the disk; one writer per source */
+        if (!src->saving) {
+            src->saving = 1;
+            apr_thread_mutex_unlock(ks->mutex);
+            persist_save(src, body, len, now, kp);
+            apr_thread_mutex_lock(ks->mutex);
+            src->saving = 0;
+        }
+        apr_pool_destroy(kp);
+    }
 }
 
 /* Waits for this process's running fetch of src to end, up to deadline (mutex held). Returns
