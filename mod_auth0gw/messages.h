@@ -52,12 +52,13 @@
 #define AGW_M_PROXY_ORIGIN      "AGW0214" /* error: client and backend origin not among its Auth0ClientBackend origins: request refused (403), nothing fetched or forwarded */
 #define AGW_M_PROXY_FORWARD     "AGW0215" /* error: client and URL of a forward-proxy request (ProxyRequests On): refused (403), the token goes to reverse-proxied backends only */
 #define AGW_M_CC_STORE          "AGW0216" /* crit: the client token store could not be made at process start (out of memory): every request of an Auth0ProxyClient location gets 503 */
+#define AGW_M_CC_RESTORED       "AGW0217" /* info: a process with no backend token took the one kept across restarts (client, expires in, fp) instead of asking the endpoint */
 
 /* shared cache */
 #define AGW_M_CACHE_OUTAGE      "AGW0301" /* warn: shared cache unreachable (at most every 30 s per process) */
 #define AGW_M_CACHE_NOT_STORED  "AGW0302" /* debug: the shared cache did not take an entry (too large for its size?) */
 #define AGW_M_CACHE_FORGED      "AGW0303" /* warn: a shared-cache record failed to open (another fleet key, or tampered with): ignored, the network is used (at most every 30 s per process) */
-#define AGW_M_STATE_FORGED      "AGW0304" /* warn: a file of keys kept across restarts failed to open (sealed with another key, or tampered with): ignored, the network is used (once per source and process) */
-#define AGW_M_STATE_WRITE       "AGW0305" /* warn: a file of keys kept across restarts could not be written (at most once a minute per process) */
+#define AGW_M_STATE_FORGED      "AGW0304" /* warn: a file kept across restarts (a key set or a backend token) failed to open (sealed with another key, or tampered with): ignored, the network is used (once per file and process) */
+#define AGW_M_STATE_WRITE       "AGW0305" /* warn: a file kept across restarts (a key set or a backend token) could not be written (at most once a minute per process) */
 
 #endif

@@ -1,4 +1,4 @@
-/* Keys kept across restarts: sealed files, written atomically, in a directory only root and httpd's child user can enter (Auth0StateDir). */
+/* Keys and backend tokens kept across restarts: sealed files, written atomically, in a directory only root and httpd's child user can enter (Auth0StateDir). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -22,7 +22,7 @@ APLOG_USE_MODULE(auth0gw);
 #define STATE_KEY_FILE  "key"   /* without Auth0CacheSecret: the random key the files are sealed with */
 #define STATE_KEY_BYTES 32
 #define STATE_NAME_MAX  96
-/* a record holds a JWK Set and its time */
+/* a record holds a JWK Set and its time, or a client token */
 #define STATE_MAX_FILE  (AGW_JWKS_MAX_BYTES + 64 + AGW_SEAL_OVERHEAD)
 
 static const char *dir_conf;            /* Auth0StateDir: a path, "" for off, NULL: default */
@@ -228,7 +228,7 @@ static apr_status_t state_load(void *baton, const char *name, char **pdata, apr_
 forged:
     agw_count(AGW_COUNT_CACHE_REJECTED);
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_STATE_FORGED ": %s ignored: %s "
-                 "(sealed with another key, or tampered with); the keys come from the network",
+                 "(sealed with another key, or tampered with); what it held is fetched anew",
                  path, err.reason ? err.reason : "unreadable");
     return APR_NOTFOUND;
 }
@@ -267,7 +267,7 @@ leave:
     if (rv != APR_SUCCESS && apr_time_now() - last_write_log > apr_time_from_sec(60)) {
         last_write_log = apr_time_now();
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, AGW_M_STATE_WRITE ": cannot write %s: "
-                     "these keys are not kept across a restart", path ? path : name);
+                     "it is not kept across a restart", path ? path : name);
     }
     return rv;
 }
