@@ -1,4 +1,4 @@
-# Keys survive restarts: during an issuer outage, a graceful restart and a full stop and start keep serving the last good key set (sealed in a 0600 file of a 0700 directory); a tampered file is ignored (AGW0304) and the outage then gives 503, as without it.
+# Keys and backend tokens survive restarts: during an issuer outage, a graceful restart and a full stop and start keep serving the last good key set and the client-credentials token (sealed in 0600 files of a 0700 directory); a tampered file is ignored (AGW0304) and the outage then gives 503, as without it.
 use strict;
 use warnings FATAL => 'all';
 
@@ -14,13 +14,16 @@ use JSON::PP ();
 my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
 my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
 my $TENANT = 'restarts';
+my $CC = 'restartscc';          # the token endpoint's tenant
+my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $HTTPD = $ENV{APACHE_TEST_HTTPD} || '/usr/sbin/apache2';
 
-plan tests => 22;
+plan tests => 29;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
 set_mode($TENANT, jwks => 'up');
+register_client($CC, client_id => "$CC-client", client_secret => $SECRET, expires_in => 3600);
 
 my $host = start_httpd(name => 'restarts', modules => ['authz_user', 'socache_shmcb'],
                        processes => 2, config => <<"EOF");
@@ -34,6 +37,17 @@ my $host = start_httpd(name => 'restarts', modules => ['authz_user', 'socache_sh
     Auth0KeyRefreshCooldown 2
     Require valid-user
     ProxyPass $ECHO/gate/
+</Location>
+<Auth0Client backend>
+    Auth0TokenURL       $ISS/t/$CC/oauth/token
+    Auth0ClientID       $CC-client
+    Auth0ClientSecret   env:AGW_HMAC_SECRET
+    Auth0ClientAudience https://orders.agw.test/
+    Auth0CAFile         $ENV{AGW_STATE_DIR}/ca.pem
+</Auth0Client>
+<Location /out/>
+    ProxyPass $ECHO/out/
+    Auth0ProxyClient backend
 </Location>
 EOF
 my $root = $host->{root};
@@ -51,6 +65,12 @@ sub log_count {
     return scalar grep { /$re/ } server_log_lines($host, 0);
 }
 sub kept_files { my @f = glob("$dir/jwks-*"); return @f }
+sub backend_auth {
+    my @auth = map { my $r = http_get("$host->{url}/out/o$_");
+                     $r->{status} == 200 ? echo_auth($r) // 'none' : $r->{status} } 1 .. $_[0];
+    my %h = map { $_ => 1 } @auth;
+    return join ' ', sort keys %h;
+}
 sub pid_of {
     open my $fh, '<', "$root/logs/httpd.pid" or return;
     my $pid = <$fh>;
@@ -85,10 +105,21 @@ SKIP: {
     ok(@kst && $kst[4] == 0 && ($kst[2] & 077) == 0, 'its key file is root\'s, mode 0600');
 }
 my $bytes = do { local (@ARGV, $/) = $file; <> };
+my $backend = backend_auth(4);
+like($backend, qr/\ABearer \S+\z/, 'a proxied request carries the client token');
+ok(wait_until(10, 0.1, sub { my @c = glob("$dir/cc-*"); @c == 1 }), 'the token is kept in one file');
+my ($ccfile) = glob("$dir/cc-*");
+my @cst = stat $ccfile;
+my $ccbytes = do { local (@ARGV, $/) = $ccfile; <> };
+my ($raw) = $backend =~ /\ABearer (\S+)/;
+ok(sprintf('%04o', $cst[2] & 07777) eq '0600' && index($ccbytes, $raw // 'x') < 0,
+   'mode 0600, and the token is not in it in clear');
 ok(index($bytes, $kid) < 0 && index($bytes, '"keys"') < 0, 'the file is sealed (no kid, no JSON in it)');
 
 # ---- the issuer goes down; a graceful restart ------------------------------------------------------
 set_mode($TENANT, jwks => 'down');
+set_mode($CC, token => 'down');
+my $requests = token_requests($CC);
 my $resumed = log_count(qr/resuming normal operations/);
 my $restored = log_count(qr/AGW0203/);
 system($HTTPD, '-d', $root, '-f', $conf, '-k', 'graceful') == 0 or die "apache2 -k graceful: $?";
@@ -100,12 +131,16 @@ is(all_ok($fresh, 4), 'all 200', 'a token never seen before, of the known key: 2
 cmp_ok(log_count(qr/AGW0203: JWKS for \S+ restored from the state kept across restarts/), '>', $restored,
        'the new children restored the kept set (AGW0203)');
 is(log_count(qr/AGW0102/), 0, 'no "no usable keys" (503) logged');
+is(backend_auth(4), $backend, 'token endpoint down after the restart: the backend still gets the same token');
+cmp_ok(log_count(qr/AGW0217: token for client backend restored/), '>=', 1, 'restored from its file (AGW0217)');
 
 # ---- a full stop and start during the outage -------------------------------------------------------
 stop_now();
 start_now();
 is(all_ok($token, 6), 'all 200', 'outage after a full stop and start: 200');
 is(all_ok(mint(tenant => $TENANT, kid => $kid), 2), 'all 200', 'and a new token: 200');
+is(backend_auth(2), $backend, 'and the backend token too');
+is(token_requests($CC), $requests, 'no token request reached the endpoint through both restarts');
 ok((kept_files())[0] eq $file, 'still the same one file');
 
 # ---- a tampered file is ignored ----------------------------------------------------------------
@@ -135,6 +170,7 @@ is(status_of($token, 'v'), 200, 'and the rewritten file opens after the next res
 
 my @lines = server_log_lines($host, 0);
 ok(!(grep { /\[(?:emerg|crit|alert)\]|exit signal|AH00052|AH00060/ } @lines), 'no child crashed');
-ok(!(grep { index($_, $token) >= 0 } @lines), 'no token in the log');
+ok(!(grep { index($_, $token) >= 0 || index($_, $raw) >= 0 } @lines), "no token (the gate's or the backend's) in the log");
 set_mode($TENANT, jwks => 'up');
+set_mode($CC, token => 'up');
 stop_httpd('restarts');
