@@ -170,9 +170,10 @@ int agw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 fail:
     /* keeping keys is a help in an outage, not a reason not to start */
     state_seal = NULL;
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_STATE_DIR ": %s%s%s: keys are not kept "
-                 "across restarts; set Auth0StateDir to a directory root can make, or off",
-                 dir_where ? "Auth0StateDir at " : "", dir_where ? dir_where : "", why);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_STATE_DIR ": %s%s: keys and tokens are "
+                 "not kept across restarts; set Auth0StateDir to a directory root can make, "
+                 "or off", dir_where ? apr_psprintf(ptemp, "Auth0StateDir (%s): ", dir_where) : "",
+                 why);
     return OK;
 }
 

@@ -18,7 +18,7 @@ my $CC = 'restartscc';          # the token endpoint's tenant
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $HTTPD = $ENV{APACHE_TEST_HTTPD} || '/usr/sbin/apache2';
 
-plan tests => 29;
+plan tests => 31;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -174,3 +174,24 @@ ok(!(grep { index($_, $token) >= 0 || index($_, $raw) >= 0 } @lines), "no token 
 set_mode($TENANT, jwks => 'up');
 set_mode($CC, token => 'up');
 stop_httpd('restarts');
+
+# ---- a directory that cannot be made: the server starts all the same, and says why ----------
+my $nodir = start_httpd(name => 'restarts-nodir', modules => ['authz_user', 'socache_shmcb'],
+                        processes => 1, config => <<"EOF");
+Auth0StateDir "$root/missing/auth0gw"
+<Location /gate/>
+    AuthType Auth0
+    AuthName restarts
+    Auth0Issuer $ISS/t/$TENANT/
+    Auth0JWKS $ISS/t/$TENANT/.well-known/jwks.json
+    Auth0Audience https://api.agw.test/
+    Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
+    Require valid-user
+    ProxyPass $ECHO/gate/
+</Location>
+EOF
+is(http_get("$nodir->{url}/gate/n", Authorization => "Bearer $token")->{status}, 200,
+   'Auth0StateDir that cannot be made: the server starts and serves');
+ok((grep { m{AGW0027: Auth0StateDir \(\S+:\d+\): cannot make \Q$root\E/missing/auth0gw: No such file} }
+        server_log_lines($nodir, 0)), 'and logs why (AGW0027, with the directive\'s file:line)');
+stop_httpd('restarts-nodir');
