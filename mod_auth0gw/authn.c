@@ -812,6 +812,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
+    agw_keystore_persist(keystore, agw_state_persist(s));
     agw_keystore_on_load(keystore, agw_metrics_jwks, NULL);
     {
         /* half the worker threads may wait for a key fetch; the rest serve known keys */

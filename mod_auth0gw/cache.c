@@ -120,6 +120,18 @@ static int make_seal(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
+apr_status_t agw_cache_fleet_seal(agw_seal_t **ps, apr_pool_t *p, agw_err_t *err)
+{
+    apr_status_t rv;
+
+    if (!secret_new)
+        return APR_NOTFOUND;
+    rv = agw_seal_create(ps, p, (const unsigned char *)secret_new, secret_new_len, err);
+    if (rv == APR_SUCCESS && secret_old)
+        rv = agw_seal_add_old(*ps, (const unsigned char *)secret_old, secret_old_len, err);
+    return rv;
+}
+
 int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     apr_status_t rv;

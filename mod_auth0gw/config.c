@@ -668,6 +668,9 @@ const command_rec agw_cmds[] = {
     AP_INIT_TAKE12("Auth0CacheSecret", agw_cache_secret_set, NULL, RSRC_CONF,
                    "file:PATH (or env:VAR) of the fleet key that seals shared-cache records; "
                    "a second value is an older key that still opens records"),
+    AP_INIT_TAKE1("Auth0StateDir", agw_state_dir_set, NULL, RSRC_CONF,
+                  "directory of the keys kept across restarts (default: the runtime "
+                  "directory's auth0gw/), or off"),
     { NULL }
 };
 

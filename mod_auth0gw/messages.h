@@ -24,6 +24,7 @@
 #define AGW_M_NO_SHMCB          "AGW0024" /* notice: mod_socache_shmcb is not loaded: keys and backend tokens are kept per process */
 #define AGW_M_CACHE_MUTEX       "AGW0025" /* emerg: the global mutex of the shared cache cannot be created */
 #define AGW_M_CACHE_KEY         "AGW0026" /* emerg: the shared-cache key could not be made (no random bytes, or HKDF failed) */
+#define AGW_M_STATE_DIR         "AGW0027" /* warn: the directory of the keys kept across restarts (Auth0StateDir) or its key file cannot be used: keys are not kept (the server starts), or a bad key file was replaced */
 #define AGW_M_METRICS_SHM       "AGW0030" /* warn: the shared memory for the host's counters could not be made: each process counts for itself, and the status page says so */
 #define AGW_M_METRICS_RESET     "AGW0031" /* notice: a restart with a module that counts other things: the host's counters start again from zero */
 
@@ -41,6 +42,7 @@
 #define AGW_M_JWKS_FETCHED      "AGW0200" /* info: JWKS fetched (n keys, m skipped) */
 #define AGW_M_JWKS_FAILED       "AGW0201" /* warn: JWKS fetch failed, with the reason */
 #define AGW_M_JWKS_SKIPPED      "AGW0202" /* warn: a JWKS key was skipped, and why */
+#define AGW_M_JWKS_RESTORED     "AGW0203" /* info: a process found no keys in memory or the shared cache and took the set kept across restarts (n keys, fetched s ago); it refreshes it within seconds */
 
 /* backend tokens (proxy) */
 #define AGW_M_CLIENT_TOKEN      "AGW0210" /* info: client-credentials token obtained (expires in, fp) */
@@ -50,10 +52,13 @@
 #define AGW_M_PROXY_ORIGIN      "AGW0214" /* error: client and backend origin not among its Auth0ClientBackend origins: request refused (403), nothing fetched or forwarded */
 #define AGW_M_PROXY_FORWARD     "AGW0215" /* error: client and URL of a forward-proxy request (ProxyRequests On): refused (403), the token goes to reverse-proxied backends only */
 #define AGW_M_CC_STORE          "AGW0216" /* crit: the client token store could not be made at process start (out of memory): every request of an Auth0ProxyClient location gets 503 */
+#define AGW_M_CC_RESTORED       "AGW0217" /* info: a process with no backend token took the one kept across restarts (client, expires in, fp) instead of asking the endpoint */
 
 /* shared cache */
 #define AGW_M_CACHE_OUTAGE      "AGW0301" /* warn: shared cache unreachable (at most every 30 s per process) */
 #define AGW_M_CACHE_NOT_STORED  "AGW0302" /* debug: the shared cache did not take an entry (too large for its size?) */
 #define AGW_M_CACHE_FORGED      "AGW0303" /* warn: a shared-cache record failed to open (another fleet key, or tampered with): ignored, the network is used (at most every 30 s per process) */
+#define AGW_M_STATE_FORGED      "AGW0304" /* warn: a file kept across restarts (a key set or a backend token) failed to open (sealed with another key, or tampered with): ignored, the network is used (once per file and process) */
+#define AGW_M_STATE_WRITE       "AGW0305" /* warn: a file kept across restarts (a key set or a backend token) could not be written (at most once a minute per process) */
 
 #endif

@@ -18,8 +18,12 @@ static void agw_register_hooks(apr_pool_t *p)
     ap_hook_check_config(agw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: before the configuration is read: the global mutexes are registered */
     ap_hook_pre_config(agw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(agw_state_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the shared cache is made */
     ap_hook_post_config(agw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the configuration is complete, in the parent (root): the directory of the
+     * keys kept across restarts is made (0700, the child user's) and its key read */
+    ap_hook_post_config(agw_state_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the version is announced */
     ap_hook_post_config(agw_version_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the host's counters are made

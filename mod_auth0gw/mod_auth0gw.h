@@ -159,6 +159,19 @@ apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
 apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
 apr_status_t agw_fetch_lock(int wait);
 void agw_fetch_unlock(void);
+/* A sealer made from Auth0CacheSecret (for the state files too); APR_NOTFOUND without one. */
+struct agw_seal_t;
+apr_status_t agw_cache_fleet_seal(struct agw_seal_t **ps, apr_pool_t *p, agw_err_t *err);
+
+/* state.c: the keys kept across restarts, in sealed files under Auth0StateDir (default: the
+ * runtime directory's auth0gw/), made ready by the parent before the children start. */
+const char *agw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg);
+int agw_state_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int agw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s);
+/* The key store's persistent store in a child (NULL when nothing is kept). */
+const agw_persist_t *agw_state_persist(server_rec *s);
+const char *agw_state_dir(void);
 
 /* status.c */
 typedef enum {

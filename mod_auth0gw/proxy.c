@@ -365,6 +365,9 @@ static void cc_log(void *baton, agw_log_level_e level, int msgno, const char *ms
         agw_metrics_client(b->c->name, 0);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, b->r, AGW_M_CLIENT_FAILED ": %s", msg);
     }
+    else if (msgno == AGW_MSG_CC_RESTORED) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, b->r, AGW_M_CC_RESTORED ": %s", msg);
+    }
     else {
         ap_log_rerror(APLOG_MARK, level == AGW_LOG_ERR ? APLOG_ERR : APLOG_DEBUG, 0, b->r,
                       "AGW%04d: %s", msgno, msg);
@@ -413,6 +416,7 @@ void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
     }
     cc_shared.baton = s;
     agw_ccstore_share(ccstore, &cc_shared, &cc_hostlock, agw_cache_is_network());
+    agw_ccstore_persist(ccstore, agw_state_persist(s));
 }
 
 /* The token for a proxied request, or NULL with *retry_after set (503). */

@@ -37,6 +37,7 @@ typedef struct cc_state_t {
     apr_int64_t next_try;
     unsigned long fetches, fetch_failures, served, refused;
     char last_error[200];
+    int persist_tried;          /* looked in the persistent store once */
 } cc_state_t;
 
 struct agw_ccstore_t {
@@ -46,6 +47,7 @@ struct agw_ccstore_t {
     agw_log_fn *log;
     void *baton;
     const agw_shared_t *shared;
+    const agw_persist_t *persist;
     const agw_cc_hostlock_t *hostlock;
     int fleet;
     agw_cc_fetch_fn *fetch;
@@ -121,6 +123,11 @@ void agw_ccstore_share(agw_ccstore_t *store, const agw_shared_t *shared,
     store->shared = shared;
     store->hostlock = hostlock;
     store->fleet = fleet;
+}
+
+void agw_ccstore_persist(agw_ccstore_t *store, const agw_persist_t *persist)
+{
+    store->persist = persist;
 }
 
 void agw_ccstore_set_fetch(agw_ccstore_t *store, agw_cc_fetch_fn *fetch, void *baton)
@@ -239,11 +246,39 @@ static int shared_token(agw_cc_token_t *tok, call_t *k)
            && agw_cc_token_decode(tok, k->p, data, len, now_of(k)) == APR_SUCCESS;
 }
 
+/* The token kept across restarts, once per process and client while it holds none; read as
+ * hostile like a shared record. */
+static int persisted_token(agw_cc_token_t *tok, call_t *k)
+{
+    const agw_persist_t *ps = k->store->persist;
+    char *data;
+    apr_size_t len;
+    int first, ok;
+
+    if (!ps)
+        return 0;
+    apr_thread_mutex_lock(k->st->mutex);
+    first = !k->st->persist_tried && !k->st->token;
+    k->st->persist_tried = 1;
+    apr_thread_mutex_unlock(k->st->mutex);
+    if (!first || ps->load(ps->baton, k->c->cache_key, &data, &len, k->p) != APR_SUCCESS)
+        return 0;
+    ok = agw_cc_token_decode(tok, k->p, data, len, now_of(k)) == APR_SUCCESS
+         && now_of(k) + AGW_CC_EXPIRY_MARGIN < tok->expires_at;
+    memset(data, 0, len);
+    if (ok)
+        logf_(k, AGW_LOG_INFO, AGW_MSG_CC_RESTORED,
+              "token for client %s restored from the state kept across restarts, expires in %"
+              APR_INT64_T_FMT " s (fp=%s)", k->c->name, tok->expires_at - now_of(k),
+              agw_crypt_fingerprint(k->p, tok->access_token, strlen(tok->access_token)));
+    return ok;
+}
+
 static void adopt_shared(call_t *k)
 {
     agw_cc_token_t tok;
 
-    if (!shared_token(&tok, k))
+    if (!shared_token(&tok, k) && !persisted_token(&tok, k))
         return;
     apr_thread_mutex_lock(k->st->mutex);
     adopt_locked(k->st, k->c, &tok);
@@ -380,6 +415,7 @@ static int wait_turn_locked(call_t *k, apr_int64_t *pturn_waited)
 static void publish_token(call_t *k, const agw_cc_token_t *tok, apr_pool_t *p, apr_int64_t now)
 {
     const agw_shared_t *sh = k->store->shared;
+    const agw_persist_t *ps = k->store->persist;
     apr_size_t len;
     char *rec;
 
@@ -387,12 +423,15 @@ static void publish_token(call_t *k, const agw_cc_token_t *tok, apr_pool_t *p, a
           "token for client %s obtained from %s, expires in %" APR_INT64_T_FMT " s (fp=%s)",
           k->c->name, k->c->token_url, tok->expires_at - now,
           agw_crypt_fingerprint(p, tok->access_token, strlen(tok->access_token)));
-    if (!sh)
+    if (!sh && !ps)
         return;
     rec = agw_cc_token_encode(p, tok, &len);
-    sh->put(sh->baton, k->c->cache_key, rec, len, tok->expires_at, p);
+    if (sh)
+        sh->put(sh->baton, k->c->cache_key, rec, len, tok->expires_at, p);
+    if (ps)
+        ps->save(ps->baton, k->c->cache_key, rec, len, p);
     memset(rec, 0, len);
-    if (sh->del)
+    if (sh && sh->del)
         sh->del(sh->baton, k->fail_key, p);
 }
 

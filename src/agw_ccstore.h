@@ -17,6 +17,7 @@
 /* Message numbers the store logs with (the glue prints them as AGW0nnn). */
 #define AGW_MSG_CC_OBTAINED 210
 #define AGW_MSG_CC_FAILED   211
+#define AGW_MSG_CC_RESTORED 217
 
 /* Requests a token from the endpoint (default: agw_client_fetch). */
 typedef apr_status_t agw_cc_fetch_fn(void *baton, agw_cc_token_t *tok, apr_pool_t *p,
@@ -51,6 +52,14 @@ apr_status_t agw_ccstore_create(agw_ccstore_t **pstore, apr_pool_t *p, agw_log_f
  * hostlock (may be NULL) must outlive the store. */
 void agw_ccstore_share(agw_ccstore_t *store, const agw_shared_t *shared,
                        const agw_cc_hostlock_t *hostlock, int fleet);
+
+/* With a persistent store (sealed files, agw_keys.h), every token this process obtains is
+ * kept there under its cache key, and a process with no token of its own and none in the
+ * shared store looks there once, before asking the endpoint: a token that is still valid for
+ * more than AGW_CC_EXPIRY_MARGIN (agw_cc_token_decode's checks) is adopted and renewed on its
+ * usual schedule, so a restart during an endpoint outage keeps the backend's token. persist
+ * must outlive the store; NULL: none. */
+void agw_ccstore_persist(agw_ccstore_t *store, const agw_persist_t *persist);
 
 /* For tests: the token request and the sleeps (NULL: the defaults). */
 void agw_ccstore_set_fetch(agw_ccstore_t *store, agw_cc_fetch_fn *fetch, void *baton);

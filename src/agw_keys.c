@@ -43,6 +43,11 @@ struct agw_keysrc_t {
     apr_int64_t next_refresh;
     unsigned long fetches, failures, version;
     char last_error[200];
+    /* the persistent store: touched by the one fetch of this source running in this process */
+    int persist_tried;          /* looked there once (at the first need) */
+    apr_int64_t saved_at;       /* when this process last saved the set; -1: never */
+    unsigned char saved_md[32]; /* SHA-256 of the set it saved */
+    int saving;                 /* a thread of this process writes it (mutex held to change) */
 };
 
 struct agw_keystore_t {
@@ -54,6 +59,7 @@ struct agw_keystore_t {
     agw_log_fn *log;
     void *baton;
     const agw_shared_t *shared;
+    const agw_persist_t *persist;
     void (*sleep)(apr_interval_time_t t);
     int max_waiters;            /* requests that may wait for one source's fetch */
     agw_keys_event_fn *on_load;
@@ -63,6 +69,11 @@ struct agw_keystore_t {
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared)
 {
     ks->shared = shared;
+}
+
+void agw_keystore_persist(agw_keystore_t *ks, const agw_persist_t *persist)
+{
+    ks->persist = persist;
 }
 
 void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t))
@@ -181,6 +192,7 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                : apr_pstrcat(ks->pool, "discovery:", src->spec.issuer, NULL);
     src->last_unsched = -1;
     src->shared_peeked = -1;
+    src->saved_at = -1;
     if (src->spec.fetch_wait < 0)
         src->spec.fetch_wait = 0;
     {
@@ -472,7 +484,57 @@ typedef struct fetched_t {
     int attempted;              /* a set was taken or fetched (else nothing to report) */
     apr_status_t rv;
     agw_err_t err;
+    int from_persist;           /* the set kept across restarts, parsed already */
 } fetched_t;
+
+/* The set kept across restarts, when fetched less than max_stale ago (parsed into f). */
+static int persist_take(fetched_t *f, agw_keysrc_t *src, apr_int64_t now)
+{
+    const agw_persist_t *ps = src->store->persist;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    char *data, *end;
+    apr_size_t len;
+    apr_int64_t t;
+
+    if (!ps || ps->load(ps->baton, src->shared_key, &data, &len, f->p) != APR_SUCCESS)
+        return 0;
+    t = apr_strtoi64(data, &end, 10);
+    if (*end != ' ' || t <= 0 || t > now || now - t >= src->spec.max_stale)
+        return 0;
+    end++;
+    if (agw_jwks_parse(&f->jwks, f->p, end, len - (apr_size_t)(end - data), &err) != APR_SUCCESS
+        || f->jwks->keys->nelts == 0) {
+        f->jwks = NULL;
+        return 0;
+    }
+    f->fetched_at = t;
+    return 1;
+}
+
+/* Keeps a set just fetched from the source for after a restart (mutex not held; src->saving
+ * set, so that the saved_ fields have one writer): when it differs from the one
+ * this process saved last, or that one is older than the refresh interval (so that the kept
+ * set's age tells when the source last answered, to within one interval). */
+static void persist_save(agw_keysrc_t *src, const char *body, apr_size_t len, apr_int64_t now,
+                         apr_pool_t *p)
+{
+    const agw_persist_t *ps = src->store->persist;
+    unsigned char md[32];
+    char *rec;
+
+    if (!ps)
+        return;
+    if (agw_crypt_sha256(md, body, len) != APR_SUCCESS)
+        return;
+    if (src->saved_at >= 0 && now - src->saved_at < src->spec.refresh
+        && memcmp(md, src->saved_md, sizeof(md)) == 0)
+        return;
+    rec = apr_psprintf(p, "%" APR_INT64_T_FMT " %.*s", now, (int)len, body);
+    if (ps->save(ps->baton, src->shared_key, rec, strlen(rec), p) == APR_SUCCESS) {
+        src->saved_at = now;
+        memcpy(src->saved_md, md, sizeof(md));
+    }
+}
 
 /* Logs the outcome and, for a set fetched from the source, shares it (mutex not held). */
 static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_size_t len,
@@ -482,6 +544,13 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
     const char *where = f->uri ? f->uri : src->name;
     int i;
 
+    if (f->rv == APR_SUCCESS && f->from_persist) {
+        logf_(ks, AGW_LOG_INFO, AGW_MSG_JWKS_RESTORED, f->p,
+              "JWKS for %s restored from the state kept across restarts: %d keys, fetched %"
+              APR_INT64_T_FMT " s ago; refreshing it now", src->name, f->jwks->keys->nelts,
+              now - f->fetched_at);
+        return;
+    }
     if (f->rv == APR_SUCCESS && f->from_shared) {
         logf_(ks, AGW_LOG_DEBUG, AGW_MSG_JWKS_FETCHED, f->p,
               "JWKS for %s taken from the shared cache: %d keys", src->name,
@@ -529,6 +598,10 @@ static void install_locked(agw_keysrc_t *src, fetched_t *f, apr_int64_t now)
      * from; a set from the shared cache refreshes a little after the process that fetched
      * it, so that process's next publication is usually there to be taken */
     src->next_refresh = f->fetched_at + src->spec.refresh + (f->from_shared ? jitter(src) : 0);
+    /* a set kept across a restart may be old: the schedule asks the source soon, each
+     * process at its own second (the first one's set is then in the shared store) */
+    if (f->from_persist)
+        src->next_refresh = now + jitter(src);
     if (src->next_refresh <= now)
         src->next_refresh = now + 1;
     f->p = NULL;
@@ -599,15 +672,20 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
     fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, 0, APR_SUCCESS,
-                    { NULL, NULL, AGW_R_NONE } };
+                    { NULL, NULL, AGW_R_NONE }, 0 };
     apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
+    apr_pool_t *kp = NULL;      /* a copy of a set to keep, written once the waiters are free */
 
     src->fetching = 1;
     apr_thread_mutex_unlock(ks->mutex);
     apr_pool_create_unmanaged_ex(&f.p, NULL, NULL);
     f.from_shared = f.attempted = shared_take(&body, &len, &f.fetched_at, src, f.p, now, have);
+    if (!f.attempted && why == FETCH_FIRST && !src->cur && !src->persist_tried) {
+        src->persist_tried = 1;
+        f.from_persist = f.attempted = persist_take(&f, src, now);
+    }
     if (!f.attempted && why == FETCH_SCHEDULED) {
         f.attempted = 1;
         f.rv = fetch_network(&body, &len, &f.uri, &f.found_uri, src, f.p, &f.err);
@@ -616,21 +694,25 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
         fetch_claimed(&body, &len, &f, src, now, have, why);
     }
     if (f.attempted) {
-        if (f.rv == APR_SUCCESS
+        if (f.rv == APR_SUCCESS && !f.from_persist
             && (f.rv = agw_jwks_parse(&f.jwks, f.p, body, len, &f.err)) == APR_SUCCESS
             && f.jwks->keys->nelts == 0) {
             agw_err_set(&f.err, NULL, "no usable keys in the JWKS");
             f.rv = APR_EINVAL;
         }
         fetch_report(src, &f, body, len, now, f.from_shared ? FETCH_SHARED_ONLY : why);
+        if (f.rv == APR_SUCCESS && !f.from_shared && !f.from_persist && ks->persist
+            && apr_pool_create_unmanaged_ex(&kp, NULL, NULL) == APR_SUCCESS)
+            body = apr_pstrmemdup(kp, body, len);
     }
     if (ks->on_load && f.attempted)
-        ks->on_load(ks->on_load_baton, src->name, !f.from_shared, f.rv == APR_SUCCESS,
+        ks->on_load(ks->on_load_baton, src->name, !f.from_shared && !f.from_persist,
+                    f.rv == APR_SUCCESS,
                     f.rv == APR_SUCCESS ? f.jwks->keys->nelts : 0);
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
     if (f.attempted) {
-        if (!f.from_shared)
+        if (!f.from_shared && !f.from_persist)
             src->fetches++;
         if (f.rv == APR_SUCCESS)
             install_locked(src, &f, now);
@@ -640,6 +722,17 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
     apr_thread_cond_broadcast(ks->done);
     if (f.p)
         apr_pool_destroy(f.p);
+    if (kp) {
+        /* after the fetch, so that no request waits for the disk; one writer per source */
+        if (!src->saving) {
+            src->saving = 1;
+            apr_thread_mutex_unlock(ks->mutex);
+            persist_save(src, body, len, now, kp);
+            apr_thread_mutex_lock(ks->mutex);
+            src->saving = 0;
+        }
+        apr_pool_destroy(kp);
+    }
 }
 
 /* Waits for this process's running fetch of src to end, up to deadline (mutex held). Returns

@@ -33,6 +33,7 @@ typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const cha
 #define AGW_MSG_JWKS_FETCHED  200
 #define AGW_MSG_JWKS_FAILED   201
 #define AGW_MSG_JWKS_SKIPPED  202
+#define AGW_MSG_JWKS_RESTORED 203
 
 /* A store shared with other processes and hosts (the glue puts mod_socache behind it).
  * Keys and values are text; get returns APR_NOTFOUND on a miss, anything else on failure.
@@ -46,6 +47,17 @@ typedef struct agw_shared_t {
     void *baton;
     apr_status_t (*del)(void *baton, const char *key, apr_pool_t *p);
 } agw_shared_t;
+
+/* A store that outlives the process and its server's restarts (the glue: sealed files).
+ * load returns APR_NOTFOUND when there is no record it can open; save replaces the record
+ * in one step (readers see the old or the new one). Called without the store's mutexes. */
+typedef struct agw_persist_t {
+    apr_status_t (*load)(void *baton, const char *name, char **pdata, apr_size_t *plen,
+                         apr_pool_t *p);
+    apr_status_t (*save)(void *baton, const char *name, const char *data, apr_size_t len,
+                         apr_pool_t *p);
+    void *baton;
+} agw_persist_t;
 
 typedef struct agw_keystore_t agw_keystore_t;
 typedef struct agw_keysrc_t agw_keysrc_t;
@@ -81,6 +93,15 @@ void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
  * process's worker threads, so that a flood of unknown kids while the issuer hangs leaves the
  * other half to requests with known keys); n <= 0: AGW_KEYS_MAX_WAITERS. */
 void agw_keystore_set_max_waiters(agw_keystore_t *ks, int n);
+
+/* With a persistent store, the last good set of each source fetched from the source itself
+ * (not one taken from the shared store) is kept there ("jwks:<hash>" = "<fetched_at> <JWKS>", rewritten when the set
+ * changes or once per refresh interval). A process with no usable set looks there once,
+ * after the shared store and before the network: a set fetched less than max_stale ago is
+ * installed with its own fetch time (so max_stale still bounds it) and refreshed within a
+ * few seconds by the schedule. So a restart during an issuer outage keeps serving the keys
+ * known before it. persist must outlive ks; NULL: none. */
+void agw_keystore_persist(agw_keystore_t *ks, const agw_persist_t *persist);
 
 /* How the store sleeps while it waits for another process's fetch (apr_sleep; tests give
  * their own). */

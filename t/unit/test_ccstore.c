@@ -679,6 +679,82 @@ START_TEST(a_slow_client_never_delays_another)
 }
 END_TEST
 
+/* ---- the persistent store: a token survives a restart ------------------------------------- */
+
+static apr_hash_t *kept;
+static int kept_loads;
+
+static apr_status_t kept_load(void *baton, const char *name, char **pdata, apr_size_t *plen,
+                              apr_pool_t *p)
+{
+    const char *v = apr_hash_get(kept, name, APR_HASH_KEY_STRING);
+    kept_loads++;
+    if (!v)
+        return APR_NOTFOUND;
+    *pdata = apr_pstrdup(p, v);
+    *plen = strlen(v);
+    return APR_SUCCESS;
+}
+
+static apr_status_t kept_save(void *baton, const char *name, const char *data, apr_size_t len,
+                              apr_pool_t *p)
+{
+    apr_hash_set(kept, apr_pstrdup(agw_test_pool, name), APR_HASH_KEY_STRING,
+                 apr_pstrndup(agw_test_pool, data, len));
+    return APR_SUCCESS;
+}
+
+static const agw_persist_t kept_ops = { kept_load, kept_save, NULL };
+
+static agw_ccstore_t *restarted_process(void)
+{
+    agw_ccstore_t *s = process(0);
+    agw_ccstore_persist(s, &kept_ops);
+    return s;
+}
+
+START_TEST(a_kept_token_survives_a_restart_while_valid)
+{
+    agw_client_t *a = client("a");
+    agw_ccstore_t *s;
+    apr_int64_t retry;
+
+    kept = apr_hash_make(agw_test_pool);
+    kept_loads = 0;
+    s = restarted_process();
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(kept_loads, 1);        /* looked once, found nothing, fetched */
+    ck_assert_str_eq(apr_hash_get(kept, "cc:a", APR_HASH_KEY_STRING), "1 1000 1100 tok-a-1");
+    /* the endpoint goes down; the server restarts: the kept token serves, nothing fetched */
+    ep.fail = 1;
+    at(1050);
+    s = restarted_process();
+    logged_obtained = 0;
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_ptr_nonnull(strstr(last_log, "token for client a restored from the state kept "
+                                           "across restarts, expires in 50 s (fp="));
+    ck_assert_ptr_null(strstr(last_log, "tok-a-1"));
+    /* past its renewal time it still serves while renewals fail, up to the margin */
+    at(1094);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 2);
+    /* a restart within the margin: not adopted, the endpoint is asked (and fails) */
+    at(1096);
+    s = restarted_process();
+    ck_assert_ptr_null(get(s, a, &retry));
+    ck_assert_int_eq(ep.calls_a, 3);
+    /* a record that does not decode is not adopted */
+    ep.fail = 0;
+    at(1060);
+    apr_hash_set(kept, "cc:a", APR_HASH_KEY_STRING, "1 1000 junk tok-a-1");
+    s = restarted_process();
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-4");
+    /* and the fetched token replaces it */
+    ck_assert_str_eq(apr_hash_get(kept, "cc:a", APR_HASH_KEY_STRING), "1 1060 1160 tok-a-4");
+}
+END_TEST
+
 Suite *agw_suite_ccstore(void)
 {
     Suite *s = suite_create("ccstore");
@@ -701,6 +777,7 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, store_down_each_process_fetches_single_flight_within);
     tcase_add_test(tc, one_renewer_others_served_the_old_token);
     tcase_add_test(tc, a_slow_client_never_delays_another);
+    tcase_add_test(tc, a_kept_token_survives_a_restart_while_valid);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -625,6 +625,204 @@ START_TEST(load_hook_reports_every_load)
 }
 END_TEST
 
+/* ---- the persistent store: the last good set survives a restart ---- */
+
+typedef struct persist_fake_t {
+    apr_hash_t *h;
+    int loads, saves;
+} persist_fake_t;
+
+static apr_status_t pfake_load(void *baton, const char *name, char **pdata, apr_size_t *plen,
+                               apr_pool_t *p)
+{
+    persist_fake_t *f = baton;
+    const char *v = apr_hash_get(f->h, name, APR_HASH_KEY_STRING);
+    f->loads++;
+    if (!v)
+        return APR_NOTFOUND;
+    *pdata = apr_pstrdup(p, v);
+    *plen = strlen(v);
+    return APR_SUCCESS;
+}
+
+static apr_status_t pfake_save(void *baton, const char *name, const char *data, apr_size_t len,
+                               apr_pool_t *p)
+{
+    persist_fake_t *f = baton;
+    f->saves++;
+    apr_hash_set(f->h, apr_pstrdup(agw_test_pool, name), APR_HASH_KEY_STRING,
+                 apr_pstrndup(agw_test_pool, data, len));
+    return APR_SUCCESS;
+}
+
+static int logged_restored;
+static void log_restored(void *baton, agw_log_level_e level, int msgno, const char *msg)
+{
+    if (msgno == AGW_MSG_JWKS_RESTORED)
+        logged_restored++;
+    log_cb(baton, level, msgno, msg);
+}
+
+/* One process's life: a fresh store and source as after a (graceful) restart. */
+static agw_keystore_t *last_store;
+static agw_keysrc_t *new_process(const agw_persist_t *ps, const agw_shared_t *sh,
+                                 const agw_keys_spec_t *spec)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    ck_assert_int_eq(agw_keystore_create(&ks, agw_test_pool, log_restored, NULL), APR_SUCCESS);
+    agw_keystore_persist(ks, ps);
+    if (sh)
+        agw_keystore_share(ks, sh);
+    ck_assert_int_eq(agw_keystore_source(&src, ks, spec), APR_SUCCESS);
+    last_store = ks;
+    return src;
+}
+
+START_TEST(a_restart_during_an_outage_serves_the_kept_set)
+{
+    persist_fake_t pf = { NULL, 0, 0 };
+    agw_persist_t ps = { pfake_load, pfake_save, &pf };
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_keysrc_t *src;
+    apr_array_header_t *st;
+
+    pf.h = apr_hash_make(agw_test_pool);
+    logged_restored = 0;
+    spec.refresh = 100;
+    spec.max_stale = 1000;
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    src = new_process(&ps, NULL, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(pf.saves, 1);
+    /* the same set fetched again within the refresh interval (an unknown kid) is not written
+     * again; at the scheduled refresh it is (the kept set's time follows the source's last
+     * answer) */
+    agw_keysrc_unknown_kid(ref, src, agw_test_pool, 1050, &err);
+    ck_assert_int_eq(stat_fetches(last_store), 2);
+    ck_assert_int_eq(pf.saves, 1);
+    agw_keystore_tick(last_store, 1099);     /* not due */
+    ck_assert_int_eq(stat_fetches(last_store), 2);
+    agw_keystore_tick(last_store, 1200);
+    ck_assert_int_eq(stat_fetches(last_store), 3);
+    ck_assert_int_eq(pf.saves, 2);
+
+    /* the issuer goes away; the server restarts: the new process serves the kept set */
+    unlink(path);
+    src = new_process(&ps, NULL, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1500, &retry, &err), APR_SUCCESS);
+    ck_assert(holds_kid(ref, "a"));
+    ck_assert_int_eq(ref->fetched_at, 1200);    /* its own fetch time: max_stale bounds it */
+    ck_assert_int_eq(logged_restored, 1);
+    ck_assert_int_eq(stat_fetches(last_store), 0);
+    /* the schedule asks the source within seconds, not at 1200 + refresh */
+    st = agw_keystore_stats(last_store, agw_test_pool);
+    ck_assert_int_le(APR_ARRAY_IDX(st, 0, agw_keysrc_stats_t).next_refresh, 1500 + 7);
+    ck_assert_int_gt(APR_ARRAY_IDX(st, 0, agw_keysrc_stats_t).next_refresh, 1500);
+    agw_keystore_tick(last_store, 1510);
+    ck_assert_int_eq(stat_fetches(last_store), 1);   /* it tried, and failed */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 2200, &retry, &err), APR_SUCCESS);
+    /* up to max_stale after the source last answered, not after the restart */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 2201, &retry, &err), APR_EAGAIN);
+    /* a failed fetch wrote nothing */
+    ck_assert_int_eq(pf.saves, 2);
+
+    /* a restart after max_stale: the kept set is too old, and the outage gives 503 */
+    src = new_process(&ps, NULL, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 2200, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(logged_restored, 1);
+
+    /* back within max_stale, the issuer back with a new key: the kept set serves at once,
+     * and the scheduled refresh replaces (and keeps) the source's set */
+    src = new_process(&ps, NULL, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1300, &retry, &err), APR_SUCCESS);
+    write_jwks("{\"keys\":[" KEY("b") "]}");
+    agw_keystore_tick(last_store, 1310);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1310, &retry, &err), APR_SUCCESS);
+    ck_assert(holds_kid(ref, "b"));
+    ck_assert_int_eq(pf.saves, 3);
+}
+END_TEST
+
+START_TEST(a_kept_set_that_is_bad_or_from_the_future_is_not_used)
+{
+    persist_fake_t pf = { NULL, 0, 0 };
+    agw_persist_t ps = { pfake_load, pfake_save, &pf };
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_keysrc_t *src;
+    const char *name;
+    static const char *const bad[] = {
+        "1000 {\"keys\":[]}", "1000 not json", "1000", "x {\"keys\":[" KEY("a") "]}",
+        "2000 {\"keys\":[" KEY("a") "]}",       /* written after now */
+        "-5 {\"keys\":[" KEY("a") "]}", ""
+    };
+    unsigned int i;
+
+    pf.h = apr_hash_make(agw_test_pool);
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    src = new_process(&ps, NULL, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(apr_hash_count(pf.h), 1);
+    {
+        apr_hash_index_t *hi = apr_hash_first(agw_test_pool, pf.h);
+        apr_hash_this(hi, (const void **)&name, NULL, NULL);
+    }
+    ck_assert(strncmp(name, "jwks:", 5) == 0);
+    unlink(path);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        apr_hash_set(pf.h, name, APR_HASH_KEY_STRING, bad[i]);
+        src = new_process(&ps, NULL, &spec);
+        ck_assert_msg(agw_keysrc_get(ref, src, agw_test_pool, 1100, &retry, &err) == APR_EAGAIN,
+                      "kept record %u used", i);
+    }
+}
+END_TEST
+
+/* A set in the shared store (fresher, another process's) wins over the kept one; a set taken
+ * from the shared store is not written again; the kept one is looked at once per process. */
+START_TEST(the_shared_set_comes_first_and_is_not_kept_again)
+{
+    persist_fake_t pf = { NULL, 0, 0 };
+    agw_persist_t ps = { pfake_load, pfake_save, &pf };
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_keysrc_t *a, *b;
+
+    pf.h = apr_hash_make(agw_test_pool);
+    f.h = apr_hash_make(agw_test_pool);
+    logged_restored = 0;
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    a = new_process(&ps, &shared, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, a, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(pf.saves, 1);
+    ck_assert_int_eq(pf.loads, 1);      /* the first process found it in neither store */
+    b = new_process(&ps, &shared, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, b, agw_test_pool, 1001, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(ref->fetched_at, 1000);
+    ck_assert_int_eq(pf.loads, 1);
+    ck_assert_int_eq(pf.saves, 1);
+    ck_assert_int_eq(logged_restored, 0);
+    /* a process with an empty shared store and no kept set looks there once, then fetches */
+    unlink(path);
+    apr_hash_clear(pf.h);
+    f.h = apr_hash_make(agw_test_pool);
+    b = new_process(&ps, &shared, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ref, b, agw_test_pool, 1002, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(agw_keysrc_get(ref, b, agw_test_pool, 1100, &retry, &err), APR_EAGAIN);
+    ck_assert_int_eq(pf.loads, 2);
+}
+END_TEST
+
 Suite *agw_suite_keys(void)
 {
     Suite *s = suite_create("keys");
@@ -644,6 +842,9 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, a_failed_fetch_cools_down_every_process);
     tcase_add_test(tc, a_claimed_fetch_is_waited_for);
     tcase_add_test(tc, load_hook_reports_every_load);
+    tcase_add_test(tc, a_restart_during_an_outage_serves_the_kept_set);
+    tcase_add_test(tc, a_kept_set_that_is_bad_or_from_the_future_is_not_used);
+    tcase_add_test(tc, the_shared_set_comes_first_and_is_not_kept_again);
     suite_add_tcase(s, tc);
     return s;
 }
