@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD_PKGS=(gcc make libc6-dev pkg-config apache2-dev libjansson-dev libcurl4-openssl-dev libssl-dev)
 UNIT_PKGS=(check libsubunit-dev)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
+COVERAGE_PKGS=(lcov)        # make coverage: gcov's data summed per directory
 INTEGRATION_PKGS=(apache2 libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl
                   liblwp-protocol-https-perl libhttp-daemon-perl redis-server memcached
                   openssl ca-certificates
@@ -37,7 +38,8 @@ node_ok() {
 }
 
 missing=()
-for pkg in "${BUILD_PKGS[@]}" "${UNIT_PKGS[@]}" "${FUZZ_PKGS[@]}" "${INTEGRATION_PKGS[@]}" \
+for pkg in "${BUILD_PKGS[@]}" "${UNIT_PKGS[@]}" "${FUZZ_PKGS[@]}" "${COVERAGE_PKGS[@]}" \
+           "${INTEGRATION_PKGS[@]}" \
            "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done

@@ -321,13 +321,39 @@ static apr_status_t http_json_get(char **pbody, apr_size_t *plen, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+apr_status_t agw_keys_discovery_parse(const char **puri, apr_pool_t *p, const char *body,
+                                      apr_size_t len, const char *issuer, int allow_http,
+                                      agw_err_t *err)
+{
+    const char *uri, *doc_iss;
+    json_t *doc;
+    apr_status_t rv;
+
+    if ((rv = agw_json_parse(&doc, p, body, len, AGW_JSON_MAX_DEPTH, err)) != APR_SUCCESS) {
+        agw_err_set(err, NULL, "discovery document is not valid JSON");
+        return rv;
+    }
+    doc_iss = agw_json_str(doc, "issuer");
+    uri = agw_json_str(doc, "jwks_uri");
+    if (!doc_iss || strcmp(doc_iss, issuer) != 0) {
+        agw_err_set(err, NULL, "discovery document names another issuer");
+        return APR_EINVAL;
+    }
+    if (!uri || !(strncasecmp(uri, "https://", 8) == 0
+                  || (allow_http && strncasecmp(uri, "http://", 7) == 0))) {
+        agw_err_set(err, NULL, "discovery document has no usable https jwks_uri");
+        return APR_EINVAL;
+    }
+    *puri = uri;
+    return APR_SUCCESS;
+}
+
 /* The jwks_uri of the issuer's OpenID configuration, checked for scheme and issuer. */
 static apr_status_t discover(const char **puri, apr_pool_t *p, const agw_keys_spec_t *spec,
                              agw_err_t *err)
 {
-    const char *iss = spec->issuer, *uri, *doc_iss;
+    const char *iss = spec->issuer;
     apr_size_t ilen = strlen(iss), len;
-    json_t *doc;
     char *body;
     apr_status_t rv;
 
@@ -338,23 +364,23 @@ static apr_status_t discover(const char **puri, apr_pool_t *p, const agw_keys_sp
                                         "/.well-known/openid-configuration", NULL),
                             &spec->http, err)) != APR_SUCCESS)
         return rv;
-    if ((rv = agw_json_parse(&doc, p, body, len, AGW_JSON_MAX_DEPTH, err)) != APR_SUCCESS) {
-        agw_err_set(err, NULL, "discovery document is not valid JSON");
-        return rv;
-    }
-    doc_iss = agw_json_str(doc, "issuer");
-    uri = agw_json_str(doc, "jwks_uri");
-    if (!doc_iss || strcmp(doc_iss, iss) != 0) {
-        agw_err_set(err, NULL, "discovery document names another issuer");
-        return APR_EINVAL;
-    }
-    if (!uri || !(strncasecmp(uri, "https://", 8) == 0
-                  || (spec->http.allow_http && strncasecmp(uri, "http://", 7) == 0))) {
-        agw_err_set(err, NULL, "discovery document has no usable https jwks_uri");
-        return APR_EINVAL;
-    }
-    *puri = uri;
-    return APR_SUCCESS;
+    return agw_keys_discovery_parse(puri, p, body, len, iss, spec->http.allow_http, err);
+}
+
+int agw_keys_record_parse(apr_int64_t *pfetched_at, const char **pbody, apr_size_t *plen,
+                          const char *data, apr_size_t len)
+{
+    apr_size_t i = 0;
+    apr_int64_t t = 0;
+
+    while (i < len && i < 18 && data[i] >= '0' && data[i] <= '9')
+        t = t * 10 + (data[i++] - '0');
+    if (i == 0 || i >= len || data[i] != ' ')
+        return 0;
+    *pfetched_at = t;
+    *pbody = data + i + 1;
+    *plen = len - i - 1;
+    return 1;
 }
 
 /* A set another process fetched within the refresh interval, newer than ours ("<time> <json>"). */
@@ -362,17 +388,18 @@ static int shared_take(char **pbody, apr_size_t *plen, apr_int64_t *pfetched_at,
                        agw_keysrc_t *src, apr_pool_t *p, apr_int64_t now, apr_int64_t have)
 {
     const agw_shared_t *sh = src->store->shared;
-    char *data, *end;
-    apr_size_t len;
+    char *data;
+    const char *body;
+    apr_size_t len, blen;
     apr_int64_t t;
 
-    if (!sh || sh->get(sh->baton, src->shared_key, &data, &len, p) != APR_SUCCESS)
+    if (!sh || sh->get(sh->baton, src->shared_key, &data, &len, p) != APR_SUCCESS
+        || !agw_keys_record_parse(&t, &body, &blen, data, len))
         return 0;
-    t = apr_strtoi64(data, &end, 10);
-    if (*end != ' ' || t <= have || t > now || now - t >= src->spec.refresh)
+    if (t <= have || t > now || now - t >= src->spec.refresh)
         return 0;
-    *pbody = end + 1;
-    *plen = len - (apr_size_t)(end + 1 - data);
+    *pbody = (char *)body;
+    *plen = blen;
     *pfetched_at = t;
     return 1;
 }

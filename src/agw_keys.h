@@ -147,6 +147,20 @@ apr_status_t agw_keysrc_unknown_kid(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_
  * thread so that no request waits while cached keys are valid. */
 void agw_keystore_tick(agw_keystore_t *ks, apr_int64_t now);
 
+/* The parsers of what other parties hand the key store, exported for tests and fuzzing.
+ * An OpenID discovery document (body, len bytes): its "issuer" must equal issuer exactly and
+ * its "jwks_uri" start with https:// (or http:// when allow_http). APR_SUCCESS with *puri
+ * (from the document, owned by p), or an error with reason "discovery document is not valid
+ * JSON", "discovery document names another issuer", "discovery document has no usable https
+ * jwks_uri". */
+apr_status_t agw_keys_discovery_parse(const char **puri, apr_pool_t *p, const char *body,
+                                      apr_size_t len, const char *issuer, int allow_http,
+                                      agw_err_t *err);
+/* A set published in the shared store, "<fetched_at> <JWKS JSON>" (data need not be
+ * NUL-terminated): 1 with the time (1 to 18 decimal digits) and the JSON inside data, else 0. */
+int agw_keys_record_parse(apr_int64_t *pfetched_at, const char **pbody, apr_size_t *plen,
+                          const char *data, apr_size_t len);
+
 /* Copies of each source's statistics, from p. */
 apr_array_header_t *agw_keystore_stats(agw_keystore_t *ks, apr_pool_t *p);
 

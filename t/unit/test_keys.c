@@ -784,6 +784,49 @@ START_TEST(a_kept_set_that_is_bad_or_from_the_future_is_not_used)
 }
 END_TEST
 
+/* The discovery document comes from the network: its issuer must be ours exactly, its
+ * jwks_uri https (http only when allowed). */
+START_TEST(discovery_document_is_checked)
+{
+    static const char iss[] = "https://issuer.example/";
+    const char *uri = NULL;
+    agw_err_t err = { 0 };
+    const char *ok = "{\"issuer\":\"https://issuer.example/\","
+                     "\"jwks_uri\":\"https://issuer.example/jwks.json\"}";
+    const char *plain = "{\"issuer\":\"https://issuer.example/\","
+                        "\"jwks_uri\":\"http://127.0.0.1:1/jwks\"}";
+    static const char *refused[][2] = {
+        { "{\"issuer\":\"https://issuer.example\",\"jwks_uri\":\"https://x/\"}",
+          "discovery document names another issuer" },
+        { "{\"jwks_uri\":\"https://x/\"}", "discovery document names another issuer" },
+        { "{\"issuer\":\"https://issuer.example/\",\"jwks_uri\":[\"https://x/\"]}",
+          "discovery document has no usable https jwks_uri" },
+        { "{\"issuer\":\"https://issuer.example/\",\"jwks_uri\":\"file:/etc/passwd\"}",
+          "discovery document has no usable https jwks_uri" },
+        { "{\"issuer\":\"https://issuer.example/\"", "discovery document is not valid JSON" },
+        { "[]", "discovery document names another issuer" },
+    };
+    unsigned int i;
+
+    ck_assert_int_eq(agw_keys_discovery_parse(&uri, agw_test_pool, ok, strlen(ok), iss, 0, &err),
+                     APR_SUCCESS);
+    ck_assert_str_eq(uri, "https://issuer.example/jwks.json");
+    ck_assert_int_eq(agw_keys_discovery_parse(&uri, agw_test_pool, plain, strlen(plain), iss, 0,
+                                              &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "discovery document has no usable https jwks_uri");
+    ck_assert_int_eq(agw_keys_discovery_parse(&uri, agw_test_pool, plain, strlen(plain), iss, 1,
+                                              &err), APR_SUCCESS);
+    ck_assert_str_eq(uri, "http://127.0.0.1:1/jwks");
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        ck_assert_int_ne(agw_keys_discovery_parse(&uri, agw_test_pool, refused[i][0],
+                                                  strlen(refused[i][0]), iss, 1, &err),
+                         APR_SUCCESS);
+        ck_assert_str_eq(err.reason, refused[i][1]);
+    }
+}
+END_TEST
+
 /* A set in the shared store (fresher, another process's) wins over the kept one; a set taken
  * from the shared store is not written again; the kept one is looked at once per process. */
 START_TEST(the_shared_set_comes_first_and_is_not_kept_again)
@@ -823,6 +866,32 @@ START_TEST(the_shared_set_comes_first_and_is_not_kept_again)
 }
 END_TEST
 
+/* "<fetched_at> <jwks>" from the shared store, read within its length (a record need not
+ * end in NUL), digits only. */
+START_TEST(shared_record_is_read_within_its_length)
+{
+    static const char rec[] = "1700000000 {\"keys\":[]}TRAILING";
+    static const char *refused[] = { "", "1700000000", "1700000000{}", " 17 {}", "-17 {}",
+                                     "+17 {}", "x {}", "1234567890123456789 {}" };
+    const char *body = NULL;
+    apr_size_t blen = 0;
+    apr_int64_t t = 0;
+    unsigned int i;
+
+    ck_assert_int_eq(agw_keys_record_parse(&t, &body, &blen, rec, strlen(rec) - 8), 1);
+    ck_assert_int_eq(t, 1700000000);
+    ck_assert_uint_eq(blen, strlen("{\"keys\":[]}"));
+    ck_assert_int_eq(memcmp(body, "{\"keys\":[]}", blen), 0);
+    /* the digits alone, without the space, are not a record even if a space follows in memory */
+    ck_assert_int_eq(agw_keys_record_parse(&t, &body, &blen, rec, 10), 0);
+    ck_assert_int_eq(agw_keys_record_parse(&t, &body, &blen, "5 ", 2), 1);
+    ck_assert_uint_eq(blen, 0);
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        ck_assert_msg(!agw_keys_record_parse(&t, &body, &blen, refused[i], strlen(refused[i])),
+                      "record \"%s\" was taken", refused[i]);
+}
+END_TEST
+
 Suite *agw_suite_keys(void)
 {
     Suite *s = suite_create("keys");
@@ -845,6 +914,8 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, a_restart_during_an_outage_serves_the_kept_set);
     tcase_add_test(tc, a_kept_set_that_is_bad_or_from_the_future_is_not_used);
     tcase_add_test(tc, the_shared_set_comes_first_and_is_not_kept_again);
+    tcase_add_test(tc, discovery_document_is_checked);
+    tcase_add_test(tc, shared_record_is_read_within_its_length);
     suite_add_tcase(s, tc);
     return s;
 }
