@@ -24,6 +24,8 @@
 APLOG_USE_MODULE(auth0gw);
 
 #define NOTE_CHALLENGE "auth0gw-challenge"
+/* set once the token check has run for the request: valid, missing or invalid */
+#define NOTE_OUTCOME "auth0gw-outcome"
 
 /* The process's key store and its refresh thread, made in child_init. */
 static agw_keystore_t *keystore;
@@ -324,6 +326,23 @@ static void agw_strip_final(request_rec *r)
 
 /* ---- the authentication itself ------------------------------------------------------------------ */
 
+static agw_mode_e mode_of(request_rec *r)
+{
+    return agw_conf_mode(ap_get_module_config(r->per_dir_config, &auth0gw_module));
+}
+
+/* The token check's outcome: AUTH0GW_RESULT and AUTH0GW_REASON (a refusal code, the log's
+ * refusal=) for CGI, logs and expressions, and the note that says the check has run. */
+static void set_result(request_rec *r, const char *result, const char *reason)
+{
+    apr_table_setn(r->subprocess_env, "AUTH0GW_RESULT", result);
+    if (reason)
+        apr_table_setn(r->subprocess_env, "AUTH0GW_REASON", reason);
+    else
+        apr_table_unset(r->subprocess_env, "AUTH0GW_REASON");
+    apr_table_setn(r->notes, NOTE_OUTCOME, result);
+}
+
 static int reject(request_rec *r, const char *fp, const json_t *claims, const agw_err_t *err)
 {
     const char *reason = err->reason ? err->reason : "invalid token";
@@ -333,6 +352,15 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
     if (claims) {
         iss = agw_json_str(claims, "iss");
         sub = agw_json_str(claims, "sub");
+    }
+    set_result(r, "invalid", agw_counter_name(kind));
+    if (mode_of(r) == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_INVALID);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      AGW_M_REPORT_ONLY ": report-only: token would be rejected: %s (fp=%s, iss=%s, "
+                      "sub=%s, refusal=%s); the request goes on", reason, fp,
+                      loggable(r->pool, iss), loggable(r->pool, sub), agw_counter_name(kind));
+        return OK;
     }
     agw_count(kind);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -360,6 +388,13 @@ static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after
     agw_count(AGW_COUNT_NO_KEYS);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_NO_KEYS ": no usable keys for %s: %s", what,
                   err->reason ? err->reason : "unknown error");
+    set_result(r, "invalid", agw_counter_name(AGW_COUNT_NO_KEYS));
+    if (mode_of(r) == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_INVALID);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: the token "
+                      "could not be checked (no usable keys); the request goes on");
+        return OK;
+    }
     apr_table_setn(r->err_headers_out, "Retry-After",
                    apr_psprintf(r->pool, "%" APR_INT64_T_FMT, retry_after > 0 ? retry_after : 1));
     return HTTP_SERVICE_UNAVAILABLE;
@@ -539,6 +574,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims
     st->fingerprint = fp;
     st->conf = c;
     ap_set_module_config(r->request_config, &auth0gw_module, st);
+    set_result(r, "valid", NULL);
     r->user = (char *)remote_user(r, c, claims);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
     copy_claims(r, c, claims);
@@ -623,11 +659,49 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
     return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
 }
 
-static int agw_authenticate(request_rec *r)
+/* A request without a token: refused, let on anonymous (optional, where no Require line asks
+ * for a user) or reported (report-only). */
+static int no_token(request_rec *r, agw_mode_e mode, int need_user)
 {
-    const char *type = ap_auth_type(r);
-    const agw_dir_conf_t *c;
-    const char *token, *why, *fp;
+    set_result(r, "missing", agw_counter_name(AGW_COUNT_NO_TOKEN));
+    if (mode == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_MISSING);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: no token in "
+                      "request (refusal=%s); the request goes on",
+                      agw_counter_name(AGW_COUNT_NO_TOKEN));
+        return OK;
+    }
+    if (mode == AGW_MODE_OPTIONAL && !need_user) {
+        agw_count(AGW_COUNT_ANONYMOUS);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      AGW_M_ANONYMOUS ": no token in request; it goes on anonymous (Auth0Mode optional)");
+        return OK;
+    }
+    agw_count(AGW_COUNT_NO_TOKEN);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
+    set_challenge(r, NULL, NULL);
+    return HTTP_UNAUTHORIZED;
+}
+
+/* Why the merged configuration cannot serve (logged, 500), or NULL. */
+static int incomplete(request_rec *r, const agw_dir_conf_t *c)
+{
+    const char *why = agw_conf_incomplete(r->pool, c);
+
+    if (!why)
+        return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s: %s (the Auth0 directives "
+                  "nearest to it: %s%s); refusing the request", loggable(r->pool, r->uri),
+                  why, c->where ? c->where : "none", c->htaccess ? ", .htaccess included"
+                  : "");
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
+ * or the refusal's status. need_user: a Require line asks for a user (check_authn). */
+static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
+{
+    const char *token, *fp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
@@ -639,26 +713,13 @@ static int agw_authenticate(request_rec *r)
     apr_status_t rv;
     int malformed, status;
 
-    if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
-        return DECLINED;
-    c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
-    if ((why = agw_conf_incomplete(r->pool, c))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s: %s (the Auth0 directives "
-                      "nearest to it: %s%s); refusing the request", loggable(r->pool, r->uri),
-                      why, c->where ? c->where : "none", c->htaccess ? ", .htaccess included"
-                      : "");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
     token = find_token(r, c, &malformed);
     if (!token) {
         if (malformed) {
             agw_err_refuse(&err, AGW_R_MALFORMED, "malformed Authorization header");
             return reject(r, "-", NULL, &err);
         }
-        agw_count(AGW_COUNT_NO_TOKEN);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
-        set_challenge(r, NULL, NULL);
-        return HTTP_UNAUTHORIZED;
+        return no_token(r, agw_conf_mode(c), need_user);
     }
     len = strlen(token);
     if (agw_crypt_sha256(digest, token, len) != APR_SUCCESS) {
@@ -730,6 +791,73 @@ static int agw_authenticate(request_rec *r)
     return status;
 }
 
+static int is_preflight(request_rec *r)
+{
+    return r->method_number == M_OPTIONS && apr_table_get(r->headers_in, "Origin")
+           && apr_table_get(r->headers_in, "Access-Control-Request-Method");
+}
+
+static const agw_dir_conf_t *auth0_conf(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+
+    if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
+        return NULL;
+    return ap_get_module_config(r->per_dir_config, &auth0gw_module);
+}
+
+/* check_authn: a Require line asks for a user. */
+static int agw_authenticate(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+    const char *done;
+    int status;
+
+    if (!c)
+        return DECLINED;
+    if ((status = incomplete(r, c)) != OK)
+        return status;
+    done = apr_table_get(r->notes, NOTE_OUTCOME);
+    if (done && r->user)
+        return OK;
+    status = check_token(r, c, 1);
+    /* report-only: httpd goes on past authentication only with a user; REMOTE_USER "-" */
+    if (status == OK && !r->user)
+        r->user = (char *)"-";
+    return status;
+}
+
+/* fixups, first: where no Require line asked for a user (Require all granted), optional and
+ * report-only still check a token, before mod_rewrite, mod_headers and the handler. */
+static int agw_authenticate_late(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+    int status;
+
+    if (!c || agw_conf_mode(c) == AGW_MODE_ENFORCE || r->user
+        || apr_table_get(r->notes, NOTE_OUTCOME)
+        || (c->pass_preflight == 1 && is_preflight(r)))
+        return DECLINED;
+    if ((status = incomplete(r, c)) != OK)
+        return status;
+    status = check_token(r, c, 0);
+    return status == OK ? DECLINED : status;
+}
+
+/* access_checker_ex, first: with Auth0PassPreflight On a CORS preflight skips the location's
+ * Require lines altogether, as <LimitExcept OPTIONS> would. */
+static int agw_preflight(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+
+    if (!c || c->pass_preflight != 1 || !is_preflight(r))
+        return DECLINED;
+    agw_count(AGW_COUNT_PREFLIGHT);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  AGW_M_PREFLIGHT ": CORS preflight passes without a token (Auth0PassPreflight On)");
+    return OK;
+}
+
 /* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
  * AuthzSendForbiddenOnFailure Off): give that 401 the Bearer challenge. */
 static int agw_note_auth_failure(request_rec *r, const char *auth_type)
@@ -740,6 +868,10 @@ static int agw_note_auth_failure(request_rec *r, const char *auth_type)
         return DECLINED;
     if (!apr_table_get(r->err_headers_out, "WWW-Authenticate")) {
         denied = apr_table_get(r->notes, NOTE_CHALLENGE);
+        /* a valid token and still 401: a Require line that wants a user (Require expr with
+         * auth0_claim() or REMOTE_USER) was not met */
+        if (!denied && r->user && agw_req_get(r))
+            denied = "the token does not meet the location's Require lines";
         set_challenge(r, denied ? AGW_E_INSUFFICIENT_SCOPE : NULL, denied);
     }
     return OK;
@@ -880,6 +1012,13 @@ void agw_authn_register_hooks(apr_pool_t *p)
     /* runs when: authentication, for locations with AuthType Auth0 */
     ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: access checking, before mod_authz_core evaluates the Require lines: a CORS
+     * preflight at an Auth0PassPreflight location is let in */
+    ap_hook_check_access_ex(agw_preflight, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: fixups, before mod_rewrite's per-dir rules: Auth0Mode optional and
+     * report-only check a token that no Require line asked for */
+    ap_hook_fixups(agw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authz_core answers 401 for our auth type */
     ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: an error response is about to be sent */

@@ -26,6 +26,8 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->fetch_wait = AGW_UNSET;
     c->max_stale = AGW_UNSET;
     c->insecure_http = AGW_UNSET;
+    c->mode = AGW_UNSET;
+    c->pass_preflight = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
@@ -112,6 +114,8 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
+    MERGE_NUM(mode);
+    MERGE_NUM(pass_preflight);
     MERGE_PTR(where);
     /* a memo is only for configurations read at start: one that has .htaccess in it lives
      * in a request pool, and must neither fill nor trust its parent section's memo */
@@ -119,6 +123,11 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     if (!c->htaccess)
         MERGE_PTR(src_memo);
     return c;
+}
+
+agw_mode_e agw_conf_mode(const agw_dir_conf_t *c)
+{
+    return c->mode == AGW_UNSET ? AGW_MODE_ENFORCE : (agw_mode_e)c->mode;
 }
 
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
@@ -285,6 +294,28 @@ static const char *set_token_type(cmd_parms *cmd, void *dc, const char *arg)
     if (!c->token_types)
         c->token_types = apr_array_make(cmd->pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(c->token_types, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (!strcasecmp(arg, "enforce"))
+        c->mode = AGW_MODE_ENFORCE;
+    else if (!strcasecmp(arg, "optional"))
+        c->mode = AGW_MODE_OPTIONAL;
+    else if (!strcasecmp(arg, "report-only"))
+        c->mode = AGW_MODE_REPORT;
+    else
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a mode; give enforce, optional "
+                                      "or report-only", arg));
+    return NULL;
+}
+
+static const char *set_preflight(cmd_parms *cmd, void *dc, int on)
+{
+    ((agw_dir_conf_t *)dc)->pass_preflight = on;
     return NULL;
 }
 
@@ -611,6 +642,12 @@ const command_rec agw_cmds[] = {
            "audiences accepted: the token's aud must contain one of them"),
     DIRCMD(ITERATE, "Auth0TokenType", set_token_type,
            "JOSE typ values accepted, e.g. at+jwt (RFC 9068); unset: any but other JWT kinds"),
+    DIRCMD(TAKE1, "Auth0Mode", set_mode,
+           "enforce (default), optional (no token: anonymous) or report-only (log, count, "
+           "refuse nothing)"),
+    DIRCMD(FLAG, "Auth0PassPreflight", set_preflight,
+           "On: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) "
+           "needs no token"),
     DIRCMD(TAKE1, "Auth0JWKS", set_jwks, "the key source: an https:// URL or file:PATH"),
     DIRCMD(TAKE_ARGV, "Auth0Algorithms", set_algs, "allowed signature algorithms (RS256 by "
                                                    "default)"),

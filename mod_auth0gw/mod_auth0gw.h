@@ -30,6 +30,13 @@ extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 #define AGW_DEFAULT_MAX_STALE  86400
 #define AGW_DEFAULT_TOKEN_CACHE 10000
 
+/* Auth0Mode: what happens to a request without a valid token */
+typedef enum {
+    AGW_MODE_ENFORCE = 0,       /* refused: 401 */
+    AGW_MODE_OPTIONAL,          /* no token: on, anonymous; a bad one: 401 */
+    AGW_MODE_REPORT             /* nothing refused for the token's sake: logged and counted */
+} agw_mode_e;
+
 /* A claim copied to a header or an environment variable. */
 typedef struct agw_claim_copy_t {
     agw_claim_path_t *path;
@@ -63,6 +70,8 @@ typedef struct agw_dir_conf_t {
     const char *ca_file;
     int insecure_http;
     const char *proxy_client;           /* Auth0ProxyClient */
+    int mode;                           /* Auth0Mode, agw_mode_e; AGW_UNSET: enforce */
+    int pass_preflight;                 /* Auth0PassPreflight; AGW_UNSET: Off */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
@@ -109,6 +118,9 @@ const char *agw_conf_jwks(const agw_dir_conf_t *c);
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
+
+/* Auth0Mode of a merged configuration */
+agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
 
 /* authn.c */
 void agw_authn_register_hooks(apr_pool_t *p);
@@ -162,6 +174,10 @@ typedef enum {
     AGW_COUNT_ISSUER, AGW_COUNT_AUDIENCE, AGW_COUNT_OTHER, AGW_COUNT_SCOPE,
     AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_CACHE_REJECTED,
     AGW_COUNT_TYP, AGW_COUNT_CLAIM,
+    /* Auth0Mode report-only: what would have been refused (missing token, bad token, a
+     * Require auth0-* line not met); optional: requests let on without a token */
+    AGW_COUNT_REPORT_MISSING, AGW_COUNT_REPORT_INVALID, AGW_COUNT_REPORT_DENIED,
+    AGW_COUNT_ANONYMOUS, AGW_COUNT_PREFLIGHT,
     AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);
