@@ -47,12 +47,33 @@ my ($table) = $src =~ /command_rec\s+agw_cmds\[\]\s*=\s*\{(.*?)\n\s*\{\s*NULL\s*
 # Local shorthand macros such as DIRCMD(kind, name, fn, help): which of their parameters is
 # the name and what their expansion's req_override is (AP_INIT_xxx's 4th argument).
 my %macro;
-while ($src =~ /#define\s+(\w+)\(([^)]*)\)\s+AP_INIT_##\w+\(/g) {
+while ($src =~ /#define\s+(\w+)\(([^)]*)\)[\s\\]+AP_INIT_##\w+\(/g) {
     my ($name, $params) = ($1, $2);
     my @params = map { s/^\s+|\s+$//gr } split /,/, $params;
     my @exp = macro_args($src, pos($src) - 1);
     my %idx = map { $params[$_] => $_ } 0 .. $#params;
     $macro{$name} = { name_at => $idx{ $exp[0] }, flags => $exp[3] };
+}
+
+# Macros over those (BOTHCMD(kind, name, fn, help) => GATECMD_(kind, name, fn, 1, help)),
+# and object-like macros in the flags (GATE_WHERE), resolved once.
+my $found = 1;
+while ($found) {
+    $found = 0;
+    while ($src =~ /#define\s+(\w+)\(([^)]*)\)\s+(\w+)\(/g) {
+        my ($name, $params, $inner) = ($1, $2, $3);
+        next if $macro{$name} || !$macro{$inner};
+        my @params = map { s/^\s+|\s+$//gr } split /,/, $params;
+        my @exp = macro_args($src, pos($src) - 1);
+        my %idx = map { $params[$_] => $_ } 0 .. $#params;
+        my $inner_name = $exp[ $macro{$inner}{name_at} ];
+        $macro{$name} = { name_at => $idx{$inner_name}, flags => $macro{$inner}{flags} };
+        $found = 1;
+    }
+}
+for my $m (values %macro) {
+    (my $f = $m->{flags} // '') =~ s/^\s+|\s+$//g;
+    $m->{flags} = $1 if $f =~ /^(\w+)$/ && $src =~ /#define\s+\Q$f\E\s+(.+)/;
 }
 
 my %registered;     # name -> the req_override expression
