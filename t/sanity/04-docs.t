@@ -72,7 +72,7 @@ while ($found) {
     }
 }
 for my $m (values %macro) {
-    (my $f = $m->{flags} // '') =~ s/^\s+|\s+$//g;
+    (my $f = $m->{flags} // '') =~ s/^[\s\\]+|[\s\\]+$//g;
     $m->{flags} = $1 if $f =~ /^(\w+)$/ && $src =~ /#define\s+\Q$f\E\s+(.+)/;
 }
 
