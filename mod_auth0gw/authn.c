@@ -516,22 +516,25 @@ static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_k
         free(m);
 }
 
-static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
+/* The keys of one source: the section's own (memo: it is remembered for the section), or
+ * one issuer's of a section with several (no memo). */
+static int get_keys_of(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *sp,
+                       int memo, keys_t *k, apr_int64_t now)
 {
-    agw_keys_spec_t spec;
+    agw_keys_spec_t spec = *sp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_int64_t retry = 0;
     apr_status_t rv;
 
-    keys_spec(&spec, c);
     k->name = spec.jwks ? spec.jwks : spec.issuer;
     k->ref = apr_pcalloc(r->pool, sizeof(*k->ref));
-    if (!(k->src = memo_get(c, &spec))) {
+    if (!memo || !(k->src = memo_get(c, &spec))) {
         if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
             agw_err_set(&err, NULL, "too many distinct key sources in this process");
             return unavailable(r, k->name, 60, &err);
         }
-        memo_set(c, &spec, k->src);
+        if (memo)
+            memo_set(c, &spec, k->src);
     }
     keys_for = r;
     rv = agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err);
@@ -539,6 +542,14 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
     if (rv != APR_SUCCESS)
         return unavailable(r, k->name, retry, &err);
     return OK;
+}
+
+static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
+{
+    agw_keys_spec_t spec;
+
+    keys_spec(&spec, c);
+    return get_keys_of(r, c, &spec, 1, k, now);
 }
 
 /* Whether the set still holds the very key (by thumbprint, not by kid: an issuer may reuse
@@ -559,14 +570,14 @@ static int has_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32], c
 }
 
 /* The claims are the token's and its signature is good: check them and let the request in. */
-static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
-                         const char *fp, const char *kid, agw_alg_e alg, apr_int64_t now,
-                         int cached)
+static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *issuer,
+                         json_t *claims, const char *fp, const char *kid, agw_alg_e alg,
+                         apr_int64_t now, int cached)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_req_t *st;
 
-    if (agw_jwt_check_claims(claims, agw_conf_issuer(c), c->audiences, now,
+    if (agw_jwt_check_claims(claims, issuer, c->audiences, now,
                              agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
     st = apr_pcalloc(r->pool, sizeof(*st));
@@ -614,7 +625,8 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         && tcache_get(digest, c->hmac_id, now, leeway, r->pool, &hit)) {
         if (!(algs & AGW_ALG_BIT(hit.alg)))
             return DECLINED;
-        return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+        return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
+                             1);
     }
     if (!(algs & ~hs_algs))
         return DECLINED;
@@ -656,7 +668,31 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
             agw_tcache_touch_version(tcache, digest, k.ref->version);
         }
     }
-    return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+    return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
+                             1);
+}
+
+/* A location with several issuers: the issuer named by the token's iss, read before the
+ * signature only to choose the key source (*jwks; NULL: discovery), and checked again after
+ * it. NULL, with err set and nothing fetched, for an iss the location does not trust. */
+static const char *route(request_rec *r, const apr_array_header_t *trust, agw_jws_t *jws,
+                         const char **jwks, agw_err_t *err)
+{
+    const char *iss;
+    int i;
+
+    if (agw_jws_claims(jws, r->pool, err) != APR_SUCCESS)
+        return NULL;
+    iss = agw_json_str(jws->payload, "iss");
+    for (i = 0; iss && i < trust->nelts; i++) {
+        const agw_trust_t *t = &APR_ARRAY_IDX(trust, i, agw_trust_t);
+        if (!strcmp(iss, t->issuer)) {
+            *jwks = t->jwks;
+            return t->issuer;
+        }
+    }
+    agw_err_refuse(err, AGW_R_ISSUER, "issuer not trusted here");
+    return NULL;
 }
 
 /* A request without a token: refused, let on anonymous (optional, where no Require line asks
@@ -703,6 +739,8 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
 {
     const char *token, *fp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_array_header_t *trust;
+    agw_keys_spec_t spec;
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
     unsigned char digest[32];
@@ -732,8 +770,10 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
 
-    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full */
-    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types
+    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
+     * nor does a location with several issuers use it (each token's source is routed) */
+    trust = agw_conf_trust(r->pool, c);
+    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types && !trust
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
 
@@ -746,13 +786,16 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
         agw_err_refuse(&err, AGW_R_ALG, "alg not allowed");
         return reject_unverified(r, fp, jws, &err);
     }
+    keys_spec(&spec, c);
+    if (trust && !(spec.issuer = route(r, trust, jws, &spec.jwks, &err)))
+        return reject_unverified(r, fp, jws, &err);
     if (is_hs(jws->alg)) {
         rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
         source = c->hmac_id;
     }
     else {
         keys_t k;
-        if ((status = get_keys(r, c, &k, now)) != OK)
+        if ((status = get_keys_of(r, c, &spec, !trust, &k, now)) != OK)
             return status;
         rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
         if (rv == APR_NOTFOUND) {
@@ -780,10 +823,10 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     }
     if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
-    status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
+    status = accept_claims(r, c, spec.issuer, jws->payload, fp, jws->kid, jws->alg, now, 0);
     /* only tokens that pass the default typ rule are cached: every location that reads the
      * cache applies that rule (those with Auth0TokenType skip the cache) */
-    if (status == OK && tcache && !c->token_types
+    if (status == OK && tcache && !c->token_types && !trust
         && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
         agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
                        jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp,

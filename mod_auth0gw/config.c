@@ -83,6 +83,9 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(domain_issuer);
     MERGE_PTR(domain_jwks);
     MERGE_PTR(issuer);
+    MERGE_PTR(issuers);
+    MERGE_PTR(domains);
+    MERGE_PTR(jwks_bound);
     MERGE_PTR(audiences);
     MERGE_PTR(token_types);
     MERGE_PTR(jwks);
@@ -135,6 +138,11 @@ apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
     return v == AGW_UNSET ? dflt : v;
 }
 
+static int is_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
+}
+
 const char *agw_conf_issuer(const agw_dir_conf_t *c)
 {
     return c->issuer ? c->issuer : c->domain_issuer;
@@ -142,17 +150,93 @@ const char *agw_conf_issuer(const agw_dir_conf_t *c)
 
 const char *agw_conf_jwks(const agw_dir_conf_t *c)
 {
-    return c->jwks ? c->jwks : c->domain_jwks;
+    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, agw_conf_issuer(c)) : NULL;
+    return bound ? bound : c->jwks ? c->jwks : c->domain_jwks;
 }
 
-static int is_http(const char *url)
+/* The issuers a location trusts: Auth0Issuer's values, else the Auth0Domain issuers. */
+static apr_array_header_t *trusted_issuers(apr_pool_t *p, const agw_dir_conf_t *c)
 {
-    return url && strncasecmp(url, "http://", 7) == 0;
+    apr_array_header_t *out;
+    int i;
+
+    if (c->issuers || !c->domains)
+        return c->issuers;
+    out = apr_array_make(p, c->domains->nelts, sizeof(const char *));
+    for (i = 0; i < c->domains->nelts; i++)
+        APR_ARRAY_PUSH(out, const char *) = apr_pstrcat(p, "https://", APR_ARRAY_IDX(c->domains,
+                                                        i, const char *), "/", NULL);
+    return out;
+}
+
+/* An issuer's key source: its Auth0JWKS binding, else the JWKS of the Auth0Domain whose
+ * issuer it is, else NULL (OIDC discovery at ISSUER/.well-known/openid-configuration). */
+static const char *issuer_jwks(apr_pool_t *p, const agw_dir_conf_t *c, const char *iss)
+{
+    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, iss) : NULL;
+    int i;
+
+    if (bound)
+        return bound;
+    for (i = 0; c->domains && i < c->domains->nelts; i++) {
+        const char *d = APR_ARRAY_IDX(c->domains, i, const char *);
+        if (!strcmp(iss, apr_pstrcat(p, "https://", d, "/", NULL)))
+            return apr_pstrcat(p, "https://", d, "/.well-known/jwks.json", NULL);
+    }
+    return NULL;
+}
+
+apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss, *out;
+    int i;
+
+    /* the common case, one issuer, allocates nothing */
+    if ((c->issuers ? c->issuers->nelts : c->domains ? c->domains->nelts : 0) < 2)
+        return NULL;
+    iss = trusted_issuers(p, c);
+    out = apr_array_make(p, iss->nelts, sizeof(agw_trust_t));
+    for (i = 0; i < iss->nelts; i++) {
+        agw_trust_t *t = apr_array_push(out);
+        t->issuer = APR_ARRAY_IDX(iss, i, const char *);
+        t->jwks = issuer_jwks(p, c, t->issuer);
+    }
+    return out;
+}
+
+/* Why a location's issuers and key sources do not fit together, or NULL. */
+static const char *trust_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss = trusted_issuers(p, c);
+    const apr_array_header_t *h;
+    int i, j;
+
+    if (iss && iss->nelts > 1 && c->jwks)
+        return apr_psprintf(p, "with several issuers, Auth0JWKS %s must name the issuer whose "
+                            "keys it holds: Auth0JWKS URL ISSUER", c->jwks);
+    h = c->jwks_bound ? apr_table_elts(c->jwks_bound) : NULL;
+    for (i = 0; h && i < h->nelts; i++) {
+        const char *bound = ((const apr_table_entry_t *)h->elts)[i].key;
+        for (j = 0; iss && j < iss->nelts; j++)
+            if (!strcmp(bound, APR_ARRAY_IDX(iss, j, const char *)))
+                break;
+        if (!iss || j == iss->nelts)
+            return apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not an issuer of this "
+                                "section (Auth0Issuer, else Auth0Domain)", bound);
+    }
+    for (i = 0; iss && c->insecure_http != 1 && i < iss->nelts; i++) {
+        const char *one = APR_ARRAY_IDX(iss, i, const char *);
+        const char *k = issuer_jwks(p, c, one);
+        if (iss->nelts > 1 && (is_http(k) || (!k && is_http(one))))
+            return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
+    }
+    return NULL;
 }
 
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+    const char *why;
     agw_alg_set_t hs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
                        | AGW_ALG_BIT(AGW_ALG_HS512);
 
@@ -162,6 +246,8 @@ const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
         return "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
     if ((algs & hs) && !c->hmac)
         return "Auth0Algorithms allows HS* but no Auth0HMACSecret is set";
+    if ((why = trust_incomplete(p, c)))
+        return why;
     if (c->insecure_http != 1 && (is_http(c->jwks) || (!c->jwks && !c->domain
                                                         && is_http(c->issuer))))
         return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
@@ -252,9 +338,15 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
             cl->token_url = apr_pstrcat(cmd->pool, "https://", arg, "/oauth/token", NULL);
         return NULL;
     }
-    c->domain = arg;
-    c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
-    c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
+    /* a new Auth0Domain line replaces the values of an earlier one; its values add up */
+    if (!c->domains || c->domain_line != cmd->directive) {
+        c->domains = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        c->domain_line = cmd->directive;
+        c->domain = arg;
+        c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
+        c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
+    }
+    APR_ARRAY_PUSH(c->domains, const char *) = arg;
     return NULL;
 }
 
@@ -268,7 +360,12 @@ static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
                          "https://example.eu.auth0.com/");
     if ((err = source_allowed(cmd, SRC_ISSUER, arg, NULL)))
         return err;
-    c->issuer = arg;
+    if (!c->issuers || c->issuer_line != cmd->directive) {
+        c->issuers = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        c->issuer_line = cmd->directive;
+        c->issuer = arg;
+    }
+    APR_ARRAY_PUSH(c->issuers, const char *) = arg;
     return NULL;
 }
 
@@ -319,7 +416,7 @@ static const char *set_preflight(cmd_parms *cmd, void *dc, int on)
     return NULL;
 }
 
-static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg, const char *issuer)
 {
     agw_dir_conf_t *c = dc;
     const char *err = agw_conf_url(cmd->pool, arg, 1, 1);
@@ -328,7 +425,16 @@ static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
         return fail(cmd, err);
     if ((err = source_allowed(cmd, SRC_JWKS, arg, NULL)))
         return err;
-    c->jwks = arg;
+    if (!issuer) {
+        c->jwks = arg;
+        return NULL;
+    }
+    if (strncasecmp(issuer, "https://", 8) != 0 && strncasecmp(issuer, "http://", 7) != 0)
+        return fail(cmd, apr_psprintf(cmd->pool, "the second value names the issuer these keys "
+                                      "are for, exactly as in Auth0Issuer (e.g. "
+                                      "https://example.eu.auth0.com/), not '%s'", issuer));
+    c->jwks_bound = c->jwks_bound ? c->jwks_bound : apr_table_make(cmd->pool, 2);
+    apr_table_set(c->jwks_bound, issuer, arg);
     return NULL;
 }
 
@@ -572,6 +678,7 @@ typedef struct gate_cmd_t {
     const char *(*TAKE1)(cmd_parms *cmd, void *dc, const char *arg);
     const char *(*ITERATE)(cmd_parms *cmd, void *dc, const char *arg);
     const char *(*TAKE2)(cmd_parms *cmd, void *dc, const char *a, const char *b);
+    const char *(*TAKE12)(cmd_parms *cmd, void *dc, const char *a, const char *b);
     const char *(*FLAG)(cmd_parms *cmd, void *dc, int on);
     const char *(*TAKE_ARGV)(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
     int in_client;              /* also valid inside <Auth0Client> */
@@ -612,6 +719,12 @@ static const char *gate_TAKE2(cmd_parms *cmd, void *dc, const char *a, const cha
     return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE2(cmd, dc, a, b);
 }
 
+static const char *gate_TAKE12(cmd_parms *cmd, void *dc, const char *a, const char *b)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE12(cmd, dc, a, b);
+}
+
 static const char *gate_FLAG(cmd_parms *cmd, void *dc, int on)
 {
     const char *err = gate_enter(cmd, dc);
@@ -635,9 +748,10 @@ static const char *gate_TAKE_ARGV(cmd_parms *cmd, void *dc, int argc, char *cons
 #define CLIENTCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, RSRC_CONF, help)
 
 const command_rec agw_cmds[] = {
-    BOTHCMD(TAKE1, "Auth0Domain", set_domain,
+    BOTHCMD(ITERATE, "Auth0Domain", set_domain,
            "Auth0 tenant host: issuer https://HOST/, JWKS and token URL derived from it"),
-    DIRCMD(TAKE1, "Auth0Issuer", set_issuer, "the exact iss the tokens must carry"),
+    DIRCMD(ITERATE, "Auth0Issuer", set_issuer,
+           "the iss values accepted, compared exactly; with several, each has its key source"),
     DIRCMD(ITERATE, "Auth0Audience", set_audience,
            "audiences accepted: the token's aud must contain one of them"),
     DIRCMD(ITERATE, "Auth0TokenType", set_token_type,
@@ -648,7 +762,9 @@ const command_rec agw_cmds[] = {
     DIRCMD(FLAG, "Auth0PassPreflight", set_preflight,
            "On: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) "
            "needs no token"),
-    DIRCMD(TAKE1, "Auth0JWKS", set_jwks, "the key source: an https:// URL or file:PATH"),
+    DIRCMD(TAKE12, "Auth0JWKS", set_jwks,
+           "the key source: an https:// URL or file:PATH, optionally followed by the issuer it "
+           "serves"),
     DIRCMD(TAKE_ARGV, "Auth0Algorithms", set_algs, "allowed signature algorithms (RS256 by "
                                                    "default)"),
     DIRCMD(TAKE1, "Auth0HMACSecret", set_hmac, "file:PATH or env:VAR with the HS* secret"),
@@ -848,7 +964,7 @@ static int flag_on(const ap_directive_t *d)
 }
 
 /* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
- * the main server), each as a message after "AGW0001: file:line: ". */
+ * the main server), each as a message after AGW_M_CONFIG ": file:line: ". */
 static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
                                        const ap_directive_t *vh)
 {

@@ -47,7 +47,11 @@ typedef struct agw_dir_conf_t {
     const char *domain;
     const char *domain_issuer;          /* https://DOMAIN/ */
     const char *domain_jwks;            /* https://DOMAIN/.well-known/jwks.json */
-    const char *issuer;
+    const char *issuer;                 /* the first Auth0Issuer value */
+    apr_array_header_t *issuers;        /* every Auth0Issuer value, const char *; NULL: unset */
+    apr_array_header_t *domains;        /* every Auth0Domain value, const char *; NULL: unset */
+    apr_table_t *jwks_bound;            /* Auth0JWKS URL ISSUER: issuer -> URL; NULL: none */
+    const void *issuer_line, *domain_line;  /* the directive that set them: a new one replaces */
     apr_array_header_t *audiences;      /* const char *; NULL: unset */
     apr_array_header_t *token_types;    /* Auth0TokenType, const char *; NULL: unset */
     const char *jwks;                   /* URL or file:PATH; NULL: from domain or discovery */
@@ -118,6 +122,15 @@ const char *agw_conf_jwks(const agw_dir_conf_t *c);
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
+
+/* One trusted issuer of a location with several, and its key source (NULL: discovery). */
+typedef struct agw_trust_t {
+    const char *issuer;
+    const char *jwks;
+} agw_trust_t;
+/* With several issuers (Auth0Issuer values, else Auth0Domain values): agw_trust_t for each,
+ * from p; NULL when there is one (agw_conf_issuer and agw_conf_jwks name it). */
+apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
 
 /* Auth0Mode of a merged configuration */
 agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
