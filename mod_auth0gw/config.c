@@ -963,6 +963,66 @@ static int flag_on(const ap_directive_t *d)
     return d && d->args && !strcasecmp(d->args, "on");
 }
 
+/* A directive's arguments, word by word (quotes as httpd reads them). */
+static apr_array_header_t *words_of(apr_pool_t *p, const ap_directive_t *d)
+{
+    apr_array_header_t *out = apr_array_make(p, 2, sizeof(const char *));
+    const char *args = d && d->args ? d->args : "", *w;
+
+    while (*args && (w = ap_getword_conf(p, &args)) && *w)
+        APR_ARRAY_PUSH(out, const char *) = w;
+    return out;
+}
+
+/* The issuers trusted where n is: Auth0Issuer's values, else Auth0Domain's; NULL: unknown. */
+static apr_array_header_t *issuers_at(apr_pool_t *p, const ap_directive_t *n,
+                                      const ap_directive_t *vh)
+{
+    const ap_directive_t *iss = find_scoped(p, n, vh, "Auth0Issuer");
+    const ap_directive_t *dom = iss ? NULL : find_scoped(p, n, vh, "Auth0Domain");
+    apr_array_header_t *out;
+    int i;
+
+    if (iss)
+        return words_of(p, iss);
+    if (!dom)
+        return NULL;
+    out = words_of(p, dom);
+    for (i = 0; i < out->nelts; i++)
+        APR_ARRAY_IDX(out, i, const char *) = apr_pstrcat(p, "https://",
+                                                          APR_ARRAY_IDX(out, i, const char *),
+                                                          "/", NULL);
+    return out;
+}
+
+/* Several issuers (gate at an AuthType Auth0 line) and Auth0JWKS lines that say whose keys
+ * they hold: an unbound key set with several issuers, a binding to an issuer not trusted. */
+static void trust_errors(apr_pool_t *p, apr_array_header_t *errs, const ap_directive_t *d,
+                         const ap_directive_t *vh)
+{
+    apr_array_header_t *iss = issuers_at(p, d, vh), *w;
+    const ap_directive_t *x;
+    int i;
+
+    if (!strcasecmp(d->directive, "AuthType") && iss && iss->nelts > 1) {
+        for (x = find_scoped(p, d, vh, "Auth0JWKS"); x; x = x->next)
+            if (!strcasecmp(x->directive, "Auth0JWKS") && words_of(p, x)->nelts == 1) {
+                APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p,
+                    "with several issuers, Auth0JWKS %s (%s:%d) must name the issuer whose keys "
+                    "it holds: Auth0JWKS URL ISSUER", x->args, x->filename, x->line_num);
+                return;
+            }
+    }
+    if (strcasecmp(d->directive, "Auth0JWKS") || (w = words_of(p, d))->nelts < 2 || !iss)
+        return;
+    for (i = 0; i < iss->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(iss, i, const char *), APR_ARRAY_IDX(w, 1, const char *)))
+            return;
+    APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not "
+        "an issuer of this section (Auth0Issuer, else Auth0Domain); name one of them",
+        APR_ARRAY_IDX(w, 1, const char *));
+}
+
 /* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
  * the main server), each as a message after AGW_M_CONFIG ": file:line: ". */
 static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
@@ -997,6 +1057,7 @@ static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
                              "use https, or set Auth0InsecureHTTP On for development only",
                              iss->args);
     }
+    trust_errors(p, errs, d, vh);
     if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
         && !strncasecmp(d->args, "http://", 7)
         && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))
