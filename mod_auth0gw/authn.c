@@ -733,6 +733,61 @@ static int incomplete(request_rec *r, const agw_dir_conf_t *c)
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
+/* The token's SHA-256, the key of both token caches and its fingerprint's source. */
+static int token_digest(request_rec *r, const char *token, apr_size_t len,
+                        unsigned char digest[32])
+{
+    if (agw_crypt_sha256(digest, token, len) == APR_SUCCESS)
+        return OK;
+    /* an all-zero digest would be one cache key for every such token: refuse instead */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* A signature checked against the keys of spec's source, refetched once for an unknown kid.
+ * OK with *rv the verification's outcome (err set), or the status when there are no keys. */
+static int verify_keys(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
+                       int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
+                       const unsigned char **source, unsigned long *version, apr_status_t *rv,
+                       agw_err_t *err)
+{
+    keys_t k;
+    int status;
+
+    if ((status = get_keys_of(r, c, spec, memo, &k, now)) != OK)
+        return status;
+    *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
+    if (*rv == APR_NOTFOUND) {
+        unsigned long seen = k.ref->version;
+        apr_status_t refetched;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
+                      "the cooldown allows", loggable(r->pool, jws->kid));
+        keys_for = r;
+        refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, err);
+        keys_for = NULL;
+        if (refetched == APR_SUCCESS && k.ref->version != seen)
+            *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
+        if (*rv == APR_NOTFOUND)
+            agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
+    }
+    *source = agw_keysrc_id(k.src);
+    *version = k.ref->version;
+    return OK;
+}
+
+/* A verified token whose claims passed, for the verified-token cache. */
+static void cache_verified(const unsigned char *digest, const unsigned char *source,
+                           const agw_jws_t *jws, unsigned long version, apr_size_t len)
+{
+    apr_int64_t exp;
+
+    if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
+        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
+                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp, len);
+}
+
 /* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
  * or the refusal's status. need_user: a Require line asks for a user (check_authn). */
 static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
@@ -747,7 +802,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     const unsigned char *source;
     unsigned long version = 0;
     apr_size_t len;
-    apr_int64_t now, exp;
+    apr_int64_t now;
     apr_status_t rv;
     int malformed, status;
 
@@ -760,16 +815,11 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
         return no_token(r, agw_conf_mode(c), need_user);
     }
     len = strlen(token);
-    if (agw_crypt_sha256(digest, token, len) != APR_SUCCESS) {
-        /* an all-zero digest would be one cache key for every such token: refuse instead */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    if ((status = token_digest(r, token, len, digest)) != OK)
+        return status;
     fp = hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
-
     /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
      * nor does a location with several issuers use it (each token's source is routed) */
     trust = agw_conf_trust(r->pool, c);
@@ -793,28 +843,9 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
         rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
         source = c->hmac_id;
     }
-    else {
-        keys_t k;
-        if ((status = get_keys_of(r, c, &spec, !trust, &k, now)) != OK)
-            return status;
-        rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
-        if (rv == APR_NOTFOUND) {
-            unsigned long seen = k.ref->version;
-            apr_status_t refetched;
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
-                          "the cooldown allows", loggable(r->pool, jws->kid));
-            keys_for = r;
-            refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err);
-            keys_for = NULL;
-            if (refetched == APR_SUCCESS && k.ref->version != seen)
-                rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
-            if (rv == APR_NOTFOUND)
-                agw_err_refuse(&err, AGW_R_UNKNOWN_KEY, "unknown key");
-        }
-        source = agw_keysrc_id(k.src);
-        version = k.ref->version;
-    }
+    else if ((status = verify_keys(r, c, &spec, !trust, jws, algs, now, &source, &version,
+                                   &rv, &err)) != OK)
+        return status;
     if (rv != APR_SUCCESS) {
         if (ncache && rv == APR_EINVAL && err.kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
             agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
@@ -826,11 +857,8 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     status = accept_claims(r, c, spec.issuer, jws->payload, fp, jws->kid, jws->alg, now, 0);
     /* only tokens that pass the default typ rule are cached: every location that reads the
      * cache applies that rule (those with Auth0TokenType skip the cache) */
-    if (status == OK && tcache && !c->token_types && !trust
-        && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
-        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
-                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp,
-                       len);
+    if (status == OK && tcache && !c->token_types && !trust)
+        cache_verified(digest, source, jws, version, len);
     return status;
 }
 
