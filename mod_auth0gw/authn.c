@@ -24,8 +24,6 @@
 APLOG_USE_MODULE(auth0gw);
 
 #define NOTE_CHALLENGE "auth0gw-challenge"
-/* set once the token check has run for the request: valid, missing or invalid */
-#define NOTE_OUTCOME "auth0gw-outcome"
 
 /* The process's key store and its refresh thread, made in child_init. */
 static agw_keystore_t *keystore;
@@ -340,7 +338,7 @@ static void set_result(request_rec *r, const char *result, const char *reason)
         apr_table_setn(r->subprocess_env, "AUTH0GW_REASON", reason);
     else
         apr_table_unset(r->subprocess_env, "AUTH0GW_REASON");
-    apr_table_setn(r->notes, NOTE_OUTCOME, result);
+    apr_table_setn(r->notes, AGW_NOTE_OUTCOME, result);
 }
 
 static int reject(request_rec *r, const char *fp, const json_t *claims, const agw_err_t *err)
@@ -888,7 +886,7 @@ static int agw_authenticate(request_rec *r)
         return DECLINED;
     if ((status = incomplete(r, c)) != OK)
         return status;
-    done = apr_table_get(r->notes, NOTE_OUTCOME);
+    done = apr_table_get(r->notes, AGW_NOTE_OUTCOME);
     if (done && r->user)
         return OK;
     status = check_token(r, c, 1);
@@ -906,7 +904,7 @@ static int agw_authenticate_late(request_rec *r)
     int status;
 
     if (!c || agw_conf_mode(c) == AGW_MODE_ENFORCE || r->user
-        || apr_table_get(r->notes, NOTE_OUTCOME)
+        || apr_table_get(r->notes, AGW_NOTE_OUTCOME)
         || (c->pass_preflight == 1 && is_preflight(r)))
         return DECLINED;
     if ((status = incomplete(r, c)) != OK)

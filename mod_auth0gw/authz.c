@@ -101,8 +101,9 @@ static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_pa
     if (!(st = agw_req_get(r))) {
         /* report-only without a valid token (reported already), or another module's user */
         const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
-        return agw_conf_mode(c) == AGW_MODE_REPORT && apr_table_get(r->notes, "auth0gw-outcome")
-               ? AUTHZ_GRANTED : AUTHZ_DENIED;
+        int reported = agw_conf_mode(c) == AGW_MODE_REPORT
+                       && apr_table_get(r->notes, AGW_NOTE_OUTCOME);
+        return reported ? AUTHZ_GRANTED : AUTHZ_DENIED;
     }
     v = agw_claim_path_get(path, st->claims);
     for (i = 0; v && i < req->values->nelts; i++)

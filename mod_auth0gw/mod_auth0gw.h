@@ -102,6 +102,9 @@ typedef struct agw_client_stats_t {
     unsigned long fetches, failures, served, refused;
 } agw_client_stats_t;
 
+/* r->notes key set once the token check has run for a request: valid, missing or invalid */
+#define AGW_NOTE_OUTCOME "auth0gw-outcome"
+
 /* What check_authn learned, for the authz providers and later phases of one request. */
 typedef struct agw_req_t {
     json_t *claims;

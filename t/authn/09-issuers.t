@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 
-plan tests => 17;
+plan tests => 19;
 
 my %iss = map { $_ => issuer_url("multi-$_") } qw(a b c x);
 reset_tenant("multi-$_") for qw(a b c x);
@@ -52,3 +52,10 @@ is(stats('multi-c')->{jwks_fetches}, 0, "issuer C: the JWKS its document names w
 # a single issuer with its Auth0JWKS bound by name works as before
 is(outcome(at('/gate/multi-one/', tok('a'))), '200', 'one issuer, bound Auth0JWKS: 200');
 is(outcome(at('/gate/multi-one/', tok('b'))), '401 invalid_token: unknown key', "one issuer: B's token refused");
+
+# the status page lists each issuer's key source
+my @src = @{ json_of(call(GET => '/agw-status?json'))->{issuers} || [] };
+ok((grep { ($_->{source} // '') eq "$iss{a}.well-known/jwks.json" && @{ $_->{keys} || [] } } @src),
+   "status page: issuer A's bound JWKS, with keys");
+ok((grep { ($_->{source} // '') =~ m{/t/multi-b/} && @{ $_->{keys} || [] } } @src),
+   "status page: issuer B's discovered source, with keys");
