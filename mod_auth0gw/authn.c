@@ -323,6 +323,23 @@ static void agw_strip_final(request_rec *r)
 
 /* ---- the authentication itself ------------------------------------------------------------------ */
 
+static agw_mode_e mode_of(request_rec *r)
+{
+    return agw_conf_mode(ap_get_module_config(r->per_dir_config, &auth0gw_module));
+}
+
+/* The token check's outcome: AUTH0GW_RESULT and AUTH0GW_REASON (a refusal code, the log's
+ * refusal=) for CGI, logs and expressions, and the note that says the check has run. */
+static void set_result(request_rec *r, const char *result, const char *reason)
+{
+    apr_table_setn(r->subprocess_env, "AUTH0GW_RESULT", result);
+    if (reason)
+        apr_table_setn(r->subprocess_env, "AUTH0GW_REASON", reason);
+    else
+        apr_table_unset(r->subprocess_env, "AUTH0GW_REASON");
+    apr_table_setn(r->notes, AGW_NOTE_OUTCOME, result);
+}
+
 static int reject(request_rec *r, const char *fp, const json_t *claims, const agw_err_t *err)
 {
     const char *reason = err->reason ? err->reason : "invalid token";
@@ -332,6 +349,15 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
     if (claims) {
         iss = agw_json_str(claims, "iss");
         sub = agw_json_str(claims, "sub");
+    }
+    set_result(r, "invalid", agw_counter_name(kind));
+    if (mode_of(r) == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_INVALID);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      AGW_M_REPORT_ONLY ": report-only: token would be rejected: %s (fp=%s, iss=%s, "
+                      "sub=%s, refusal=%s); the request goes on", reason, fp,
+                      loggable(r->pool, iss), loggable(r->pool, sub), agw_counter_name(kind));
+        return OK;
     }
     agw_count(kind);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -359,6 +385,13 @@ static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after
     agw_count(AGW_COUNT_NO_KEYS);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_NO_KEYS ": no usable keys for %s: %s", what,
                   err->reason ? err->reason : "unknown error");
+    set_result(r, "invalid", agw_counter_name(AGW_COUNT_NO_KEYS));
+    if (mode_of(r) == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_INVALID);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: the token "
+                      "could not be checked (no usable keys); the request goes on");
+        return OK;
+    }
     apr_table_setn(r->err_headers_out, "Retry-After",
                    apr_psprintf(r->pool, "%" APR_INT64_T_FMT, retry_after > 0 ? retry_after : 1));
     return HTTP_SERVICE_UNAVAILABLE;
@@ -480,22 +513,25 @@ static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_k
         free(m);
 }
 
-static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
+/* The keys of one source: the section's own (memo: it is remembered for the section), or
+ * one issuer's of a section with several (no memo). */
+static int get_keys_of(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *sp,
+                       int memo, keys_t *k, apr_int64_t now)
 {
-    agw_keys_spec_t spec;
+    agw_keys_spec_t spec = *sp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_int64_t retry = 0;
     apr_status_t rv;
 
-    keys_spec(&spec, c);
     k->name = spec.jwks ? spec.jwks : spec.issuer;
     k->ref = apr_pcalloc(r->pool, sizeof(*k->ref));
-    if (!(k->src = memo_get(c, &spec))) {
+    if (!memo || !(k->src = memo_get(c, &spec))) {
         if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
             agw_err_set(&err, NULL, "too many distinct key sources in this process");
             return unavailable(r, k->name, 60, &err);
         }
-        memo_set(c, &spec, k->src);
+        if (memo)
+            memo_set(c, &spec, k->src);
     }
     keys_for = r;
     rv = agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err);
@@ -503,6 +539,14 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
     if (rv != APR_SUCCESS)
         return unavailable(r, k->name, retry, &err);
     return OK;
+}
+
+static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
+{
+    agw_keys_spec_t spec;
+
+    keys_spec(&spec, c);
+    return get_keys_of(r, c, &spec, 1, k, now);
 }
 
 /* Whether the set still holds the very key (by thumbprint, not by kid: an issuer may reuse
@@ -523,14 +567,14 @@ static int has_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32], c
 }
 
 /* The claims are the token's and its signature is good: check them and let the request in. */
-static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
-                         const char *fp, const char *kid, agw_alg_e alg, apr_int64_t now,
-                         int cached)
+static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *issuer,
+                         json_t *claims, const char *fp, const char *kid, agw_alg_e alg,
+                         apr_int64_t now, int cached)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_req_t *st;
 
-    if (agw_jwt_check_claims(claims, agw_conf_issuer(c), c->audiences, now,
+    if (agw_jwt_check_claims(claims, issuer, c->audiences, now,
                              agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
     st = apr_pcalloc(r->pool, sizeof(*st));
@@ -538,6 +582,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims
     st->fingerprint = fp;
     st->conf = c;
     ap_set_module_config(r->request_config, &auth0gw_module, st);
+    set_result(r, "valid", NULL);
     r->user = (char *)remote_user(r, c, claims);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
     copy_claims(r, c, claims);
@@ -577,7 +622,8 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         && tcache_get(digest, c->hmac_id, now, leeway, r->pool, &hit)) {
         if (!(algs & AGW_ALG_BIT(hit.alg)))
             return DECLINED;
-        return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+        return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
+                             1);
     }
     if (!(algs & ~hs_algs))
         return DECLINED;
@@ -619,59 +665,162 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
             agw_tcache_touch_version(tcache, digest, k.ref->version);
         }
     }
-    return accept_claims(r, c, hit.claims, fp, hit.kid, hit.alg, now, 1);
+    return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
+                             1);
 }
 
-static int agw_authenticate(request_rec *r)
+/* A location with several issuers: the issuer named by the token's iss, read before the
+ * signature only to choose the key source (*jwks; NULL: discovery), and checked again after
+ * it. NULL, with err set and nothing fetched, for an iss the location does not trust. */
+static const char *route(request_rec *r, const apr_array_header_t *trust, agw_jws_t *jws,
+                         const char **jwks, agw_err_t *err)
 {
-    const char *type = ap_auth_type(r);
-    const agw_dir_conf_t *c;
-    const char *token, *why, *fp;
+    const char *iss;
+    int i;
+
+    if (agw_jws_claims(jws, r->pool, err) != APR_SUCCESS)
+        return NULL;
+    iss = agw_json_str(jws->payload, "iss");
+    for (i = 0; iss && i < trust->nelts; i++) {
+        const agw_trust_t *t = &APR_ARRAY_IDX(trust, i, agw_trust_t);
+        if (!strcmp(iss, t->issuer)) {
+            *jwks = t->jwks;
+            return t->issuer;
+        }
+    }
+    agw_err_refuse(err, AGW_R_ISSUER, "issuer not trusted here");
+    return NULL;
+}
+
+/* A request without a token: refused, let on anonymous (optional, where no Require line asks
+ * for a user) or reported (report-only). */
+static int no_token(request_rec *r, agw_mode_e mode, int need_user)
+{
+    set_result(r, "missing", agw_counter_name(AGW_COUNT_NO_TOKEN));
+    if (mode == AGW_MODE_REPORT) {
+        agw_count(AGW_COUNT_REPORT_MISSING);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: no token in "
+                      "request (refusal=%s); the request goes on",
+                      agw_counter_name(AGW_COUNT_NO_TOKEN));
+        return OK;
+    }
+    if (mode == AGW_MODE_OPTIONAL && !need_user) {
+        agw_count(AGW_COUNT_ANONYMOUS);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      AGW_M_ANONYMOUS ": no token in request; it goes on anonymous (Auth0Mode optional)");
+        return OK;
+    }
+    agw_count(AGW_COUNT_NO_TOKEN);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
+    set_challenge(r, NULL, NULL);
+    return HTTP_UNAUTHORIZED;
+}
+
+/* Why the merged configuration cannot serve (logged, 500), or NULL. */
+static int incomplete(request_rec *r, const agw_dir_conf_t *c)
+{
+    const char *why = agw_conf_incomplete(r->pool, c);
+
+    if (!why)
+        return OK;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s: %s (the Auth0 directives "
+                  "nearest to it: %s%s); refusing the request", loggable(r->pool, r->uri),
+                  why, c->where ? c->where : "none", c->htaccess ? ", .htaccess included"
+                  : "");
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* The token's SHA-256, the key of both token caches and its fingerprint's source. */
+static int token_digest(request_rec *r, const char *token, apr_size_t len,
+                        unsigned char digest[32])
+{
+    if (agw_crypt_sha256(digest, token, len) == APR_SUCCESS)
+        return OK;
+    /* an all-zero digest would be one cache key for every such token: refuse instead */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* A signature checked against the keys of spec's source, refetched once for an unknown kid.
+ * OK with *rv the verification's outcome (err set), or the status when there are no keys. */
+static int verify_keys(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
+                       int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
+                       const unsigned char **source, unsigned long *version, apr_status_t *rv,
+                       agw_err_t *err)
+{
+    keys_t k;
+    int status;
+
+    if ((status = get_keys_of(r, c, spec, memo, &k, now)) != OK)
+        return status;
+    *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
+    if (*rv == APR_NOTFOUND) {
+        unsigned long seen = k.ref->version;
+        apr_status_t refetched;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
+                      "the cooldown allows", loggable(r->pool, jws->kid));
+        keys_for = r;
+        refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, err);
+        keys_for = NULL;
+        if (refetched == APR_SUCCESS && k.ref->version != seen)
+            *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
+        if (*rv == APR_NOTFOUND)
+            agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
+    }
+    *source = agw_keysrc_id(k.src);
+    *version = k.ref->version;
+    return OK;
+}
+
+/* A verified token whose claims passed, for the verified-token cache. */
+static void cache_verified(const unsigned char *digest, const unsigned char *source,
+                           const agw_jws_t *jws, unsigned long version, apr_size_t len)
+{
+    apr_int64_t exp;
+
+    if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
+        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
+                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp, len);
+}
+
+/* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
+ * or the refusal's status. need_user: a Require line asks for a user (check_authn). */
+static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
+{
+    const char *token, *fp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_array_header_t *trust;
+    agw_keys_spec_t spec;
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
     unsigned char digest[32];
     const unsigned char *source;
     unsigned long version = 0;
     apr_size_t len;
-    apr_int64_t now, exp;
+    apr_int64_t now;
     apr_status_t rv;
     int malformed, status;
 
-    if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
-        return DECLINED;
-    c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
-    if ((why = agw_conf_incomplete(r->pool, c))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CONF_INCOMPLETE ": %s: %s (the Auth0 directives "
-                      "nearest to it: %s%s); refusing the request", loggable(r->pool, r->uri),
-                      why, c->where ? c->where : "none", c->htaccess ? ", .htaccess included"
-                      : "");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
     token = find_token(r, c, &malformed);
     if (!token) {
         if (malformed) {
             agw_err_refuse(&err, AGW_R_MALFORMED, "malformed Authorization header");
             return reject(r, "-", NULL, &err);
         }
-        agw_count(AGW_COUNT_NO_TOKEN);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
-        set_challenge(r, NULL, NULL);
-        return HTTP_UNAUTHORIZED;
+        return no_token(r, agw_conf_mode(c), need_user);
     }
     len = strlen(token);
-    if (agw_crypt_sha256(digest, token, len) != APR_SUCCESS) {
-        /* an all-zero digest would be one cache key for every such token: refuse instead */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    if ((status = token_digest(r, token, len, digest)) != OK)
+        return status;
     fp = hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
-
-    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full */
-    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types
+    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
+     * nor does a location with several issuers use it (each token's source is routed) */
+    trust = agw_conf_trust(r->pool, c);
+    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types && !trust
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
 
@@ -684,32 +833,16 @@ static int agw_authenticate(request_rec *r)
         agw_err_refuse(&err, AGW_R_ALG, "alg not allowed");
         return reject_unverified(r, fp, jws, &err);
     }
+    keys_spec(&spec, c);
+    if (trust && !(spec.issuer = route(r, trust, jws, &spec.jwks, &err)))
+        return reject_unverified(r, fp, jws, &err);
     if (is_hs(jws->alg)) {
         rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
         source = c->hmac_id;
     }
-    else {
-        keys_t k;
-        if ((status = get_keys(r, c, &k, now)) != OK)
-            return status;
-        rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
-        if (rv == APR_NOTFOUND) {
-            unsigned long seen = k.ref->version;
-            apr_status_t refetched;
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
-                          "the cooldown allows", loggable(r->pool, jws->kid));
-            keys_for = r;
-            refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, &err);
-            keys_for = NULL;
-            if (refetched == APR_SUCCESS && k.ref->version != seen)
-                rv = agw_jws_verify(jws, k.ref->jwks, algs, &err);
-            if (rv == APR_NOTFOUND)
-                agw_err_refuse(&err, AGW_R_UNKNOWN_KEY, "unknown key");
-        }
-        source = agw_keysrc_id(k.src);
-        version = k.ref->version;
-    }
+    else if ((status = verify_keys(r, c, &spec, !trust, jws, algs, now, &source, &version,
+                                   &rv, &err)) != OK)
+        return status;
     if (rv != APR_SUCCESS) {
         if (ncache && rv == APR_EINVAL && err.kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
             agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
@@ -718,15 +851,79 @@ static int agw_authenticate(request_rec *r)
     }
     if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
-    status = accept_claims(r, c, jws->payload, fp, jws->kid, jws->alg, now, 0);
+    status = accept_claims(r, c, spec.issuer, jws->payload, fp, jws->kid, jws->alg, now, 0);
     /* only tokens that pass the default typ rule are cached: every location that reads the
      * cache applies that rule (those with Auth0TokenType skip the cache) */
-    if (status == OK && tcache && !c->token_types
-        && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
-        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
-                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp,
-                       len);
+    if (status == OK && tcache && !c->token_types && !trust)
+        cache_verified(digest, source, jws, version, len);
     return status;
+}
+
+static int is_preflight(request_rec *r)
+{
+    return r->method_number == M_OPTIONS && apr_table_get(r->headers_in, "Origin")
+           && apr_table_get(r->headers_in, "Access-Control-Request-Method");
+}
+
+static const agw_dir_conf_t *auth0_conf(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+
+    if (!type || strcasecmp(type, AGW_AUTH_TYPE) != 0)
+        return NULL;
+    return ap_get_module_config(r->per_dir_config, &auth0gw_module);
+}
+
+/* check_authn: a Require line asks for a user. */
+static int agw_authenticate(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+    const char *done;
+    int status;
+
+    if (!c)
+        return DECLINED;
+    if ((status = incomplete(r, c)) != OK)
+        return status;
+    done = apr_table_get(r->notes, AGW_NOTE_OUTCOME);
+    if (done && r->user)
+        return OK;
+    status = check_token(r, c, 1);
+    /* report-only: httpd goes on past authentication only with a user; REMOTE_USER "-" */
+    if (status == OK && !r->user)
+        r->user = (char *)"-";
+    return status;
+}
+
+/* fixups, first: where no Require line asked for a user (Require all granted), optional and
+ * report-only still check a token, before mod_rewrite, mod_headers and the handler. */
+static int agw_authenticate_late(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+    int status;
+
+    if (!c || agw_conf_mode(c) == AGW_MODE_ENFORCE || r->user
+        || apr_table_get(r->notes, AGW_NOTE_OUTCOME)
+        || (c->pass_preflight == 1 && is_preflight(r)))
+        return DECLINED;
+    if ((status = incomplete(r, c)) != OK)
+        return status;
+    status = check_token(r, c, 0);
+    return status == OK ? DECLINED : status;
+}
+
+/* access_checker_ex, first: with Auth0PassPreflight On a CORS preflight skips the location's
+ * Require lines altogether, as <LimitExcept OPTIONS> would. */
+static int agw_preflight(request_rec *r)
+{
+    const agw_dir_conf_t *c = auth0_conf(r);
+
+    if (!c || c->pass_preflight != 1 || !is_preflight(r))
+        return DECLINED;
+    agw_count(AGW_COUNT_PREFLIGHT);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  AGW_M_PREFLIGHT ": CORS preflight passes without a token (Auth0PassPreflight On)");
+    return OK;
 }
 
 /* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
@@ -739,6 +936,10 @@ static int agw_note_auth_failure(request_rec *r, const char *auth_type)
         return DECLINED;
     if (!apr_table_get(r->err_headers_out, "WWW-Authenticate")) {
         denied = apr_table_get(r->notes, NOTE_CHALLENGE);
+        /* a valid token and still 401: a Require line that wants a user (Require expr with
+         * auth0_claim() or REMOTE_USER) was not met */
+        if (!denied && r->user && agw_req_get(r))
+            denied = "the token does not meet the location's Require lines";
         set_challenge(r, denied ? AGW_E_INSUFFICIENT_SCOPE : NULL, denied);
     }
     return OK;
@@ -856,6 +1057,13 @@ void agw_authn_register_hooks(apr_pool_t *p)
     /* runs when: authentication, for locations with AuthType Auth0 */
     ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: access checking, before mod_authz_core evaluates the Require lines: a CORS
+     * preflight at an Auth0PassPreflight location is let in */
+    ap_hook_check_access_ex(agw_preflight, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: fixups, before mod_rewrite's per-dir rules: Auth0Mode optional and
+     * report-only check a token that no Require line asked for */
+    ap_hook_fixups(agw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authz_core answers 401 for our auth type */
     ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: an error response is about to be sent */

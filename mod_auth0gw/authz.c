@@ -1,5 +1,6 @@
 /* The authz providers `Require auth0-scope`, `auth0-role` and `auth0-claim`, parsed once at config time. */
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <httpd.h>
 #include <http_config.h>
@@ -7,6 +8,9 @@
 #include <http_request.h>
 #include <ap_provider.h>
 #include <mod_auth.h>
+#include <ap_expr.h>
+
+#include "agw_json.h"
 
 #include "mod_auth0gw.h"
 
@@ -65,6 +69,16 @@ static const char *parse_claim(cmd_parms *cmd, const char *line, const void **pa
 
 static authz_status deny(request_rec *r, const agw_req_t *st, const agw_require_t *req)
 {
+    const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+
+    if (agw_conf_mode(c) == AGW_MODE_REPORT) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      AGW_M_REPORT_ONLY ": report-only: Require %s would not be met (fp=%s, "
+                      "sub=%s, refusal=%s); granted", req->text, st ? st->fingerprint : "-",
+                      r->user ? r->user : "-", agw_counter_name(AGW_COUNT_SCOPE));
+        agw_count(AGW_COUNT_REPORT_DENIED);
+        return AUTHZ_GRANTED;
+    }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   AGW_M_AUTHZ_DENIED ": authorization denied: Require %s not met (fp=%s, sub=%s)",
                   req->text, st->fingerprint, r->user ? r->user : "-");
@@ -84,8 +98,13 @@ static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_pa
 
     if (!r->user)
         return AUTHZ_DENIED_NO_USER;
-    if (!(st = agw_req_get(r)))
-        return AUTHZ_DENIED;   /* authenticated by another module: no claims to look at */
+    if (!(st = agw_req_get(r))) {
+        /* report-only without a valid token (reported already), or another module's user */
+        const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+        int reported = agw_conf_mode(c) == AGW_MODE_REPORT
+                       && apr_table_get(r->notes, AGW_NOTE_OUTCOME);
+        return reported ? AUTHZ_GRANTED : AUTHZ_DENIED;
+    }
     v = agw_claim_path_get(path, st->claims);
     for (i = 0; v && i < req->values->nelts; i++)
         if (match(v, APR_ARRAY_IDX(req->values, i, const char *)))
@@ -117,6 +136,58 @@ static const authz_provider scope_provider = { check_scope, parse_scope };
 static const authz_provider role_provider = { check_role, parse_role };
 static const authz_provider claim_provider = { check_claim, parse_claim };
 
+/* ---- auth0_claim('PATH') in Apache's expression language ------------------------------------- */
+
+/* The claim's text (arrays comma-joined, as Auth0ClaimEnv gives it); empty without a valid
+ * token, that is also before authentication has run. */
+static const char *claim_fn(ap_expr_eval_ctx_t *ctx, const void *data, const char *arg)
+{
+    const agw_claim_path_t *path = data;
+    const agw_req_t *st;
+    const json_t *v;
+    const char *err;
+
+    if (!ctx->r || !(st = agw_req_get(ctx->r)) || !st->claims)
+        return "";
+    if (!path && !(path = agw_claim_path_compile(ctx->p, arg ? arg : "", &err)))
+        return "";
+    v = agw_claim_path_get(path, st->claims);
+    return v ? agw_json_text(ctx->p, v) : "";
+}
+
+/* mod_authz_core's record for one `Require expr` line while it is parsed (a private struct
+ * of httpd 2.4, stable since 2.4.0): its expression is still unset during the parse, which
+ * tells this parse from an older one whose record is still in the pool. */
+struct require_expr_info {
+    ap_expr_info_t *expr;
+    int want_user;
+};
+
+static int claim_lookup(ap_expr_lookup_parms *parms)
+{
+    struct require_expr_info *info = NULL;
+    const char *err = NULL;
+
+    if (parms->type != AP_EXPR_FUNC_STRING || strcasecmp(parms->name, "auth0_claim") != 0)
+        return DECLINED;
+    *parms->func = (const void *)claim_fn;
+    *parms->data = NULL;
+    if (parms->arg) {
+        /* a literal PATH is compiled once, and a bad one fails the configuration */
+        if (!(*parms->data = agw_claim_path_compile(parms->pool, parms->arg, &err))) {
+            *parms->err = apr_psprintf(parms->ptemp, "auth0_claim('%s'): %s", parms->arg,
+                                       err ? err : "invalid claim path");
+            return !OK;
+        }
+    }
+    /* `Require expr` with auth0_claim() wants a user, as with REMOTE_USER: a request
+     * without a token then gets 401 and the challenge, not 403 */
+    apr_pool_userdata_get((void **)&info, "Require_expr_info", parms->ptemp);
+    if (info && !info->expr)
+        info->want_user = 1;
+    return OK;
+}
+
 static int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     const char *err;
@@ -129,6 +200,9 @@ void agw_authz_register_hooks(apr_pool_t *p)
 {
     /* runs when: config is read; default claim paths compiled once */
     ap_hook_pre_config(agw_pre_config_authz, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: an expression (Require expr, <If>, RewriteCond expr=, Header expr=,
+     * SetEnvIfExpr) is parsed and names auth0_claim() */
+    ap_hook_expr_lookup(claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: authz_core evaluates a `Require auth0-*` line */
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
                               &scope_provider, AP_AUTH_INTERNAL_PER_CONF);

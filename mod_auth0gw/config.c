@@ -26,6 +26,8 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->fetch_wait = AGW_UNSET;
     c->max_stale = AGW_UNSET;
     c->insecure_http = AGW_UNSET;
+    c->mode = AGW_UNSET;
+    c->pass_preflight = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
@@ -81,6 +83,9 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(domain_issuer);
     MERGE_PTR(domain_jwks);
     MERGE_PTR(issuer);
+    MERGE_PTR(issuers);
+    MERGE_PTR(domains);
+    MERGE_PTR(jwks_bound);
     MERGE_PTR(audiences);
     MERGE_PTR(token_types);
     MERGE_PTR(jwks);
@@ -112,6 +117,8 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(ca_file);
     MERGE_NUM(insecure_http);
     MERGE_PTR(proxy_client);
+    MERGE_NUM(mode);
+    MERGE_NUM(pass_preflight);
     MERGE_PTR(where);
     /* a memo is only for configurations read at start: one that has .htaccess in it lives
      * in a request pool, and must neither fill nor trust its parent section's memo */
@@ -121,9 +128,19 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
+agw_mode_e agw_conf_mode(const agw_dir_conf_t *c)
+{
+    return c->mode == AGW_UNSET ? AGW_MODE_ENFORCE : (agw_mode_e)c->mode;
+}
+
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
 {
     return v == AGW_UNSET ? dflt : v;
+}
+
+static int is_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
 }
 
 const char *agw_conf_issuer(const agw_dir_conf_t *c)
@@ -133,17 +150,93 @@ const char *agw_conf_issuer(const agw_dir_conf_t *c)
 
 const char *agw_conf_jwks(const agw_dir_conf_t *c)
 {
-    return c->jwks ? c->jwks : c->domain_jwks;
+    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, agw_conf_issuer(c)) : NULL;
+    return bound ? bound : c->jwks ? c->jwks : c->domain_jwks;
 }
 
-static int is_http(const char *url)
+/* The issuers a location trusts: Auth0Issuer's values, else the Auth0Domain issuers. */
+static apr_array_header_t *trusted_issuers(apr_pool_t *p, const agw_dir_conf_t *c)
 {
-    return url && strncasecmp(url, "http://", 7) == 0;
+    apr_array_header_t *out;
+    int i;
+
+    if (c->issuers || !c->domains)
+        return c->issuers;
+    out = apr_array_make(p, c->domains->nelts, sizeof(const char *));
+    for (i = 0; i < c->domains->nelts; i++)
+        APR_ARRAY_PUSH(out, const char *) = apr_pstrcat(p, "https://", APR_ARRAY_IDX(c->domains,
+                                                        i, const char *), "/", NULL);
+    return out;
+}
+
+/* An issuer's key source: its Auth0JWKS binding, else the JWKS of the Auth0Domain whose
+ * issuer it is, else NULL (OIDC discovery at ISSUER/.well-known/openid-configuration). */
+static const char *issuer_jwks(apr_pool_t *p, const agw_dir_conf_t *c, const char *iss)
+{
+    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, iss) : NULL;
+    int i;
+
+    if (bound)
+        return bound;
+    for (i = 0; c->domains && i < c->domains->nelts; i++) {
+        const char *d = APR_ARRAY_IDX(c->domains, i, const char *);
+        if (!strcmp(iss, apr_pstrcat(p, "https://", d, "/", NULL)))
+            return apr_pstrcat(p, "https://", d, "/.well-known/jwks.json", NULL);
+    }
+    return NULL;
+}
+
+apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss, *out;
+    int i;
+
+    /* the common case, one issuer, allocates nothing */
+    if ((c->issuers ? c->issuers->nelts : c->domains ? c->domains->nelts : 0) < 2)
+        return NULL;
+    iss = trusted_issuers(p, c);
+    out = apr_array_make(p, iss->nelts, sizeof(agw_trust_t));
+    for (i = 0; i < iss->nelts; i++) {
+        agw_trust_t *t = apr_array_push(out);
+        t->issuer = APR_ARRAY_IDX(iss, i, const char *);
+        t->jwks = issuer_jwks(p, c, t->issuer);
+    }
+    return out;
+}
+
+/* Why a location's issuers and key sources do not fit together, or NULL. */
+static const char *trust_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss = trusted_issuers(p, c);
+    const apr_array_header_t *h;
+    int i, j;
+
+    if (iss && iss->nelts > 1 && c->jwks)
+        return apr_psprintf(p, "with several issuers, Auth0JWKS %s must name the issuer whose "
+                            "keys it holds: Auth0JWKS URL ISSUER", c->jwks);
+    h = c->jwks_bound ? apr_table_elts(c->jwks_bound) : NULL;
+    for (i = 0; h && i < h->nelts; i++) {
+        const char *bound = ((const apr_table_entry_t *)h->elts)[i].key;
+        for (j = 0; iss && j < iss->nelts; j++)
+            if (!strcmp(bound, APR_ARRAY_IDX(iss, j, const char *)))
+                break;
+        if (!iss || j == iss->nelts)
+            return apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not an issuer of this "
+                                "section (Auth0Issuer, else Auth0Domain)", bound);
+    }
+    for (i = 0; iss && c->insecure_http != 1 && i < iss->nelts; i++) {
+        const char *one = APR_ARRAY_IDX(iss, i, const char *);
+        const char *k = issuer_jwks(p, c, one);
+        if (iss->nelts > 1 && (is_http(k) || (!k && is_http(one))))
+            return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
+    }
+    return NULL;
 }
 
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+    const char *why;
     agw_alg_set_t hs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
                        | AGW_ALG_BIT(AGW_ALG_HS512);
 
@@ -153,6 +246,8 @@ const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
         return "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
     if ((algs & hs) && !c->hmac)
         return "Auth0Algorithms allows HS* but no Auth0HMACSecret is set";
+    if ((why = trust_incomplete(p, c)))
+        return why;
     if (c->insecure_http != 1 && (is_http(c->jwks) || (!c->jwks && !c->domain
                                                         && is_http(c->issuer))))
         return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
@@ -243,9 +338,15 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
             cl->token_url = apr_pstrcat(cmd->pool, "https://", arg, "/oauth/token", NULL);
         return NULL;
     }
-    c->domain = arg;
-    c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
-    c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
+    /* a new Auth0Domain line replaces the values of an earlier one; its values add up */
+    if (!c->domains || c->domain_line != cmd->directive) {
+        c->domains = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        c->domain_line = cmd->directive;
+        c->domain = arg;
+        c->domain_issuer = apr_pstrcat(cmd->pool, "https://", arg, "/", NULL);
+        c->domain_jwks = apr_pstrcat(cmd->pool, "https://", arg, "/.well-known/jwks.json", NULL);
+    }
+    APR_ARRAY_PUSH(c->domains, const char *) = arg;
     return NULL;
 }
 
@@ -259,7 +360,12 @@ static const char *set_issuer(cmd_parms *cmd, void *dc, const char *arg)
                          "https://example.eu.auth0.com/");
     if ((err = source_allowed(cmd, SRC_ISSUER, arg, NULL)))
         return err;
-    c->issuer = arg;
+    if (!c->issuers || c->issuer_line != cmd->directive) {
+        c->issuers = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        c->issuer_line = cmd->directive;
+        c->issuer = arg;
+    }
+    APR_ARRAY_PUSH(c->issuers, const char *) = arg;
     return NULL;
 }
 
@@ -288,7 +394,29 @@ static const char *set_token_type(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
+static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (!strcasecmp(arg, "enforce"))
+        c->mode = AGW_MODE_ENFORCE;
+    else if (!strcasecmp(arg, "optional"))
+        c->mode = AGW_MODE_OPTIONAL;
+    else if (!strcasecmp(arg, "report-only"))
+        c->mode = AGW_MODE_REPORT;
+    else
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a mode; give enforce, optional "
+                                      "or report-only", arg));
+    return NULL;
+}
+
+static const char *set_preflight(cmd_parms *cmd, void *dc, int on)
+{
+    ((agw_dir_conf_t *)dc)->pass_preflight = on;
+    return NULL;
+}
+
+static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg, const char *issuer)
 {
     agw_dir_conf_t *c = dc;
     const char *err = agw_conf_url(cmd->pool, arg, 1, 1);
@@ -297,7 +425,16 @@ static const char *set_jwks(cmd_parms *cmd, void *dc, const char *arg)
         return fail(cmd, err);
     if ((err = source_allowed(cmd, SRC_JWKS, arg, NULL)))
         return err;
-    c->jwks = arg;
+    if (!issuer) {
+        c->jwks = arg;
+        return NULL;
+    }
+    if (strncasecmp(issuer, "https://", 8) != 0 && strncasecmp(issuer, "http://", 7) != 0)
+        return fail(cmd, apr_psprintf(cmd->pool, "the second value names the issuer these keys "
+                                      "are for, exactly as in Auth0Issuer (e.g. "
+                                      "https://example.eu.auth0.com/), not '%s'", issuer));
+    c->jwks_bound = c->jwks_bound ? c->jwks_bound : apr_table_make(cmd->pool, 2);
+    apr_table_set(c->jwks_bound, issuer, arg);
     return NULL;
 }
 
@@ -541,6 +678,7 @@ typedef struct gate_cmd_t {
     const char *(*TAKE1)(cmd_parms *cmd, void *dc, const char *arg);
     const char *(*ITERATE)(cmd_parms *cmd, void *dc, const char *arg);
     const char *(*TAKE2)(cmd_parms *cmd, void *dc, const char *a, const char *b);
+    const char *(*TAKE12)(cmd_parms *cmd, void *dc, const char *a, const char *b);
     const char *(*FLAG)(cmd_parms *cmd, void *dc, int on);
     const char *(*TAKE_ARGV)(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
     int in_client;              /* also valid inside <Auth0Client> */
@@ -581,6 +719,12 @@ static const char *gate_TAKE2(cmd_parms *cmd, void *dc, const char *a, const cha
     return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE2(cmd, dc, a, b);
 }
 
+static const char *gate_TAKE12(cmd_parms *cmd, void *dc, const char *a, const char *b)
+{
+    const char *err = gate_enter(cmd, dc);
+    return err ? err : ((const gate_cmd_t *)cmd->info)->TAKE12(cmd, dc, a, b);
+}
+
 static const char *gate_FLAG(cmd_parms *cmd, void *dc, int on)
 {
     const char *err = gate_enter(cmd, dc);
@@ -604,14 +748,23 @@ static const char *gate_TAKE_ARGV(cmd_parms *cmd, void *dc, int argc, char *cons
 #define CLIENTCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, RSRC_CONF, help)
 
 const command_rec agw_cmds[] = {
-    BOTHCMD(TAKE1, "Auth0Domain", set_domain,
+    BOTHCMD(ITERATE, "Auth0Domain", set_domain,
            "Auth0 tenant host: issuer https://HOST/, JWKS and token URL derived from it"),
-    DIRCMD(TAKE1, "Auth0Issuer", set_issuer, "the exact iss the tokens must carry"),
+    DIRCMD(ITERATE, "Auth0Issuer", set_issuer,
+           "the iss values accepted, compared exactly; with several, each has its key source"),
     DIRCMD(ITERATE, "Auth0Audience", set_audience,
            "audiences accepted: the token's aud must contain one of them"),
     DIRCMD(ITERATE, "Auth0TokenType", set_token_type,
            "JOSE typ values accepted, e.g. at+jwt (RFC 9068); unset: any but other JWT kinds"),
-    DIRCMD(TAKE1, "Auth0JWKS", set_jwks, "the key source: an https:// URL or file:PATH"),
+    DIRCMD(TAKE1, "Auth0Mode", set_mode,
+           "enforce (default), optional (no token: anonymous) or report-only (log, count, "
+           "refuse nothing)"),
+    DIRCMD(FLAG, "Auth0PassPreflight", set_preflight,
+           "On: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) "
+           "needs no token"),
+    DIRCMD(TAKE12, "Auth0JWKS", set_jwks,
+           "the key source: an https:// URL or file:PATH, optionally followed by the issuer it "
+           "serves"),
     DIRCMD(TAKE_ARGV, "Auth0Algorithms", set_algs, "allowed signature algorithms (RS256 by "
                                                    "default)"),
     DIRCMD(TAKE1, "Auth0HMACSecret", set_hmac, "file:PATH or env:VAR with the HS* secret"),
@@ -813,8 +966,68 @@ static int flag_on(const ap_directive_t *d)
     return d && d->args && !strcasecmp(d->args, "on");
 }
 
+/* A directive's arguments, word by word (quotes as httpd reads them). */
+static apr_array_header_t *words_of(apr_pool_t *p, const ap_directive_t *d)
+{
+    apr_array_header_t *out = apr_array_make(p, 2, sizeof(const char *));
+    const char *args = d && d->args ? d->args : "", *w;
+
+    while (*args && (w = ap_getword_conf(p, &args)) && *w)
+        APR_ARRAY_PUSH(out, const char *) = w;
+    return out;
+}
+
+/* The issuers trusted where n is: Auth0Issuer's values, else Auth0Domain's; NULL: unknown. */
+static apr_array_header_t *issuers_at(apr_pool_t *p, const ap_directive_t *n,
+                                      const ap_directive_t *vh)
+{
+    const ap_directive_t *iss = find_scoped(p, n, vh, "Auth0Issuer");
+    const ap_directive_t *dom = iss ? NULL : find_scoped(p, n, vh, "Auth0Domain");
+    apr_array_header_t *out;
+    int i;
+
+    if (iss)
+        return words_of(p, iss);
+    if (!dom)
+        return NULL;
+    out = words_of(p, dom);
+    for (i = 0; i < out->nelts; i++)
+        APR_ARRAY_IDX(out, i, const char *) = apr_pstrcat(p, "https://",
+                                                          APR_ARRAY_IDX(out, i, const char *),
+                                                          "/", NULL);
+    return out;
+}
+
+/* Several issuers (gate at an AuthType Auth0 line) and Auth0JWKS lines that say whose keys
+ * they hold: an unbound key set with several issuers, a binding to an issuer not trusted. */
+static void trust_errors(apr_pool_t *p, apr_array_header_t *errs, const ap_directive_t *d,
+                         const ap_directive_t *vh)
+{
+    apr_array_header_t *iss = issuers_at(p, d, vh), *w;
+    const ap_directive_t *x;
+    int i;
+
+    if (!strcasecmp(d->directive, "AuthType") && iss && iss->nelts > 1) {
+        for (x = find_scoped(p, d, vh, "Auth0JWKS"); x; x = x->next)
+            if (!strcasecmp(x->directive, "Auth0JWKS") && words_of(p, x)->nelts == 1) {
+                APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p,
+                    "with several issuers, Auth0JWKS %s (%s:%d) must name the issuer whose keys "
+                    "it holds: Auth0JWKS URL ISSUER", x->args, x->filename, x->line_num);
+                return;
+            }
+    }
+    if (strcasecmp(d->directive, "Auth0JWKS") || (w = words_of(p, d))->nelts < 2 || !iss)
+        return;
+    for (i = 0; i < iss->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(iss, i, const char *), APR_ARRAY_IDX(w, 1, const char *)))
+            return;
+    APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not "
+        "an issuer of this section (Auth0Issuer, else Auth0Domain); name one of them",
+        APR_ARRAY_IDX(w, 1, const char *));
+}
+
 /* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
- * the main server), each as a message after AGW0001 and "file:line: ". */
+ * the main server), each as a message after AGW_M_CONFIG ": file:line: ". */
 static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
                                        const ap_directive_t *vh)
 {
@@ -847,6 +1060,7 @@ static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
                              "use https, or set Auth0InsecureHTTP On for development only",
                              iss->args);
     }
+    trust_errors(p, errs, d, vh);
     if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
         && !strncasecmp(d->args, "http://", 7)
         && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))

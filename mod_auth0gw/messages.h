@@ -36,6 +36,9 @@
 #define AGW_M_UNKNOWN_KID       "AGW0104" /* debug: the token's kid is not in the cached JWKS: refetch if the cooldown allows */
 #define AGW_M_TOKEN_ACCEPTED    "AGW0105" /* debug: token accepted (fp, kid, alg, user) */
 #define AGW_M_HASH_FAILED       "AGW0106" /* error: the token could not be hashed (libcrypto failed): request refused with 500 */
+#define AGW_M_REPORT_ONLY       "AGW0107" /* info: Auth0Mode report-only: what would have been refused (no token, a bad token with its reason and refusal=, a Require auth0-* line not met); the request goes on */
+#define AGW_M_ANONYMOUS         "AGW0108" /* debug: Auth0Mode optional: no token, the request goes on anonymous */
+#define AGW_M_PREFLIGHT         "AGW0109" /* debug: Auth0PassPreflight On: a CORS preflight passes without a token */
 #define AGW_M_HEADER_REMOVED    "AGW0110" /* debug: an incoming claim header was removed */
 
 /* keys (logged by the core's key store through its callback: src/agw_keys.h AGW_MSG_*) */

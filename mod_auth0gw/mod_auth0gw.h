@@ -30,6 +30,13 @@ extern module AP_MODULE_DECLARE_DATA auth0gw_module;
 #define AGW_DEFAULT_MAX_STALE  86400
 #define AGW_DEFAULT_TOKEN_CACHE 10000
 
+/* Auth0Mode: what happens to a request without a valid token */
+typedef enum {
+    AGW_MODE_ENFORCE = 0,       /* refused: 401 */
+    AGW_MODE_OPTIONAL,          /* no token: on, anonymous; a bad one: 401 */
+    AGW_MODE_REPORT             /* nothing refused for the token's sake: logged and counted */
+} agw_mode_e;
+
 /* A claim copied to a header or an environment variable. */
 typedef struct agw_claim_copy_t {
     agw_claim_path_t *path;
@@ -40,7 +47,11 @@ typedef struct agw_dir_conf_t {
     const char *domain;
     const char *domain_issuer;          /* https://DOMAIN/ */
     const char *domain_jwks;            /* https://DOMAIN/.well-known/jwks.json */
-    const char *issuer;
+    const char *issuer;                 /* the first Auth0Issuer value */
+    apr_array_header_t *issuers;        /* every Auth0Issuer value, const char *; NULL: unset */
+    apr_array_header_t *domains;        /* every Auth0Domain value, const char *; NULL: unset */
+    apr_table_t *jwks_bound;            /* Auth0JWKS URL ISSUER: issuer -> URL; NULL: none */
+    const void *issuer_line, *domain_line;  /* the directive that set them: a new one replaces */
     apr_array_header_t *audiences;      /* const char *; NULL: unset */
     apr_array_header_t *token_types;    /* Auth0TokenType, const char *; NULL: unset */
     const char *jwks;                   /* URL or file:PATH; NULL: from domain or discovery */
@@ -63,6 +74,8 @@ typedef struct agw_dir_conf_t {
     const char *ca_file;
     int insecure_http;
     const char *proxy_client;           /* Auth0ProxyClient */
+    int mode;                           /* Auth0Mode, agw_mode_e; AGW_UNSET: enforce */
+    int pass_preflight;                 /* Auth0PassPreflight; AGW_UNSET: Off */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
@@ -89,6 +102,9 @@ typedef struct agw_client_stats_t {
     unsigned long fetches, failures, served, refused;
 } agw_client_stats_t;
 
+/* r->notes key set once the token check has run for a request: valid, missing or invalid */
+#define AGW_NOTE_OUTCOME "auth0gw-outcome"
+
 /* What check_authn learned, for the authz providers and later phases of one request. */
 typedef struct agw_req_t {
     json_t *claims;
@@ -109,6 +125,18 @@ const char *agw_conf_jwks(const agw_dir_conf_t *c);
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
 const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
+
+/* One trusted issuer of a location with several, and its key source (NULL: discovery). */
+typedef struct agw_trust_t {
+    const char *issuer;
+    const char *jwks;
+} agw_trust_t;
+/* With several issuers (Auth0Issuer values, else Auth0Domain values): agw_trust_t for each,
+ * from p; NULL when there is one (agw_conf_issuer and agw_conf_jwks name it). */
+apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
+
+/* Auth0Mode of a merged configuration */
+agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
 
 /* lifecycle.c */
 void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
@@ -180,6 +208,10 @@ typedef enum {
     AGW_COUNT_ISSUER, AGW_COUNT_AUDIENCE, AGW_COUNT_OTHER, AGW_COUNT_SCOPE,
     AGW_COUNT_NO_KEYS, AGW_COUNT_PROXY_OK, AGW_COUNT_PROXY_503, AGW_COUNT_CACHE_REJECTED,
     AGW_COUNT_TYP, AGW_COUNT_CLAIM,
+    /* Auth0Mode report-only: what would have been refused (missing token, bad token, a
+     * Require auth0-* line not met); optional: requests let on without a token */
+    AGW_COUNT_REPORT_MISSING, AGW_COUNT_REPORT_INVALID, AGW_COUNT_REPORT_DENIED,
+    AGW_COUNT_ANONYMOUS, AGW_COUNT_PREFLIGHT,
     AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);

@@ -21,7 +21,8 @@ static const char *const counter_names[AGW_COUNT_MAX] = {
     "accepted", "no_token", "malformed", "signature", "alg_not_allowed", "unknown_key",
     "expired", "not_yet_valid", "issuer", "audience", "other_invalid", "insufficient_scope",
     "keys_unavailable", "proxied_with_token", "proxy_no_token", "cache_record_rejected",
-    "typ", "claim_invalid",
+    "typ", "claim_invalid", "report_only_missing", "report_only_invalid",
+    "report_only_denied", "anonymous", "preflight",
 };
 
 void agw_count(agw_counter_e which)

@@ -64,7 +64,7 @@ sub good_without {
 }
 sub good_plus { return $GOOD . join('', map { "    $_\n" } @_) }
 
-plan tests => 40;
+plan tests => 58;
 
 # ---- the control ----
 my ($st, $out, $file, $line) = configtest($GOOD);
@@ -78,6 +78,43 @@ like($out, qr/AGW0001: /, 'missing Auth0Audience: AGW0001');
 like($out, qr/Auth0Audience/, 'missing Auth0Audience: the message names the directive');
 like($out, qr/\Q$file\E(:| line )\d+/, 'missing Auth0Audience: the message names the file and line')
     or diag($out);
+
+# ---- Auth0Mode, Auth0PassPreflight, auth0_claim() ----
+($st, $out, $file) = configtest(good_plus('Auth0Mode audit'));
+is($st, 1, 'Auth0Mode audit: fails');
+like($out, qr/AH00526: Syntax error on line \d+ of \Q$file\E:/, 'Auth0Mode audit: file and line');
+like($out, qr/Auth0Mode: 'audit' is not a mode; give enforce, optional or report-only/,
+     'Auth0Mode audit: names the value and the valid modes');
+($st, $out) = configtest(good_plus('Auth0Mode report-only', 'Auth0Mode optional', 'Auth0Mode ENFORCE'));
+is($st, 0, 'Auth0Mode enforce, optional, report-only: pass') or diag($out);
+($st, $out) = configtest(good_plus('Auth0Mode optional report-only'));
+is($st, 1, 'Auth0Mode with two values: fails');
+($st, $out) = configtest(good_plus('Auth0PassPreflight maybe'));
+is($st, 1, 'Auth0PassPreflight maybe: fails');
+like($out, qr/Auth0PassPreflight must be On or Off/, 'Auth0PassPreflight maybe: says On or Off');
+($st, $out) = configtest(good_with('Require', q{Require expr "auth0_claim('org_id') == 'acme'"}));
+is($st, 0, "Require expr with auth0_claim('org_id'): passes") or diag($out);
+($st, $out) = configtest(good_with('Require', q{Require expr "auth0_claim('/a~2b') == 'x'"}));
+is($st, 1, 'auth0_claim with a bad JSON pointer: fails');
+like($out, qr{auth0_claim\('/a~2b'\): }, 'the bad path is named');
+($st, $out) = configtest(good_with('Require', q{Require expr "auth0_claim('sub', 'x') == 'x'"}));
+is($st, 1, 'auth0_claim with two arguments: fails');
+
+# ---- several issuers ----
+($st, $out) = configtest(good_with('Auth0Issuer', 'Auth0Issuer https://issuer.example/ https://other.example/')
+                         =~ s{Auth0JWKS (\S+)}{Auth0JWKS $1 https://issuer.example/}r);
+is($st, 0, 'two issuers, one with a bound Auth0JWKS, the other by discovery: passes') or diag($out);
+($st, $out, $file) = configtest(good_with('Auth0Issuer', 'Auth0Issuer https://issuer.example/ https://other.example/'));
+isnt($st, 0, 'two issuers and an Auth0JWKS without an issuer: fails');
+like($out, qr/AGW0001: \S+:\d+: with several issuers, Auth0JWKS \S+ \(\S+:\d+\) must name the issuer whose keys it holds: Auth0JWKS URL ISSUER/,
+     'two issuers and an unbound Auth0JWKS: says how to bind it');
+($st, $out) = configtest(good_with('Auth0JWKS', 'Auth0JWKS https://keys.example/jwks.json https://stranger.example/'));
+isnt($st, 0, 'Auth0JWKS bound to an issuer the section does not trust: fails');
+like($out, qr{Auth0JWKS binds keys to https://stranger\.example/, which is not an issuer of this section},
+     'binding to a stranger: names it');
+($st, $out) = configtest(good_with('Auth0JWKS', 'Auth0JWKS https://keys.example/jwks.json issuer.example'));
+is($st, 1, 'Auth0JWKS with an issuer that is no URL: fails');
+like($out, qr/Auth0JWKS: the second value names the issuer/, 'the issuer must be a URL');
 
 # ---- Auth0Algorithms none / unknown ----
 my $alg_line = $line + 6;   # the first line after $GOOD

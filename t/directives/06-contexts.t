@@ -68,6 +68,8 @@ Auth0KeyMaxStale 3600
 Auth0KeyFetchWait 1
 Auth0CAFile $CA
 Auth0InsecureHTTP Off
+Auth0Mode report-only
+Auth0PassPreflight On
 EOF
 my @gate = map { /^(\S+)/ } split /\n/, $ALL;
 my @table = do {
