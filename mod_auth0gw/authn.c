@@ -971,6 +971,16 @@ static void log_core(void *baton, agw_log_level_e level, int msgno, const char *
         ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
 }
 
+static void claim_lock(void)
+{
+    agw_fetch_lock(1);
+}
+
+static void claim_unlock(void)
+{
+    agw_fetch_unlock();
+}
+
 static void refresh_tick(void)
 {
     agw_keystore_tick(keystore, now_sec());
@@ -1021,6 +1031,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
         agw_keystore_set_max_waiters(keystore, threads / 2);
     }
+    agw_keystore_claim_lock(keystore, claim_lock, claim_unlock);
     agw_refresher_start(pchild, s, refresh_tick);
 }
 

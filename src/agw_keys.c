@@ -62,6 +62,8 @@ struct agw_keystore_t {
     const agw_persist_t *persist;
     void (*sleep)(apr_interval_time_t t);
     int max_waiters;            /* requests that may wait for one source's fetch */
+    void (*claim_lock)(void);   /* host-wide: makes look-and-claim one step (may be NULL) */
+    void (*claim_unlock)(void);
     agw_keys_event_fn *on_load;
     void *on_load_baton;
 };
@@ -79,6 +81,12 @@ void agw_keystore_persist(agw_keystore_t *ks, const agw_persist_t *persist)
 void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_time_t t))
 {
     ks->sleep = sleep_fn ? sleep_fn : apr_sleep;
+}
+
+void agw_keystore_claim_lock(agw_keystore_t *ks, void (*lock)(void), void (*unlock)(void))
+{
+    ks->claim_lock = lock;
+    ks->claim_unlock = unlock;
 }
 
 void agw_keystore_set_max_waiters(agw_keystore_t *ks, int n)
@@ -665,8 +673,23 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
                          apr_int64_t now, apr_int64_t have, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
-    cool_t c = shared_cool(src, f->p);
+    cool_t c;
 
+    /* look and claim as one step on this host: otherwise two processes starting together
+     * both see no claim and both fetch; and look again for a set published meanwhile */
+    if (ks->claim_lock)
+        ks->claim_lock();
+    if (shared_take(pbody, plen, &f->fetched_at, src, f->p, now, have)) {
+        if (ks->claim_unlock)
+            ks->claim_unlock();
+        f->from_shared = f->attempted = 1;
+        return 1;
+    }
+    c = shared_cool(src, f->p);
+    if (!cool_holds(src, &c, now))
+        shared_cool_set(src, now, COOL_INFLIGHT, f->p);
+    if (ks->claim_unlock)
+        ks->claim_unlock();
     if (cool_holds(src, &c, now)) {
         if (c.state == COOL_INFLIGHT && wait_for_shared(pbody, plen, f, src, now, have)) {
             f->from_shared = f->attempted = 1;
@@ -678,7 +701,6 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
         apr_thread_mutex_unlock(ks->mutex);
         return 0;
     }
-    shared_cool_set(src, now, COOL_INFLIGHT, f->p);
     apr_thread_mutex_lock(ks->mutex);
     if (why == FETCH_KID)
         src->last_unsched = now;

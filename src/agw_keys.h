@@ -89,6 +89,10 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
  * fetches, and honours the other processes' unknown-kid cooldown. shared must outlive ks. */
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
 
+/* A host-wide lock (the glue's global mutex) held around the two shared-store calls that look
+ * for another process's fetch claim and write our own, never across a fetch. NULL: none. */
+void agw_keystore_claim_lock(agw_keystore_t *ks, void (*lock)(void), void (*unlock)(void));
+
 /* How many requests of this process may wait for one source's fetch (the glue allows half the
  * process's worker threads, so that a flood of unknown kids while the issuer hangs leaves the
  * other half to requests with known keys); n <= 0: AGW_KEYS_MAX_WAITERS. */
