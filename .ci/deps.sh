@@ -17,6 +17,8 @@ DEMO_PKGS=(curl)
 # git for the demo-from-a-private-clone check (.ci/demo-private.sh).
 PACKAGE_PKGS=(debhelper dpkg-dev fakeroot lintian git)
 BENCH_PKGS=(wrk)
+# make integration-valgrind (ASan/UBSan for make integration-asan come with gcc: libasan8, libubsan1)
+SANITIZER_PKGS=(valgrind)
 
 # oidc-provider 9 calls crypto.hash(), which Node.js has from 20.12 on.
 NODE_MIN_MAJOR=20
@@ -38,7 +40,7 @@ node_ok() {
 
 missing=()
 for pkg in "${BUILD_PKGS[@]}" "${UNIT_PKGS[@]}" "${FUZZ_PKGS[@]}" "${INTEGRATION_PKGS[@]}" \
-           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}"; do
+           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}" "${SANITIZER_PKGS[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 

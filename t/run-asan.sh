@@ -22,8 +22,9 @@ export AGW_MODULE="$module"
 export APACHE_TEST_HTTPD="$top/t/fixtures/asan-httpd.sh"
 export AGW_ASAN_RUNTIME="$runtime"
 export AGW_SANITIZER_DIR="$reports"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$reports/asan"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$reports/ubsan"
+# One log_path for both: with gcc the two runtimes share it (UBSAN_OPTIONS' would win).
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$reports/sanitizer"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$reports/sanitizer"
 
 status=0
 # -httpd: Apache::Test would otherwise take apxs's /usr/sbin/apache2 over APACHE_TEST_HTTPD.
@@ -42,8 +43,18 @@ for f in "$reports"/*; do
     echo "==== sanitizer report $f ====" >&2
     cat "$f" >&2
 done
+# gcc's UBSan runtime, loaded beside ASan's, still writes to stderr: httpd's error logs (the
+# suite's own and those of the httpds the tests start) are searched too.
+for f in t/logs/error_log t/state/proxy/httpd-*/logs/error_log; do
+    [ -f "$f" ] || continue
+    if grep -Eq 'runtime error:|ERROR: AddressSanitizer|UndefinedBehaviorSanitizer' "$f"; then
+        found=$((found + 1))
+        echo "==== sanitizer reports in $f ====" >&2
+        grep -E -A12 'runtime error:|ERROR: AddressSanitizer|UndefinedBehaviorSanitizer' "$f" | head -n 200 >&2
+    fi
+done
 if ((found)); then
-    echo "run-asan.sh: $found sanitizer report(s) above" >&2
+    echo "run-asan.sh: sanitizer reports in $found file(s) above" >&2
     exit 1
 fi
 echo "run-asan.sh: no ASan or UBSan report (module $module, runtime $runtime)"
