@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration integration-asan integration-valgrind test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke bench-core bench bench-memory demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -46,6 +46,8 @@ ASAN_BUILD  := $(BUILD)/asan
 ASAN_MODULE := $(ASAN_BUILD)/mod_auth0gw.so
 # -U_FORTIFY_SOURCE: the __*_chk functions fortify calls instead of memcpy & co. are not
 # all intercepted by ASan, which would then not see those accesses.
+# gcc, whatever CC is: t/run-asan.sh preloads gcc's runtime (gcc -print-file-name=libasan.so)
+ASAN_CC     := gcc
 ASAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -U_FORTIFY_SOURCE
 ASAN_CORE_OBJ := $(patsubst src/%.c,$(ASAN_BUILD)/core/%.o,$(CORE_SRC))
 ASAN_GLUE_OBJ := $(patsubst mod_auth0gw/%.c,$(ASAN_BUILD)/glue/%.o,$(GLUE_SRC))
@@ -55,18 +57,19 @@ ASAN_GLUE_CFLAGS := $(shell $(APXS) -q CFLAGS 2>/dev/null) $(shell $(APXS) -q EX
 
 $(ASAN_BUILD)/core/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+	$(ASAN_CC) $(CORE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 $(ASAN_BUILD)/glue/%.o: mod_auth0gw/%.c $(GLUE_HDR) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_GLUE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+	$(ASAN_CC) $(ASAN_GLUE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 $(ASAN_MODULE): $(ASAN_GLUE_OBJ) $(ASAN_CORE_OBJ)
-	$(CC) -shared $(ASAN_FLAGS) -o $@.tmp $^ $(PKG_LIBS)
+	$(ASAN_CC) -shared $(ASAN_FLAGS) -o $@.tmp $^ $(PKG_LIBS)
 	@if nm -D $@.tmp | grep -E ' U agw_'; then \
 	    echo "$@: core symbols above are not defined" >&2; rm -f $@.tmp; exit 1; fi
 	mv -f $@.tmp $@
 
+.PHONY: integration-asan integration-valgrind
 integration-asan: $(ASAN_MODULE)
 	AGW_MPM=$(MPM) bash t/run-asan.sh $(TESTS)
 
