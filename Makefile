@@ -31,8 +31,52 @@ unit-asan: $(BUILD)/unit_tests_asan
 	    ../../$(BUILD)/unit_tests_asan
 
 # ---- integration tests (Apache::Test against a real httpd) ---------------------------------
+# MPM=event|worker|prefork: the MPM of every httpd in the suite; TESTS=files or directories
+# (default: all). The subset CI also runs under prefork and worker is MPM_SUBSET.
+MPM ?= event
+TESTS ?=
+MPM_SUBSET := t/authn t/authz t/proxy t/directives/03-graceful.t
+
 integration: $(MODULE)
-	bash t/run-integration.sh
+	AGW_MPM=$(MPM) bash t/run-integration.sh $(TESTS)
+
+# The suite against a module built with ASan + UBSan (build/asan/mod_auth0gw.so), in an httpd
+# with gcc's ASan runtime preloaded (t/fixtures/asan-httpd.sh); any report fails the run.
+ASAN_BUILD  := $(BUILD)/asan
+ASAN_MODULE := $(ASAN_BUILD)/mod_auth0gw.so
+# -U_FORTIFY_SOURCE: the __*_chk functions fortify calls instead of memcpy & co. are not
+# all intercepted by ASan, which would then not see those accesses.
+# gcc, whatever CC is: t/run-asan.sh preloads gcc's runtime (gcc -print-file-name=libasan.so)
+ASAN_CC     := gcc
+ASAN_FLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -U_FORTIFY_SOURCE
+ASAN_CORE_OBJ := $(patsubst src/%.c,$(ASAN_BUILD)/core/%.o,$(CORE_SRC))
+ASAN_GLUE_OBJ := $(patsubst mod_auth0gw/%.c,$(ASAN_BUILD)/glue/%.o,$(GLUE_SRC))
+ASAN_GLUE_CFLAGS := $(shell $(APXS) -q CFLAGS 2>/dev/null) $(shell $(APXS) -q EXTRA_CPPFLAGS 2>/dev/null) \
+                    -I$(shell $(APXS) -q INCLUDEDIR 2>/dev/null) $(PKG_CFLAGS) -Isrc -fPIC \
+                    -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+
+$(ASAN_BUILD)/core/%.o: src/%.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CORE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(ASAN_BUILD)/glue/%.o: mod_auth0gw/%.c $(GLUE_HDR) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(ASAN_GLUE_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(ASAN_MODULE): $(ASAN_GLUE_OBJ) $(ASAN_CORE_OBJ)
+	$(ASAN_CC) -shared $(ASAN_FLAGS) -o $@.tmp $^ $(PKG_LIBS)
+	@if nm -D $@.tmp | grep -E ' U agw_'; then \
+	    echo "$@: core symbols above are not defined" >&2; rm -f $@.tmp; exit 1; fi
+	mv -f $@.tmp $@
+
+.PHONY: integration-asan integration-valgrind
+integration-asan: $(ASAN_MODULE)
+	AGW_MPM=$(MPM) bash t/run-asan.sh $(TESTS)
+
+# A few flows (valid and refused tokens, a proxied client token cached in real Redis and
+# memcached) against `apache2 -X` under valgrind: no error, nothing definitely lost.
+integration-valgrind: $(MODULE)
+	bash t/valgrind.sh
 
 test: deps
 	$(MAKE) all

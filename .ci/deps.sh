@@ -18,6 +18,8 @@ DEMO_PKGS=(curl)
 # git for the demo-from-a-private-clone check (.ci/demo-private.sh).
 PACKAGE_PKGS=(debhelper dpkg-dev fakeroot lintian git)
 BENCH_PKGS=(wrk)
+# make integration-valgrind (ASan/UBSan for make integration-asan come with gcc: libasan8, libubsan1)
+SANITIZER_PKGS=(valgrind)
 
 # oidc-provider 9 calls crypto.hash(), which Node.js has from 20.12 on.
 NODE_MIN_MAJOR=20
@@ -40,7 +42,7 @@ node_ok() {
 missing=()
 for pkg in "${BUILD_PKGS[@]}" "${UNIT_PKGS[@]}" "${FUZZ_PKGS[@]}" "${COVERAGE_PKGS[@]}" \
            "${INTEGRATION_PKGS[@]}" \
-           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}"; do
+           "${DEMO_PKGS[@]}" "${BENCH_PKGS[@]}" "${PACKAGE_PKGS[@]}" "${SANITIZER_PKGS[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 

@@ -1,5 +1,6 @@
 /* The directives of mod_auth0gw: one table, thin setters over the core parsers, merging, and the startup checks. */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -17,6 +18,12 @@ APLOG_USE_MODULE(auth0gw);
  * setters while it is read (kind letter + value). Complete before any .htaccess is read. */
 static apr_hash_t *server_named;
 
+static apr_status_t src_memo_free(void *slot)
+{
+    free((void *)*(volatile void **)slot);
+    return APR_SUCCESS;
+}
+
 void *agw_dir_create(apr_pool_t *p, char *dir)
 {
     agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
@@ -29,8 +36,11 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->mode = AGW_UNSET;
     c->pass_preflight = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM)
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM) {
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
+        /* the memo itself is malloc'd by a request thread (authn.c): freed with the section */
+        apr_pool_cleanup_register(p, c->src_memo, src_memo_free, apr_pool_cleanup_null);
+    }
     else
         c->htaccess = 1;        /* made while serving: a .htaccess file, in a request pool */
     return c;

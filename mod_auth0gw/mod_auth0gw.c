@@ -11,8 +11,17 @@
 static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                    server_rec *s);
 
+static apr_status_t agw_crypt_release_cleanup(void *unused)
+{
+    agw_crypt_release();
+    return APR_SUCCESS;
+}
+
 static void agw_register_hooks(apr_pool_t *p)
 {
+    /* p is the configuration pool, whose clearing unloads the module right after this
+     * cleanup (registered later, so run first): the core's fetched digests are freed */
+    apr_pool_cleanup_register(p, NULL, agw_crypt_release_cleanup, apr_pool_cleanup_null);
     /* runs when: the configuration is read, before logs open, also for `apache2 -t`:
      * cross-directive checks that fail the start with file:line and the fix */
     ap_hook_check_config(agw_config_check, NULL, NULL, APR_HOOK_MIDDLE);

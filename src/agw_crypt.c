@@ -123,6 +123,20 @@ static const EVP_MD *md_get(md_e md)
     return md_cache[md];
 }
 
+void agw_crypt_release(void)
+{
+    static const pthread_once_t once_init = PTHREAD_ONCE_INIT;
+    int i;
+
+    for (i = 0; i < MD_COUNT; i++) {
+        EVP_MD_free((EVP_MD *)md_cache[i]);     /* a no-op on the built-in legacy ones */
+        md_cache[i] = NULL;
+    }
+    EVP_MAC_free(hmac_cache);
+    hmac_cache = NULL;
+    crypt_once = once_init;
+}
+
 /* ---- algorithm names ------------------------------------------------------------------ */
 
 agw_alg_e agw_alg_from_name(const char *name, apr_size_t len)

@@ -86,6 +86,11 @@ apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_
  * the hash failed. */
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);
 
+/* Frees the digests and the MAC fetched once per process; the next use fetches them again.
+ * Only when nothing else uses this module's crypto (httpd: when its configuration pool is
+ * cleared, before the module is unloaded: what a static held would otherwise be lost). */
+void agw_crypt_release(void);
+
 /* Tests only: the next n calls of agw_crypt_sha256 fail as if libcrypto had (0: none). */
 void agw_crypt_test_fail_sha256(unsigned int n);
 

@@ -103,7 +103,7 @@ my $libexec = `apxs -q LIBEXECDIR 2>/dev/null` || '/usr/lib/apache2/modules';
 chomp $libexec;
 my $modules = join '', map { "LoadModule ${_}_module $libexec/mod_$_.so\n" }
               grep { !$static{$_} }
-              qw(mpm_event authn_core authz_core authz_user authz_host proxy proxy_http
+              "mpm_" . mpm(), qw(authn_core authz_core authz_user authz_host proxy proxy_http
                  proxy_balancer slotmem_shm lbmethod_byrequests socache_shmcb socache_redis
                  socache_memcache);
 

@@ -30,7 +30,7 @@ sub configtest {
     my ($body, %o) = @_;
     my $file = "$STATE/t" . ++$n . '.conf';
     my $mods = join '', map { "LoadModule ${_}_module $LIBEXEC/mod_$_.so\n" }
-        qw(mpm_event authn_core authz_core proxy proxy_http), @{ $o{modules} || [] };
+        "mpm_" . AGW::Test::mpm(), qw(authn_core authz_core proxy proxy_http), @{ $o{modules} || [] };
     open my $fh, '>', $file or die "$file: $!";
     print $fh $mods, "LoadModule auth0gw_module $MODULE\n",
               "ServerName 127.0.0.1\nErrorLog $STATE/logs/error_log\n",

@@ -196,7 +196,7 @@ sub resumes {
     return scalar grep { /resuming normal operations/ } <$fh>;
 }
 my $before = resumes();
-my $out = `/usr/sbin/apache2 -d '$host->{root}' -f '$host->{root}/conf/httpd.conf' -k graceful 2>&1`;
+my $out = `@{[ $ENV{APACHE_TEST_HTTPD} || '/usr/sbin/apache2' ]} -d '$host->{root}' -f '$host->{root}/conf/httpd.conf' -k graceful 2>&1`;
 is($?, 0, 'apache2 -k graceful') or diag($out);
 ok(wait_until(20, 0.2, sub { resumes() > $before }), 'httpd logged the restart');
 sleep 0.5;

@@ -931,6 +931,30 @@ START_TEST(sha256_and_fingerprint)
 }
 END_TEST
 
+/* What httpd's configuration pool cleanup calls before the module is unloaded: the fetched
+ * digests and MAC go, and the next use (a reloaded configuration) fetches them again. */
+START_TEST(release_and_reuse)
+{
+    unsigned char out[32];
+    size_t siglen;
+    unsigned char *sig;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    ck_assert_int_eq(agw_crypt_sha256(out, "abc", 3), APR_SUCCESS);
+    agw_crypt_release();
+    agw_crypt_release();        /* twice: nothing left to free, nothing freed twice */
+    ck_assert_str_eq(agw_crypt_fingerprint(agw_test_pool, "abc", 3), "ba7816bf8f01");
+    sig = tk_sign(agw_test_pool, &siglen, "HS256", NULL, hmac_secret, 32, data_text,
+                  strlen(data_text));
+    agw_crypt_release();
+    ck_assert_int_eq(verify(AGW_ALG_HS256, NULL, hmac_secret, 32, sig, siglen, &err),
+                     APR_SUCCESS);
+    sig[0] ^= 1;
+    ck_assert_int_eq(verify(AGW_ALG_HS256, NULL, hmac_secret, 32, sig, siglen, &err),
+                     APR_EINVAL);
+}
+END_TEST
+
 /* A failed hash says so, and leaves no stale or shared bytes a caller could use as a key. */
 START_TEST(sha256_failure)
 {
@@ -997,6 +1021,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, concurrent_verify);
     tcase_add_test(tc, sha256_and_fingerprint);
     tcase_add_test(tc, sha256_failure);
+    tcase_add_test(tc, release_and_reuse);
     tcase_add_test(tc, memeq);
     suite_add_tcase(s, tc);
     return s;

@@ -14,7 +14,7 @@ use JSON::PP ();
 use POSIX qw(WNOHANG _exit);
 use Time::HiRes qw(sleep time);
 
-use AGW::Test qw(admin stats);
+use AGW::Test qw(admin stats mpm);
 
 our @EXPORT_OK = qw(
     register_client token_requests token_log echo_auth echo_header echo_of http_get parallel_get
@@ -240,6 +240,18 @@ sub _libexec {
 
 sub _httpd_bin { return $ENV{APACHE_TEST_HTTPD} || '/usr/sbin/apache2' }
 
+# The process and thread limits of an instance of N child processes, under the suite's MPM.
+# prefork's processes have one thread each: N processes stay N, each serving one connection.
+sub _mpm_config {
+    my ($procs) = @_;
+    if (mpm() eq 'prefork') {
+        return "ServerLimit $procs\nStartServers $procs\nMinSpareServers $procs\n"
+             . "MaxSpareServers $procs\nMaxRequestWorkers $procs\n";
+    }
+    return "ServerLimit $procs\nStartServers $procs\nMinSpareThreads 1\nMaxSpareThreads 64\n"
+         . "ThreadsPerChild 16\nMaxRequestWorkers @{[ 16 * $procs ]}\n";
+}
+
 # start_httpd(name => 'a', modules => [...extra], config => TEXT, processes => N)
 # Writes t/state/proxy/httpd-NAME/{conf/httpd.conf,logs/} and starts `apache2 -k start` with
 # it on a free loopback port; returns {name, port, url, root, error_log}.
@@ -253,7 +265,7 @@ sub start_httpd {
     my $libexec = _libexec();
     my %static = map { /^\s*(\S+)\.c$/ ? ($1 => 1) : () } `@{[_httpd_bin()]} -l 2>/dev/null`;
     my $mods = '';
-    for my $m ('mpm_event', 'authn_core', 'authz_core', 'proxy', 'proxy_http',
+    for my $m ('mpm_' . mpm(), 'authn_core', 'authz_core', 'proxy', 'proxy_http',
                @{ $a{modules} || [] }) {
         next if $static{"mod_$m"};
         $mods .= "LoadModule ${m}_module $libexec/mod_$m.so\n";
@@ -274,13 +286,7 @@ DefaultRuntimeDir "$root/logs"
 LogLevel warn auth0gw:info
 Timeout 30
 # Several child processes, so that a shared token is shared across processes too.
-ServerLimit $procs
-StartServers $procs
-MinSpareThreads 1
-MaxSpareThreads 64
-ThreadsPerChild 16
-MaxRequestWorkers @{[ 16 * $procs ]}
-<Location />
+@{[ _mpm_config($procs) ]}<Location />
     Require all granted
 </Location>
 $a{config}

@@ -16,7 +16,7 @@ our @EXPORT_OK = qw(
     AUD OTHER_AUD REALM
     issuer_url mint mint_full admin stats reset_tenant set_mode rotate_key add_key remove_key keys_of
     call challenge json_of now log_watch log_lines token_fp_ok sha256_hex state_dir
-    wait_until outcome b64u b64u_decode
+    wait_until outcome b64u b64u_decode mpm
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -28,6 +28,14 @@ my $JSON = JSON::PP->new->canonical->utf8;
 my $T_DIR = dirname(dirname(dirname(abs_path(__FILE__))));
 
 sub state_dir { return $ENV{AGW_STATE_DIR} || "$T_DIR/state" }
+
+# The MPM every httpd of the suite loads: AGW_MPM (`make integration MPM=...`), else event.
+sub mpm {
+    my $mpm = $ENV{AGW_MPM} // 'event';
+    $mpm =~ /\A(?:event|worker|prefork)\z/
+        or die "AGW::Test: AGW_MPM='$mpm': use event, worker or prefork\n";
+    return $mpm;
+}
 
 # Ports from the environment t/TEST exports, else from the file the issuer writes.
 sub _ports {
