@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory soak demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -172,6 +172,15 @@ bench: deps $(MODULE)
 
 bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory
+
+# ---- soak: mixed load, rotations, issuer flaps, graceful restarts (not a test) -------------
+SOAK_MINUTES ?= 10
+SOAK_ROTATE ?= 60
+SOAK_RESTART ?= 120
+SOAK_FLAP ?= 20
+soak: deps $(MODULE)
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_ROTATE=$(SOAK_ROTATE) SOAK_RESTART=$(SOAK_RESTART) \
+	    SOAK_FLAP=$(SOAK_FLAP) bash bench/soak.sh
 
 # ---- demo -----------------------------------------------------------------------------------
 demo: deps all
