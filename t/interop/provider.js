@@ -10,7 +10,7 @@
 // the provider's own behaviour, not ours.
 
 import http from 'node:http';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 
 import Provider, { errors } from 'oidc-provider';
 
@@ -73,8 +73,14 @@ function parentAlive(pid) {
 
 // A fresh RS256 key per run: the module must learn it from the JWKS, never from us.
 function signingJwks() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  // PEM out of the generation job, then imported: exporting a key that a key-generation job
+  // still owns can deadlock Node 20 when the job is collected meanwhile (see issuer.js).
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { format: 'pem', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'pem', type: 'spki' },
+  });
+  const jwk = createPrivateKey(privateKey).export({ format: 'jwk' });
   return {
     keys: [{ ...jwk, kid: `interop-${randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' }],
   };
