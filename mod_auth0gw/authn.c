@@ -971,9 +971,9 @@ static void log_core(void *baton, agw_log_level_e level, int msgno, const char *
         ap_log_error(APLOG_MARK, lvl, 0, s, "AGW%04d: %s", msgno, msg);
 }
 
-static void claim_lock(void)
+static int claim_lock(void)
 {
-    agw_fetch_lock(1);
+    return agw_fetch_lock(0) == APR_SUCCESS;
 }
 
 static void claim_unlock(void)

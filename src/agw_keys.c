@@ -62,7 +62,8 @@ struct agw_keystore_t {
     const agw_persist_t *persist;
     void (*sleep)(apr_interval_time_t t);
     int max_waiters;            /* requests that may wait for one source's fetch */
-    void (*claim_lock)(void);   /* host-wide: makes look-and-claim one step (may be NULL) */
+    int (*claim_lock)(void);    /* host-wide try-lock: makes look-and-claim one step (may be
+                                 * NULL); 1 when taken */
     void (*claim_unlock)(void);
     agw_keys_event_fn *on_load;
     void *on_load_baton;
@@ -83,7 +84,7 @@ void agw_keystore_set_sleep(agw_keystore_t *ks, void (*sleep_fn)(apr_interval_ti
     ks->sleep = sleep_fn ? sleep_fn : apr_sleep;
 }
 
-void agw_keystore_claim_lock(agw_keystore_t *ks, void (*lock)(void), void (*unlock)(void))
+void agw_keystore_claim_lock(agw_keystore_t *ks, int (*lock)(void), void (*unlock)(void))
 {
     ks->claim_lock = lock;
     ks->claim_unlock = unlock;
@@ -673,14 +674,19 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
                          apr_int64_t now, apr_int64_t have, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
+    int locked = 0, tries;
     cool_t c;
 
     /* look and claim as one step on this host: otherwise two processes starting together
      * both see no claim and both fetch; and look again for a set published meanwhile */
-    if (ks->claim_lock)
-        ks->claim_lock();
+    /* only tried, a bounded number of times: the shared store may be a network server, and a
+     * hung one must not queue every process behind the lock; without it, a lost race costs
+     * one extra fetch */
+    for (tries = 0; ks->claim_lock && !locked && tries < AGW_KEYS_CLAIM_TRIES; tries++)
+        if (!(locked = ks->claim_lock()))
+            ks->sleep(apr_time_from_msec(2));
     if (shared_take(pbody, plen, &f->fetched_at, src, f->p, now, have)) {
-        if (ks->claim_unlock)
+        if (locked)
             ks->claim_unlock();
         f->from_shared = f->attempted = 1;
         return 1;
@@ -688,7 +694,7 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
     c = shared_cool(src, f->p);
     if (!cool_holds(src, &c, now))
         shared_cool_set(src, now, COOL_INFLIGHT, f->p);
-    if (ks->claim_unlock)
+    if (locked)
         ks->claim_unlock();
     if (cool_holds(src, &c, now)) {
         if (c.state == COOL_INFLIGHT && wait_for_shared(pbody, plen, f, src, now, have)) {

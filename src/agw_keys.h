@@ -89,9 +89,11 @@ apr_status_t agw_keystore_create(agw_keystore_t **pks, apr_pool_t *p, agw_log_fn
  * fetches, and honours the other processes' unknown-kid cooldown. shared must outlive ks. */
 void agw_keystore_share(agw_keystore_t *ks, const agw_shared_t *shared);
 
-/* A host-wide lock (the glue's global mutex) held around the two shared-store calls that look
- * for another process's fetch claim and write our own, never across a fetch. NULL: none. */
-void agw_keystore_claim_lock(agw_keystore_t *ks, void (*lock)(void), void (*unlock)(void));
+/* A host-wide try-lock (the glue's global mutex; lock returns 1 when taken) held around the
+ * calls that look for another process's fetch claim and write our own, never across a fetch;
+ * tried AGW_KEYS_CLAIM_TRIES times 2 ms apart, then the claim goes on without it. NULL: none. */
+#define AGW_KEYS_CLAIM_TRIES 50
+void agw_keystore_claim_lock(agw_keystore_t *ks, int (*lock)(void), void (*unlock)(void));
 
 /* How many requests of this process may wait for one source's fetch (the glue allows half the
  * process's worker threads, so that a flood of unknown kids while the issuer hangs leaves the
