@@ -1,0 +1,265 @@
+/* Unit tests of the host-wide verified-token table (src/agw_hcache.c): admission, bounds, eviction, processes sharing it, torn reads under concurrent writers. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests.h"
+#include "agw_hcache.h"
+
+#define NOW 1800000000
+static const unsigned char src_a[32] = "source-a";
+static const unsigned char src_b[32] = "source-b";
+
+/* A shared anonymous mapping, as the glue makes before httpd forks its children. */
+static void *shared_region(apr_size_t size)
+{
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    return m;
+}
+
+static agw_hcache_t *table(unsigned int entries, void **region)
+{
+    apr_size_t n = agw_hcache_bytes(entries);
+    agw_hcache_t *hc;
+
+    *region = shared_region(n);
+    hc = agw_hcache_init(*region, n, entries);
+    ck_assert_ptr_nonnull(hc);
+    return hc;
+}
+
+/* Token i's digest, and the key and kid that "verified" it: derived from i, so that a reader
+ * can tell a consistent entry from a mix of two. */
+static void token(unsigned int i, unsigned char digest[32], unsigned char key[32], char *kid)
+{
+    int j;
+
+    for (j = 0; j < 32; j++) {
+        digest[j] = (unsigned char)((i * 2654435761u) >> (j % 4 * 8)) ^ (unsigned char)j;
+        key[j] = (unsigned char)(digest[j] ^ 0x5a);
+    }
+    digest[31] = 1;     /* never all zero */
+    sprintf(kid, "kid-%u", i);
+}
+
+static void put(agw_hcache_t *hc, unsigned int i, const unsigned char *source, int times)
+{
+    unsigned char d[32], k[32];
+    char kid[32];
+
+    token(i, d, k, kid);
+    while (times-- > 0)
+        agw_hcache_put(hc, d, source, AGW_ALG_RS256, kid, k, NOW + 3600 + i % 7, NOW);
+}
+
+static int has(agw_hcache_t *hc, unsigned int i, const unsigned char *source, apr_int64_t now)
+{
+    unsigned char d[32], k[32];
+    char kid[32];
+    agw_hcache_hit_t hit;
+
+    token(i, d, k, kid);
+    if (!agw_hcache_get(hc, d, source, now, 30, &hit))
+        return 0;
+    ck_assert_int_eq(hit.alg, AGW_ALG_RS256);
+    ck_assert_str_eq(hit.kid, kid);
+    ck_assert_mem_eq(hit.key, k, 32);
+    ck_assert_int_eq(hit.exp, NOW + 3600 + i % 7);
+    return 1;
+}
+
+START_TEST(second_sighting_stores_and_get_checks_source_and_time)
+{
+    void *region;
+    agw_hcache_t *hc = table(64, &region);
+    agw_hcache_stats_t st;
+
+    put(hc, 1, src_a, 1);
+    ck_assert(!has(hc, 1, src_a, NOW));
+    put(hc, 1, src_a, 1);
+    ck_assert(has(hc, 1, src_a, NOW));
+    ck_assert(!has(hc, 1, src_b, NOW));               /* another key source */
+    ck_assert(has(hc, 1, src_a, NOW + 3600 + 1 + 29));  /* exp + leeway not reached */
+    ck_assert(!has(hc, 1, src_a, NOW + 3600 + 1 + 30));
+    agw_hcache_stats(hc, &st);
+    ck_assert_uint_eq(st.entries, 1);
+    ck_assert_uint_eq(st.deferred, 1);
+    ck_assert_uint_ge(st.capacity, 64);
+    agw_hcache_drop(hc, (const unsigned char *)"no such token, never stored.....", src_a);
+    {
+        unsigned char d[32], k[32];
+        char kid[32];
+        token(1, d, k, kid);
+        agw_hcache_drop(hc, d, src_a);
+    }
+    ck_assert(!has(hc, 1, src_a, NOW));
+    agw_hcache_stats(hc, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    munmap(region, agw_hcache_bytes(64));
+}
+END_TEST
+
+START_TEST(refuses_what_it_cannot_hold)
+{
+    void *region;
+    agw_hcache_t *hc = table(16, &region);
+    unsigned char d[32], k[32];
+    char kid[32], longkid[AGW_HCACHE_KID_MAX + 2];
+    agw_hcache_hit_t hit;
+
+    ck_assert_uint_eq(agw_hcache_bytes(0), 0);
+    ck_assert_ptr_null(agw_hcache_init(region, 10, 16));
+    ck_assert_ptr_null(agw_hcache_init(NULL, 1 << 20, 16));
+    ck_assert_ptr_null(agw_hcache_init(region, agw_hcache_bytes(16), 0));
+    token(3, d, k, kid);
+    memset(longkid, 'k', sizeof(longkid) - 1);
+    longkid[sizeof(longkid) - 1] = '\0';
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW);     /* expired */
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW - 10, 0, &hit));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
+    ck_assert(agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
+    ck_assert_str_eq(hit.kid, "");
+    ck_assert(!agw_hcache_get(NULL, d, src_a, NOW, 0, &hit));
+    agw_hcache_put(NULL, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
+    munmap(region, agw_hcache_bytes(16));
+}
+END_TEST
+
+START_TEST(bounded_and_a_flood_of_one_shot_tokens_evicts_nothing)
+{
+    void *region;
+    agw_hcache_t *hc = table(256, &region);
+    agw_hcache_stats_t st;
+    unsigned int i, kept = 0;
+
+    for (i = 0; i < 64; i++)
+        put(hc, i, src_a, 2);
+    for (i = 1000; i < 1000 + 256 * 20; i++)
+        put(hc, i, src_a, 1);                   /* each seen once */
+    for (i = 0; i < 64; i++)
+        kept += has(hc, i, src_a, NOW);
+    ck_assert_uint_eq(kept, 64);
+    /* many more admitted tokens than slots: the table stays within its capacity */
+    for (i = 5000; i < 5000 + 256 * 4; i++)
+        put(hc, i, src_a, 2);
+    agw_hcache_stats(hc, &st);
+    ck_assert_uint_le(st.entries, st.capacity);
+    ck_assert_uint_ge(st.evictions, 256 * 4 - st.capacity);
+    for (i = 5000 + 256 * 4 - 8, kept = 0; i < 5000 + 256 * 4; i++)
+        kept += has(hc, i, src_a, NOW);
+    ck_assert_uint_eq(kept, 8);                 /* the newest are there */
+    munmap(region, agw_hcache_bytes(256));
+}
+END_TEST
+
+START_TEST(expired_entries_go_before_live_ones)
+{
+    void *region;
+    agw_hcache_t *hc = table(4, &region);       /* one bucket of four */
+    unsigned char d[32], k[32];
+    char kid[32];
+    unsigned int i;
+
+    for (i = 0; i < 4; i++) {
+        token(i, d, k, kid);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW);
+    }
+    token(9, d, k, kid);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20);
+    for (i = 0; i < 4; i++) {
+        agw_hcache_hit_t hit;
+        token(i, d, k, kid);
+        ck_assert_int_eq(agw_hcache_get(hc, d, src_a, NOW + 20, 0, &hit), i == 2 ? 0 : 1);
+    }
+    munmap(region, agw_hcache_bytes(4));
+}
+END_TEST
+
+START_TEST(processes_share_it_and_a_restart_keeps_it)
+{
+    void *region;
+    agw_hcache_t *hc = table(128, &region);
+    pid_t pid;
+    int status;
+
+    /* child 1 sees token 7 once, child 2 sees it once: the host has seen it twice */
+    if ((pid = fork()) == 0) {
+        put(hc, 7, src_a, 1);
+        put(hc, 8, src_a, 2);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(!has(hc, 7, src_a, NOW));
+    ck_assert(has(hc, 8, src_a, NOW));
+    if ((pid = fork()) == 0) {
+        put(hc, 7, src_a, 1);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(has(hc, 7, src_a, NOW));
+    /* a new generation formats nothing it can take over */
+    ck_assert_ptr_eq(agw_hcache_init(region, agw_hcache_bytes(128), 128), hc);
+    ck_assert(has(hc, 7, src_a, NOW));
+    ck_assert_ptr_eq(agw_hcache_init(region, agw_hcache_bytes(128), 64), hc);
+    ck_assert(!has(hc, 7, src_a, NOW));
+    munmap(region, agw_hcache_bytes(128));
+}
+END_TEST
+
+/* Writers in two processes overwrite a small table all the time; a reader in a third never
+ * sees an entry that mixes two tokens. */
+START_TEST(readers_never_see_a_torn_entry)
+{
+    void *region;
+    agw_hcache_t *hc = table(4, &region);
+    pid_t w[2];
+    unsigned int i, hits = 0, n;
+    int j, status;
+
+    for (j = 0; j < 2; j++) {
+        if ((w[j] = fork()) == 0) {
+            for (n = 0; n < 400000; n++)
+                put(hc, (n * 7 + (unsigned int)j) % 6, src_a, 2);
+            _exit(0);
+        }
+    }
+    for (n = 0; n < 400000; n++) {
+        i = n % 6;
+        hits += (unsigned int)has(hc, i, src_a, NOW);   /* has() checks every field */
+    }
+    for (j = 0; j < 2; j++)
+        ck_assert_int_eq(waitpid(w[j], &status, 0), w[j]);
+    ck_assert_uint_gt(hits, 0);
+    munmap(region, agw_hcache_bytes(4));
+}
+END_TEST
+
+Suite *agw_suite_hcache(void)
+{
+    Suite *s = suite_create("hcache");
+    TCase *tc = tcase_create("hcache");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, second_sighting_stores_and_get_checks_source_and_time);
+    tcase_add_test(tc, refuses_what_it_cannot_hold);
+    tcase_add_test(tc, bounded_and_a_flood_of_one_shot_tokens_evicts_nothing);
+    tcase_add_test(tc, expired_entries_go_before_live_ones);
+    tcase_add_test(tc, processes_share_it_and_a_restart_keeps_it);
+    tcase_add_test(tc, readers_never_see_a_torn_entry);
+    suite_add_tcase(s, tc);
+    return s;
+}
