@@ -37,6 +37,7 @@ static agw_claim_path_t *default_user_claim;
 static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
 static agw_tcache_t *ncache;        /* tokens whose signature failed, per key set version */
 #define NEGATIVE_TTL 600
+#define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
 
 agw_req_t *agw_req_get(request_rec *r)
 {
@@ -551,8 +552,8 @@ static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int6
 
 /* Whether the set still holds the very key (by thumbprint, not by kid: an issuer may reuse
  * a kid for new key material) that verified a cached token, under the same kid. */
-static int has_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32], const char *kid,
-                   agw_alg_e alg)
+static const agw_jwk_t *find_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32],
+                                 const char *kid, agw_alg_e alg)
 {
     int i;
 
@@ -561,9 +562,9 @@ static int has_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32], c
         if (memcmp(j->thumbprint, thumbprint, 32) == 0
             && (*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
             && j->kty == agw_alg_kty(alg) && (j->alg == AGW_ALG_NONE || j->alg == alg))
-            return 1;
+            return j;
     }
-    return 0;
+    return NULL;
 }
 
 /* The claims are the token's and its signature is good: check them and let the request in. */
@@ -594,13 +595,21 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *is
     return OK;
 }
 
-/* A look-up in the process's verified-token cache, counted for the host too. */
+/* A look-up in the process's verified-token cache. The host's counters count a hit when a
+ * token is served from a cache (this one or the host's table), a miss when its signature is
+ * verified. */
 static int tcache_get(const unsigned char *digest, const unsigned char *source, apr_int64_t now,
                       apr_int64_t leeway, apr_pool_t *p, agw_tcache_hit_t *hit)
 {
-    int found = agw_tcache_get(tcache, digest, source, now, leeway, p, hit);
-    agw_metrics_token_cache(found);
-    return found;
+    return agw_tcache_get(tcache, digest, source, now, leeway, p, hit);
+}
+
+/* A hit of the front cache: counted and let through the claim checks. */
+static int serve_cached(request_rec *r, const agw_dir_conf_t *c, agw_tcache_hit_t *hit,
+                        const char *fp, apr_int64_t now)
+{
+    agw_metrics_token_cache(1);
+    return accept_claims(r, c, agw_conf_issuer(c), hit->claims, fp, hit->kid, hit->alg, now, 1);
 }
 
 /* A token verified before against the same key source: only its signature check is
@@ -622,8 +631,7 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         && tcache_get(digest, c->hmac_id, now, leeway, r->pool, &hit)) {
         if (!(algs & AGW_ALG_BIT(hit.alg)))
             return DECLINED;
-        return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
-                             1);
+        return serve_cached(r, c, &hit, fp, now);
     }
     if (!(algs & ~hs_algs))
         return DECLINED;
@@ -658,15 +666,14 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
         if (!held && (status = get_keys(r, c, &k, now)) != OK)
             return status;
         if (hit.version != k.ref->version) {
-            if (!has_key(k.ref->jwks, hit.key, hit.kid, hit.alg)) {
+            if (!find_key(k.ref->jwks, hit.key, hit.kid, hit.alg)) {
                 agw_tcache_drop(tcache, digest);
                 return DECLINED;
             }
             agw_tcache_touch_version(tcache, digest, k.ref->version);
         }
     }
-    return accept_claims(r, c, agw_conf_issuer(c), hit.claims, fp, hit.kid, hit.alg, now,
-                             1);
+    return serve_cached(r, c, &hit, fp, now);
 }
 
 /* A location with several issuers: the issuer named by the token's iss, read before the
@@ -742,18 +749,71 @@ static int token_digest(request_rec *r, const char *token, apr_size_t len,
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* A signature checked against the keys of spec's source, refetched once for an unknown kid.
- * OK with *rv the verification's outcome (err set), or the status when there are no keys. */
+/* What the signature step found: its outcome, the key source and key set version it used,
+ * and whether the host's table spared the verification. */
+typedef struct verdict_t {
+    apr_status_t rv;
+    const unsigned char *source;
+    unsigned long version;
+    int from_host;
+} verdict_t;
+
+/* The host's table knows these exact token bytes verified by a key of this source that is
+ * still in the set: the signature check would say the same, so it is skipped (jws->key set).
+ * A key that left the set takes the token out of the table. */
+static int host_verified(agw_jws_t *jws, const unsigned char *digest, const agw_jwks_t *jwks,
+                         const unsigned char *source, const agw_dir_conf_t *c, apr_int64_t now)
+{
+    agw_hcache_t *hc = agw_hostcache();
+    agw_hcache_hit_t hit;
+    const agw_jwk_t *key;
+
+    if (!hc || !agw_hcache_get(hc, digest, source, now,
+                               agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &hit))
+        return 0;
+    /* same bytes, same header: a mismatch here would mean another token's entry */
+    if (hit.alg != jws->alg || strcmp(hit.kid, jws->kid ? jws->kid : ""))
+        return 0;
+    if (!(key = find_key(jwks, hit.key, hit.kid, hit.alg))) {
+        agw_hcache_drop(hc, digest, source);
+        return 0;
+    }
+    jws->key = key;
+    return 1;
+}
+
+/* A verified token whose claims passed, for the host's table (tokens of HMAC secrets stay
+ * in the process: their key is no key set's). */
+static void host_remember(const unsigned char *digest, const verdict_t *v,
+                          const agw_jws_t *jws, apr_int64_t now)
+{
+    apr_int64_t exp;
+
+    if (!v->from_host && !is_hs(jws->alg) && jws->key
+        && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
+        agw_hcache_put(agw_hostcache(), digest, v->source, jws->alg, jws->kid ? jws->kid : "",
+                       jws->key->thumbprint, exp, now);
+}
+
+/* A signature checked against the keys of spec's source (or found good in the host's
+ * table), refetched once for an unknown kid. OK with v->rv the verification's outcome (err
+ * set), or the status when there are no keys. */
 static int verify_keys(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
                        int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
-                       const unsigned char **source, unsigned long *version, apr_status_t *rv,
-                       agw_err_t *err)
+                       const unsigned char *digest, verdict_t *v, agw_err_t *err)
 {
     keys_t k;
+    apr_status_t *rv = &v->rv;
     int status;
 
     if ((status = get_keys_of(r, c, spec, memo, &k, now)) != OK)
         return status;
+    v->source = agw_keysrc_id(k.src);
+    v->version = k.ref->version;
+    if ((v->from_host = host_verified(jws, digest, k.ref->jwks, v->source, c, now))) {
+        *rv = APR_SUCCESS;
+        return OK;
+    }
     *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
     if (*rv == APR_NOTFOUND) {
         unsigned long seen = k.ref->version;
@@ -769,20 +829,47 @@ static int verify_keys(request_rec *r, const agw_dir_conf_t *c, const agw_keys_s
         if (*rv == APR_NOTFOUND)
             agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
     }
-    *source = agw_keysrc_id(k.src);
-    *version = k.ref->version;
+    v->version = k.ref->version;
     return OK;
 }
 
 /* A verified token whose claims passed, for the verified-token cache. */
-static void cache_verified(const unsigned char *digest, const unsigned char *source,
-                           const agw_jws_t *jws, unsigned long version, apr_size_t len)
+static void cache_verified(const unsigned char *digest, const verdict_t *v,
+                           const agw_jws_t *jws, apr_size_t len)
 {
     apr_int64_t exp;
 
-    if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
-        agw_tcache_put(tcache, digest, source, jws->payload, jws->alg,
-                       jws->kid ? jws->kid : "", jws->key->thumbprint, version, exp, len);
+    if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) != APR_SUCCESS)
+        return;
+    /* the host has seen a token of its table twice already */
+    (v->from_host ? agw_tcache_put_admitted : agw_tcache_put)(
+        tcache, digest, v->source, jws->payload, jws->alg, jws->kid ? jws->kid : "",
+        jws->key->thumbprint, v->version, exp, len);
+}
+
+/* The signature step: an HMAC secret's or a key source's (with the host's table), counted
+ * as a cache miss when a signature was verified; a bad signature is remembered per key set
+ * version. OK with v->rv its outcome, or the status when there are no keys. */
+static int check_signature(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
+                           int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
+                           const unsigned char *digest, apr_size_t len, verdict_t *v,
+                           agw_err_t *err)
+{
+    int status;
+
+    memset(v, 0, sizeof(*v));
+    if (is_hs(jws->alg)) {
+        v->rv = agw_jws_verify(jws, c->hmac_jwks, algs, err);
+        v->source = c->hmac_id;
+    }
+    else if ((status = verify_keys(r, c, spec, memo, jws, algs, now, digest, v, err)) != OK)
+        return status;
+    if (tcache)
+        agw_metrics_token_cache(v->from_host);
+    if (ncache && v->rv == APR_EINVAL && err->kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
+        agw_tcache_put(ncache, digest, v->source, NULL, jws->alg, jws->kid ? jws->kid : "",
+                       NULL, v->version, now + NEGATIVE_TTL, len);
+    return OK;
 }
 
 /* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
@@ -796,11 +883,9 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     agw_jws_t *jws = NULL;
     agw_alg_set_t algs;
     unsigned char digest[32];
-    const unsigned char *source;
-    unsigned long version = 0;
+    verdict_t v;
     apr_size_t len;
     apr_int64_t now;
-    apr_status_t rv;
     int malformed, status;
 
     token = find_token(r, c, &malformed);
@@ -824,7 +909,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
 
-    if ((rv = agw_jws_decode_header(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err))
+    if (agw_jws_decode_header(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err)
         != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
     if (agw_jwt_check_typ(jws->typ, c->token_types, &err) != APR_SUCCESS)
@@ -836,26 +921,20 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     keys_spec(&spec, c);
     if (trust && !(spec.issuer = route(r, trust, jws, &spec.jwks, &err)))
         return reject_unverified(r, fp, jws, &err);
-    if (is_hs(jws->alg)) {
-        rv = agw_jws_verify(jws, c->hmac_jwks, algs, &err);
-        source = c->hmac_id;
-    }
-    else if ((status = verify_keys(r, c, &spec, !trust, jws, algs, now, &source, &version,
-                                   &rv, &err)) != OK)
+    if ((status = check_signature(r, c, &spec, !trust, jws, algs, now, digest, len, &v,
+                                  &err)) != OK)
         return status;
-    if (rv != APR_SUCCESS) {
-        if (ncache && rv == APR_EINVAL && err.kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
-            agw_tcache_put(ncache, digest, source, NULL, jws->alg, jws->kid ? jws->kid : "",
-                           NULL, version, now + NEGATIVE_TTL, len);
+    if (v.rv != APR_SUCCESS)
         return reject_unverified(r, fp, jws, &err);
-    }
     if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
         return reject(r, fp, NULL, &err);
     status = accept_claims(r, c, spec.issuer, jws->payload, fp, jws->kid, jws->alg, now, 0);
+    if (status == OK)
+        host_remember(digest, &v, jws, now);
     /* only tokens that pass the default typ rule are cached: every location that reads the
      * cache applies that rule (those with Auth0TokenType skip the cache) */
     if (status == OK && tcache && !c->token_types && !trust)
-        cache_verified(digest, source, jws, version, len);
+        cache_verified(digest, &v, jws, len);
     return status;
 }
 
@@ -1016,7 +1095,14 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         apr_int64_t n = sc->token_cache == AGW_UNSET ? AGW_DEFAULT_TOKEN_CACHE : sc->token_cache;
         /* about 1.5 KiB of token per entry: an Auth0 access token is usually under 1 KiB */
         /* both admit a token on its second sighting: one-shot tokens evict nothing */
-        tcache = agw_tcache_create(pchild, (unsigned int)n, (apr_size_t)n * 1536,
+        int threads = 1;
+        apr_int64_t front = n;
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        /* with the host's table behind it, a process keeps only a small front of its own:
+         * a prefork child does not hold a copy of the host's tokens */
+        if (agw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1))
+            front = FRONT_PER_THREAD * (threads > 1 ? threads : 1);
+        tcache = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
         ncache = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);

@@ -38,6 +38,9 @@ static void agw_register_hooks(apr_pool_t *p)
     /* runs when: the configuration is complete, in the parent: the host's counters are made
      * once, or found again after a restart (children inherit them) */
     ap_hook_post_config(agw_metrics_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the configuration is complete, in the parent: the host-wide table of
+     * verified tokens is mapped once, or found again after a graceful restart */
+    ap_hook_post_config(agw_hostcache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
     ap_hook_child_init(agw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
     agw_authn_register_hooks(p);

@@ -15,6 +15,7 @@
 #include "agw_keys.h"
 #include "agw_client.h"
 #include "agw_tcache.h"
+#include "agw_hcache.h"
 #include "messages.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
@@ -246,6 +247,10 @@ int agw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                             server_rec *s);
 void agw_metrics_count(agw_counter_e which);
 void agw_metrics_token_cache(int hit);
+/* The host-wide table of verified tokens (hostcache.c); NULL when off or not available. */
+int agw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                              server_rec *s);
+agw_hcache_t *agw_hostcache(void);
 /* An agw_keys_event_fn: a key source's load, from the issuer (network) or the shared cache. */
 void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
 void agw_metrics_client(const char *client, int ok);

@@ -158,6 +158,19 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
         json_object_set_new(o, "first_sightings", jint(ts.deferred));
         json_object_set_new(doc, "token_cache", o);
     }
+    {
+        agw_hcache_stats_t hs;
+        json_t *o = json_object();
+        agw_hcache_stats(agw_hostcache(), &hs);
+        json_object_set_new(o, "enabled", json_boolean(agw_hostcache() != NULL));
+        json_object_set_new(o, "entries", jint(hs.entries));
+        json_object_set_new(o, "capacity", jint(hs.capacity));
+        json_object_set_new(o, "stored", jint(hs.stored));
+        json_object_set_new(o, "first_sightings", jint(hs.deferred));
+        json_object_set_new(o, "evictions", jint(hs.evictions));
+        json_object_set_new(o, "busy", jint(hs.busy));
+        json_object_set_new(doc, "host_token_cache", o);
+    }
     json_object_set_new(host, "shared_memory", json_boolean(m->shared));
     json_object_set_new(host, "since", json_integer(m->since));
     json_object_set_new(host, "restarts", jint(m->restarts));

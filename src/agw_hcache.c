@@ -11,12 +11,12 @@
 
 /* What a slot says, copied out whole under the slot's seqlock. */
 typedef struct entry_t {
-    uint32_t alg;
     int64_t exp;
     unsigned char digest[32];           /* all zero: an empty slot */
     unsigned char source[32];
     unsigned char key[32];
     char kid[AGW_HCACHE_KID_MAX + 1];
+    uint32_t alg;
 } entry_t;
 
 typedef struct slot_t {
@@ -25,6 +25,9 @@ typedef struct slot_t {
                                          * written outside the seqlock */
     entry_t e;
 } slot_t;
+
+/* 192 bytes: three cache lines (README's arithmetic counts on it) */
+typedef char slot_size_check[sizeof(slot_t) == 192 ? 1 : -1];
 
 struct agw_hcache_t {
     uint64_t magic;
@@ -75,9 +78,9 @@ agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entrie
 
     if (!region || !need || size < need)
         return NULL;
-    if (hc->magic == MAGIC && hc->entries == entries)
-        return hc;
-    memset(region, 0, need);
+    if (hc->magic == MAGIC)
+        return hc->entries == entries ? hc : NULL;
+    /* a fresh mapping is zero already: writing it would make every page resident */
     hc->entries = entries;
     hc->nbuckets = (entries + WAYS - 1) / WAYS;
     hc->nseen = entries < 64 ? 64 : entries;

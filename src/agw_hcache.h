@@ -24,9 +24,10 @@ typedef struct agw_hcache_hit_t {
 /* The bytes a table of entries entries needs (0 for entries == 0). */
 apr_size_t agw_hcache_bytes(unsigned int entries);
 
-/* Formats a zeroed region of agw_hcache_bytes(entries) bytes, or takes over one formatted
- * before with the same entries (a graceful restart keeps the host's verified tokens). NULL
- * when size is too small. */
+/* Formats a zeroed region of agw_hcache_bytes(entries) bytes (only its header is written:
+ * untouched pages of a fresh mapping cost no memory), or takes over one formatted before
+ * with the same entries (a graceful restart keeps the host's verified tokens). NULL when size
+ * is too small or the region holds a table of another size. */
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries);
 
 /* A hit (1) when the token whose SHA-256 is digest was verified against source's keys and

@@ -253,10 +253,11 @@ int agw_tcache_get(agw_tcache_t *tc, const unsigned char digest[32],
     return found;
 }
 
-void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
-                    const unsigned char source[32], json_t *claims, agw_alg_e alg,
-                    const char *kid, const unsigned char *key, unsigned long version,
-                    apr_int64_t exp, apr_size_t cost)
+/* known: the token was admitted elsewhere (the host has seen it twice): no first sighting */
+static void tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
+                       const unsigned char source[32], json_t *claims, agw_alg_e alg,
+                       const char *kid, const unsigned char *key, unsigned long version,
+                       apr_int64_t exp, apr_size_t cost, int known)
 {
     json_t *doomed[4] = { NULL, NULL, NULL, NULL };
     int ndoomed = 0, i;
@@ -272,7 +273,7 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
     apr_thread_mutex_lock(sh->mutex);
     if ((e = find(sh, digest)))
         remove_entry(sh, e, &doomed[ndoomed++]);
-    else if (!admitted(sh, digest))
+    else if (!known && !admitted(sh, digest))
         goto leave;
     /* each put makes room for itself: at most a few evictions, never a scan */
     if (!sh->free && sh->fresh < sh->max) {    /* first use of a slot */
@@ -310,6 +311,22 @@ leave:
     apr_thread_mutex_unlock(sh->mutex);
     for (i = 0; i < ndoomed; i++)
         json_decref(doomed[i]);
+}
+
+void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
+                    const unsigned char source[32], json_t *claims, agw_alg_e alg,
+                    const char *kid, const unsigned char *key, unsigned long version,
+                    apr_int64_t exp, apr_size_t cost)
+{
+    tcache_put(tc, digest, source, claims, alg, kid, key, version, exp, cost, 0);
+}
+
+void agw_tcache_put_admitted(agw_tcache_t *tc, const unsigned char digest[32],
+                             const unsigned char source[32], json_t *claims, agw_alg_e alg,
+                             const char *kid, const unsigned char *key, unsigned long version,
+                             apr_int64_t exp, apr_size_t cost)
+{
+    tcache_put(tc, digest, source, claims, alg, kid, key, version, exp, cost, 1);
 }
 
 void agw_tcache_touch_version(agw_tcache_t *tc, const unsigned char digest[32],

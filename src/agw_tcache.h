@@ -47,6 +47,13 @@ void agw_tcache_put(agw_tcache_t *tc, const unsigned char digest[32],
                     const char *kid, const unsigned char *key, unsigned long version,
                     apr_int64_t exp, apr_size_t cost);
 
+/* The same for a token the host has already seen twice (the host-wide table had it): stored
+ * at once, without waiting for a second sighting in this process. */
+void agw_tcache_put_admitted(agw_tcache_t *tc, const unsigned char digest[32],
+                             const unsigned char source[32], json_t *claims, agw_alg_e alg,
+                             const char *kid, const unsigned char *key, unsigned long version,
+                             apr_int64_t exp, apr_size_t cost);
+
 /* Records that the entry's key is still in the set of a newer version. */
 void agw_tcache_touch_version(agw_tcache_t *tc, const unsigned char digest[32],
                               unsigned long version);

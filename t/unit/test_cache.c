@@ -150,6 +150,11 @@ START_TEST(admits_on_second_sighting)
     agw_tcache_drop(tc, d);
     agw_tcache_put(tc, d, src_a, NULL, AGW_ALG_ES256, "k2", NULL, 3, 9999, 100);
     ck_assert(!agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    /* a token the host has seen twice (the host-wide table) needs no second local sighting */
+    digest_of(d, 777777);
+    agw_tcache_put_admitted(tc, d, src_a, claims(8), AGW_ALG_RS256, "k", NULL, 1, 9999, 100);
+    ck_assert(agw_tcache_get(tc, d, src_a, 1000, 0, agw_test_pool, &hit));
+    ck_assert_int_eq(json_integer_value(json_object_get(hit.claims, "n")), 8);
 }
 END_TEST
 
