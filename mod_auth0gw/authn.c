@@ -759,8 +759,9 @@ typedef struct verdict_t {
 } verdict_t;
 
 /* The host's table knows these exact token bytes verified by a key of this source that is
- * still in the set: the signature check would say the same, so it is skipped (jws->key set).
- * A key that left the set takes the token out of the table. */
+ * still in this process's set: the signature check would say the same, so it is skipped
+ * (jws->key set). An entry whose key this process does not hold is left alone: another
+ * process may hold a newer set, and the entry dies with its token or by eviction. */
 static int host_verified(agw_jws_t *jws, const unsigned char *digest, const agw_jwks_t *jwks,
                          const unsigned char *source, const agw_dir_conf_t *c, apr_int64_t now)
 {
@@ -774,10 +775,8 @@ static int host_verified(agw_jws_t *jws, const unsigned char *digest, const agw_
     /* same bytes, same header: a mismatch here would mean another token's entry */
     if (hit.alg != jws->alg || strcmp(hit.kid, jws->kid ? jws->kid : ""))
         return 0;
-    if (!(key = find_key(jwks, hit.key, hit.kid, hit.alg))) {
-        agw_hcache_drop(hc, digest, source);
+    if (!(key = find_key(jwks, hit.key, hit.kid, hit.alg)))
         return 0;
-    }
     jws->key = key;
     return 1;
 }

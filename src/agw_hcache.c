@@ -251,23 +251,6 @@ void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
         bump(&hc->evictions, 1);
 }
 
-void agw_hcache_drop(agw_hcache_t *hc, const unsigned char digest[32],
-                     const unsigned char source[32])
-{
-    static const entry_t empty;
-    slot_t *b;
-    entry_t e;
-    int w;
-
-    if (!hc)
-        return;
-    b = bucket_of(hc, digest);
-    for (w = 0; w < WAYS; w++)
-        if (read_slot(&b[w], &e) && same_token(&e, digest, source)
-            && write_slot(hc, &b[w], &empty, 0))
-            bump(&hc->count, -1);
-}
-
 void agw_hcache_stats(const agw_hcache_t *hc, agw_hcache_stats_t *st)
 {
     memset(st, 0, sizeof(*st));

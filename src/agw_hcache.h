@@ -43,10 +43,6 @@ void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
                     const unsigned char source[32], agw_alg_e alg, const char *kid,
                     const unsigned char key[32], apr_int64_t exp, apr_int64_t now);
 
-/* Forgets a token (its key left the key set). */
-void agw_hcache_drop(agw_hcache_t *hc, const unsigned char digest[32],
-                     const unsigned char source[32]);
-
 typedef struct agw_hcache_stats_t {
     unsigned long entries, capacity, stored, deferred, evictions, busy;
 } agw_hcache_stats_t;
