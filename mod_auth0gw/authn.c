@@ -21,6 +21,7 @@
 #include "agw_json.h"
 #include "agw_http.h"
 #include "agw_tcache.h"
+#include "agw_util.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -51,31 +52,13 @@ static apr_int64_t now_sec(void)
 /* A value from the token for a log line: bounded, printable ASCII only. */
 static const char *loggable(apr_pool_t *p, const char *s)
 {
-    char *out;
-    apr_size_t i, n;
-
-    if (!s)
-        return "-";
-    n = strlen(s);
-    if (n > 96)
-        n = 96;
-    out = apr_pstrndup(p, s, n);
-    for (i = 0; i < n; i++)
-        if (out[i] < 0x21 || out[i] > 0x7e || out[i] == '"' || out[i] == '\\')
-            out[i] = '?';
-    return out;
+    return s ? agw_text_log(p, s, 96, AGW_TEXT_WORD) : "-";
 }
 
 /* A quoted-string for WWW-Authenticate: no quotes, backslashes or controls inside. */
 static const char *quotable(apr_pool_t *p, const char *s)
 {
-    char *out = apr_pstrdup(p, s ? s : "");
-    char *c;
-
-    for (c = out; *c; c++)
-        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '\'';
-    return out;
+    return agw_text_quoted(p, s);
 }
 
 static const char *realm_of(request_rec *r)
@@ -175,16 +158,9 @@ static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malf
 /* A claim's text safe for a header or variable: control bytes become spaces, length bounded. */
 static const char *claim_value(apr_pool_t *p, const json_t *v)
 {
-    char *s = agw_json_text(p, v), *c;
+    char *s = agw_json_text(p, v);
 
-    if (!s)
-        return NULL;
-    if (strlen(s) > 4096)
-        s[4096] = '\0';
-    for (c = s; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = ' ';
-    return s;
+    return s ? agw_text_header(p, s, 4096) : NULL;
 }
 
 static void copy_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
@@ -416,20 +392,6 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
     spec->max_stale = agw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
     spec->http.ca_file = c->ca_file;
     spec->http.allow_http = c->insecure_http == 1;
-}
-
-static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *s = apr_palloc(p, n * 2 + 1);
-    apr_size_t i;
-
-    for (i = 0; i < n; i++) {
-        s[2 * i] = digits[b[i] >> 4];
-        s[2 * i + 1] = digits[b[i] & 15];
-    }
-    s[2 * n] = '\0';
-    return s;
 }
 
 /* The JWKS a request's location uses, with its keys held for the request. */
@@ -814,7 +776,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     len = strlen(token);
     if ((status = token_digest(r, token, len, digest)) != OK)
         return status;
-    fp = hex(r->pool, digest, 6);
+    fp = agw_hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
     /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;

@@ -260,8 +260,8 @@ void agw_metrics_token_cache(int hit);
 void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
 void agw_metrics_client(const char *client, int ok);
 void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p);
-/* The name a series is known by: no user-info, query or fragment, no control characters, at
- * most AGW_METRICS_NAME - 1 bytes. */
+/* The name a series is known by: no user-info, query or fragment, printable ASCII without
+ * quotes or backslashes (agw_text_log), at most AGW_METRICS_NAME - 1 bytes. */
 const char *agw_metrics_label(apr_pool_t *p, const char *name);
 const agw_metrics_named_t *agw_metrics_find(const apr_array_header_t *named, const char *label);
 
