@@ -21,6 +21,7 @@
 #include "agw_json.h"
 #include "agw_http.h"
 #include "agw_tcache.h"
+#include "agw_util.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -52,31 +53,13 @@ static apr_int64_t now_sec(void)
 /* A value from the token for a log line: bounded, printable ASCII only. */
 static const char *loggable(apr_pool_t *p, const char *s)
 {
-    char *out;
-    apr_size_t i, n;
-
-    if (!s)
-        return "-";
-    n = strlen(s);
-    if (n > 96)
-        n = 96;
-    out = apr_pstrndup(p, s, n);
-    for (i = 0; i < n; i++)
-        if (out[i] < 0x21 || out[i] > 0x7e || out[i] == '"' || out[i] == '\\')
-            out[i] = '?';
-    return out;
+    return s ? agw_text_log(p, s, 96, AGW_TEXT_WORD) : "-";
 }
 
 /* A quoted-string for WWW-Authenticate: no quotes, backslashes or controls inside. */
 static const char *quotable(apr_pool_t *p, const char *s)
 {
-    char *out = apr_pstrdup(p, s ? s : "");
-    char *c;
-
-    for (c = out; *c; c++)
-        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '\'';
-    return out;
+    return agw_text_quoted(p, s);
 }
 
 static const char *realm_of(request_rec *r)
@@ -176,16 +159,9 @@ static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malf
 /* A claim's text safe for a header or variable: control bytes become spaces, length bounded. */
 static const char *claim_value(apr_pool_t *p, const json_t *v)
 {
-    char *s = agw_json_text(p, v), *c;
+    char *s = agw_json_text(p, v);
 
-    if (!s)
-        return NULL;
-    if (strlen(s) > 4096)
-        s[4096] = '\0';
-    for (c = s; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = ' ';
-    return s;
+    return s ? agw_text_header(p, s, 4096) : NULL;
 }
 
 static void copy_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
@@ -292,7 +268,7 @@ static const agw_dir_conf_t *stripped_for(request_rec *r)
     return was ? ap_get_module_config((ap_conf_vector_t *)was, &auth0gw_module) : NULL;
 }
 
-static int agw_strip_claim_headers(request_rec *r)
+int agw_strip_claim_headers(request_rec *r)
 {
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     /* a subrequest's headers are a copy of its parent's, an internal redirect's are those of
@@ -308,7 +284,7 @@ static int agw_strip_claim_headers(request_rec *r)
  * the subrequest's per-dir configuration but keeps its own headers_in (the subrequest
  * stripped only its copy). Just before the handler, strip for the configuration r ends
  * with, if it is not the one stripped for. */
-static void agw_strip_final(request_rec *r)
+void agw_strip_final(request_rec *r)
 {
     void *was = NULL;
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
@@ -417,20 +393,6 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
     spec->max_stale = agw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
     spec->http.ca_file = c->ca_file;
     spec->http.allow_http = c->insecure_http == 1;
-}
-
-static const char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *s = apr_palloc(p, n * 2 + 1);
-    apr_size_t i;
-
-    for (i = 0; i < n; i++) {
-        s[2 * i] = digits[b[i] >> 4];
-        s[2 * i + 1] = digits[b[i] & 15];
-    }
-    s[2 * n] = '\0';
-    return s;
 }
 
 /* The JWKS a request's location uses, with its keys held for the request. */
@@ -898,7 +860,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     len = strlen(token);
     if ((status = token_digest(r, token, len, digest)) != OK)
         return status;
-    fp = hex(r->pool, digest, 6);
+    fp = agw_hex(r->pool, digest, 6);
     algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
     now = now_sec();
     /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
@@ -953,7 +915,7 @@ static const agw_dir_conf_t *auth0_conf(request_rec *r)
 }
 
 /* check_authn: a Require line asks for a user. */
-static int agw_authenticate(request_rec *r)
+int agw_authenticate(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     const char *done;
@@ -975,7 +937,7 @@ static int agw_authenticate(request_rec *r)
 
 /* fixups, first: where no Require line asked for a user (Require all granted), optional and
  * report-only still check a token, before mod_rewrite, mod_headers and the handler. */
-static int agw_authenticate_late(request_rec *r)
+int agw_authenticate_late(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     int status;
@@ -992,7 +954,7 @@ static int agw_authenticate_late(request_rec *r)
 
 /* access_checker_ex, first: with Auth0PassPreflight On a CORS preflight skips the location's
  * Require lines altogether, as <LimitExcept OPTIONS> would. */
-static int agw_preflight(request_rec *r)
+int agw_preflight(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
 
@@ -1006,7 +968,7 @@ static int agw_preflight(request_rec *r)
 
 /* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
  * AuthzSendForbiddenOnFailure Off): give that 401 the Bearer challenge. */
-static int agw_note_auth_failure(request_rec *r, const char *auth_type)
+int agw_note_auth_failure(request_rec *r, const char *auth_type)
 {
     const char *denied;
 
@@ -1025,7 +987,7 @@ static int agw_note_auth_failure(request_rec *r, const char *auth_type)
 
 /* A 403 from our authz providers carries the insufficient_scope challenge; added only when
  * the error response is really sent, so a later grant (RequireAny) leaves no trace. */
-static void agw_insert_error_filter(request_rec *r)
+void agw_insert_error_filter(request_rec *r)
 {
     const char *denied;
 
@@ -1130,38 +1092,9 @@ apr_array_header_t *agw_key_stats(apr_pool_t *p)
     return keystore ? agw_keystore_stats(keystore, p) : NULL;
 }
 
-static int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     const char *err;
     default_user_claim = agw_claim_path_compile(pconf, "sub", &err);
     return OK;
-}
-
-void agw_authn_register_hooks(apr_pool_t *p)
-{
-    /* runs when: config is read; compiles the default claim paths once */
-    ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: the per-dir walks are done, for main requests, subrequests and internal
-     * redirects alike (header_parser runs for main requests only), before header_parser,
-     * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before
-     * anything can read them */
-    ap_hook_post_perdir_config(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    /* runs when: just before the handler, after fixups: a fast redirect (DirectoryIndex,
-     * FallbackResource, MultiViews) has given r another per-dir config but not the
-     * subrequest's stripped headers */
-    ap_hook_insert_filter(agw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    /* runs when: authentication, for locations with AuthType Auth0 */
-    ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
-                        AP_AUTH_INTERNAL_PER_CONF);
-    /* runs when: access checking, before mod_authz_core evaluates the Require lines: a CORS
-     * preflight at an Auth0PassPreflight location is let in */
-    ap_hook_check_access_ex(agw_preflight, NULL, NULL, APR_HOOK_FIRST,
-                            AP_AUTH_INTERNAL_PER_CONF);
-    /* runs when: fixups, before mod_rewrite's per-dir rules: Auth0Mode optional and
-     * report-only check a token that no Require line asked for */
-    ap_hook_fixups(agw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    /* runs when: authz_core answers 401 for our auth type */
-    ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: an error response is about to be sent */
-    ap_hook_insert_error_filter(agw_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }

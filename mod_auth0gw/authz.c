@@ -132,9 +132,9 @@ static authz_status check_claim(request_rec *r, const char *line, const void *pa
     return check(r, req, req->path, agw_claim_equals);
 }
 
-static const authz_provider scope_provider = { check_scope, parse_scope };
-static const authz_provider role_provider = { check_role, parse_role };
-static const authz_provider claim_provider = { check_claim, parse_claim };
+const authz_provider agw_scope_provider = { check_scope, parse_scope };
+const authz_provider agw_role_provider = { check_role, parse_role };
+const authz_provider agw_claim_provider = { check_claim, parse_claim };
 
 /* ---- auth0_claim('PATH') in Apache's expression language ------------------------------------- */
 
@@ -163,7 +163,7 @@ struct require_expr_info {
     int want_user;
 };
 
-static int claim_lookup(ap_expr_lookup_parms *parms)
+int agw_claim_lookup(ap_expr_lookup_parms *parms)
 {
     struct require_expr_info *info = NULL;
     const char *err = NULL;
@@ -188,26 +188,10 @@ static int claim_lookup(ap_expr_lookup_parms *parms)
     return OK;
 }
 
-static int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     const char *err;
     default_scope = agw_claim_path_compile(pconf, "scope", &err);
     default_roles = agw_claim_path_compile(pconf, "roles", &err);
     return OK;
-}
-
-void agw_authz_register_hooks(apr_pool_t *p)
-{
-    /* runs when: config is read; default claim paths compiled once */
-    ap_hook_pre_config(agw_pre_config_authz, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: an expression (Require expr, <If>, RewriteCond expr=, Header expr=,
-     * SetEnvIfExpr) is parsed and names auth0_claim() */
-    ap_hook_expr_lookup(claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: authz_core evaluates a `Require auth0-*` line */
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
-                              &scope_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-role", AUTHZ_PROVIDER_VERSION,
-                              &role_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-claim", AUTHZ_PROVIDER_VERSION,
-                              &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
 }

@@ -214,56 +214,6 @@ apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
     return out;
 }
 
-/* Why a location's issuers and key sources do not fit together, or NULL. */
-static const char *trust_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
-{
-    apr_array_header_t *iss = trusted_issuers(p, c);
-    const apr_array_header_t *h;
-    int i, j;
-
-    if (iss && iss->nelts > 1 && c->jwks)
-        return apr_psprintf(p, "with several issuers, Auth0JWKS %s must name the issuer whose "
-                            "keys it holds: Auth0JWKS URL ISSUER", c->jwks);
-    h = c->jwks_bound ? apr_table_elts(c->jwks_bound) : NULL;
-    for (i = 0; h && i < h->nelts; i++) {
-        const char *bound = ((const apr_table_entry_t *)h->elts)[i].key;
-        for (j = 0; iss && j < iss->nelts; j++)
-            if (!strcmp(bound, APR_ARRAY_IDX(iss, j, const char *)))
-                break;
-        if (!iss || j == iss->nelts)
-            return apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not an issuer of this "
-                                "section (Auth0Issuer, else Auth0Domain)", bound);
-    }
-    for (i = 0; iss && c->insecure_http != 1 && i < iss->nelts; i++) {
-        const char *one = APR_ARRAY_IDX(iss, i, const char *);
-        const char *k = issuer_jwks(p, c, one);
-        if (iss->nelts > 1 && (is_http(k) || (!k && is_http(one))))
-            return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
-    }
-    return NULL;
-}
-
-const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
-{
-    agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
-    const char *why;
-    agw_alg_set_t hs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
-                       | AGW_ALG_BIT(AGW_ALG_HS512);
-
-    if (!c->audiences || c->audiences->nelts == 0)
-        return "AuthType Auth0 needs Auth0Audience (the API identifier tokens carry in aud)";
-    if (!c->issuer && !c->domain)
-        return "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
-    if ((algs & hs) && !c->hmac)
-        return "Auth0Algorithms allows HS* but no Auth0HMACSecret is set";
-    if ((why = trust_incomplete(p, c)))
-        return why;
-    if (c->insecure_http != 1 && (is_http(c->jwks) || (!c->jwks && !c->domain
-                                                        && is_http(c->issuer))))
-        return "an http:// key URL needs Auth0InsecureHTTP On (development only); use https";
-    return NULL;
-}
-
 /* ---- setters: each checks its context, calls the core parser, prefixes the name ---------- */
 
 static const char *fail(cmd_parms *cmd, const char *why)
@@ -1008,99 +958,323 @@ static apr_array_header_t *issuers_at(apr_pool_t *p, const ap_directive_t *n,
     return out;
 }
 
-/* Several issuers (gate at an AuthType Auth0 line) and Auth0JWKS lines that say whose keys
- * they hold: an unbound key set with several issuers, a binding to an issuer not trusted. */
-static void trust_errors(apr_pool_t *p, apr_array_header_t *errs, const ap_directive_t *d,
-                         const ap_directive_t *vh)
-{
-    apr_array_header_t *iss = issuers_at(p, d, vh), *w;
-    const ap_directive_t *x;
-    int i;
+/* ---- the cross-directive rules: one table, at start and on merged configurations ---------- */
 
-    if (!strcasecmp(d->directive, "AuthType") && iss && iss->nelts > 1) {
-        for (x = find_scoped(p, d, vh, "Auth0JWKS"); x; x = x->next)
-            if (!strcasecmp(x->directive, "Auth0JWKS") && words_of(p, x)->nelts == 1) {
-                APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p,
-                    "with several issuers, Auth0JWKS %s (%s:%d) must name the issuer whose keys "
-                    "it holds: Auth0JWKS URL ISSUER", x->args, x->filename, x->line_num);
-                return;
-            }
-    }
-    if (strcasecmp(d->directive, "Auth0JWKS") || (w = words_of(p, d))->nelts < 2 || !iss)
-        return;
-    for (i = 0; i < iss->nelts; i++)
-        if (!strcmp(APR_ARRAY_IDX(iss, i, const char *), APR_ARRAY_IDX(w, 1, const char *)))
-            return;
-    APR_ARRAY_PUSH(errs, const char *) = apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not "
-        "an issuer of this section (Auth0Issuer, else Auth0Domain); name one of them",
-        APR_ARRAY_IDX(w, 1, const char *));
+/* Where a rule is checked at start: directive d, in the server of <VirtualHost> vh (NULL: the
+ * main server), seeing what applies there as httpd's merge gives it (find_scoped). */
+typedef struct rule_at_t {
+    apr_pool_t *p;
+    server_rec *s;
+    const ap_directive_t *d, *vh;
+} rule_at_t;
+
+/* One rule. At start it is checked at each `on` directive (in every server that directive
+ * applies to, or once), and a finding is logged as msgno ": file:line: " finding fix. On a
+ * merged per-directory configuration (a request's, .htaccess included; AGW0003), merged
+ * gives the whole message, NULL when the rule holds (no merged: checked at start only). */
+typedef struct conf_rule_t {
+    const char *msgno;
+    const char *on;
+    int level;                  /* APLOG_EMERG: the start fails; APLOG_WARNING: said only */
+    int once;                   /* checked once per directive, not per server */
+    const char *(*at_start)(const rule_at_t *at);
+    const char *fix;
+    const char *(*merged)(apr_pool_t *p, const agw_dir_conf_t *c);
+} conf_rule_t;
+
+static int is_gate(const ap_directive_t *d)
+{
+    return d->args && !strcasecmp(d->args, AGW_AUTH_TYPE);
 }
 
-/* The configuration errors that directive d makes in the server of <VirtualHost> vh (NULL:
- * the main server), each as a message after AGW_M_CONFIG ": file:line: ". */
-static apr_array_header_t *node_errors(apr_pool_t *p, const ap_directive_t *d,
+static const char *start_audience(const rule_at_t *at)
+{
+    if (!is_gate(at->d) || find_scoped(at->p, at->d, at->vh, "Auth0Audience")
+        || maybe_elsewhere(at->d, at->vh, "Auth0Audience"))
+        return NULL;
+    return "AuthType Auth0 needs Auth0Audience";
+}
+
+static const char *merged_audience(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    if (c->audiences && c->audiences->nelts > 0)
+        return NULL;
+    return "AuthType Auth0 needs Auth0Audience (the API identifier tokens carry in aud)";
+}
+
+static const char *start_issuer(const rule_at_t *at)
+{
+    if (!is_gate(at->d) || find_scoped(at->p, at->d, at->vh, "Auth0Domain")
+        || find_scoped(at->p, at->d, at->vh, "Auth0Issuer")
+        || maybe_elsewhere(at->d, at->vh, "Auth0Domain")
+        || maybe_elsewhere(at->d, at->vh, "Auth0Issuer"))
+        return NULL;
+    return "AuthType Auth0 needs Auth0Domain (an Auth0 tenant) or Auth0Issuer (any issuer) to "
+           "know whose tokens to accept";
+}
+
+static const char *merged_issuer(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    return c->issuer || c->domain ? NULL : "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
+}
+
+static agw_alg_set_t hs_algs(void)
+{
+    return AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384) | AGW_ALG_BIT(AGW_ALG_HS512);
+}
+
+static int allows_hs(const ap_directive_t *d)
+{
+    return d->args && strstr(d->args, "HS");
+}
+
+static const char *start_hmac_missing(const rule_at_t *at)
+{
+    if (!allows_hs(at->d) || find_scoped(at->p, at->d, at->vh, "Auth0HMACSecret")
+        || maybe_elsewhere(at->d, at->vh, "Auth0HMACSecret"))
+        return NULL;
+    return "Auth0Algorithms allows HS* but no Auth0HMACSecret applies here";
+}
+
+static const char *merged_hmac_missing(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+
+    return (algs & hs_algs()) && !c->hmac
+           ? "Auth0Algorithms allows HS* but no Auth0HMACSecret is set" : NULL;
+}
+
+/* RFC 7518 3.2: the key must be at least as long as the hash output. The 32-byte floor of
+ * every HS* secret is the setter's (set_hmac: a property of the value alone); this rule adds
+ * what depends on Auth0Algorithms. */
+static const char *start_hmac_short(const rule_at_t *at)
+{
+    const ap_directive_t *sec;
+    apr_size_t need, len = 0;
+    const char *secret;
+    int literal;
+
+    if (!allows_hs(at->d) || !(sec = find_scoped(at->p, at->d, at->vh, "Auth0HMACSecret")))
+        return NULL;
+    need = strstr(at->d->args, "HS512") ? 64 : strstr(at->d->args, "HS384") ? 48 : 32;
+    if (agw_conf_secret(&secret, &len, &literal, at->p, sec->args, 0) || len >= need)
+        return NULL;
+    return apr_psprintf(at->p, "Auth0Algorithms allows HS%d but the Auth0HMACSecret at %s:%d "
+                        "has %" APR_SIZE_T_FMT " bytes; it needs at least %" APR_SIZE_T_FMT,
+                        (int)(need * 8), sec->filename, sec->line_num, len, need);
+}
+
+static const char *start_discovery_http(const rule_at_t *at)
+{
+    const ap_directive_t *iss;
+
+    if (!is_gate(at->d) || find_scoped(at->p, at->d, at->vh, "Auth0JWKS")
+        || find_scoped(at->p, at->d, at->vh, "Auth0Domain")
+        || !(iss = find_scoped(at->p, at->d, at->vh, "Auth0Issuer")) || !iss->args
+        || strncasecmp(iss->args, "http://", 7)
+        || flag_on(find_scoped(at->p, at->d, at->vh, "Auth0InsecureHTTP")))
+        return NULL;
+    return apr_psprintf(at->p, "keys would be discovered over http:// from Auth0Issuer %s",
+                        iss->args);
+}
+
+/* Several issuers (at any AuthType line) and an Auth0JWKS without the issuer it is for. */
+static const char *start_jwks_unbound(const rule_at_t *at)
+{
+    apr_array_header_t *iss = issuers_at(at->p, at->d, at->vh);
+    const ap_directive_t *x;
+
+    if (!iss || iss->nelts < 2)
+        return NULL;
+    for (x = find_scoped(at->p, at->d, at->vh, "Auth0JWKS"); x; x = x->next)
+        if (!strcasecmp(x->directive, "Auth0JWKS") && words_of(at->p, x)->nelts == 1)
+            return apr_psprintf(at->p, "with several issuers, Auth0JWKS %s (%s:%d) must name "
+                                "the issuer whose keys it holds", x->args, x->filename,
+                                x->line_num);
+    return NULL;
+}
+
+static const char *merged_jwks_unbound(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss = trusted_issuers(p, c);
+
+    if (!iss || iss->nelts < 2 || !c->jwks)
+        return NULL;
+    return apr_psprintf(p, "with several issuers, Auth0JWKS %s must name the issuer whose keys "
+                        "it holds: Auth0JWKS URL ISSUER", c->jwks);
+}
+
+static const char *start_jwks_stranger(const rule_at_t *at)
+{
+    apr_array_header_t *iss, *w = words_of(at->p, at->d);
+    int i;
+
+    if (w->nelts < 2 || !(iss = issuers_at(at->p, at->d, at->vh)))
+        return NULL;
+    for (i = 0; i < iss->nelts; i++)
+        if (!strcmp(APR_ARRAY_IDX(iss, i, const char *), APR_ARRAY_IDX(w, 1, const char *)))
+            return NULL;
+    return apr_psprintf(at->p, "Auth0JWKS binds keys to %s, which is not an issuer of this "
+                        "section (Auth0Issuer, else Auth0Domain)",
+                        APR_ARRAY_IDX(w, 1, const char *));
+}
+
+static const char *merged_jwks_stranger(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    apr_array_header_t *iss = trusted_issuers(p, c);
+    const apr_array_header_t *h = c->jwks_bound ? apr_table_elts(c->jwks_bound) : NULL;
+    int i, j;
+
+    for (i = 0; h && i < h->nelts; i++) {
+        const char *bound = ((const apr_table_entry_t *)h->elts)[i].key;
+        for (j = 0; iss && j < iss->nelts; j++)
+            if (!strcmp(bound, APR_ARRAY_IDX(iss, j, const char *)))
+                break;
+        if (!iss || j == iss->nelts)
+            return apr_psprintf(p, "Auth0JWKS binds keys to %s, which is not an issuer of this "
+                                "section (Auth0Issuer, else Auth0Domain)", bound);
+    }
+    return NULL;
+}
+
+static const char *start_jwks_http(const rule_at_t *at)
+{
+    if (!at->d->args || strncasecmp(at->d->args, "http://", 7)
+        || flag_on(find_scoped(at->p, at->d, at->vh, "Auth0InsecureHTTP")))
+        return NULL;
+    return apr_psprintf(at->p, "Auth0JWKS %s is plain http: keys must come over https",
+                        at->d->args);
+}
+
+/* Any key URL of the location over http: each issuer's with several, else the one. */
+static const char *merged_key_url_http(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    static const char why[] = "an http:// key URL needs Auth0InsecureHTTP On (development "
+                              "only); use https";
+    apr_array_header_t *iss = trusted_issuers(p, c);
+    int i;
+
+    if (c->insecure_http == 1)
+        return NULL;
+    for (i = 0; iss && iss->nelts > 1 && i < iss->nelts; i++) {
+        const char *one = APR_ARRAY_IDX(iss, i, const char *);
+        const char *k = issuer_jwks(p, c, one);
+        if (is_http(k) || (!k && is_http(one)))
+            return why;
+    }
+    if (is_http(c->jwks) || (!c->jwks && !c->domain && is_http(c->issuer)))
+        return why;
+    return NULL;
+}
+
+static const char *start_proxy_client(const rule_at_t *at)
+{
+    const char *name = at->d->args;
+    server_rec *vs;
+
+    if (!name)
+        return NULL;
+    for (vs = at->s; vs; vs = vs->next) {
+        agw_srv_conf_t *sc = ap_get_module_config(vs->module_config, &auth0gw_module);
+        if (apr_hash_get(sc->clients, name, APR_HASH_KEY_STRING))
+            return NULL;
+    }
+    return apr_psprintf(at->p, "Auth0ProxyClient %s names no client; define <Auth0Client %s> "
+                        "... </Auth0Client>", name, name);
+}
+
+static const char *start_insecure(const rule_at_t *at)
+{
+    return flag_on(at->d) ? "Auth0InsecureHTTP On: keys and tokens may travel over plain http"
+                          : NULL;
+}
+
+/* In this order: the first finding on a merged configuration is the one it is refused for;
+ * at start, a directive's findings are logged in this order. */
+static const conf_rule_t conf_rules[] = {
+    { AGW_M_CONFIG, "AuthType", APLOG_EMERG, 0, start_audience,
+      " here, in an enclosing section or at server or <VirtualHost> level, e.g. "
+      "`Auth0Audience https://api.example.com` (the API identifier tokens carry in aud)",
+      merged_audience },
+    { AGW_M_CONFIG, "AuthType", APLOG_EMERG, 0, start_issuer,
+      ", here, in an enclosing section or at server or <VirtualHost> level", merged_issuer },
+    { AGW_M_CONFIG, "Auth0Algorithms", APLOG_EMERG, 0, start_hmac_missing,
+      "; add `Auth0HMACSecret file:/path/to/secret`", merged_hmac_missing },
+    { AGW_M_CONFIG, "AuthType", APLOG_EMERG, 0, start_discovery_http,
+      "; use https, or set Auth0InsecureHTTP On for development only", NULL },
+    { AGW_M_CONFIG, "AuthType", APLOG_EMERG, 0, start_jwks_unbound,
+      ": Auth0JWKS URL ISSUER", merged_jwks_unbound },
+    { AGW_M_CONFIG, "Auth0JWKS", APLOG_EMERG, 0, start_jwks_stranger,
+      "; name one of them", merged_jwks_stranger },
+    { AGW_M_CONFIG, "Auth0JWKS", APLOG_EMERG, 0, start_jwks_http,
+      "; set Auth0InsecureHTTP On in this scope for development only", merged_key_url_http },
+    { AGW_M_CONFIG, "Auth0Algorithms", APLOG_EMERG, 0, start_hmac_short,
+      " (RFC 7518 3.2)", NULL },
+    { AGW_M_CONFIG, "Auth0ProxyClient", APLOG_EMERG, 1, start_proxy_client,
+      " at server or virtual-host level", NULL },
+    { AGW_M_INSECURE_HTTP, "Auth0InsecureHTTP", APLOG_WARNING, 1, start_insecure,
+      "; for development only", NULL },
+    { NULL }
+};
+
+const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+{
+    const conf_rule_t *rule;
+    const char *why;
+
+    for (rule = conf_rules; rule->msgno; rule++)
+        if (rule->merged && (why = rule->merged(p, c)))
+            return why;
+    return NULL;
+}
+
+/* A rule's finding at d in the server of <VirtualHost> vh. */
+typedef struct finding_t {
+    const conf_rule_t *rule;
+    const char *text;           /* the finding and its fix */
+} finding_t;
+
+/* The findings of the per-server rules at directive d in the server of <VirtualHost> vh
+ * (NULL: the main server). */
+static apr_array_header_t *node_errors(apr_pool_t *p, server_rec *s, const ap_directive_t *d,
                                        const ap_directive_t *vh)
 {
-    apr_array_header_t *errs = apr_array_make(p, 2, sizeof(const char *));
+    apr_array_header_t *errs = apr_array_make(p, 2, sizeof(finding_t));
+    rule_at_t at = { p, s, d, vh };
+    const conf_rule_t *rule;
+    const char *why;
 
     /* a value at the main server's level that vh sets again does not apply in vh */
     if (!d->parent && vh && first_in(vh->first_child, d->directive))
         return errs;
-    if (!strcasecmp(d->directive, "AuthType") && d->args
-        && !strcasecmp(d->args, AGW_AUTH_TYPE)) {
-        const ap_directive_t *jwks = find_scoped(p, d, vh, "Auth0JWKS");
-        const ap_directive_t *dom = find_scoped(p, d, vh, "Auth0Domain");
-        const ap_directive_t *iss = find_scoped(p, d, vh, "Auth0Issuer");
-        if (!find_scoped(p, d, vh, "Auth0Audience")
-            && !maybe_elsewhere(d, vh, "Auth0Audience"))
-            APR_ARRAY_PUSH(errs, const char *) =
-                "AuthType Auth0 needs Auth0Audience here, in an enclosing section or at "
-                "server or <VirtualHost> level, e.g. `Auth0Audience https://api.example.com` "
-                "(the API identifier tokens carry in aud)";
-        if (!dom && !iss && !maybe_elsewhere(d, vh, "Auth0Domain")
-            && !maybe_elsewhere(d, vh, "Auth0Issuer"))
-            APR_ARRAY_PUSH(errs, const char *) =
-                "AuthType Auth0 needs Auth0Domain (an Auth0 tenant) or Auth0Issuer (any "
-                "issuer) to know whose tokens to accept, here, in an enclosing section or at "
-                "server or <VirtualHost> level";
-        if (!jwks && !dom && iss && iss->args && !strncasecmp(iss->args, "http://", 7)
-            && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))
-            APR_ARRAY_PUSH(errs, const char *) =
-                apr_psprintf(p, "keys would be discovered over http:// from Auth0Issuer %s; "
-                             "use https, or set Auth0InsecureHTTP On for development only",
-                             iss->args);
-    }
-    trust_errors(p, errs, d, vh);
-    if (!strcasecmp(d->directive, "Auth0JWKS") && d->args
-        && !strncasecmp(d->args, "http://", 7)
-        && !flag_on(find_scoped(p, d, vh, "Auth0InsecureHTTP")))
-        APR_ARRAY_PUSH(errs, const char *) =
-            apr_psprintf(p, "Auth0JWKS %s is plain http: keys must come over https; set "
-                         "Auth0InsecureHTTP On in this scope for development only", d->args);
-    if (!strcasecmp(d->directive, "Auth0Algorithms") && d->args && strstr(d->args, "HS")) {
-        const ap_directive_t *sec = find_scoped(p, d, vh, "Auth0HMACSecret");
-        apr_size_t need = strstr(d->args, "HS512") ? 64 : strstr(d->args, "HS384") ? 48 : 32;
-        const char *secret;
-        apr_size_t len = 0;
-        int literal;
-        if (!sec) {
-            if (!maybe_elsewhere(d, vh, "Auth0HMACSecret"))
-                APR_ARRAY_PUSH(errs, const char *) =
-                    "Auth0Algorithms allows HS* but no Auth0HMACSecret applies here; add "
-                    "`Auth0HMACSecret file:/path/to/secret`";
+    for (rule = conf_rules; rule->msgno; rule++)
+        if (!rule->once && !strcasecmp(d->directive, rule->on) && (why = rule->at_start(&at))) {
+            finding_t *f = apr_array_push(errs);
+            f->rule = rule;
+            f->text = apr_pstrcat(p, why, rule->fix, NULL);
         }
-        else if (!agw_conf_secret(&secret, &len, &literal, p, sec->args, 0) && len < need)
-            /* RFC 7518 3.2: the key must be at least as long as the hash output */
-            APR_ARRAY_PUSH(errs, const char *) =
-                apr_psprintf(p, "Auth0Algorithms allows HS%d but the Auth0HMACSecret at %s:%d "
-                             "has %" APR_SIZE_T_FMT " bytes; it needs at least %"
-                             APR_SIZE_T_FMT " (RFC 7518 3.2)", (int)(need * 8), sec->filename,
-                             sec->line_num, len, need);
-    }
     return errs;
 }
 
+/* The rules checked once at d; the number of errors. */
+static int check_once(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
+{
+    rule_at_t at = { p, s, d, NULL };
+    const conf_rule_t *rule;
+    const char *why;
+    int bad = 0;
+
+    for (rule = conf_rules; rule->msgno; rule++)
+        if (rule->once && !strcasecmp(d->directive, rule->on) && (why = rule->at_start(&at))) {
+            ap_log_error(APLOG_MARK, rule->level, 0, s, "%s: %s:%d: %s%s", rule->msgno,
+                         d->filename, d->line_num, why, rule->fix);
+            bad += rule->level == APLOG_EMERG;
+        }
+    return bad;
+}
+
 typedef struct {
+    const char *msgno;          /* the rule's message number */
     int in_main;                /* the main server has this error */
     int nvhosts;                /* how many virtual hosts have it */
     const char *vhosts;         /* where they are: "file:line, file:line" */
@@ -1119,11 +1293,13 @@ static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
     int nvhosts = 0, bad = 0, first, i;
 
     if (vh) {
-        errs = node_errors(p, d, vh);
-        for (i = 0; i < errs->nelts; i++)
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s", d->filename,
-                         d->line_num, APR_ARRAY_IDX(errs, i, const char *));
-        return errs->nelts;
+        errs = node_errors(p, s, d, vh);
+        for (i = 0; i < errs->nelts; i++) {
+            const finding_t *f = &APR_ARRAY_IDX(errs, i, finding_t);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s: %s:%d: %s", f->rule->msgno,
+                         d->filename, d->line_num, f->text);
+        }
+        return errs->nelts + check_once(p, s, d);
     }
     /* the main server first (v NULL), then each virtual host */
     for (v = NULL, first = 1; first || v; v = first ? ap_conftree : v->next, first = 0) {
@@ -1131,11 +1307,13 @@ static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
         if (v && !is_vhost(v))
             continue;
         nvhosts += v != NULL;
-        errs = node_errors(p, d, v);
+        errs = node_errors(p, s, d, v);
         for (i = 0; i < errs->nelts; i++) {
-            const char *msg = APR_ARRAY_IDX(errs, i, const char *);
+            const finding_t *f = &APR_ARRAY_IDX(errs, i, finding_t);
+            const char *msg = f->text;
             if (!(w = apr_hash_get(bad_in, msg, APR_HASH_KEY_STRING))) {
                 w = apr_pcalloc(p, sizeof(*w));
+                w->msgno = f->rule->msgno;
                 apr_hash_set(bad_in, msg, APR_HASH_KEY_STRING, w);
                 APR_ARRAY_PUSH(order, const char *) = msg;
             }
@@ -1151,11 +1329,11 @@ static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
         const char *msg = APR_ARRAY_IDX(order, i, const char *);
         where_bad_t *w = apr_hash_get(bad_in, msg, APR_HASH_KEY_STRING);
         if (w->in_main && w->nvhosts == nvhosts)
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s", d->filename,
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s: %s:%d: %s", w->msgno, d->filename,
                          d->line_num, msg);
         else if (w->nvhosts)
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_CONFIG ": %s:%d: %s (in the "
-                         "<VirtualHost> at %s%s)", d->filename, d->line_num, msg, w->vhosts,
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s: %s:%d: %s (in the <VirtualHost> "
+                         "at %s%s)", w->msgno, d->filename, d->line_num, msg, w->vhosts,
                          w->in_main ? ", and in the main server" : "");
         else {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_MAIN_INCOMPLETE ": %s:%d: in the main "
@@ -1166,7 +1344,7 @@ static int check_node(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
         }
         bad++;
     }
-    return bad;
+    return bad + check_once(p, s, d);
 }
 
 static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
@@ -1177,28 +1355,6 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
         if (d->first_child)
             bad += check_tree(p, s, d->first_child);
         bad += check_node(p, s, d);
-        if (!strcasecmp(d->directive, "Auth0ProxyClient") && d->args) {
-            agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
-            const char *name = d->args;
-            server_rec *vs;
-            int found = 0;
-            for (vs = s; vs && !found; vs = vs->next) {
-                sc = ap_get_module_config(vs->module_config, &auth0gw_module);
-                found = apr_hash_get(sc->clients, name, APR_HASH_KEY_STRING) != NULL;
-            }
-            if (!found) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                             AGW_M_CONFIG ": %s:%d: Auth0ProxyClient %s names no client; define "
-                             "<Auth0Client %s> ... </Auth0Client> at server or virtual-host "
-                             "level", d->filename, d->line_num, name, name);
-                bad++;
-            }
-        }
-        if (!strcasecmp(d->directive, "Auth0InsecureHTTP") && flag_on(d)) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         AGW_M_INSECURE_HTTP ": %s:%d: Auth0InsecureHTTP On: keys and tokens may travel "
-                         "over plain http; for development only", d->filename, d->line_num);
-        }
     }
     return bad;
 }

@@ -11,6 +11,7 @@
 #include <http_core.h>
 
 #include "mod_auth0gw.h"
+#include "agw_util.h"
 #include "messages.h"
 
 APLOG_USE_MODULE(auth0gw);
@@ -114,7 +115,6 @@ void agw_metrics_token_cache(int hit)
 const char *agw_metrics_label(apr_pool_t *p, const char *name)
 {
     const char *at, *end, *scheme = strstr(name, "://");
-    char *out;
     apr_size_t i, n;
 
     /* a URL's user-info, query and fragment could carry a credential: never shown (a file
@@ -139,11 +139,7 @@ const char *agw_metrics_label(apr_pool_t *p, const char *name)
         name = apr_psprintf(p, "%.*s...#%08x", AGW_METRICS_NAME - 13, name, h);
         n = strlen(name);
     }
-    out = apr_pstrmemdup(p, name, n);
-    for (i = 0; i < n; i++)
-        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-            out[i] = '?';
-    return out;
+    return agw_text_log(p, name, n, 0);
 }
 
 static apr_uint32_t name_hash(const char *s)

@@ -3,6 +3,10 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <mod_auth.h>
+#include <ap_expr.h>
 
 #include "mod_auth0gw.h"
 #include "messages.h"
@@ -17,6 +21,8 @@ static apr_status_t agw_crypt_release_cleanup(void *unused)
     return APR_SUCCESS;
 }
 
+/* Every hook of the module is registered here, each with the phase it runs in; the order of
+ * registration and the APR_HOOK_* positions decide the order among ours. */
 static void agw_register_hooks(apr_pool_t *p)
 {
     /* p is the configuration pool, whose clearing unloads the module right after this
@@ -43,10 +49,48 @@ static void agw_register_hooks(apr_pool_t *p)
     ap_hook_post_config(agw_hostcache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
     ap_hook_child_init(agw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
-    agw_authn_register_hooks(p);
-    agw_authz_register_hooks(p);
-    agw_proxy_register_hooks(p);
-    agw_status_register_hooks(p);
+    /* runs when: config is read; compiles the default claim paths once (authn.c) */
+    ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the per-dir walks are done, for main requests, subrequests and internal
+     * redirects alike (header_parser runs for main requests only), before header_parser,
+     * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before
+     * anything can read them */
+    ap_hook_post_perdir_config(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: just before the handler, after fixups: a fast redirect (DirectoryIndex,
+     * FallbackResource, MultiViews) has given r another per-dir config but not the
+     * subrequest's stripped headers */
+    ap_hook_insert_filter(agw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: authentication, for locations with AuthType Auth0 */
+    ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: access checking, before mod_authz_core evaluates the Require lines: a CORS
+     * preflight at an Auth0PassPreflight location is let in */
+    ap_hook_check_access_ex(agw_preflight, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: fixups, before mod_rewrite's per-dir rules: Auth0Mode optional and
+     * report-only check a token that no Require line asked for */
+    ap_hook_fixups(agw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: authz_core answers 401 for our auth type */
+    ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: an error response is about to be sent */
+    ap_hook_insert_error_filter(agw_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: config is read; default claim paths compiled once (authz.c) */
+    ap_hook_pre_config(agw_pre_config_authz, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: an expression (Require expr, <If>, RewriteCond expr=, Header expr=,
+     * SetEnvIfExpr) is parsed and names auth0_claim() */
+    ap_hook_expr_lookup(agw_claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: authz_core evaluates a `Require auth0-*` line */
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
+                              &agw_scope_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-role", AUTHZ_PROVIDER_VERSION,
+                              &agw_role_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-claim", AUTHZ_PROVIDER_VERSION,
+                              &agw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+    /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
+     * the client's token is put into the proxied request (proxy.c) */
+    ap_hook_fixups(agw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
+    /* runs when: content generation, for `SetHandler auth0-status` */
+    ap_hook_handler(agw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(auth0gw) = {

@@ -6,6 +6,8 @@
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
+#include <mod_auth.h>
+#include <ap_expr.h>
 
 #include "agw_err.h"
 #include "agw_crypt.h"
@@ -145,7 +147,15 @@ void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
 void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
 
 /* authn.c */
-void agw_authn_register_hooks(apr_pool_t *p);
+/* hooks, registered in mod_auth0gw.c */
+int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int agw_strip_claim_headers(request_rec *r);
+void agw_strip_final(request_rec *r);
+int agw_authenticate(request_rec *r);
+int agw_authenticate_late(request_rec *r);
+int agw_preflight(request_rec *r);
+int agw_note_auth_failure(request_rec *r, const char *auth_type);
+void agw_insert_error_filter(request_rec *r);
 agw_req_t *agw_req_get(request_rec *r);
 void agw_child_init(apr_pool_t *pchild, server_rec *s);
 
@@ -164,7 +174,7 @@ const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
 agw_client_t *agw_current_client(cmd_parms *cmd);
 int agw_clients_check(apr_pool_t *pconf, server_rec *s);
 void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s);
-void agw_proxy_register_hooks(apr_pool_t *p);
+int agw_proxy_fixups(request_rec *r);     /* hook */
 apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s);
 
 /* cache.c */
@@ -219,7 +229,7 @@ void agw_count(agw_counter_e which);
 /* The counter a token refusal of that kind counts in; its name is the log's refusal=. */
 agw_counter_e agw_refusal_counter(agw_refusal_e kind);
 const char *agw_counter_name(agw_counter_e which);
-void agw_status_register_hooks(apr_pool_t *p);
+int agw_status_handler(request_rec *r);   /* hook */
 apr_array_header_t *agw_key_stats(apr_pool_t *p);
 void agw_token_cache_stats(agw_tcache_stats_t *st);
 
@@ -255,12 +265,16 @@ agw_hcache_t *agw_hostcache(void);
 void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
 void agw_metrics_client(const char *client, int ok);
 void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p);
-/* The name a series is known by: no user-info, query or fragment, no control characters, at
- * most AGW_METRICS_NAME - 1 bytes. */
+/* The name a series is known by: no user-info, query or fragment, printable ASCII without
+ * quotes or backslashes (agw_text_log), at most AGW_METRICS_NAME - 1 bytes. */
 const char *agw_metrics_label(apr_pool_t *p, const char *name);
 const agw_metrics_named_t *agw_metrics_find(const apr_array_header_t *named, const char *label);
 
-/* authz.c */
-void agw_authz_register_hooks(apr_pool_t *p);
+/* authz.c: hooks and providers, registered in mod_auth0gw.c */
+int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int agw_claim_lookup(ap_expr_lookup_parms *parms);
+extern const authz_provider agw_scope_provider;
+extern const authz_provider agw_role_provider;
+extern const authz_provider agw_claim_provider;
 
 #endif

@@ -612,7 +612,7 @@ static void scrub_caller_token(request_rec *r, const agw_dir_conf_t *dc)
 
 /* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests and
  * mod_proxy has put the backend URL (with the query) in r->filename. */
-static int agw_proxy_fixups(request_rec *r)
+int agw_proxy_fixups(request_rec *r)
 {
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
@@ -691,10 +691,4 @@ apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s)
         cs->last_error = st.last_error;
     }
     return out;
-}
-
-void agw_proxy_register_hooks(apr_pool_t *p)
-{
-    /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler */
-    ap_hook_fixups(agw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
 }

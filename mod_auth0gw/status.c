@@ -411,7 +411,7 @@ static void html_clients(request_rec *r, json_t *doc)
     }
 }
 
-static int agw_status_handler(request_rec *r)
+int agw_status_handler(request_rec *r)
 {
     agw_metrics_t m;
     json_t *doc;
@@ -444,10 +444,4 @@ static int agw_status_handler(request_rec *r)
     html_clients(r, doc);
     ap_rputs("</body></html>\n", r);
     return OK;
-}
-
-void agw_status_register_hooks(apr_pool_t *p)
-{
-    /* runs when: content generation, for `SetHandler auth0-status` */
-    ap_hook_handler(agw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -7,6 +7,7 @@
 #include "agw_client.h"
 #include "agw_b64.h"
 #include "agw_json.h"
+#include "agw_util.h"
 
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -176,19 +177,7 @@ apr_status_t agw_client_form(apr_table_t **pform, apr_pool_t *p, const agw_clien
 /* A value from the endpoint made fit for a log line: printable ASCII, bounded. */
 static const char *printable(apr_pool_t *p, const char *s, apr_size_t max)
 {
-    char *out;
-    apr_size_t i, n;
-
-    if (!s)
-        return NULL;
-    n = strlen(s);
-    if (n > max)
-        n = max;
-    out = apr_pstrndup(p, s, n);
-    for (i = 0; i < n; i++)
-        if (out[i] < 0x20 || out[i] > 0x7e || out[i] == '"' || out[i] == '\\')
-            out[i] = '?';
-    return out;
+    return agw_text_log(p, s, max, 0);
 }
 
 apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,

@@ -5,6 +5,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include "agw_conf.h"
+#include "agw_util.h"
 
 #define AGW_SECRET_MAX   (64 * 1024)   /* larger "secret" files are a mistake (a key bundle, a log) */
 #define AGW_NAME_MAX     256           /* header, cookie, query and environment variable names */
@@ -15,18 +16,7 @@
 /* An argument as an error message may repeat it: bounded and printable. */
 static const char *echo_max(apr_pool_t *p, const char *arg, apr_size_t max)
 {
-    apr_size_t len = strlen(arg), n = len > max ? max : len, i;
-    char *out = apr_palloc(p, n + 4);
-
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)arg[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (n < len)
-        memcpy(out + n, "...", 4);
-    else
-        out[n] = '\0';
-    return out;
+    return agw_text_log(p, arg, max, AGW_TEXT_MARK_CUT);
 }
 
 static const char *echo_arg(apr_pool_t *p, const char *arg)
@@ -179,40 +169,23 @@ static apr_size_t strip_crlf(const char *s, apr_size_t len)
 static const char *read_secret_file(const char **psecret, apr_size_t *plen, apr_pool_t *p,
                                     const char *path)
 {
-    apr_file_t *f;
+    agw_file_step_e step;
     apr_status_t rv;
-    apr_size_t len = 0, n;
+    apr_size_t len;
     char *buf, ebuf[120];
 
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS)
+    rv = agw_file_read(&buf, &len, &step, p, path, AGW_SECRET_MAX);
+    if (step == AGW_FILE_OPEN)
         return apr_psprintf(p, "cannot read secret file %s: %s; check the path and that "
                             "the user starting Apache can read it", echo_path(p, path),
                             apr_strerror(rv, ebuf, sizeof(ebuf)));
-    /* One byte more than the limit tells "too large" from "exactly at the limit". */
-    buf = apr_palloc(p, AGW_SECRET_MAX + 2);
-    for (;;) {
-        n = AGW_SECRET_MAX + 1 - len;
-        if (n == 0)
-            break;
-        rv = apr_file_read(f, buf + len, &n);
-        len += n;
-        if (rv == APR_EOF)
-            break;
-        if (rv != APR_SUCCESS) {
-            apr_file_close(f);
-            memset(buf, 0, len);
-            return apr_psprintf(p, "cannot read secret file %s: %s; it must be a readable "
-                                "regular file", echo_path(p, path),
-                                apr_strerror(rv, ebuf, sizeof(ebuf)));
-        }
-    }
-    apr_file_close(f);
-    if (len > AGW_SECRET_MAX) {
-        memset(buf, 0, len);
+    if (step == AGW_FILE_READ)
+        return apr_psprintf(p, "cannot read secret file %s: %s; it must be a readable "
+                            "regular file", echo_path(p, path),
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    if (step == AGW_FILE_TOO_LARGE)
         return apr_psprintf(p, "secret file %s is larger than %d bytes: it should hold only "
                             "the secret", echo_path(p, path), AGW_SECRET_MAX);
-    }
     len = strip_crlf(buf, len);
     if (len == 0)
         return apr_psprintf(p, "secret file %s is empty: put the secret in it", echo_path(p, path));

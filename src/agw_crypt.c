@@ -11,6 +11,7 @@
 #include <apr_atomic.h>
 #include <apr_strings.h>
 #include "agw_crypt.h"
+#include "agw_util.h"
 
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 16384          /* OpenSSL's own ceiling; bounds the cost of one verify */
@@ -608,17 +609,9 @@ apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_
 
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char digest[32];
-    char *out = apr_palloc(p, 13);
-    int i;
 
     if (agw_crypt_sha256(digest, data, len) != APR_SUCCESS)
         return apr_pstrdup(p, "-");
-    for (i = 0; i < 6; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
-    out[12] = '\0';
-    return out;
+    return agw_hex(p, digest, 6);
 }

@@ -7,6 +7,7 @@
 #include <apr_strings.h>
 #include <curl/curl.h>
 #include "agw_http.h"
+#include "agw_util.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
 #error "libcurl 7.85 or later is needed (CURLOPT_PROTOCOLS_STR, CURLINFO_CAINFO)"
@@ -75,37 +76,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* Reads a whole file into malloc'ed memory, bounded. */
-static apr_status_t slurp(char **pdata, apr_size_t *plen, apr_pool_t *p, const char *path)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_size_t n;
-    apr_status_t rv;
-    char *d;
-
-    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p))
-        != APR_SUCCESS)
-        return rv;
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
-    if (rv == APR_SUCCESS && (fi.filetype != APR_REG || fi.size < 0 || fi.size > AGW_CA_FILE_MAX))
-        rv = APR_EINVAL;
-    if (rv == APR_SUCCESS) {
-        n = (apr_size_t)fi.size;
-        d = malloc(n + 1);
-        if (!d)
-            rv = APR_ENOMEM;
-        else if ((rv = apr_file_read_full(f, d, n, &n)) != APR_SUCCESS && rv != APR_EOF)
-            free(d);
-        else {
-            rv = APR_SUCCESS;
-            *pdata = d;
-            *plen = n;
-        }
-    }
-    apr_file_close(f);
-    return rv;
-}
 
 /* CURLOPT_CAINFO would replace the system CAs; the administrator wants to add one. So the
  * handle gets a PEM blob of libcurl's default bundle followed by the extra file. The system
@@ -118,19 +88,17 @@ static apr_status_t set_ca_bundle(CURL *curl, apr_pool_t *p, const char *ca_file
     apr_size_t sys_len = 0, extra_len = 0;
     CURLcode rc;
 
-    if (slurp(&extra, &extra_len, p, ca_file) != APR_SUCCESS || extra_len == 0) {
-        free(extra);
+    if (agw_file_read(&extra, &extra_len, NULL, p, ca_file, AGW_CA_FILE_MAX) != APR_SUCCESS
+        || extra_len == 0) {
         agw_err_set(err, NULL, "cannot read CA file");
         return APR_EGENERAL;
     }
     if (curl_easy_getinfo(curl, CURLINFO_CAINFO, &sys_path) != CURLE_OK || !sys_path)
         sys_path = AGW_SYSTEM_CA_BUNDLE;
-    if (slurp(&sys, &sys_len, p, sys_path) != APR_SUCCESS)
+    if (agw_file_read(&sys, &sys_len, NULL, p, sys_path, AGW_CA_FILE_MAX) != APR_SUCCESS)
         sys_len = 0;
     all = malloc(sys_len + 1 + extra_len);
     if (!all) {
-        free(sys);
-        free(extra);
         agw_err_set(err, NULL, "out of memory");
         return APR_ENOMEM;
     }
@@ -138,8 +106,6 @@ static apr_status_t set_ca_bundle(CURL *curl, apr_pool_t *p, const char *ca_file
         memcpy(all, sys, sys_len);
     all[sys_len] = '\n';        /* a bundle without a final newline must not glue PEM lines */
     memcpy(all + sys_len + 1, extra, extra_len);
-    free(sys);
-    free(extra);
     blob.data = all;
     blob.len = sys_len + 1 + extra_len;
     blob.flags = CURL_BLOB_COPY;
@@ -329,7 +295,6 @@ apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *ur
  * space as '+', every other byte %XX. */
 static char *form_encode(apr_pool_t *p, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
 
     for (; *s; s++) {
@@ -341,8 +306,7 @@ static char *form_encode(apr_pool_t *p, const char *s)
             *o++ = '+';
         else {
             *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
+            o = agw_hex_put(o, &c, 1, 1);
         }
     }
     *o = '\0';

@@ -4,6 +4,7 @@
 #include "agw_b64.h"
 #include "agw_json.h"
 #include "agw_jwk.h"
+#include "agw_util.h"
 
 #define SKIP_KID_MAX 64 /* how much of a kid is quoted in a skip line */
 
@@ -210,19 +211,7 @@ apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_obj
 /* A kid fit for a log line: printable ASCII without quotes or backslashes, bounded. */
 static const char *skip_kid_text(apr_pool_t *p, const char *kid)
 {
-    apr_size_t n = strlen(kid), i;
-    char *out;
-
-    if (n > SKIP_KID_MAX)
-        n = SKIP_KID_MAX;
-    out = apr_pstrmemdup(p, kid, n);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)out[i];
-
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-            out[i] = '?';
-    }
-    return out;
+    return agw_text_log(p, kid, SKIP_KID_MAX, 0);
 }
 
 static const char *skip_line(apr_pool_t *p, size_t index, const json_t *obj, const char *reason)

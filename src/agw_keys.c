@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agw_keys.h"
+#include "agw_util.h"
 #include "agw_json.h"
 #include "agw_b64.h"
 
@@ -282,34 +283,15 @@ static void ref_take_locked(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
 static apr_status_t read_file(char **pbody, apr_size_t *plen, apr_pool_t *p, const char *path,
                               apr_size_t max, agw_err_t *err)
 {
-    apr_file_t *f = NULL;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    apr_size_t n;
-    char *buf;
+    agw_file_step_e step;
+    apr_status_t rv = agw_file_read(pbody, plen, &step, p, path, max);
 
-    if ((rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p)) != APR_SUCCESS
-        || (rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS) {
-        agw_err_set(err, NULL, "cannot read the JWKS file");
-        goto leave;
-    }
-    if (fi.size < 0 || (apr_size_t)fi.size > max) {
+    if (step == AGW_FILE_TOO_LARGE) {
         agw_err_set(err, NULL, "JWKS file too large");
-        rv = APR_EINVAL;
-        goto leave;
+        return APR_EINVAL;
     }
-    n = (apr_size_t)fi.size;
-    buf = apr_palloc(p, n + 1);
-    if (n && (rv = apr_file_read_full(f, buf, n, &n)) != APR_SUCCESS) {
+    if (rv != APR_SUCCESS)
         agw_err_set(err, NULL, "cannot read the JWKS file");
-        goto leave;
-    }
-    buf[n] = '\0';
-    *pbody = buf;
-    *plen = n;
-leave:
-    if (f)
-        apr_file_close(f);
     return rv;
 }
 
