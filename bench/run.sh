@@ -1022,8 +1022,11 @@ graceful_main() {
         "$GRACEFUL_CONNECTIONS" "$GRACEFUL_REPEATS"
     printf 'from the signal: first child of the new generation forked; all %d forked;\nall %d serving (the ' \
         "$PREFORK_CHILDREN" "$PREFORK_CHILDREN"
-    printf 'scoreboard shows every slot ready or busy). Polled every 5 ms; start times have %s ms\nresolution.\n\n' \
+    printf 'scoreboard shows every slot ready or busy).\nPolled every 5 ms; start times have %s ms resolution. ' \
         "$((1000 / CLK_TCK))"
+    printf 'Seen on this bench: now and then a restart\ntakes whole seconds more (2-9 s, plain Apache too): prefork forks part of the new\n'
+    printf 'generation in its once-a-second maintenance; with few repetitions the median can land on\n'
+    printf 'one (BENCH_GRACEFUL_REPEATS).\n\n'
     for name in plain agw; do
         printf '%s\n' "${rows[$name]}" | perl -e '
             use strict; use warnings;
@@ -1117,7 +1120,7 @@ child_memory_main() {
     printf '\nmemory per child: %s MPM, %d children; medians over the children of Private_Clean +\n' "$MPM" "$PREFORK_CHILDREN"
     printf 'Private_Dirty ("private") and of Pss (/proc/PID/smaps_rollup), MiB; "all PSS" = Pss of the\n'
     printf 'parent and every child. idle: 2 s after the start; loaded: 1 s after %ss of the Zipf mix\n' "$CM_SECONDS"
-    printf '(wrk %d thread, %d connections): %s.\n\n' "$THREADS" "$CONNECTIONS" "$(zipf_info)"
+    printf '(wrk %d thread, %d connections):\n%s.\n\n' "$THREADS" "$CONNECTIONS" "$(zipf_info)"
     local i
     for ((i = 0; i < ${#out[@]}; i++)); do printf '%s|%s\n' "${labels[$i]}" "${out[$i]}"; done | perl -e '
         use strict; use warnings;
