@@ -919,8 +919,9 @@ wait_children() {
 # of the new generation forked; all PREFORK_CHILDREN children of the new generation (started
 # after the signal: /proc/PID/stat's start time, 1/CLK_TCK s resolution); and those children
 # serving, that is the scoreboard (/server-status?auto) showing every slot ready or busy
-# (not starting, not gracefully finishing). Polls every 5 ms; "-" for a point not reached
-# within GRACEFUL_TIMEOUT s.
+# (not starting, not gracefully finishing); then how many of the new children were forked a
+# second or more after the signal (see graceful_main). Polls every 5 ms; "-" for a point not
+# reached within GRACEFUL_TIMEOUT s.
 graceful_once() {
     local name=$1
     perl -MTime::HiRes=time,sleep -MIO::Socket::INET -e '
@@ -958,9 +959,10 @@ graceful_once() {
         my $t0 = time;
         my $tick0 = uptime_ticks();
         kill "USR1", $parent or die "cannot signal $parent: $!\n";
-        my ($first, $forked, $serving);
+        my ($first, $forked, $serving, @new);
         while (time - $t0 < $timeout) {
-            my $new = grep { $_ >= $tick0 } starts();
+            @new = grep { $_ >= $tick0 } starts();
+            my $new = @new;
             $first //= time if $new >= 1;
             if ($new >= $want) {
                 $forked //= time;
@@ -968,21 +970,26 @@ graceful_once() {
             }
             sleep 0.005;
         }
-        print join(" ", map { defined $_ ? sprintf("%.0f", 1000 * ($_ - $t0)) : "-" } $first, $forked, $serving), "\n";
+        my $late = grep { $_ - $tick0 >= $tck } @new;
+        print join(" ", (map { defined $_ ? sprintf("%.0f", 1000 * ($_ - $t0)) : "-" } $first, $forked, $serving), $late), "\n";
     ' "$(cat "$B/$name/httpd.pid")" "${PORT[$name]}" "$PREFORK_CHILDREN" "$GRACEFUL_TIMEOUT" "$CLK_TCK"
 }
 
-# graceful_under_load NAME: wrk sends a valid token to NAME while graceful_once runs, each
-# request on a connection of its own: an old prefork child serves a keep-alive connection until
-# the client ends it, so that with keep-alive the time measured is wrk's (seen: 9 s for plain
-# Apache one time, 70 ms the next), not the restart's. Sets
-# GRACEFUL_LINE to graceful_once's times and what wrk saw: "FIRST FORKED SERVING requests
-# non2xx sockerr".
+# graceful_under_load NAME CONNECTIONS: wrk sends a valid token to NAME while graceful_once
+# runs (none with 0 connections), each request on a connection of its own: an old prefork child
+# serves a keep-alive connection until the client ends it, so that with keep-alive the time
+# measured is wrk's (seen: 9 s for plain Apache one time, 70 ms the next), not the restart's.
+# Sets GRACEFUL_LINE to graceful_once's figures and what wrk saw: "FIRST FORKED SERVING LATE
+# requests non2xx sockerr".
 GRACEFUL_LINE=""
 graceful_under_load() {
-    local name=$1 args out="$B/state/graceful-wrk.out" times res
+    local name=$1 conns=$2 args out="$B/state/graceful-wrk.out" times res
+    if ((conns == 0)); then
+        GRACEFUL_LINE="$(graceful_once "$name") 0 0 0"
+        return 0
+    fi
     mapfile -t args < <(wrk_args "$name" same.txt "graceful-$name")
-    wrk -t "$THREADS" -c "$GRACEFUL_CONNECTIONS" -d 600s --timeout 5s -H "Connection: close" -s "$LUA" "${args[@]}" \
+    wrk -t "$THREADS" -c "$conns" -d 600s --timeout 5s -H "Connection: close" -s "$LUA" "${args[@]}" \
         >"$out" 2>&1 &
     WRK_PID=$!
     sleep 2
@@ -998,8 +1005,27 @@ graceful_under_load() {
         + $(field read "$res") + $(field write "$res") + $(field timeout "$res") ))"
 }
 
+# The figures of graceful_under_load for one instance and load, one line a repetition, as one
+# line of medians (and wrk's totals under load).
+graceful_report() {
+    perl -e '
+        use strict; use warnings;
+        my ($label, $loaded) = @ARGV;
+        my @r = map { chomp; [split / /] } grep { /\S/ } <STDIN>;
+        sub median { my @s = sort { $a <=> $b } grep { $_ ne "-" } @_; return "-" unless @s;
+            my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
+        my @serving = map { $_->[2] } @r;
+        printf "%-26s %-20s %7s %7s %6s  %s\n", $label, join(" ", @serving), median(@serving),
+            median(map { $_->[1] } @r), median(map { $_->[0] } @r), join(" ", map { $_->[3] } @r);
+        if ($loaded) {
+            my ($req, $st, $sock) = (0, 0, 0);
+            for (@r) { $req += $_->[4]; $st += $_->[5]; $sock += $_->[6] }
+            printf "%-26s wrk: %d requests, %d not 200, %d socket errors/timeouts\n", "", $req, $st, $sock;
+        }' "$@"
+}
+
 graceful_main() {
-    local rep name line
+    local rep name load line
     local -A rows
     STATUS_PAGE=1
     start_instances plain agw
@@ -1009,38 +1035,39 @@ graceful_main() {
     done
     # Interleaved, so that a burst of other work on the machine does not land on one of them only.
     for ((rep = 1; rep <= GRACEFUL_REPEATS; rep++)); do
-        for name in plain agw; do
-            graceful_under_load "$name"
-            line=$GRACEFUL_LINE
-            say "graceful $rep of $GRACEFUL_REPEATS, $name: first new child, all $PREFORK_CHILDREN forked, all serving (ms), wrk requests, non-2xx, socket errors: $line"
-            rows[$name]+="$line"$'\n'
+        for load in 0 "$GRACEFUL_CONNECTIONS"; do
+            for name in plain agw; do
+                graceful_under_load "$name" "$load"
+                line=$GRACEFUL_LINE
+                say "graceful $rep of $GRACEFUL_REPEATS, $name, $load connections: first new child, all forked," \
+                    "all serving (ms), forked late, wrk requests, non-2xx, socket errors: $line"
+                rows[$name.$load]+="$line"$'\n'
+                sleep 1
+            done
         done
     done
-    printf '\ngraceful restart (SIGUSR1 to the parent), %s MPM, %d children; load during each: wrk, %d thread,\n' \
-        "$MPM" "$PREFORK_CHILDREN" "$THREADS"
-    printf '%d connections, Connection: close, one valid token (plain Apache ignores it); %d repetitions,\ninterleaved. Times in ms ' \
-        "$GRACEFUL_CONNECTIONS" "$GRACEFUL_REPEATS"
-    printf 'from the signal: first child of the new generation forked; all %d forked;\nall %d serving (the ' \
-        "$PREFORK_CHILDREN" "$PREFORK_CHILDREN"
-    printf 'scoreboard shows every slot ready or busy).\nPolled every 5 ms; start times have %s ms resolution. ' \
-        "$((1000 / CLK_TCK))"
-    printf 'Seen on this bench: now and then a restart\ntakes whole seconds more (2-9 s, plain Apache too): prefork forks part of the new\n'
-    printf 'generation in its once-a-second maintenance; with few repetitions the median can land on\n'
-    printf 'one (BENCH_GRACEFUL_REPEATS).\n\n'
-    for name in plain agw; do
-        printf '%s\n' "${rows[$name]}" | perl -e '
-            use strict; use warnings;
-            my $label = shift;
-            my @r = map { [split / /] } grep { /\S/ } <STDIN>;
-            sub median { my @s = sort { $a <=> $b } grep { $_ ne "-" } @_; return "-" unless @s;
-                my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
-            my @serving = map { $_->[2] } @r;
-            printf "%-12s all serving: %-22s median %6s ms; all forked median %6s ms; first new child median %5s ms\n",
-                $label, join(" ", @serving), median(@serving), median(map { $_->[1] } @r), median(map { $_->[0] } @r);
-            my ($req, $st, $sock) = (0, 0, 0);
-            for (@r) { chomp $_->[5]; $req += $_->[3]; $st += $_->[4]; $sock += $_->[5] }
-            printf "%-12s wrk during the restarts: %d requests, %d not 200, %d socket errors/timeouts\n", "", $req, $st, $sock;
-        ' "$([[ "$name" == plain ]] && echo "plain Apache" || echo "mod_auth0gw")"
+    printf '\ngraceful restart (SIGUSR1 to the parent, what apache2 -k graceful sends), %s MPM, %d children;\n' \
+        "$MPM" "$PREFORK_CHILDREN"
+    printf 'idle, and under load (wrk, %d thread, %d connections, Connection: close, one valid token;\n' \
+        "$THREADS" "$GRACEFUL_CONNECTIONS"
+    printf 'plain Apache ignores it); %d repetitions of each, interleaved. Times in ms from the signal until\n' \
+        "$GRACEFUL_REPEATS"
+    printf 'all %d children of the new generation serve (the scoreboard shows every slot ready or busy),\n' \
+        "$PREFORK_CHILDREN"
+    printf 'until all %d are forked, until the first is; polled every 5 ms, start times to %s ms.\n' \
+        "$PREFORK_CHILDREN" "$((1000 / CLK_TCK))"
+    printf '"late": new children forked 1 s or more after the signal. Under load prefork'"'"'s restart\n'
+    printf 'sometimes takes whole seconds more (seen: up to 9 s for plain Apache with 8 connections, as\n'
+    printf 'many late children as seconds): likely children busy at the signal exit without reading\n'
+    printf 'their pipe-of-death message, new children read it and exit, and prefork replaces those once\n'
+    printf 'a second (prefork.c). A median over few repetitions can land on such a restart.\n\n'
+    printf '%-26s %-20s %7s %7s %6s  %s\n' "" "all serving, each" median forked first late
+    for load in 0 "$GRACEFUL_CONNECTIONS"; do
+        for name in plain agw; do
+            printf '%s' "${rows[$name.$load]}" | graceful_report \
+                "$([[ "$name" == plain ]] && echo "plain Apache" || echo "mod_auth0gw"), $([[ "$load" == 0 ]] && echo idle || echo "under load")" \
+                "$load"
+        done
     done
     printf '\nmodule: %s\n' "$(module_version)"
 }
