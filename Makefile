@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory soak demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-graceful bench-child-memory soak demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -166,12 +166,21 @@ bench-core: $(BUILD)/bench_core
 	$(BUILD)/bench_core
 
 # ---- against plain Apache and (PEERS=1) mod_oauth2 / mod_auth_openidc (not a test) ----------
+# MPM=event|worker|prefork: the MPM of every instance (default event). bench-graceful and
+# bench-child-memory run under prefork (32 children) unless MPM is given (only prefork works).
 PEERS ?= 0
+BENCH_MPM_ARG = $(if $(filter command line environment,$(origin MPM)),BENCH_MPM=$(MPM))
 bench: deps $(MODULE)
-	PEERS=$(PEERS) bash bench/run.sh
+	PEERS=$(PEERS) BENCH_MPM=$(MPM) bash bench/run.sh
 
 bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory
+
+bench-graceful: deps $(MODULE)
+	$(BENCH_MPM_ARG) bash bench/run.sh --graceful
+
+bench-child-memory: deps $(MODULE)
+	$(BENCH_MPM_ARG) bash bench/run.sh --child-memory
 
 # ---- soak: mixed load, rotations, issuer flaps, graceful restarts (not a test) -------------
 SOAK_MINUTES ?= 10

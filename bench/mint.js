@@ -1,7 +1,7 @@
 // Mints the benchmark's tokens in bulk with the issuer fixture's own signing keys (read from its state directory), in parallel, instead of thousands of admin/mint calls.
 //
 // Usage: node bench/mint.js --state ISSUER_STATEDIR --out DIR --count N --flood M [--es256 E]
-//                           [--ttl S] [--audience AUD] [--reuse]
+//                           [--ttl S] [--audience AUD] [--reuse] [--zipf T --zipf-requests R]
 // Reads STATEDIR/issuer.json (the issuer URL) and STATEDIR/issuer-keys/_default.json (the
 // default tenant's keys, as t/fixtures/issuer.js saves them); the current RS256 and ES256
 // keys must exist (an admin/mint call for each alg makes them). Writes, one token a line:
@@ -11,6 +11,12 @@
 //               modulus): 9 in 10 name the current RS256 kid, 1 in 10 a kid never published
 // and meta.json {issuer, audience, rs256_kid, es256_kid, exp, counts}. With --reuse, the files
 // of an earlier run are kept (and "reused" printed) when they still fit (tokensStillGood).
+// With --zipf T, also (always new, as they expire in an hour; see mintZipf):
+//   zipf.txt    T distinct Auth0-shaped RS256 tokens (realistic claims, about 900 bytes)
+//   zipf.order  R line numbers of zipf.txt (1-based), the request order: line i comes with
+//               probability ~ 1/i^s, s chosen so that the top 20% of the tokens carry 80% of
+//               the requests; the same seed every time, so the same sequence every run
+//   zipf.json   {tokens, requests, s, top20_share (of the sequence), bytes_min, bytes_max}
 'use strict';
 
 const crypto = require('node:crypto');
@@ -36,7 +42,7 @@ function mintRange({ kind, from, to, jwk, kid, issuer, audience, iat, exp }) {
   const out = [];
   for (let i = from; i < to; i++) {
     const header = { alg, typ: 'JWT', kid: kind === 'flood' && i % 10 === 9 ? `bench-unknown-${i}` : kid };
-    const claims = {
+    const claims = kind === 'zipf' ? auth0Claims(i, issuer, audience, iat) : {
       iss: issuer, aud: audience, sub: `auth0|bench-${kind}-${i}`, iat, exp,
       azp: 'bench-client', scope: 'read:orders', jti: crypto.randomBytes(8).toString('hex'),
     };
@@ -55,6 +61,24 @@ function mintRange({ kind, from, to, jwk, kid, issuer, audience, iat, exp }) {
   return out;
 }
 
+// What an Auth0 access token for a user of a SPA carries (RBAC on, a roles claim added by an
+// Action under a namespace), valid for one hour; user i differs in sub, roles and permissions.
+function auth0Claims(i, issuer, audience, iat) {
+  const roles = [['orders-reader'], ['orders-reader', 'invoices-reader'], ['orders-admin', 'orders-reader', 'support']][i % 3];
+  const perms = ['read:orders', 'read:invoices', 'write:orders', 'read:customers'].slice(0, 2 + (i % 3));
+  return {
+    [`${audience}roles`]: roles,
+    iss: issuer,
+    sub: `auth0|${crypto.createHash('sha256').update(`user-${i}`).digest('hex').slice(0, 24)}`,
+    aud: [audience, `${issuer}userinfo`],
+    iat,
+    exp: iat + 3600,
+    scope: `openid profile email ${perms.join(' ')}`,
+    azp: 'Xk4bLp2QzR9vT7wN1mYc8sHd3fJ6gA0e',
+    permissions: perms,
+  };
+}
+
 if (!isMainThread) {
   parentPort.postMessage(mintRange(workerData));
 } else {
@@ -62,7 +86,8 @@ if (!isMainThread) {
 }
 
 function parseArgs(argv) {
-  const o = { state: null, out: null, count: null, flood: null, es256: null, ttl: 6 * 3600, audience: 'https://api.agw.test/', reuse: false };
+  const o = { state: null, out: null, count: null, flood: null, es256: null, ttl: 6 * 3600, audience: 'https://api.agw.test/', reuse: false,
+    zipf: 0, zipfRequests: 500000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value`));
@@ -74,11 +99,14 @@ function parseArgs(argv) {
     else if (a === '--ttl') o.ttl = Number(v());
     else if (a === '--audience') o.audience = v();
     else if (a === '--reuse') o.reuse = true;
+    else if (a === '--zipf') o.zipf = Number(v());
+    else if (a === '--zipf-requests') o.zipfRequests = Number(v());
     else die(`unknown argument ${a}`);
   }
   if (!o.state || !o.out) die('--state and --out are required');
+  if (!Number.isInteger(o.zipf) || o.zipf < 0) die('--zipf must be a number of tokens (0: none)');
   if (o.es256 === null) o.es256 = o.count;
-  for (const k of ['count', 'flood', 'es256', 'ttl']) {
+  for (const k of ['count', 'flood', 'es256', 'ttl', 'zipfRequests']) {
     if (!Number.isInteger(o[k]) || o[k] < 1) die(`--${k} must be a positive integer`);
   }
   return o;
@@ -107,6 +135,66 @@ function tokensStillGood(o, info, rs, es, now) {
     ['same.txt', 'rs256.txt', 'es256.txt', 'flood.txt'].every((f) => fs.existsSync(path.join(o.out, f)));
 }
 
+// Tiny seeded PRNG (mulberry32): the same request order on every run and machine.
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// The exponent s for which the first 20% of n ranks carry 80% of the weight 1/rank^s.
+function zipfExponent(n) {
+  const share = (s) => {
+    let top = 0, all = 0;
+    for (let r = 1; r <= n; r++) {
+      const w = r ** -s;
+      all += w;
+      if (r <= Math.ceil(n / 5)) top += w;
+    }
+    return top / all;
+  };
+  let lo = 0, hi = 3;
+  for (let k = 0; k < 60; k++) {
+    const mid = (lo + hi) / 2;
+    if (share(mid) < 0.8) lo = mid; else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+// zipf.txt, zipf.order and zipf.json (see the header).
+async function mintZipf(o, job, nworkers, write) {
+  const tokens = await inWorkers(job, o.zipf, nworkers);
+  const s = zipfExponent(o.zipf);
+  const cdf = [];
+  let acc = 0;
+  for (let r = 1; r <= o.zipf; r++) cdf.push((acc += r ** -s));
+  const rand = mulberry32(11);
+  const order = [];
+  let top = 0;
+  for (let k = 0; k < o.zipfRequests; k++) {
+    const x = rand() * acc;
+    let lo = 0, hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] < x) lo = mid + 1; else hi = mid;
+    }
+    order.push(lo + 1);
+    if (lo < Math.ceil(o.zipf / 5)) top++;
+  }
+  write('zipf.txt', tokens);
+  write('zipf.order', order);
+  const lens = tokens.map((t) => t.length);
+  fs.writeFileSync(path.join(o.out, 'zipf.json'), JSON.stringify({
+    tokens: o.zipf, requests: o.zipfRequests, s: Number(s.toFixed(4)), top20_share: top / o.zipfRequests,
+    bytes_min: Math.min(...lens), bytes_max: Math.max(...lens), exp: job.iat + 3600,
+  }));
+}
+
 function inWorkers(job, count, nworkers) {
   const per = Math.ceil(count / nworkers);
   const parts = [];
@@ -128,10 +216,6 @@ async function main() {
   const rs = currentKey(keys, 'RS256');
   const es = currentKey(keys, 'ES256');
   const iat = Math.floor(Date.now() / 1000);
-  if (o.reuse && tokensStillGood(o, info, rs, es, iat)) {
-    process.stdout.write('reused\n');
-    return;
-  }
   const common = { issuer: info.issuer, audience: o.audience, iat, exp: iat + o.ttl };
   const nworkers = Math.max(1, os.cpus().length);
   fs.mkdirSync(o.out, { recursive: true });
@@ -142,6 +226,11 @@ async function main() {
     for (let i = 0; i < list.length; i += 10000) fs.writeSync(fd, `${list.slice(i, i + 10000).join('\n')}\n`);
     fs.closeSync(fd);
   };
+  if (o.zipf > 0) await mintZipf(o, { ...common, kind: 'zipf', jwk: rs.jwk, kid: rs.kid }, nworkers, write);
+  if (o.reuse && tokensStillGood(o, info, rs, es, iat)) {
+    process.stdout.write('reused\n');
+    return;
+  }
   write('same.txt', mintRange({ ...common, kind: 'same', from: 0, to: 1, jwk: rs.jwk, kid: rs.kid }));
   write('rs256.txt', await inWorkers({ ...common, kind: 'rs256', jwk: rs.jwk, kid: rs.kid }, o.count, nworkers));
   write('es256.txt', await inWorkers({ ...common, kind: 'es256', jwk: es.jwk, kid: es.kid }, o.es256, nworkers));

@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# `make bench` / `make bench-memory`: private httpd instances on loopback (plain Apache, mod_auth0gw, and with PEERS=1 Debian's mod_oauth2 and mod_auth_openidc) in front of the local issuer fixture, driven by wrk in interleaved rounds; prints req/s, p99, httpd CPU per request and JWKS fetches as ratios to plain Apache (a benchmark, not a test).
+# `make bench` / `make bench-memory` / `make bench-graceful` / `make bench-child-memory`: private httpd instances on loopback (plain Apache, mod_auth0gw, and with PEERS=1 Debian's mod_oauth2 and mod_auth_openidc) in front of the local issuer fixture, driven by wrk in interleaved rounds; prints req/s, p99, httpd CPU per request and JWKS fetches as ratios to plain Apache (a benchmark, not a test).
 #
-# Usage: bench/run.sh            the comparison (about 4 minutes; with PEERS=1 about 9)
+# Usage: bench/run.sh            the comparison (about 5 minutes; with PEERS=1 about 10)
 #        bench/run.sh --memory   1,000,000 requests with rotating valid tokens against one
 #                                child process; its RSS before, during and after
 #        bench/run.sh --profile CASE   perf profile of one case (ids: plain agw-same agw-rs
 #                                agw-es agw-flood agw-nocache, with PEERS=1 also oauth2-*,
 #                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
+#        bench/run.sh --graceful  prefork, 32 children: time from SIGUSR1 (what `apache2 -k
+#                                graceful` sends) until 32 children of the new generation
+#                                serve, plain Apache and mod_auth0gw under load (a valid token,
+#                                a new connection per request), medians
+#        bench/run.sh --child-memory   prefork, 32 children: per-child private memory and PSS
+#                                (smaps_rollup, medians) at idle and after the Zipf mix, plain
+#                                Apache and Auth0TokenCache 1000, 10000, 100000
+# BENCH_MPM (make bench MPM=...): event (default), worker or prefork, for every instance of the
+# run; event and worker: one child x 64 threads; prefork: 32 children, and wrk's connections
+# default to 32 (a prefork child holds a keep-alive connection: more would wait for one).
+# --graceful and --child-memory run under prefork only.
+# The comparison's "Zipf mix": 2,000 Auth0-shaped RS256 tokens (bench/mint.js --zipf), sent in
+# one fixed order where token i comes with probability ~ 1/i^s (top 20% of the users make 80%
+# of the requests); every round replays that order from its start.
 # Settings (environment): PEERS=1, BENCH_ROUNDS (5), BENCH_SECONDS (6), BENCH_WARMUP (2),
-# BENCH_CONNECTIONS (50), BENCH_TOKENS (50000 per algorithm), BENCH_COOLDOWN (30),
+# BENCH_CONNECTIONS (50; 32 under prefork), BENCH_TOKENS (50000 per algorithm), BENCH_COOLDOWN (30),
 # BENCH_MEMORY_REQUESTS (1000000), BENCH_MEMORY_MINUTES (8), BENCH_MMAP (off; on is
 # Apache's default, see bench/httpd.conf.in), BENCH_MEMORY_CACHE (default: Auth0TokenCache for --memory; 0 gives the
 # same run without the cache, for comparison), BENCH_MEMORY_REPEAT (2: each token sent twice in
 # a row, so that the cache admits every token; 1: each once, so that it admits none),
 # BENCH_MAX_MINUTES (20: the whole run is stopped
-# after that).
+# after that), BENCH_ZIPF_TOKENS (2000), BENCH_GRACEFUL_REPEATS (3), BENCH_GRACEFUL_CONNECTIONS
+# (8: the load during a graceful restart; the rest of the 32 children stay free for the
+# scoreboard polls), BENCH_CHILD_MEMORY_SECONDS (20), BENCH_CHILD_MEMORY_CACHES ("1000 10000
+# 100000").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,18 +51,27 @@ PROFILE_CASE=""
 case "${1:-}" in
     "") ;;
     --memory) MODE=memory ;;
+    --graceful) MODE=graceful ;;
+    --child-memory) MODE="child-memory" ;;
     --profile)
         MODE=profile
         PROFILE_CASE="${2:-}"
         [[ -n "$PROFILE_CASE" ]] || { printf 'usage: bench/run.sh --profile CASE\n' >&2; exit 2; } ;;
-    *) printf 'usage: bench/run.sh [--memory | --profile CASE]\n' >&2; exit 2 ;;
+    *) printf 'usage: bench/run.sh [--memory | --profile CASE | --graceful | --child-memory]\n' >&2; exit 2 ;;
 esac
 
 PEERS="${PEERS:-0}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-6}"
 WARMUP="${BENCH_WARMUP:-2}"
-CONNECTIONS="${BENCH_CONNECTIONS:-50}"
+MPM="${BENCH_MPM:-}"
+case "$MODE" in
+    graceful|child-memory) MPM="${MPM:-prefork}" ;;
+    *) MPM="${MPM:-event}" ;;
+esac
+# prefork's fixed number of children (bench/httpd.conf.in)
+PREFORK_CHILDREN=32
+CONNECTIONS="${BENCH_CONNECTIONS:-$([[ "$MPM" == prefork ]] && echo "$PREFORK_CHILDREN" || echo 50)}"
 # One wrk thread. wrk runs each thread's init (here: loading its share of a token file, about
 # 0.4 s for 50,000 tokens) before starting the next thread, and starts its clock only after the
 # last one: with two threads, the first sent requests for the second one's load time that the
@@ -65,6 +91,16 @@ MAX_MINUTES="${BENCH_MAX_MINUTES:-20}"
 MMAP="${BENCH_MMAP:-off}"
 MEM_CACHE="${BENCH_MEMORY_CACHE:-default}"
 MEM_REPEAT="${BENCH_MEMORY_REPEAT:-2}"
+ZIPF_TOKENS="${BENCH_ZIPF_TOKENS:-2000}"
+# The request order's length: longer than any round sends (about 20,000 req/s x 6 s), so that
+# a round never wraps around.
+ZIPF_REQUESTS=500000
+GRACEFUL_REPEATS="${BENCH_GRACEFUL_REPEATS:-3}"
+GRACEFUL_CONNECTIONS="${BENCH_GRACEFUL_CONNECTIONS:-8}"
+GRACEFUL_TIMEOUT=60
+CM_SECONDS="${BENCH_CHILD_MEMORY_SECONDS:-20}"
+CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
+STATUS_PAGE=0          # 1: every instance gets mod_status' /server-status (--graceful)
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
 START_TIMEOUT=15
@@ -77,12 +113,24 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found (package: $2); as root: apt-get install $2"; }
 rel() { printf '%s' "${1#"$ROOT"/}"; }
 
-for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS MEM_MINUTES MEM_REPEAT MAX_MINUTES; do
+for v in ROUNDS SECONDS_PER_RUN WARMUP CONNECTIONS POOL COOLDOWN MEM_REQUESTS MEM_MINUTES MEM_REPEAT MAX_MINUTES \
+    ZIPF_TOKENS GRACEFUL_REPEATS GRACEFUL_CONNECTIONS CM_SECONDS; do
     [[ "${!v}" =~ ^[0-9]+$ && "${!v}" -gt 0 ]] || die "$v must be a positive integer (got '${!v}')"
 done
 [[ "$PEERS" == 0 || "$PEERS" == 1 ]] || die "PEERS must be 0 or 1"
 [[ "$MMAP" == on || "$MMAP" == off ]] || die "BENCH_MMAP must be on or off"
 [[ "$MEM_CACHE" == default || "$MEM_CACHE" =~ ^[0-9]+$ ]] || die "BENCH_MEMORY_CACHE must be default or a number"
+[[ "$MPM" == event || "$MPM" == worker || "$MPM" == prefork ]] \
+    || die "BENCH_MPM (make bench MPM=...) must be event, worker or prefork (got '$MPM')"
+[[ "$CM_CACHES" =~ ^[0-9\ ]+$ ]] || die "BENCH_CHILD_MEMORY_CACHES must be numbers separated by spaces"
+case "$MODE" in
+    memory|profile) [[ "$MPM" != prefork ]] || die "--$MODE watches one child process: use BENCH_MPM=event or worker" ;;
+    graceful|child-memory) [[ "$MPM" == prefork ]] || die "--$MODE measures $PREFORK_CHILDREN prefork children: BENCH_MPM must be prefork (got $MPM)" ;;
+esac
+if [[ "$MPM" == prefork ]] && ((CONNECTIONS > PREFORK_CHILDREN)); then
+    say "warning: BENCH_CONNECTIONS=$CONNECTIONS over prefork's $PREFORK_CHILDREN children: the connections" \
+        "past $PREFORK_CHILDREN wait for a child (keep-alive), their latency is the KeepAliveTimeout"
+fi
 ES_POOL="$POOL"
 if [[ "$MODE" == memory ]]; then
     # The memory check sends every token REPEAT times in a row and never again: its pool is the
@@ -92,12 +140,18 @@ if [[ "$MODE" == memory ]]; then
     ES_POOL=1
     FLOOD_TOKENS=1
     TOKENS="$B/tokens-memory"
+elif [[ "$MODE" == graceful || "$MODE" == child-memory ]]; then
+    # one valid token and the Zipf mix; the comparison's large pools are kept
+    POOL=1
+    ES_POOL=1
+    FLOOD_TOKENS=1
+    TOKENS="$B/tokens-small"
 fi
 # wrk cycles through the whole pool. The module caches a token on its second
 # sighting while the first is still remembered (about 8,000 first sightings back with the
 # default Auth0TokenCache 10000); a pool many times that makes each request a token the module
 # has forgotten, as "new token" means. The table's "cache" column shows the hit rate.
-[[ "$MODE" == memory ]] || ((POOL >= 50000)) || say "warning: BENCH_TOKENS=$POOL is under 50000: 'new token' cases may hit the token cache"
+[[ "$MODE" != bench && "$MODE" != profile ]] || ((POOL >= 50000)) || say "warning: BENCH_TOKENS=$POOL is under 50000: 'new token' cases may hit the token cache"
 
 need wrk wrk
 need node nodejs
@@ -144,6 +198,7 @@ install_peers() {
 # ---- processes ----------------------------------------------------------------------------------
 
 WATCHDOG=""
+WRK_PID=""             # a wrk in the background (--graceful)
 ISSUER_PID=""
 INSTANCES=()           # names of started httpd instances
 declare -A PORT KIND
@@ -175,6 +230,9 @@ stop_issuer() {
 
 cleanup() {
     local name
+    if [[ -n "$WRK_PID" ]]; then
+        kill "$WRK_PID" 2>/dev/null || true
+    fi
     for name in "${INSTANCES[@]-}"; do
         [[ -n "$name" ]] && stop_instance_dir "$B/$name"
     done
@@ -269,12 +327,23 @@ mint_tokens() {
     admin_post mint '{"alg":"ES256"}'
     local t0=$SECONDS out
     out="$(node "$ROOT/bench/mint.js" --state "$ISSUER_DIR" --out "$TOKENS" --count "$POOL" \
-        --es256 "$ES_POOL" --flood "$FLOOD_TOKENS" --audience "$AUDIENCE" --reuse)" || die "minting the tokens failed"
+        --es256 "$ES_POOL" --flood "$FLOOD_TOKENS" --audience "$AUDIENCE" --reuse \
+        --zipf "$ZIPF_TOKENS" --zipf-requests "$ZIPF_REQUESTS")" || die "minting the tokens failed"
     if [[ "$out" == reused ]]; then
-        say "reusing the tokens of an earlier run (same issuer URL and keys, valid for 2 more hours)"
+        say "reusing the tokens of an earlier run (same issuer URL and keys, valid for 2 more hours); new Zipf mix"
     else
         say "minted $POOL RS256 + $ES_POOL ES256 + $FLOOD_TOKENS bad-signature tokens in $((SECONDS - t0))s"
     fi
+    say "Zipf mix: $(zipf_info)"
+}
+
+# One line on the Zipf mix's tokens and order (bench/mint.js's zipf.json).
+zipf_info() {
+    perl -MJSON::PP -e '
+        my $z = decode_json(do { local $/; <STDIN> });
+        printf "%d distinct Auth0-shaped RS256 tokens (%d-%d bytes, exp in 1 h);\none fixed order of %d requests, "
+            . "P(token i) ~ 1/i^%.3f: the top 20%% of the tokens are %.1f%% of it",
+            @$z{qw(tokens bytes_min bytes_max requests s)}, 100 * $z->{top20_share};' <"$TOKENS/zipf.json"
 }
 
 # ---- httpd instances ------------------------------------------------------------------------------
@@ -308,7 +377,8 @@ new_instance() {
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
     {
         printf 'Define KIND_%s\n' "$kind"
-        sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" \
+        ((STATUS_PAGE)) && printf 'Define BENCH_STATUS\n'
+        sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" -e "s|@MPM@|$MPM|g" \
             -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$MODULE|g" \
             -e "s|@RUN_USER@|$RUN_USER|g" -e "s|@RUN_GROUP@|$RUN_GROUP|g" \
             -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
@@ -369,8 +439,10 @@ instance_children() {
         }' "$parent"
 }
 
-# Token-cache counters of an mod_auth0gw instance (one child, so one process's): "hits misses
-# entries bytes evictions", or "- - - - -" for other kinds.
+# Token-cache counters of an mod_auth0gw instance: "hits misses entries bytes evictions", or
+# "- - - - -" for other kinds. hits and misses are the host's (all processes) when the module
+# has its shared memory (counters_scope); entries, bytes and evictions are the answering
+# process's.
 cache_stats() {
     if [[ "${KIND[$1]}" != AGW ]]; then
         echo "- - - - -"
@@ -385,8 +457,13 @@ cache_stats() {
 # ---- cases -------------------------------------------------------------------------------------------
 
 CASES=()     # "id|label|instance|token file|expect (200 or 401)"
+declare -A REF  # the case each case's ratios are to (default: plain)
 
-add_case() { CASES+=("$1|$2|$3|$4|$5"); }
+# add_case ID LABEL INSTANCE FILE EXPECT [REFERENCE]
+add_case() {
+    CASES+=("$1|$2|$3|$4|$5")
+    REF[$1]=${6:-plain}
+}
 
 # Checks one request of a case gives the status the case is about; prints what it got.
 probe() {
@@ -401,14 +478,28 @@ probe() {
     printf '%s' "$code"
 }
 
-# run_wrk INSTANCE FILE CASEID SECONDS: prints wrk's RESULT line.
-run_wrk() {
-    local inst=$1 file=$2 id=$3 secs=$4 repeats=${5:-1} tokfile out
+# wrk_args INSTANCE FILE CASEID [REPEAT]: the URL and tokens.lua's arguments. A token file
+# with an order beside it (zipf.txt, zipf.order) is sent in that order, from its start on every
+# run (no state file), so that every round sends the same sequence.
+wrk_args() {
+    local inst=$1 file=$2 id=$3 repeats=${4:-1} tokfile state order=-
     tokfile="$TOKENS/$file"
+    state="$B/state/$id.pos"
     [[ "$file" == - ]] && tokfile=-
-    out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s -s "$LUA" \
-        "http://127.0.0.1:${PORT[$inst]}$URL_PATH" -- "$URL_PATH" "$tokfile" "$B/state/$id.pos" \
-        "$THREADS" "$repeats" 2>&1 && times)" || { printf '%s\n' "$out" >&2; die "wrk failed"; }
+    if [[ "$file" != - && -f "$TOKENS/${file%.txt}.order" ]]; then
+        order="$TOKENS/${file%.txt}.order"
+        state=-
+    fi
+    printf '%s\n' "http://127.0.0.1:${PORT[$inst]}$URL_PATH" -- "$URL_PATH" "$tokfile" "$state" \
+        "$THREADS" "$repeats" "$order"
+}
+
+# run_wrk INSTANCE FILE CASEID SECONDS [REPEAT]: prints wrk's RESULT line.
+run_wrk() {
+    local inst=$1 file=$2 id=$3 secs=$4 repeats=${5:-1} out args
+    mapfile -t args < <(wrk_args "$inst" "$file" "$id" "$repeats")
+    out="$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "${secs}s" --timeout 5s -s "$LUA" "${args[@]}" 2>&1 && times)" \
+        || { printf '%s\n' "$out" >&2; die "wrk failed"; }
     grep -q '^RESULT ' <<<"$out" || { printf '%s\n' "$out" >&2; die "wrk printed no RESULT line"; }
     # `times` in the substitution's shell: its children's CPU time, that is wrk's.
     printf '%s wrk_ticks=%s\n' "$(grep '^RESULT ' <<<"$out")" "$(tail -n 1 <<<"$out" | perl -e '
@@ -461,15 +552,15 @@ measure_case() {
 }
 
 print_table() {
-    local specs
-    specs="$(printf '%s\n' "${CASES[@]}")"
+    local specs spec
+    specs="$(for spec in "${CASES[@]}"; do printf '%s|%s\n' "$spec" "${REF[${spec%%|*}]}"; done)"
     perl -e '
         use strict; use warnings; use List::Util qw(sum max);
         my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns, $wthreads) = @ARGV;
-        my (@order, %label, %expect, %rows);
+        my (@order, %label, %expect, %ref, %rows);
         for (split /\n/, $specs) {
-            my ($id, $label, $inst, $file, $expect) = split /\|/;
-            push @order, $id; $label{$id} = $label; $expect{$id} = $expect;
+            my ($id, $label, $inst, $file, $expect, $ref) = split /\|/;
+            push @order, $id; $label{$id} = $label; $expect{$id} = $expect; $ref{$id} = $ref;
         }
         open(my $fh, "<", $results) or die;
         while (<$fh>) {
@@ -503,16 +594,24 @@ print_table() {
         printf "medians of the rounds; CPU = utime+stime of all httpd processes of the instance / requests;\n";
         printf "JWKS = fetches from the issuer during the case (sum of rounds); answered = share of requests\n";
         printf "with the status the case expects; cache = the module'"'"'s verified-token cache hit rate;\n";
+        printf "xplain = ratio to plain Apache in this run (the Zipf case: to plain Apache with its headers);\n";
         printf "other = CPU share of the machine used by anything but this httpd, wrk and the issuer (worst round).\n\n";
         my $fmt = "%-44s %9s %6s %8s %6s %9s %6s %6s %14s %6s %6s\n";
         printf $fmt, "case", "req/s", "xplain", "p99 ms", "xplain", "CPU us/r", "xplain", "JWKS", "answered", "cache", "other";
         printf $fmt, "-" x 44, "-" x 9, "-" x 6, "-" x 8, "-" x 6, "-" x 9, "-" x 6, "-" x 6, "-" x 14, "-" x 6, "-" x 6;
         for my $id (@order) {
             my $x = $m{$id} or next;
+            my $p = $m{$ref{$id}} || $p;
             printf $fmt, $label{$id}, sprintf("%.0f", $x->{rps}), sprintf("%.2f", $x->{rps} / $p->{rps}),
                 sprintf("%.2f", $x->{p99}), sprintf("%.2f", $x->{p99} / $p->{p99}),
                 sprintf("%.1f", $x->{cpu}), sprintf("%.2f", $x->{cpu} / $p->{cpu}),
                 $x->{jw}, $x->{as}, $x->{hit}, sprintf("%.0f%%", $x->{other});
+        }
+        if (my $x = $m{"agw-zipf"}) {
+            my $r = $m{$ref{"agw-zipf"}} || $p;
+            printf "\nZipf mix: %.3f of plain Apache'"'"'s req/s, p99 %.2f ms (plain %.2f), CPU %.1f us/request (plain %.1f),\n"
+                . "verified-token cache hit rate %s (host-wide hits / (hits + misses), all rounds)\n",
+                $x->{rps} / $r->{rps}, $x->{p99}, $r->{p99}, $x->{cpu}, $r->{cpu}, $x->{hit};
         }
         my $sockerr = sum(map { $m{$_} ? $m{$_}{sock} : 0 } @order);
         printf "\nsocket errors/timeouts seen by wrk: %d\n", $sockerr;
@@ -542,6 +641,28 @@ print_table() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# The MPM's processes and threads (bench/httpd.conf.in).
+mpm_setup() {
+    if [[ "$MPM" == prefork ]]; then
+        printf '%d children (StartServers, Min/MaxSpareServers, MaxRequestWorkers, ServerLimit %d)' \
+            "$PREFORK_CHILDREN" "$PREFORK_CHILDREN"
+    else
+        printf 'one child x 64 threads (ServerLimit 1, ThreadsPerChild 64)'
+    fi
+}
+
+# Whether an mod_auth0gw instance's counters (and so the cache hit rate) are the host's.
+counters_scope() {
+    local shared
+    shared="$(curl -sf -m 10 "http://127.0.0.1:${PORT[$1]}/auth0-status?json" | perl -MJSON::PP -e '
+        print decode_json(do { local $/; <STDIN> })->{counters}{shared_memory} ? "yes" : "no"')" || shared="?"
+    case "$shared" in
+        yes) printf 'Cache hits and misses are the module'"'"'s host-wide counters (/auth0-status?json token_cache).' ;;
+        no) printf 'WARNING: the module has no shared memory: hits and misses are one process'"'"'s only.' ;;
+        *) printf 'WARNING: the status page of %s did not answer: scope of the counters unknown.' "$1" ;;
+    esac
+}
+
 # Which build was measured: the commit, whether the module's sources differ from it, and the
 # start of the copied .so's SHA-256.
 module_version() {
@@ -563,6 +684,10 @@ define_cases() {
     add_case agw-es "auth0gw: new ES256 token per request" agw es256.txt 200
     add_case agw-flood "auth0gw: bad-signature flood" agw flood.txt 401
     add_case agw-nocache "auth0gw, Auth0TokenCache 0: same RS256" agw-nocache same.txt 200
+    # Plain Apache with the same (longer) Authorization headers in the same order: the Zipf
+    # case's reference.
+    add_case plain-zipf "plain Apache, Zipf-mix headers" plain zipf.txt 200
+    add_case agw-zipf "auth0gw: Zipf mix, 2,000 users" agw zipf.txt 200 plain-zipf
     if ((PEERS)); then
         add_case oauth2-same "mod_oauth2: same RS256 token" oauth2 same.txt 200
         add_case oauth2-rs "mod_oauth2: new RS256 token per request" oauth2 rs256.txt 200
@@ -636,13 +761,15 @@ bench_main() {
         done
     done
     print_table
-    printf '\nsetup: %s; %s cores; httpd %s, event MPM,\n' "$(uname -srm)" "$(nproc)" \
-        "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')"
-    printf 'one child x 64 threads per instance, KeepAlive unlimited, EnableMMAP %s; token pools:\n' "$MMAP"
-    printf '%s RS256 and %s ES256 (wrk, one thread, cycles through each), %s bad-signature\n' \
-        "$POOL" "$POOL" "$FLOOD_TOKENS"
-    printf 'tokens (1 in 10 with an unknown kid); Auth0KeyRefreshCooldown %ss. wrk and the issuer\n' "$COOLDOWN"
-    printf 'share the cores with httpd. Load average before: %s, after: %s.\n' "$load0" "$(loadavg)"
+    printf '\nsetup: %s; %s cores; httpd %s, %s MPM,\n' "$(uname -srm)" "$(nproc)" \
+        "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')" "$MPM"
+    printf '%s per instance;\n' "$(mpm_setup)"
+    printf 'KeepAlive unlimited, EnableMMAP %s; token pools: %s RS256 and %s ES256 (wrk, one thread,\n' \
+        "$MMAP" "$POOL" "$POOL"
+    printf 'cycles through each), %s bad-signature tokens (1 in 10 with an unknown kid);\n' "$FLOOD_TOKENS"
+    printf 'Auth0KeyRefreshCooldown %ss. wrk and the issuer share the cores with httpd.\n' "$COOLDOWN"
+    printf 'Load average before: %s, after: %s.\n' "$load0" "$(loadavg)"
+    printf 'Zipf mix: %s;\nevery round replays the order from its start.\n%s\n' "$(zipf_info)" "$(counters_scope agw)"
     printf 'module: %s\n' "$(module_version)"
     if perl -e 'my $busy = 0; while (<STDIN>) { my @f = split /\t/; chomp $f[11]; $busy = 1 if $f[11] > 10 }
         exit !$busy' <"$RESULTS"; then
@@ -772,6 +899,275 @@ memory_main() {
     printf 'arena is fragmentation between the threads'"'"' arenas, growth that stays is a leak).\n'
 }
 
+# ---- prefork: 32 children, waiting for them --------------------------------------------------------
+
+# wait_children NAME N: waits until the instance has N child processes.
+wait_children() {
+    local name=$1 want=$2 i n=0
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        n="$(instance_children "$name" | wc -l)"
+        ((n >= want)) && return 0
+        sleep 0.1
+    done
+    die "$name has $n child processes, not $want, ${START_TIMEOUT}s after its start (see $(rel "$B/$name/error_log"))"
+}
+
+# ---- graceful restart --------------------------------------------------------------------------------
+
+# graceful_once NAME: sends SIGUSR1 to the instance's parent (what `apache2 -k graceful` sends
+# after its configuration test) and prints three times in ms from the signal: the first child
+# of the new generation forked; all PREFORK_CHILDREN children of the new generation (started
+# after the signal: /proc/PID/stat's start time, 1/CLK_TCK s resolution); and those children
+# serving, that is the scoreboard (/server-status?auto) showing every slot ready or busy
+# (not starting, not gracefully finishing); then how many of the new children were forked a
+# second or more after the signal (see graceful_main). Polls every 5 ms; "-" for a point not
+# reached within GRACEFUL_TIMEOUT s.
+graceful_once() {
+    local name=$1
+    perl -MTime::HiRes=time,sleep -MIO::Socket::INET -e '
+        use strict; use warnings;
+        my ($parent, $port, $want, $timeout, $tck) = @ARGV;
+        sub uptime_ticks { open(my $f, "<", "/proc/uptime") or die "/proc/uptime: $!"; my ($u) = split / /, <$f>; int($u * $tck) }
+        # start times (clock ticks since boot) of the parent'"'"'s children
+        sub starts {
+            my @st;
+            for my $f (glob "/proc/[0-9]*/stat") {
+                open(my $fh, "<", $f) or next;
+                my $s = <$fh>;
+                close $fh;
+                next unless defined $s && $s =~ /^\d+ \(.*\) (.*)$/s;
+                my @x = split / /, $1;   # state ppid ... starttime (22nd field of stat)
+                push @st, $x[19] if $x[1] == $parent && $x[0] ne "Z";
+            }
+            return @st;
+        }
+        # slots of the scoreboard that are ready (_) or busy (R W K D C L); -1 if no answer
+        sub serving_slots {
+            my $body = eval {
+                local $SIG{ALRM} = sub { die "timeout\n" };
+                alarm 2;
+                my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port, Timeout => 1) or die "connect\n";
+                print $s "GET /server-status?auto HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+                local $/;
+                my $b = <$s>;
+                alarm 0;
+                $b;
+            };
+            return -1 unless defined $body && $body =~ /^Scoreboard: (\S+)/m;
+            return ($1 =~ tr/_RWKDCL//);
+        }
+        my $t0 = time;
+        my $tick0 = uptime_ticks();
+        kill "USR1", $parent or die "cannot signal $parent: $!\n";
+        my ($first, $forked, $serving, @new);
+        while (time - $t0 < $timeout) {
+            @new = grep { $_ >= $tick0 } starts();
+            my $new = @new;
+            $first //= time if $new >= 1;
+            if ($new >= $want) {
+                $forked //= time;
+                if (serving_slots() >= $want) { $serving = time; last }
+            }
+            sleep 0.005;
+        }
+        my $late = grep { $_ - $tick0 >= $tck } @new;
+        print join(" ", (map { defined $_ ? sprintf("%.0f", 1000 * ($_ - $t0)) : "-" } $first, $forked, $serving), $late), "\n";
+    ' "$(cat "$B/$name/httpd.pid")" "${PORT[$name]}" "$PREFORK_CHILDREN" "$GRACEFUL_TIMEOUT" "$CLK_TCK"
+}
+
+# graceful_under_load NAME CONNECTIONS: wrk sends a valid token to NAME while graceful_once
+# runs (none with 0 connections), each request on a connection of its own: an old prefork child
+# serves a keep-alive connection until the client ends it, so that with keep-alive the time
+# measured is wrk's (seen: 9 s for plain Apache one time, 70 ms the next), not the restart's.
+# Sets GRACEFUL_LINE to graceful_once's figures and what wrk saw: "FIRST FORKED SERVING LATE
+# requests non2xx sockerr".
+GRACEFUL_LINE=""
+graceful_under_load() {
+    local name=$1 conns=$2 args out="$B/state/graceful-wrk.out" times res
+    if ((conns == 0)); then
+        GRACEFUL_LINE="$(graceful_once "$name") 0 0 0"
+        return 0
+    fi
+    mapfile -t args < <(wrk_args "$name" same.txt "graceful-$name")
+    wrk -t "$THREADS" -c "$conns" -d 600s --timeout 5s -H "Connection: close" -s "$LUA" "${args[@]}" \
+        >"$out" 2>&1 &
+    WRK_PID=$!
+    sleep 2
+    times="$(graceful_once "$name")"
+    sleep 1
+    kill -INT "$WRK_PID" 2>/dev/null || true
+    wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed during the graceful restart of $name"; }
+    WRK_PID=""
+    res="$(grep '^RESULT ' "$out")" || { cat "$out" >&2; die "wrk printed no RESULT line"; }
+    [[ "$(probe "$name" same.txt)" == 200 ]] \
+        || die "$name does not answer 200 after the graceful restart (see $(rel "$B/$name/error_log"))"
+    GRACEFUL_LINE="$times $(field requests "$res") $(field status_errors "$res") $(( $(field connect "$res") \
+        + $(field read "$res") + $(field write "$res") + $(field timeout "$res") ))"
+}
+
+# The figures of graceful_under_load for one instance and load, one line a repetition, as one
+# line of medians (and wrk's totals under load).
+graceful_report() {
+    perl -e '
+        use strict; use warnings;
+        my ($label, $loaded) = @ARGV;
+        my @r = map { chomp; [split / /] } grep { /\S/ } <STDIN>;
+        sub median { my @s = sort { $a <=> $b } grep { $_ ne "-" } @_; return "-" unless @s;
+            my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
+        my @serving = map { $_->[2] } @r;
+        printf "%-26s %-20s %7s %7s %6s  %s\n", $label, join(" ", @serving), median(@serving),
+            median(map { $_->[1] } @r), median(map { $_->[0] } @r), join(" ", map { $_->[3] } @r);
+        if ($loaded) {
+            my ($req, $st, $sock) = (0, 0, 0);
+            for (@r) { $req += $_->[4]; $st += $_->[5]; $sock += $_->[6] }
+            printf "%-26s wrk: %d requests, %d not 200, %d socket errors/timeouts\n", "", $req, $st, $sock;
+        }' "$@"
+}
+
+graceful_main() {
+    local rep name load line
+    local -A rows
+    STATUS_PAGE=1
+    start_instances plain agw
+    for name in plain agw; do
+        wait_children "$name" "$PREFORK_CHILDREN"
+        [[ "$(probe "$name" same.txt)" == 200 ]] || die "$name does not accept the token (see $(rel "$B/$name/error_log"))"
+    done
+    # Interleaved, so that a burst of other work on the machine does not land on one of them only.
+    for ((rep = 1; rep <= GRACEFUL_REPEATS; rep++)); do
+        for load in 0 "$GRACEFUL_CONNECTIONS"; do
+            for name in plain agw; do
+                graceful_under_load "$name" "$load"
+                line=$GRACEFUL_LINE
+                say "graceful $rep of $GRACEFUL_REPEATS, $name, $load connections: first new child, all forked," \
+                    "all serving (ms), forked late, wrk requests, non-2xx, socket errors: $line"
+                rows[$name.$load]+="$line"$'\n'
+                sleep 1
+            done
+        done
+    done
+    printf '\ngraceful restart (SIGUSR1 to the parent, what apache2 -k graceful sends), %s MPM, %d children;\n' \
+        "$MPM" "$PREFORK_CHILDREN"
+    printf 'idle, and under load (wrk, %d thread, %d connections, Connection: close, one valid token;\n' \
+        "$THREADS" "$GRACEFUL_CONNECTIONS"
+    printf 'plain Apache ignores it); %d repetitions of each, interleaved. Times in ms from the signal until\n' \
+        "$GRACEFUL_REPEATS"
+    printf 'all %d children of the new generation serve (the scoreboard shows every slot ready or busy),\n' \
+        "$PREFORK_CHILDREN"
+    printf 'until all %d are forked, until the first is; polled every 5 ms, start times to %s ms.\n' \
+        "$PREFORK_CHILDREN" "$((1000 / CLK_TCK))"
+    printf '"late": new children forked 1 s or more after the signal. Under load prefork'"'"'s restart\n'
+    printf 'sometimes takes whole seconds more (seen: up to 9 s for plain Apache with 8 connections, as\n'
+    printf 'many late children as seconds): likely children busy at the signal exit without reading\n'
+    printf 'their pipe-of-death message, new children read it and exit, and prefork replaces those once\n'
+    printf 'a second (prefork.c). A median over few repetitions can land on such a restart.\n\n'
+    printf '%-26s %-20s %7s %7s %6s  %s\n' "" "all serving, each" median forked first late
+    for load in 0 "$GRACEFUL_CONNECTIONS"; do
+        for name in plain agw; do
+            printf '%s' "${rows[$name.$load]}" | graceful_report \
+                "$([[ "$name" == plain ]] && echo "plain Apache" || echo "mod_auth0gw"), $([[ "$load" == 0 ]] && echo idle || echo "under load")" \
+                "$load"
+        done
+    done
+    printf '\nmodule: %s\n' "$(module_version)"
+}
+
+# ---- memory per child under prefork --------------------------------------------------------------------
+
+# children_memory NAME: "PRIVATE PSS TOTAL" in KiB: the medians over the instance's children of
+# Private_Clean + Private_Dirty and of Pss (/proc/PID/smaps_rollup), and the Pss of all its
+# processes, parent included.
+children_memory() {
+    local parent
+    parent="$(cat "$B/$1/httpd.pid")"
+    perl -e '
+        use strict; use warnings;
+        my $parent = shift;
+        my (@priv, @pss, $total);
+        sub rollup {
+            my %v;
+            open(my $fh, "<", "/proc/$_[0]/smaps_rollup") or return;
+            while (<$fh>) { $v{$1} = $2 if /^(\w+):\s+(\d+) kB/ }
+            return \%v;
+        }
+        for my $f (glob "/proc/[0-9]*/stat") {
+            open(my $fh, "<", $f) or next;
+            my $s = <$fh>;
+            close $fh;
+            next unless defined $s && $s =~ /^(\d+) \(.*\) \S+ (\d+) /s;
+            my ($pid, $ppid) = ($1, $2);
+            next unless $pid == $parent || $ppid == $parent;
+            my $v = rollup($pid) or next;
+            $total += $v->{Pss};
+            next if $pid == $parent;
+            push @priv, $v->{Private_Clean} + $v->{Private_Dirty};
+            push @pss, $v->{Pss};
+        }
+        sub median { my @s = sort { $a <=> $b } @_; my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
+        die "no readable smaps_rollup of the children of $parent\n" unless @priv;
+        printf "%d %d %d %d\n", median(@priv), median(@pss), $total, scalar @priv;' "$parent"
+}
+
+# child_memory_one NAME KIND CACHE: starts the instance, sets CM_ROW to "idle(PRIVATE PSS
+# TOTAL N) loaded(PRIVATE PSS TOTAL N) requests hits misses" and stops it (CM_SCOPE: whether
+# the counters are host-wide).
+CM_ROW=""
+CM_SCOPE=""
+child_memory_one() {
+    local name=$1 kind=$2 cache=$3 idle loaded res h0 m0 h1 m1
+    PORT[$name]="$(free_ports 1)"
+    new_instance "$name" "$kind" "$cache"
+    start_instance "$name"
+    wait_children "$name" "$PREFORK_CHILDREN"
+    sleep 2
+    idle="$(children_memory "$name")"
+    [[ "$(probe "$name" zipf.txt)" == 200 ]] || die "$name does not accept the Zipf tokens (see $(rel "$B/$name/error_log"))"
+    read -r h0 m0 _ < <(cache_stats "$name")
+    say "$name: the Zipf mix for ${CM_SECONDS}s"
+    res="$(run_wrk "$name" zipf.txt "cm-$name" "$CM_SECONDS")"
+    read -r h1 m1 _ < <(cache_stats "$name")
+    [[ "$kind" == AGW ]] && CM_SCOPE="$(counters_scope "$name")"
+    sleep 1
+    loaded="$(children_memory "$name")"
+    stop_instance_dir "$B/$name"
+    if [[ "$h0" == - ]]; then h0=0 m0=0 h1=0 m1=0; fi
+    CM_ROW="$idle $loaded $(field requests "$res") $((h1 - h0)) $((m1 - m0))"
+}
+
+child_memory_main() {
+    local cache out=() labels=()
+    labels+=("plain Apache")
+    child_memory_one cm-plain PLAIN default
+    out+=("$CM_ROW")
+    for cache in $CM_CACHES; do
+        labels+=("Auth0TokenCache $cache")
+        child_memory_one "cm-$cache" AGW "$cache"
+        out+=("$CM_ROW")
+    done
+    printf '\nmemory per child: %s MPM, %d children; medians over the children of Private_Clean +\n' "$MPM" "$PREFORK_CHILDREN"
+    printf 'Private_Dirty ("private") and of Pss (/proc/PID/smaps_rollup), MiB; "all PSS" = Pss of the\n'
+    printf 'parent and every child. idle: 2 s after the start; loaded: 1 s after %ss of the Zipf mix\n' "$CM_SECONDS"
+    printf '(wrk %d thread, %d connections):\n%s.\n\n' "$THREADS" "$CONNECTIONS" "$(zipf_info)"
+    local i
+    for ((i = 0; i < ${#out[@]}; i++)); do printf '%s|%s\n' "${labels[$i]}" "${out[$i]}"; done | perl -e '
+        use strict; use warnings;
+        my $fmt = "%-24s %8s %8s %8s %8s %8s %8s %9s %7s\n";
+        printf $fmt, "", "idle", "", "", "loaded", "", "", "", "cache";
+        printf $fmt, "instance", "private", "PSS", "all PSS", "private", "PSS", "all PSS", "requests", "hits";
+        printf $fmt, "-" x 24, ("-" x 8) x 6, "-" x 9, "-" x 7;
+        while (<STDIN>) {
+            chomp;
+            my ($label, $v) = split /\|/;
+            my @v = split / /, $v;   # idle: priv pss total n, loaded: priv pss total n, requests hits misses
+            my $mib = sub { sprintf "%.1f", $_[0] / 1024 };
+            my ($h, $m) = @v[9, 10];
+            printf $fmt, $label, $mib->($v[0]), $mib->($v[1]), $mib->($v[2]), $mib->($v[4]), $mib->($v[5]),
+                $mib->($v[6]), $v[8], ($h + $m) ? sprintf("%.0f%%", 100 * $h / ($h + $m)) : "-";
+        }'
+    printf '\ncache hits = host-wide hits / (hits + misses) during the load. %s\n' "$CM_SCOPE"
+    printf 'module: %s\n' "$(module_version)"
+}
+
 # ---- main ------------------------------------------------------------------------------------------
 
 mkdir -p "$B" "$ISSUER_DIR" "$B/state"
@@ -779,7 +1175,7 @@ chmod 755 "$B" "$ISSUER_DIR"
 stop_leftovers
 rm -f "$MODULE"
 cp "$BUILT_MODULE" "$MODULE"
-((PEERS)) && [[ "$MODE" != memory ]] && install_peers
+((PEERS)) && [[ "$MODE" == bench || "$MODE" == profile ]] && install_peers
 trap cleanup EXIT
 trap 'die "interrupted"' INT TERM
 # Everything ends after BENCH_MAX_MINUTES, whatever hangs.
@@ -799,6 +1195,8 @@ mint_tokens
 write_docroot
 case "$MODE" in
     memory) memory_main ;;
+    graceful) graceful_main ;;
+    child-memory) child_memory_main ;;
     profile) profile_main "$PROFILE_CASE" ;;
     *) bench_main ;;
 esac
