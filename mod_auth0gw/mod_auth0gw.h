@@ -212,6 +212,8 @@ typedef enum {
      * Require auth0-* line not met); optional: requests let on without a token */
     AGW_COUNT_REPORT_MISSING, AGW_COUNT_REPORT_INVALID, AGW_COUNT_REPORT_DENIED,
     AGW_COUNT_ANONYMOUS, AGW_COUNT_PREFLIGHT,
+    /* sender-constrained tokens: a DPoP proof refused; a token's cnf binding not proved */
+    AGW_COUNT_DPOP, AGW_COUNT_BINDING,
     AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);
