@@ -113,7 +113,7 @@ is(said(with_dpop(GET => $P, $bound, proof_for($KEY_A, GET => $P, $bound),
                   proof_for($KEY_A, GET => $P, $bound))),
    '401 DPoP invalid_dpop_proof DPoP scheme without exactly one DPoP header', 'two DPoP headers: 401');
 is(said(with_dpop(GET => $P, $bound, '@@.@@.@@')),
-   '401 DPoP invalid_dpop_proof DPoP proof header is not base64url', 'a DPoP header of junk: 401');
+   '401 DPoP invalid_dpop_proof DPoP proof signature is not base64url', 'a DPoP header of junk: 401');
 is(said(with_dpop(GET => $P, $bound, $bound)),
    '401 DPoP invalid_dpop_proof DPoP proof typ is not dpop+jwt', 'the access token as its own proof: 401');
 {
