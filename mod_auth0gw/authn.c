@@ -667,6 +667,14 @@ static const char *request_url(request_rec *r, const request_rec *first)
     return ap_construct_url(r->pool, path && *path ? path : "/", r);
 }
 
+/* The request the client sent, before internal redirects and subrequests. */
+static const request_rec *initial_request(const request_rec *r)
+{
+    while (r->prev || r->main)
+        r = r->prev ? r->prev : r->main;
+    return r;
+}
+
 /* The DPoP header verified against the request and the token: DECLINED when it holds, else
  * the refusal's answer. */
 static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *snd,
@@ -674,15 +682,13 @@ static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *s
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     const char *hdr = dpop_header(r);
-    const request_rec *first = r;
+    const request_rec *first = initial_request(r);
     agw_dpop_req_t req;
 
     if (!hdr) {
         dpop_refused(&err, "DPoP scheme without exactly one DPoP header");
         return reject(r, fp, claims, &err);
     }
-    while (first->prev || first->main)
-        first = first->prev ? first->prev : first->main;
     req.method = first->method;
     req.url = request_url(r, first);
     req.token = snd->token;
@@ -697,18 +703,28 @@ static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *s
 
 /* A proof's jti, remembered in the shared cache until the proof would be too old anyway:
  * seen there already is a replay. A cache that fails lets the proof on (logged by cache.c):
- * it is fresh and verified, the cache only adds the once-only rule. */
+ * it is fresh and verified, the cache only adds the once-only rule. The request that brought
+ * the proof may check it again (an internal redirect or subrequest to a location of another
+ * configuration): the client's request remembers the proof it used, and that is no replay. */
+#define DPOP_USED_KEY "auth0gw-dpop-used"
 static int dpop_fresh(request_rec *r, const agw_dpop_t *proof, json_t *claims, const char *fp)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     const char *key = agw_dpop_replay_key(r->pool, proof);
+    apr_pool_t *first = initial_request(r)->pool;
+    void *used = NULL;
 
+    if (key && apr_pool_userdata_get(&used, DPOP_USED_KEY, first) == APR_SUCCESS && used
+        && !strcmp(used, key))
+        return DECLINED;
     if (!key)
         dpop_refused(&err, "DPoP proof cannot be checked (hash failed)");
     else if (agw_cache_add(key, proof->replay_until, r->pool, r->server) == APR_EEXIST)
         dpop_refused(&err, "DPoP proof replayed");
-    else
+    else {
+        apr_pool_userdata_setn(apr_pstrdup(first, key), DPOP_USED_KEY, NULL, first);
         return DECLINED;
+    }
     return reject(r, fp, claims, &err);
 }
 

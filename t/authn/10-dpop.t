@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use AGW::Test qw(:all);
 use JSON::PP ();
 
-plan tests => 44;
+plan tests => 46;
 
 my $DIR = state_dir() . '/dpop';
 mkdir $DIR unless -d $DIR;
@@ -174,3 +174,11 @@ is(said(call(GET => $P, headers => [Authorization => "DPoP $bound", DPoP => "a, 
    '401 DPoP invalid_dpop_proof DPoP scheme without exactly one DPoP header', 'a DPoP list: 401');
 is(said(with_dpop(POST => $P, $bound, proof_for($KEY_A, POST => $P, $bound))), '200 - - -',
    'POST with a POST proof: 200');
+
+# ---- an internal redirect (mod_rewrite) to another location checks the proof again: the
+# same request is no replay, and htu stays the URL the client addressed ----
+$res = with_dpop(GET => '/gate/dpop/rw/x', $bound, proof_for($KEY_A, GET => '/gate/dpop/rw/x', $bound));
+is(said($res), '200 - - -', 'DPoP through an internal redirect: 200');
+is(join(' ', map { json_of($res)->{env}{$_} // '-' } qw(REDIRECT_URL PATH_INFO)),
+   '/gate/dpop/rw/x /dpop/required/rewritten',
+   '... answered by the rewritten location (Auth0DPoP required) for the URL the client signed');
