@@ -15,6 +15,7 @@
 #include <ap_mpm.h>
 #include <mod_auth.h>
 #include <util_cookies.h>
+#include <mod_ssl.h>
 
 #include "mod_auth0gw.h"
 #include "agw_jws.h"
@@ -22,6 +23,7 @@
 #include "agw_http.h"
 #include "agw_tcache.h"
 #include "agw_util.h"
+#include "agw_dpop.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -68,9 +70,11 @@ static const char *realm_of(request_rec *r)
     return quotable(r->pool, name ? name : "api");
 }
 
+static const char *challenge_scheme(request_rec *r);
+
 static void set_challenge(request_rec *r, const char *error, const char *desc)
 {
-    const char *v = apr_psprintf(r->pool, "Bearer realm=\"%s\"", realm_of(r));
+    const char *v = apr_psprintf(r->pool, "%s realm=\"%s\"", challenge_scheme(r), realm_of(r));
 
     if (error)
         v = apr_psprintf(r->pool, "%s, error=\"%s\"", v, error);
@@ -82,21 +86,67 @@ static void set_challenge(request_rec *r, const char *error, const char *desc)
 
 /* ---- finding the token --------------------------------------------------------------------- */
 
+/* How the request presented its token (RFC 9449: Authorization scheme DPoP or Bearer), kept
+ * with the request's pool, not in r->notes (a log format could print notes). */
+#define SENDER_KEY "auth0gw-sender"
+typedef struct sender_t {
+    int dpop;                   /* the DPoP scheme was used */
+    int dpop_challenge;         /* a refusal answers with the DPoP challenge */
+    const char *token;          /* the Authorization header's token (for the proof's ath) */
+} sender_t;
+
+static sender_t *sender_of(request_rec *r)
+{
+    void *v = NULL;
+    sender_t *snd;
+
+    apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
+    if (v)
+        return v;
+    snd = apr_pcalloc(r->pool, sizeof(*snd));
+    apr_pool_userdata_setn(snd, SENDER_KEY, NULL, r->pool);
+    return snd;
+}
+
+static agw_dpop_mode_e dpop_mode(request_rec *r)
+{
+    return agw_conf_dpop(ap_get_module_config(r->per_dir_config, &auth0gw_module));
+}
+
+/* The length of the Authorization scheme we take ("Bearer", or "DPoP" unless Auth0DPoP off),
+ * 0 for another; notes which one it was. */
+static apr_size_t auth_scheme(request_rec *r, const char *v)
+{
+    if (!strncasecmp(v, "Bearer", 6) && (v[6] == ' ' || v[6] == '\t')) {
+        sender_of(r)->dpop = 0;
+        return 6;
+    }
+    if (!strncasecmp(v, "DPoP", 4) && (v[4] == ' ' || v[4] == '\t')
+        && dpop_mode(r) != AGW_DPOP_OFF) {
+        sender_of(r)->dpop = 1;
+        return 4;
+    }
+    return 0;
+}
+
 static const char *from_authorization(request_rec *r, const char *value, int *malformed)
 {
     const char *v = value;
 
+    apr_size_t n;
+
     while (*v == ' ' || *v == '\t')
         v++;
-    if (strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
+    if (!(n = auth_scheme(r, v)))
         return NULL;            /* another scheme: not ours, as if absent */
-    v += 6;
+    v += n;
     while (*v == ' ' || *v == '\t')
         v++;
     if (!*v || strpbrk(v, " \t,")) {
         *malformed = 1;
         return NULL;
     }
+    sender_of(r)->token = v;
     return v;
 }
 
@@ -135,7 +185,8 @@ static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malf
         switch (src->kind) {
         case AGW_SRC_HEADER:
             v = apr_table_get(r->headers_in, src->name);
-            if (v && (src->bearer || !strncasecmp(v, "Bearer ", 7)))
+            if (v && (src->bearer || !strncasecmp(v, "Bearer ", 7)
+                      || (!strncasecmp(v, "DPoP ", 5) && dpop_mode(r) != AGW_DPOP_OFF)))
                 v = from_authorization(r, v, malformed);
             break;
         case AGW_SRC_COOKIE:
@@ -530,6 +581,170 @@ static const agw_jwk_t *find_key(const agw_jwks_t *jwks, const unsigned char thu
 }
 
 /* The claims are the token's and its signature is good: check them and let the request in. */
+/* ---- sender-constrained tokens: DPoP (RFC 9449) and certificate-bound (RFC 8705) ---------- */
+
+/* Bearer, or DPoP with its algorithms when the request used DPoP, the refusal is about DPoP,
+ * or the location takes nothing else (RFC 9449 section 7.1). */
+static const char *challenge_scheme(request_rec *r)
+{
+    void *v = NULL;
+    const sender_t *snd;
+
+    apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
+    snd = v;
+    if ((snd && (snd->dpop || snd->dpop_challenge)) || dpop_mode(r) == AGW_DPOP_REQUIRED)
+        return apr_psprintf(r->pool, "DPoP algs=\"%s\",", agw_dpop_alg_names(r->pool));
+    return "Bearer";
+}
+
+static apr_status_t dpop_refused(agw_err_t *err, const char *reason)
+{
+    apr_status_t rv = agw_err_refuse(err, AGW_R_DPOP, reason);
+    err->code = AGW_E_INVALID_DPOP_PROOF;
+    return rv;
+}
+
+static int count_header(void *rec, const char *key, const char *value)
+{
+    (*(int *)rec)++;
+    return 1;
+}
+
+/* The request's one DPoP header; NULL when there is none, several, or a list in one. */
+static const char *dpop_header(request_rec *r)
+{
+    const char *v = apr_table_get(r->headers_in, "DPoP");
+    int n = 0;
+
+    apr_table_do(count_header, &n, r->headers_in, "DPoP", NULL);
+    return n == 1 && v && *v && !strpbrk(v, " \t,") ? v : NULL;
+}
+
+/* The URL the client addressed, without query: scheme, host and port as httpd knows them
+ * (ServerName, UseCanonicalName), the path as sent on the request line (not r->uri, which
+ * is decoded and changes with internal redirects). */
+static const char *request_url(request_rec *r, const request_rec *first)
+{
+    const char *path = first->parsed_uri.path;
+
+    return ap_construct_url(r->pool, path && *path ? path : "/", r);
+}
+
+/* The request the client sent, before internal redirects and subrequests. */
+static const request_rec *initial_request(const request_rec *r)
+{
+    while (r->prev || r->main)
+        r = r->prev ? r->prev : r->main;
+    return r;
+}
+
+/* The DPoP header verified against the request and the token: DECLINED when it holds, else
+ * the refusal's answer. */
+static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *snd,
+                      json_t *claims, const char *fp, apr_int64_t now, agw_dpop_t **proof)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const char *hdr = dpop_header(r);
+    const request_rec *first = initial_request(r);
+    agw_dpop_req_t req;
+
+    if (!hdr) {
+        dpop_refused(&err, "DPoP scheme without exactly one DPoP header");
+        return reject(r, fp, claims, &err);
+    }
+    req.method = first->method;
+    req.url = request_url(r, first);
+    req.token = snd->token;
+    req.token_len = strlen(snd->token);
+    req.now = now;
+    req.window = AGW_DPOP_WINDOW;
+    req.leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    if (agw_dpop_verify(proof, r->pool, hdr, strlen(hdr), &req, &err) != APR_SUCCESS)
+        return reject(r, fp, claims, &err);
+    return DECLINED;
+}
+
+/* A proof's jti, remembered in the shared cache until the proof would be too old anyway:
+ * seen there already is a replay. A cache that fails lets the proof on (logged by cache.c):
+ * it is fresh and verified, the cache only adds the once-only rule. The request that brought
+ * the proof may check it again (an internal redirect or subrequest to a location of another
+ * configuration): the client's request remembers the proof it used, and that is no replay. */
+#define DPOP_USED_KEY "auth0gw-dpop-used"
+static int dpop_fresh(request_rec *r, const agw_dpop_t *proof, json_t *claims, const char *fp)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const char *key = agw_dpop_replay_key(r->pool, proof);
+    apr_pool_t *first = initial_request(r)->pool;
+    void *used = NULL;
+
+    if (key && apr_pool_userdata_get(&used, DPOP_USED_KEY, first) == APR_SUCCESS && used
+        && !strcmp(used, key))
+        return DECLINED;
+    if (!key)
+        dpop_refused(&err, "DPoP proof cannot be checked (hash failed)");
+    else if (agw_cache_add(key, proof->replay_until, r->pool, r->server) == APR_EEXIST)
+        dpop_refused(&err, "DPoP proof replayed");
+    else {
+        apr_pool_userdata_setn(apr_pstrdup(first, key), DPOP_USED_KEY, NULL, first);
+        return DECLINED;
+    }
+    return reject(r, fp, claims, &err);
+}
+
+/* The client certificate of the TLS connection in PEM, from mod_ssl; NULL without one. */
+static const char *client_cert(request_rec *r)
+{
+    APR_OPTIONAL_FN_TYPE(ssl_var_lookup) *lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+    const char *pem = NULL;
+
+    if (lookup)
+        pem = lookup(r->pool, r->server, r->connection, r, (char *)"SSL_CLIENT_CERT");
+    return pem && *pem ? pem : NULL;
+}
+
+/* What the token's cnf binds it to, proved by the request (a DPoP proof of that key, the
+ * TLS client certificate), and Auth0DPoP's rule on schemes. DECLINED when it all holds,
+ * else the refusal's answer (OK in report-only). */
+static int sender_check(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
+                        const char *fp, apr_int64_t now)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    sender_t *snd = sender_of(r);
+    agw_dpop_mode_e mode = agw_conf_dpop(c);
+    agw_dpop_t *proof = NULL;
+    agw_cnf_t cnf;
+    int status;
+
+    if (agw_cnf_read(&cnf, claims, &err) != APR_SUCCESS)
+        return reject(r, fp, claims, &err);
+    if (snd->dpop && (status = dpop_proof(r, c, snd, claims, fp, now, &proof)) != DECLINED)
+        return status;
+    if (!snd->dpop && (cnf.jkt || mode == AGW_DPOP_REQUIRED)) {
+        snd->dpop_challenge = mode != AGW_DPOP_OFF;
+        if (cnf.jkt)
+            agw_err_refuse(&err, AGW_R_BINDING, "DPoP-bound token sent without DPoP");
+        else
+            agw_err_refuse(&err, AGW_R_DPOP, "Bearer token refused (Auth0DPoP required)");
+        return reject(r, fp, claims, &err);
+    }
+    if (proof && !cnf.jkt && mode == AGW_DPOP_REQUIRED)
+        agw_err_refuse(&err, AGW_R_BINDING, "token is not DPoP-bound (Auth0DPoP required)");
+    else if (cnf.jkt)
+        agw_cnf_jkt_check(cnf.jkt, proof, &err);
+    if (!err.reason && cnf.x5t_s256)
+        agw_cnf_x5t_check(cnf.x5t_s256, client_cert(r), r->pool, &err);
+    if (err.reason)
+        return reject(r, fp, claims, &err);
+    if (proof && (status = dpop_fresh(r, proof, claims, fp)) != DECLINED)
+        return status;
+    if (proof || cnf.x5t_s256)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_SENDER_PROVED ": sender constraint "
+                      "proved (fp=%s, dpop=%s, jkt bound=%s, certificate bound=%s)", fp,
+                      proof ? agw_alg_name(proof->alg) : "no", cnf.jkt ? "yes" : "no",
+                      cnf.x5t_s256 ? "yes" : "no");
+    return DECLINED;
+}
+
 static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *issuer,
                          json_t *claims, const char *fp, const char *kid, agw_alg_e alg,
                          apr_int64_t now, int cached)
@@ -537,9 +752,13 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *is
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_req_t *st;
 
+    int status;
+
     if (agw_jwt_check_claims(claims, issuer, c->audiences, now,
                              agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
+    if ((status = sender_check(r, c, claims, fp, now)) != DECLINED)
+        return status;
     st = apr_pcalloc(r->pool, sizeof(*st));
     st->claims = claims;
     st->fingerprint = fp;

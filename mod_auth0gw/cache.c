@@ -341,6 +341,36 @@ apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s)
     return rv;
 }
 
+apr_status_t agw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
+                           server_rec *s)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    unsigned int len = 64 + AGW_SEAL_OVERHEAD;
+    unsigned char *rec, *buf = apr_palloc(p, len);
+    apr_size_t reclen, dlen;
+    char *data;
+    apr_status_t rv;
+
+    if (!instance || !seal)
+        return APR_ENOTIMPL;
+    if ((rv = agw_seal(&rec, &reclen, p, seal, key, "1", 1)) != APR_SUCCESS)
+        return rv;
+    /* one hold of the lock across look-up and store: for shmcb, the add is atomic on the
+     * host; a network store takes no lock here (never held across a network call) */
+    lock_cache();
+    rv = provider->retrieve(instance, s, (const unsigned char *)key, strlen(key), buf, &len, p);
+    if (rv == APR_SUCCESS && agw_unseal(&data, &dlen, p, seal, key, buf, len, &err)
+                             == APR_SUCCESS)
+        rv = APR_EEXIST;
+    else if (rv == APR_SUCCESS || rv == APR_NOTFOUND)
+        rv = provider->store(instance, s, (const unsigned char *)key, strlen(key),
+                             apr_time_from_sec(expires_at), rec, (unsigned int)reclen, p);
+    unlock_cache();
+    if (rv != APR_SUCCESS && rv != APR_EEXIST)
+        outage(s, rv, "remember a DPoP proof");
+    return rv;
+}
+
 apr_status_t agw_fetch_lock(int wait)
 {
     if (!fetch_mutex)

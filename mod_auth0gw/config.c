@@ -35,6 +35,7 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->insecure_http = AGW_UNSET;
     c->mode = AGW_UNSET;
     c->pass_preflight = AGW_UNSET;
+    c->dpop = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM) {
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
@@ -129,6 +130,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(proxy_client);
     MERGE_NUM(mode);
     MERGE_NUM(pass_preflight);
+    MERGE_NUM(dpop);
     MERGE_PTR(where);
     /* a memo is only for configurations read at start: one that has .htaccess in it lives
      * in a request pool, and must neither fill nor trust its parent section's memo */
@@ -141,6 +143,11 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
 agw_mode_e agw_conf_mode(const agw_dir_conf_t *c)
 {
     return c->mode == AGW_UNSET ? AGW_MODE_ENFORCE : (agw_mode_e)c->mode;
+}
+
+agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c)
+{
+    return c->dpop == AGW_UNSET ? AGW_DPOP_ALLOWED : (agw_dpop_mode_e)c->dpop;
 }
 
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
@@ -367,6 +374,22 @@ static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
     else
         return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a mode; give enforce, optional "
                                       "or report-only", arg));
+    return NULL;
+}
+
+static const char *set_dpop(cmd_parms *cmd, void *dc, const char *arg)
+{
+    agw_dir_conf_t *c = dc;
+
+    if (!strcasecmp(arg, "off"))
+        c->dpop = AGW_DPOP_OFF;
+    else if (!strcasecmp(arg, "allowed"))
+        c->dpop = AGW_DPOP_ALLOWED;
+    else if (!strcasecmp(arg, "required"))
+        c->dpop = AGW_DPOP_REQUIRED;
+    else
+        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a DPoP mode; give off, allowed "
+                                      "or required", arg));
     return NULL;
 }
 
@@ -719,6 +742,9 @@ const command_rec agw_cmds[] = {
     DIRCMD(TAKE1, "Auth0Mode", set_mode,
            "enforce (default), optional (no token: anonymous) or report-only (log, count, "
            "refuse nothing)"),
+    DIRCMD(TAKE1, "Auth0DPoP", set_dpop,
+           "allowed (default: DPoP proofs verified, RFC 9449), required (Bearer refused) or "
+           "off (Bearer only); a DPoP-bound token is accepted only with its proof"),
     DIRCMD(FLAG, "Auth0PassPreflight", set_preflight,
            "On: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) "
            "needs no token"),

@@ -40,6 +40,13 @@ typedef enum {
     AGW_MODE_REPORT             /* nothing refused for the token's sake: logged and counted */
 } agw_mode_e;
 
+/* Auth0DPoP: whether the DPoP authorization scheme (RFC 9449) is understood */
+typedef enum {
+    AGW_DPOP_ALLOWED = 0,       /* DPoP and Bearer; a DPoP-bound token only with its proof */
+    AGW_DPOP_OFF,               /* Bearer only (a DPoP-bound token is still refused) */
+    AGW_DPOP_REQUIRED           /* DPoP-bound tokens with their proof only */
+} agw_dpop_mode_e;
+
 /* A claim copied to a header or an environment variable. */
 typedef struct agw_claim_copy_t {
     agw_claim_path_t *path;
@@ -79,6 +86,7 @@ typedef struct agw_dir_conf_t {
     const char *proxy_client;           /* Auth0ProxyClient */
     int mode;                           /* Auth0Mode, agw_mode_e; AGW_UNSET: enforce */
     int pass_preflight;                 /* Auth0PassPreflight; AGW_UNSET: Off */
+    int dpop;                           /* Auth0DPoP, agw_dpop_mode_e; AGW_UNSET: allowed */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
@@ -140,6 +148,8 @@ apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
 
 /* Auth0Mode of a merged configuration */
 agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
+/* Auth0DPoP of a merged configuration */
+agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c);
 
 /* lifecycle.c */
 void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
@@ -196,6 +206,12 @@ apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
 apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p, server_rec *s);
 apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
+/* Records key until expires_at unless it is there already: APR_SUCCESS (it was not),
+ * APR_EEXIST (it was, as a record this host can open), or the cache's failure. Atomic on the
+ * host for shmcb; Redis and memcached have no add through mod_socache: two hosts may both
+ * see "not there" within one round trip. */
+apr_status_t agw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
+                           server_rec *s);
 apr_status_t agw_fetch_lock(int wait);
 void agw_fetch_unlock(void);
 /* A sealer made from Auth0CacheSecret (for the state files too); APR_NOTFOUND without one. */
@@ -223,6 +239,8 @@ typedef enum {
      * Require auth0-* line not met); optional: requests let on without a token */
     AGW_COUNT_REPORT_MISSING, AGW_COUNT_REPORT_INVALID, AGW_COUNT_REPORT_DENIED,
     AGW_COUNT_ANONYMOUS, AGW_COUNT_PREFLIGHT,
+    /* sender-constrained tokens: a DPoP proof refused; a token's cnf binding not proved */
+    AGW_COUNT_DPOP, AGW_COUNT_BINDING,
     AGW_COUNT_MAX
 } agw_counter_e;
 void agw_count(agw_counter_e which);

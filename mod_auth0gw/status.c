@@ -22,7 +22,7 @@ static const char *const counter_names[AGW_COUNT_MAX] = {
     "expired", "not_yet_valid", "issuer", "audience", "other_invalid", "insufficient_scope",
     "keys_unavailable", "proxied_with_token", "proxy_no_token", "cache_record_rejected",
     "typ", "claim_invalid", "report_only_missing", "report_only_invalid",
-    "report_only_denied", "anonymous", "preflight",
+    "report_only_denied", "anonymous", "preflight", "dpop_proof", "token_binding",
 };
 
 void agw_count(agw_counter_e which)
@@ -44,6 +44,8 @@ agw_counter_e agw_refusal_counter(agw_refusal_e kind)
     case AGW_R_AUDIENCE:      return AGW_COUNT_AUDIENCE;
     case AGW_R_TYPE:          return AGW_COUNT_TYP;
     case AGW_R_CLAIM:         return AGW_COUNT_CLAIM;
+    case AGW_R_DPOP:          return AGW_COUNT_DPOP;
+    case AGW_R_BINDING:       return AGW_COUNT_BINDING;
     case AGW_R_NONE: case AGW_R_KEY: case AGW_R_OTHER: case AGW_R_COUNT:
         break;
     }

@@ -35,6 +35,11 @@ typedef enum agw_refusal_e {
     AGW_R_KEY,           /* a key, not a token, is unusable (JWK member, key size, curve
                           * point): the key set skips it */
     AGW_R_OTHER,         /* a token refusal of no kind above */
+    AGW_R_DPOP,          /* a DPoP proof (RFC 9449) missing, malformed, not verifying, not
+                          * fitting the request, or replayed: code invalid_dpop_proof */
+    AGW_R_BINDING,       /* the token's cnf binds it to a key or client certificate the
+                          * request does not prove (a DPoP-bound token sent as Bearer, another
+                          * proof key, another or no client certificate) */
     AGW_R_COUNT
 } agw_refusal_e;
 

@@ -64,7 +64,7 @@ sub good_without {
 }
 sub good_plus { return $GOOD . join('', map { "    $_\n" } @_) }
 
-plan tests => 58;
+plan tests => 62;
 
 # ---- the control ----
 my ($st, $out, $file, $line) = configtest($GOOD);
@@ -89,6 +89,14 @@ like($out, qr/Auth0Mode: 'audit' is not a mode; give enforce, optional or report
 is($st, 0, 'Auth0Mode enforce, optional, report-only: pass') or diag($out);
 ($st, $out) = configtest(good_plus('Auth0Mode optional report-only'));
 is($st, 1, 'Auth0Mode with two values: fails');
+($st, $out, $file) = configtest(good_plus('Auth0DPoP sometimes'));
+is($st, 1, 'Auth0DPoP sometimes: fails');
+like($out, qr/AH00526: Syntax error on line \d+ of \Q$file\E:\n.*Auth0DPoP: 'sometimes' is not a DPoP mode; give off, allowed or required/,
+     'Auth0DPoP sometimes: file, line, the value and the valid modes');
+($st, $out) = configtest(good_plus('Auth0DPoP off', 'Auth0DPoP Allowed', 'Auth0DPoP required'));
+is($st, 0, 'Auth0DPoP off, allowed, required: pass') or diag($out);
+($st, $out) = configtest(good_plus('Auth0DPoP allowed required'));
+is($st, 1, 'Auth0DPoP with two values: fails');
 ($st, $out) = configtest(good_plus('Auth0PassPreflight maybe'));
 is($st, 1, 'Auth0PassPreflight maybe: fails');
 like($out, qr/Auth0PassPreflight must be On or Off/, 'Auth0PassPreflight maybe: says On or Off');

@@ -70,6 +70,7 @@ Auth0CAFile $CA
 Auth0InsecureHTTP Off
 Auth0Mode report-only
 Auth0PassPreflight On
+Auth0DPoP required
 EOF
 my @gate = map { /^(\S+)/ } split /\n/, $ALL;
 my @table = do {

@@ -26,6 +26,7 @@ int main(void)
         agw_suite_client, agw_suite_sign, agw_suite_cache, agw_suite_seal, agw_suite_ccstore,
         agw_suite_hcache,
         agw_suite_util,
+        agw_suite_dpop,
     };
     SRunner *sr = NULL;
     int failed;

@@ -1,0 +1,378 @@
+/* DPoP proof verification (RFC 9449) and cnf binding checks (RFC 9449 section 6, RFC 8705), with a hostile-input corpus. */
+#include <string.h>
+#include <openssl/x509.h>
+#include <check.h>
+#include "tests.h"
+#include "testkit.h"
+#include "agw_b64.h"
+#include "agw_crypt.h"
+#include "agw_dpop.h"
+
+#define NOW 1700000000
+#define URL "https://api.example.com/orders/1"
+#define TOKEN "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+/* base64url(SHA-256(TOKEN)) computed by OpenSSL, not by the code under test */
+static const char *ath_of(const char *token)
+{
+    unsigned char h[32];
+    unsigned int n = 0;
+
+    if (!EVP_Digest(token, strlen(token), h, &n, EVP_sha256(), NULL)) tk_die("EVP_Digest");
+    return tk_b64url(agw_test_pool, h, n);
+}
+
+static const char *header_for(const char *alg, EVP_PKEY *k)
+{
+    return apr_psprintf(agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"%s\",\"jwk\":%s}", alg,
+                        tk_jwk(agw_test_pool, k, NULL, NULL, NULL));
+}
+
+static const char *payload_at(const char *htm, const char *htu, long iat, const char *extra)
+{
+    return apr_psprintf(agw_test_pool, "{\"htm\":\"%s\",\"htu\":\"%s\",\"iat\":%ld,"
+                        "\"jti\":\"j-1\",\"ath\":\"%s\"%s}", htm, htu, iat, ath_of(TOKEN),
+                        extra ? extra : "");
+}
+
+static const char *proof(const char *alg, EVP_PKEY *k, const char *header, const char *payload)
+{
+    return tk_token(agw_test_pool, alg, k, NULL, 0, header ? header : header_for(alg, k),
+                    payload ? payload : payload_at("GET", URL, NOW, NULL));
+}
+
+static apr_status_t verify(const char *jwt, agw_dpop_t **out, agw_err_t *err)
+{
+    agw_dpop_req_t req = { "GET", URL, TOKEN, strlen(TOKEN), NOW, 0, 5 };
+    agw_dpop_t *ignored;
+
+    return agw_dpop_verify(out ? out : &ignored, agw_test_pool, jwt, strlen(jwt), &req, err);
+}
+
+/* The RFC 7638 thumbprint of k, computed here from the canonical member order. */
+static const char *jkt_of(EVP_PKEY *k)
+{
+    const char *jwk = tk_jwk(agw_test_pool, k, NULL, NULL, NULL);
+    unsigned char h[32];
+    unsigned int n = 0;
+
+    /* tk_jwk writes EC members as crv, kty? no: kty, crv, x, y: rebuild canonically */
+    if (EVP_PKEY_is_a(k, "EC")) {
+        char crv[16], x[128], y[128];
+        if (sscanf(jwk, "{\"kty\":\"EC\",\"crv\":\"%15[^\"]\",\"x\":\"%127[^\"]\",\"y\":\"%127[^\"]\"",
+                   crv, x, y) != 3) tk_die("jwk scan");
+        jwk = apr_psprintf(agw_test_pool, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+                           crv, x, y);
+    }
+    else if (EVP_PKEY_is_a(k, "ED25519")) {
+        char x[128];
+        if (sscanf(jwk, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%127[^\"]\"", x) != 1)
+            tk_die("jwk scan");
+        jwk = apr_psprintf(agw_test_pool, "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}", x);
+    }
+    else {
+        char nn[1200], e[32];
+        if (sscanf(jwk, "{\"kty\":\"RSA\",\"n\":\"%1199[^\"]\",\"e\":\"%31[^\"]\"", nn, e) != 2)
+            tk_die("jwk scan");
+        jwk = apr_psprintf(agw_test_pool, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e, nn);
+    }
+    if (!EVP_Digest(jwk, strlen(jwk), h, &n, EVP_sha256(), NULL)) tk_die("EVP_Digest");
+    return tk_b64url(agw_test_pool, h, n);
+}
+
+#define REFUSED(jwt, why) do {                                                                 \
+        agw_err_t e_ = { NULL, NULL, AGW_R_NONE };                                             \
+        ck_assert_int_eq(verify((jwt), NULL, &e_), APR_EINVAL);                                \
+        ck_assert_int_eq(e_.kind, AGW_R_DPOP);                                                 \
+        ck_assert_str_eq(e_.code, AGW_E_INVALID_DPOP_PROOF);                                   \
+        ck_assert_msg(strstr(e_.reason, (why)) != NULL, "reason '%s' lacks '%s'", e_.reason,   \
+                      (why));                                                                  \
+    } while (0)
+
+START_TEST(valid_proofs_of_each_key_type)
+{
+    static const char *algs[] = { "ES256", "ES384", "ES512", "RS256", "PS384", "EdDSA" };
+    EVP_PKEY *keys[] = { tk_p256, tk_p384, tk_p521, tk_rsa, tk_rsa, tk_ed };
+    size_t i;
+
+    for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
+        agw_dpop_t *d = NULL;
+        ck_assert_msg(verify(proof(algs[i], keys[i], NULL, NULL), &d, &err) == APR_SUCCESS,
+                      "%s: %s", algs[i], err.reason);
+        ck_assert_str_eq(d->jti, "j-1");
+        ck_assert_int_eq(d->iat, NOW);
+        ck_assert_int_eq(d->replay_until, NOW + AGW_DPOP_WINDOW + 5 + 1);
+        ck_assert_int_eq(agw_cnf_jkt_check(jkt_of(keys[i]), d, &err), APR_SUCCESS);
+    }
+}
+END_TEST
+
+START_TEST(cnf_jkt_of_another_key_refused)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_dpop_t *d = NULL;
+
+    ck_assert_int_eq(verify(proof("ES256", tk_p256, NULL, NULL), &d, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_cnf_jkt_check(jkt_of(tk_ed), d, &err), APR_EINVAL);
+    ck_assert_int_eq(err.kind, AGW_R_BINDING);
+    ck_assert_str_eq(err.code, AGW_E_INVALID_TOKEN);
+    ck_assert_int_eq(agw_cnf_jkt_check("not base64url!", d, &err), APR_EINVAL);
+    ck_assert_int_eq(agw_cnf_jkt_check("", d, &err), APR_EINVAL);
+}
+END_TEST
+
+START_TEST(header_refusals)
+{
+    const char *jwk = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL);
+    const char *priv_jwk = apr_psprintf(agw_test_pool, "%.*s,\"d\":\"AAAA\"}",
+                                        (int)strlen(jwk) - 1, jwk);
+
+    REFUSED(proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+            "{\"typ\":\"JWT\",\"alg\":\"ES256\",\"jwk\":%s}", jwk), NULL), "typ is not dpop+jwt");
+    REFUSED(proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+            "{\"typ\":\"DPoP+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwk), NULL), "typ is not dpop+jwt");
+    REFUSED(proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+            "{\"alg\":\"ES256\",\"jwk\":%s}", jwk), NULL), "typ is not dpop+jwt");
+    REFUSED(proof("ES256", tk_p256, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\"}", NULL),
+            "jwk missing");
+    REFUSED(proof("ES256", tk_p256, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":\"x\"}",
+                  NULL), "jwk is not an object");
+    REFUSED(proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+            "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", priv_jwk), NULL),
+            "private key");
+    /* a jwk that does not match the signature: signed by another P-256 key */
+    {
+        EVP_PKEY *other = tk_keygen_ec("P-256");
+        REFUSED(proof("ES256", other, header_for("ES256", tk_p256), NULL), "signature invalid");
+        EVP_PKEY_free(other);
+    }
+    /* alg and kty do not fit: an RSA key under ES256, a P-256 key under ES384 */
+    REFUSED(proof("RS256", tk_rsa, header_for("ES256", tk_rsa), NULL), "key type does not match");
+    REFUSED(proof("ES256", tk_p256, header_for("ES384", tk_p256), NULL), "curve does not match");
+    /* a header member duplicated */
+    REFUSED(proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+            "{\"typ\":\"dpop+jwt\",\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwk), NULL),
+            "duplicate member");
+}
+END_TEST
+
+START_TEST(symmetric_and_none_refused)
+{
+    static const unsigned char secret[] = "0123456789abcdef0123456789abcdef";
+    const char *oct = "{\"typ\":\"dpop+jwt\",\"alg\":\"HS256\",\"jwk\":{\"kty\":\"oct\","
+                      "\"k\":\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}}";
+    const char *pay = payload_at("GET", URL, NOW, NULL);
+    const char *none = apr_pstrcat(agw_test_pool,
+        tk_b64url_str(agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"none\"}"), ".",
+        tk_b64url_str(agw_test_pool, pay), ".", NULL);
+
+    REFUSED(tk_token(agw_test_pool, "HS256", NULL, secret, 32, oct, pay), "alg not allowed");
+    REFUSED(none, "DPoP proof");
+    REFUSED(tk_token(agw_test_pool, "HS256", NULL, secret, 32, apr_psprintf(agw_test_pool,
+            "{\"typ\":\"dpop+jwt\",\"alg\":\"HS256\",\"jwk\":%s}",
+            tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL)), pay), "alg not allowed");
+}
+END_TEST
+
+START_TEST(payload_refusals)
+{
+    EVP_PKEY *k = tk_p256;
+
+    REFUSED(proof("ES256", k, NULL, payload_at("POST", URL, NOW, NULL)), "htm does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("get", URL, NOW, NULL)), "htm does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", "https://api.example.com/orders/2", NOW,
+                                               NULL)), "htu does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", "https://evil.example.com/orders/1", NOW,
+                                               NULL)), "htu does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", "http://api.example.com/orders/1", NOW,
+                                               NULL)), "htu does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", URL "?a=1", NOW, NULL)),
+            "htu does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", URL "#f", NOW, NULL)), "htu does not match");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", URL, NOW - AGW_DPOP_WINDOW - 6, NULL)),
+            "too old");
+    REFUSED(proof("ES256", k, NULL, payload_at("GET", URL, NOW + 6, NULL)), "in the future");
+    REFUSED(proof("ES256", k, NULL, "{\"htm\":\"GET\",\"htu\":\"" URL "\",\"jti\":\"x\"}"),
+            "iat missing");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"ath\":\"%s\"}", NOW, ath_of(TOKEN))), "jti missing");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":\"\",\"ath\":\"%s\"}", NOW, ath_of(TOKEN))), "jti missing");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":7,\"ath\":\"%s\"}", NOW, ath_of(TOKEN))), "jti missing");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":\"%0300d\",\"ath\":\"%s\"}", NOW, 0, ath_of(TOKEN))),
+            "jti too long");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":\"x\"}", NOW)), "ath missing");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":\"x\",\"ath\":\"%s\"}", NOW, ath_of(TOKEN "x"))),
+            "ath does not match");
+    REFUSED(proof("ES256", k, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htm\":\"GET\","
+            "\"htu\":\"" URL "\",\"iat\":%d,\"jti\":\"x\",\"ath\":\"%s\"}", NOW, ath_of(TOKEN))),
+            "duplicate member");
+    /* within the leeway on both sides: accepted */
+    ck_assert_int_eq(verify(proof("ES256", k, NULL, payload_at("GET", URL, NOW + 5, NULL)),
+                            NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(verify(proof("ES256", k, NULL, payload_at("GET", URL,
+                                  NOW - AGW_DPOP_WINDOW - 5, NULL)), NULL, NULL), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(size_and_shape_refusals)
+{
+    char *big = apr_palloc(agw_test_pool, AGW_DPOP_MAX_BYTES + 2);
+    const char *good = proof("ES256", tk_p256, NULL, NULL);
+
+    memset(big, 'A', AGW_DPOP_MAX_BYTES + 1);
+    big[AGW_DPOP_MAX_BYTES + 1] = '\0';
+    REFUSED(big, "too large");
+    REFUSED(proof("ES256", tk_p256, NULL, apr_psprintf(agw_test_pool, "{\"htm\":\"GET\",\"htu\":\""
+            URL "\",\"iat\":%d,\"jti\":\"x\",\"ath\":\"%s\",\"pad\":\"%08000d\"}", NOW,
+            ath_of(TOKEN), 0)), "too large");
+    REFUSED("", "empty");
+    REFUSED("a.b", "three segments");
+    REFUSED(apr_pstrcat(agw_test_pool, good, "x", NULL), "DPoP proof");
+    /* the token is the proof: not a dpop+jwt */
+    REFUSED(TOKEN, "DPoP proof");
+}
+END_TEST
+
+START_TEST(htu_normalization)
+{
+    ck_assert(agw_dpop_htu_match("HTTPS://API.Example.COM/orders/1", URL));
+    ck_assert(agw_dpop_htu_match("https://api.example.com:443/orders/1", URL));
+    ck_assert(agw_dpop_htu_match("http://h:80", "http://h/"));
+    ck_assert(agw_dpop_htu_match("http://h:8080/a", "http://H:8080/a"));
+    ck_assert(agw_dpop_htu_match("https://[::1]:8443/a", "https://[::1]:8443/a"));
+    ck_assert(!agw_dpop_htu_match("https://[::1]/a", "https://[::1]:8443/a"));
+    ck_assert(!agw_dpop_htu_match("https://api.example.com/Orders/1", URL));
+    ck_assert(!agw_dpop_htu_match("https://api.example.com:8443/orders/1", URL));
+    ck_assert(!agw_dpop_htu_match("https://u@api.example.com/orders/1", URL));
+    ck_assert(!agw_dpop_htu_match("https://api.example.com:/orders/1", URL));
+    ck_assert(!agw_dpop_htu_match("https://api.example.com:99999/orders/1", URL));
+    ck_assert(!agw_dpop_htu_match("ftp://api.example.com/orders/1", "ftp://api.example.com/orders/1"));
+    ck_assert(!agw_dpop_htu_match("/orders/1", "/orders/1"));
+    ck_assert(!agw_dpop_htu_match(NULL, URL));
+}
+END_TEST
+
+START_TEST(replay_key)
+{
+    agw_dpop_t a, b;
+    const char *ka, *kb;
+
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.jti = b.jti = "same";
+    b.jkt[0] = 1;
+    ka = agw_dpop_replay_key(agw_test_pool, &a);
+    kb = agw_dpop_replay_key(agw_test_pool, &b);
+    ck_assert_str_eq(apr_pstrndup(agw_test_pool, ka, 9), "dpop-jti:");
+    ck_assert_uint_eq(strlen(ka), 9 + 64);
+    ck_assert_str_ne(ka, kb);
+    ck_assert_str_eq(ka, agw_dpop_replay_key(agw_test_pool, &a));
+    ck_assert_str_eq(agw_dpop_alg_names(agw_test_pool),
+                     "ES256 ES384 ES512 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA");
+    ck_assert(!(agw_dpop_algs() & AGW_ALG_BIT(AGW_ALG_HS256)));
+}
+END_TEST
+
+START_TEST(cnf_read)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_cnf_t cnf;
+    json_t *c = json_loads("{\"cnf\":{\"jkt\":\"abc\",\"x5t#S256\":\"def\"}}", 0, NULL);
+
+    ck_assert_int_eq(agw_cnf_read(&cnf, c, &err), APR_SUCCESS);
+    ck_assert_str_eq(cnf.jkt, "abc");
+    ck_assert_str_eq(cnf.x5t_s256, "def");
+    json_decref(c);
+    c = json_loads("{\"sub\":\"x\"}", 0, NULL);
+    ck_assert_int_eq(agw_cnf_read(&cnf, c, &err), APR_SUCCESS);
+    ck_assert_ptr_null(cnf.jkt);
+    ck_assert_ptr_null(cnf.x5t_s256);
+    json_decref(c);
+    c = json_loads("{\"cnf\":\"x\"}", 0, NULL);
+    ck_assert_int_eq(agw_cnf_read(&cnf, c, &err), APR_EINVAL);
+    ck_assert_int_eq(err.kind, AGW_R_BINDING);
+    json_decref(c);
+    c = json_loads("{\"cnf\":{\"jkt\":1}}", 0, NULL);
+    ck_assert_int_eq(agw_cnf_read(&cnf, c, &err), APR_EINVAL);
+    json_decref(c);
+}
+END_TEST
+
+/* A self-signed certificate for k as PEM, and its DER's SHA-256 thumbprint. */
+static const char *cert_pem(EVP_PKEY *k, const char **x5t)
+{
+    X509 *x = X509_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    unsigned char h[32];
+    unsigned int n = 0;
+    char *data;
+    long len;
+    const char *pem;
+
+    if (!x || !b) tk_die("X509_new");
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"client", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    if (!X509_sign(x, k, EVP_sha256())) tk_die("X509_sign");
+    if (!X509_digest(x, EVP_sha256(), h, &n)) tk_die("X509_digest");
+    *x5t = tk_b64url(agw_test_pool, h, n);
+    PEM_write_bio_X509(b, x);
+    len = BIO_get_mem_data(b, &data);
+    pem = apr_pstrmemdup(agw_test_pool, data, (apr_size_t)len);
+    BIO_free(b);
+    X509_free(x);
+    return pem;
+}
+
+START_TEST(cnf_x5t)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const char *x5t, *other_x5t;
+    const char *pem = cert_pem(tk_p256, &x5t), *other = cert_pem(tk_p384, &other_x5t);
+
+    ck_assert_int_eq(agw_cnf_x5t_check(x5t, pem, agw_test_pool, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_cnf_x5t_check(x5t, other, agw_test_pool, &err), APR_EINVAL);
+    ck_assert_int_eq(err.kind, AGW_R_BINDING);
+    ck_assert_str_eq(err.reason, "token is bound to another client certificate");
+    ck_assert_int_eq(agw_cnf_x5t_check(x5t, NULL, agw_test_pool, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "token is bound to a client certificate and none was presented");
+    ck_assert_int_eq(agw_cnf_x5t_check(x5t, "-----BEGIN CERTIFICATE-----\n!!\n"
+                                       "-----END CERTIFICATE-----\n", agw_test_pool, &err),
+                     APR_EINVAL);
+    ck_assert_str_eq(err.reason, "client certificate unreadable");
+    ck_assert_int_eq(agw_cnf_x5t_check("short", pem, agw_test_pool, &err), APR_EINVAL);
+}
+END_TEST
+
+Suite *agw_suite_dpop(void)
+{
+    Suite *s = suite_create("dpop");
+    TCase *tc = tcase_create("dpop");
+
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, valid_proofs_of_each_key_type);
+    tcase_add_test(tc, cnf_jkt_of_another_key_refused);
+    tcase_add_test(tc, header_refusals);
+    tcase_add_test(tc, symmetric_and_none_refused);
+    tcase_add_test(tc, payload_refusals);
+    tcase_add_test(tc, size_and_shape_refusals);
+    tcase_add_test(tc, htu_normalization);
+    tcase_add_test(tc, replay_key);
+    tcase_add_test(tc, cnf_read);
+    tcase_add_test(tc, cnf_x5t);
+    suite_add_tcase(s, tc);
+    return s;
+}
