@@ -24,6 +24,7 @@ int main(void)
         agw_suite_vectors, agw_suite_hostile, agw_suite_jwt, agw_suite_claims,
         agw_suite_conf, agw_suite_http, agw_suite_keys,
         agw_suite_client, agw_suite_sign, agw_suite_cache, agw_suite_seal, agw_suite_ccstore,
+        agw_suite_dpopsign,
     };
     SRunner *sr = NULL;
     int failed;

@@ -24,6 +24,7 @@ AGW_SUITE(sign);
 AGW_SUITE(cache);
 AGW_SUITE(seal);
 AGW_SUITE(ccstore);
+AGW_SUITE(dpopsign);
 
 /* A pool per test, created in setup and destroyed in teardown of the suites that want it. */
 extern apr_pool_t *agw_test_pool;
