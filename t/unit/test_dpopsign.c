@@ -6,6 +6,7 @@
 #include "agw_dpopsign.h"
 #include "agw_json.h"
 #include "agw_jwk.h"
+#include "agw_client.h"
 
 static EVP_PKEY *k_rsa, *k_p256, *k_p384, *k_ed;
 
@@ -211,6 +212,90 @@ START_TEST(refuses_keys_and_inputs)
 }
 END_TEST
 
+/* ---- the client side: token responses, records, cache keys ---------------------------------- */
+
+static apr_status_t parse_as(agw_cc_token_t *tok, const char *body, int dpop, agw_err_t *err)
+{
+    memset(tok, 0, sizeof(*tok));
+    return agw_client_parse_as(tok, agw_test_pool, 200, body, strlen(body), 1000, dpop, err);
+}
+
+START_TEST(client_token_type)
+{
+    agw_cc_token_t tok;
+    agw_err_t err = { 0 };
+
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"DPoP\"}", 1, &err), APR_SUCCESS);
+    ck_assert_int_eq(tok.dpop, 1);
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"dpop\"}", 1, &err), APR_SUCCESS);
+    /* a key was configured: an unbound token is not used */
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"Bearer\"}", 1, &err), APR_EGENERAL);
+    ck_assert_ptr_nonnull(strstr(err.reason, "did not bind the token"));
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60}", 1, &err),
+                     APR_EGENERAL);
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"mac\"}", 1, &err), APR_EGENERAL);
+    ck_assert_str_eq(err.reason, "token response has a token_type other than DPoP");
+    /* and without a key, a DPoP token is refused as before */
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"DPoP\"}", 0, &err), APR_EGENERAL);
+    ck_assert_int_eq(parse_as(&tok, "{\"access_token\":\"t\",\"expires_in\":60,"
+                                    "\"token_type\":\"Bearer\"}", 0, &err), APR_SUCCESS);
+    ck_assert_int_eq(tok.dpop, 0);
+}
+END_TEST
+
+START_TEST(client_records)
+{
+    agw_cc_token_t tok = { "abc.def", 100, 200, 1 }, back;
+    apr_size_t len;
+    char *rec = agw_cc_token_encode(agw_test_pool, &tok, &len);
+
+    ck_assert_str_eq(rec, "2 100 200 DPoP abc.def");
+    memset(&back, 0, sizeof(back));
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, rec, len, 150), APR_SUCCESS);
+    ck_assert_int_eq(back.dpop, 1);
+    ck_assert_str_eq(back.access_token, "abc.def");
+    /* version 1, as earlier versions wrote it: Bearer */
+    back.dpop = 1;
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, "1 100 200 abc", 13, 150),
+                     APR_SUCCESS);
+    ck_assert_int_eq(back.dpop, 0);
+    tok.dpop = 0;
+    ck_assert_str_eq(agw_cc_token_encode(agw_test_pool, &tok, &len), "1 100 200 abc.def");
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, "2 100 200 abc", 13, 150),
+                     APR_EINVAL);
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, "2 100 200 Bearer abc", 20, 150),
+                     APR_EINVAL);
+    ck_assert_int_eq(agw_cc_token_decode(&back, agw_test_pool, "2 100 200 DPoP ", 15, 150),
+                     APR_EINVAL);
+}
+END_TEST
+
+START_TEST(client_cache_key_has_the_key)
+{
+    agw_client_t a = { 0 }, b, c;
+    const char *why;
+
+    a.name = "orders";
+    a.token_url = "https://issuer.example/oauth/token";
+    a.client_id = "id";
+    a.secret = "s3cret";
+    b = a;
+    c = a;
+    ck_assert_ptr_null(why = agw_client_finish(&a, agw_test_pool));
+    b.dpop_key = load(key_p256(), AGW_ALG_NONE);
+    ck_assert_ptr_null(why = agw_client_finish(&b, agw_test_pool));
+    c.dpop_key = load(key_ed(), AGW_ALG_NONE);
+    ck_assert_ptr_null(why = agw_client_finish(&c, agw_test_pool));
+    ck_assert_str_ne(a.cache_key, b.cache_key);
+    ck_assert_str_ne(b.cache_key, c.cache_key);
+}
+END_TEST
+
 Suite *agw_suite_dpopsign(void)
 {
     Suite *s = suite_create("dpopsign");
@@ -226,6 +311,9 @@ Suite *agw_suite_dpopsign(void)
     tcase_add_test(tc, ath_nonce_and_fresh_jti);
     tcase_add_test(tc, thumbprint_rfc7638);
     tcase_add_test(tc, refuses_keys_and_inputs);
+    tcase_add_test(tc, client_token_type);
+    tcase_add_test(tc, client_records);
+    tcase_add_test(tc, client_cache_key_has_the_key);
     suite_add_tcase(s, tc);
     return s;
 }
