@@ -428,9 +428,11 @@ static void publish_token(call_t *k, const agw_cc_token_t *tok, apr_pool_t *p, a
     char *rec;
 
     logf_(k, AGW_LOG_INFO, AGW_MSG_CC_OBTAINED,
-          "token for client %s obtained from %s, expires in %" APR_INT64_T_FMT " s (fp=%s)",
+          "token for client %s obtained from %s, expires in %" APR_INT64_T_FMT " s (fp=%s%s%s)",
           k->c->name, k->c->token_url, tok->expires_at - now,
-          agw_crypt_fingerprint(p, tok->access_token, strlen(tok->access_token)));
+          agw_crypt_fingerprint(p, tok->access_token, strlen(tok->access_token)),
+          tok->dpop ? ", DPoP-bound to jkt=" : "",
+          tok->dpop ? agw_dpopsign_jkt(k->c->dpop_key) : "");
     if (!sh && !ps)
         return;
     rec = agw_cc_token_encode(p, tok, &len);
