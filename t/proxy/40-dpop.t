@@ -96,7 +96,8 @@ ok($v->{ok}, 'the backend verifies the proof: signature, htm GET, htu without qu
     or diag(explain($v));
 is($v->{header}{alg}, 'ES256', 'proof alg ES256');
 ok(!exists $v->{header}{jwk}{d}, 'no private member in the proof jwk');
-is(claims_of($token)->{cnf}{jkt}, $v->{jkt}, "the token's cnf.jkt is the proof key's thumbprint");
+is(claims_of($token)->{cnf}{jkt} // 'missing', $v->{jkt} // 'none',
+   "the token's cnf.jkt is the proof key's thumbprint");
 my $replay = check('dpopes', $proof, 'GET', "$ECHO/es/a/b", $token);
 is($replay->{why}, 'jti replayed', 'the same proof checked twice is a replay (the check is real)');
 my $log = token_log('dpopes');
@@ -146,7 +147,8 @@ for my $case (['ed', 'dpoped', 'EdDSA'], ['ps', 'dpopps', 'PS256']) {
     my $c = check($tenant, echo_header($res, 'DPoP'), 'GET', "$ECHO/$name/k", $tok);
     ok($c->{ok}, "$alg proof verifies") or diag(explain($c));
     is($c->{header}{alg}, $alg, "$alg proof alg");
-    is(claims_of($tok)->{cnf}{jkt}, $c->{jkt}, "$alg: cnf.jkt is the proof key's thumbprint");
+    is(claims_of($tok)->{cnf}{jkt} // 'missing', $c->{jkt} // 'none',
+       "$alg: cnf.jkt is the proof key's thumbprint");
 }
 
 # ---- a Bearer client: the caller's DPoP header is removed too -------------------------------------
