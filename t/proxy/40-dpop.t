@@ -21,7 +21,8 @@ make_path("$STATE/logs");
 sub genkey {
     my ($name, @args) = @_;
     my $file = "$STATE/$name.pem";
-    system('openssl', 'genpkey', @args, '-out', $file) == 0 or BAIL_OUT("openssl genpkey $name");
+    system(join(' ', 'openssl genpkey', @args, '-out', "'$file'", '2>/dev/null')) == 0
+        or BAIL_OUT("openssl genpkey $name");
     chmod 0600, $file;
     return $file;
 }
