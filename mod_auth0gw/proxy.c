@@ -514,7 +514,8 @@ static const char *dpop_target(request_rec *r)
 }
 
 /* A fresh proof for this request and token: htm the method, htu the backend URL, ath the
- * token's hash. NULL (logged) when there is none. */
+ * token's hash, iat now (not the request's arrival: it may have waited for the token). NULL
+ * (logged) when there is none. */
 static const char *dpop_proof_for(request_rec *r, const agw_client_t *c, const char *token)
 {
     const char *target = dpop_target(r), *proof = NULL;
@@ -522,7 +523,7 @@ static const char *dpop_proof_for(request_rec *r, const agw_client_t *c, const c
 
     if (target
         && agw_dpopsign_proof(&proof, r->pool, c->dpop_key, r->method, target, token, NULL,
-                              (apr_int64_t)apr_time_sec(r->request_time), &err)
+                              (apr_int64_t)apr_time_sec(apr_time_now()), &err)
            == APR_SUCCESS)
         return proof;
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
