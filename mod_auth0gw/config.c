@@ -788,6 +788,9 @@ const command_rec agw_cmds[] = {
     CLIENTCMD(TAKE2, "Auth0ClientParam", agw_set_client_param, "NAME VALUE: extra form parameter"),
     CLIENTCMD(TAKE1, "Auth0ClientKey", agw_set_client_key,
               "file:PATH of the PEM private key for private_key_jwt"),
+    CLIENTCMD(TAKE12, "Auth0ClientDPoPKey", agw_set_client_dpop_key,
+              "file:PATH of the PEM private key (EC P-256, Ed25519, RSA) that DPoP-binds the "
+              "client's tokens, optionally followed by the alg (PS256 for RSA)"),
     AP_INIT_TAKE1("Auth0ClientKeyID", agw_set_client_str,
                   (void *)offsetof(agw_client_t, sign_kid), RSRC_CONF, "kid of the private_key_jwt key"),
     CLIENTCMD(TAKE1, "Auth0ClientRenew", agw_set_client_renew,

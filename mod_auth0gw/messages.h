@@ -58,6 +58,7 @@
 #define AGW_M_PROXY_FORWARD     "AGW0215" /* error: client and URL of a forward-proxy request (ProxyRequests On): refused (403), the token goes to reverse-proxied backends only */
 #define AGW_M_CC_STORE          "AGW0216" /* crit: the client token store could not be made at process start (out of memory): every request of an Auth0ProxyClient location gets 503 */
 #define AGW_M_CC_RESTORED       "AGW0217" /* info: a process with no backend token took the one kept across restarts (client, expires in, fp) instead of asking the endpoint */
+#define AGW_M_PROXY_DPOP        "AGW0218" /* error: client with Auth0ClientDPoPKey: no DPoP proof for a proxied request (the backend URL is a balancer://, whose member is chosen later, or signing failed): not forwarded (500) */
 
 /* shared cache */
 #define AGW_M_CACHE_OUTAGE      "AGW0301" /* warn: shared cache unreachable (at most every 30 s per process) */

@@ -178,6 +178,8 @@ const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
 const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
+const char *agw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
+                                    const char *alg_name);
 const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg);
 const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);

@@ -215,6 +215,32 @@ const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+const char *agw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
+                                    const char *alg_name)
+{
+    agw_client_t *c;
+    const char *err = in_client(cmd, &c), *pem;
+    apr_size_t len;
+    int literal;
+    agw_alg_e alg = AGW_ALG_NONE;
+    agw_err_t kerr = { NULL, NULL, AGW_R_NONE };
+
+    if (err)
+        return err;
+    if (alg_name && (alg = agw_alg_from_name(alg_name, (apr_size_t)-1)) != AGW_ALG_ES256
+        && alg != AGW_ALG_EDDSA && alg != AGW_ALG_RS256 && alg != AGW_ALG_PS256)
+        return apr_psprintf(cmd->pool, "Auth0ClientDPoPKey: %s is not a DPoP algorithm we "
+                                       "sign with: ES256, EdDSA, RS256 or PS256", alg_name);
+    if ((err = agw_conf_secret(&pem, &len, &literal, cmd->pool, arg, 0)))
+        return apr_psprintf(cmd->pool, "Auth0ClientDPoPKey: %s", err);
+    if (agw_dpopsign_load(&c->dpop_key, cmd->pool, pem, len, alg, &kerr) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "Auth0ClientDPoPKey: %s: %s; give an unencrypted PEM "
+                                       "private key: EC P-256 (ES256), Ed25519 (EdDSA) or RSA "
+                                       ">= 2048 bits (RS256, or PS256 as second argument)",
+                            arg, kerr.reason ? kerr.reason : "unusable key");
+    return NULL;
+}
+
 const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
@@ -465,6 +491,50 @@ static int backend_allowed(const agw_client_t *c, const char *origin)
     return 0;
 }
 
+/* The URL mod_proxy sends the request to, as a DPoP proof's htu (query and fragment are
+ * dropped when signing): r->filename after "proxy:" (mod_proxy has made it canonical by now);
+ * for SetHandler "proxy:URL", the handler's URL followed by r->filename, as mod_proxy's
+ * handler joins them; a unix-socket prefix "unix:/path|" dropped. NULL for a balancer: its
+ * member is chosen after the fixups. */
+static const char *dpop_target(request_rec *r)
+{
+    const char *url, *bar;
+
+    if (r->filename && strncmp(r->filename, "proxy:", 6) == 0)
+        url = r->filename + 6;
+    else if (r->handler && strncmp(r->handler, "proxy:", 6) == 0)
+        url = apr_pstrcat(r->pool, r->handler + 6, r->filename, NULL);
+    else
+        return NULL;
+    if (!strncasecmp(url, "unix:", 5) && (bar = strchr(url, '|')))
+        url = bar + 1;
+    if (!strncasecmp(url, "balancer:", 9) || !strstr(url, "://"))
+        return NULL;
+    return url;
+}
+
+/* A fresh proof for this request and token: htm the method, htu the backend URL, ath the
+ * token's hash, iat now (not the request's arrival: it may have waited for the token). NULL
+ * (logged) when there is none. */
+static const char *dpop_proof_for(request_rec *r, const agw_client_t *c, const char *token)
+{
+    const char *target = dpop_target(r), *proof = NULL;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    if (target
+        && agw_dpopsign_proof(&proof, r->pool, c->dpop_key, r->method, target, token, NULL,
+                              (apr_int64_t)apr_time_sec(apr_time_now()), &err)
+           == APR_SUCCESS)
+        return proof;
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  AGW_M_PROXY_DPOP ": client %s: no DPoP proof for the backend request: %s; "
+                  "request not forwarded (500)", c->name,
+                  target ? (err.reason ? err.reason : "signing failed")
+                         : "the backend URL is not known here (a balancer:// chooses its "
+                           "member later; use a ProxyPass to the member's URL)");
+    return NULL;
+}
+
 /* ---- the caller's token does not travel on --------------------------------------------------- */
 
 /* Header names as CGI and PHP see them: case ignored, '_' the same as '-'. */
@@ -617,7 +687,7 @@ int agw_proxy_fixups(request_rec *r)
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
     const agw_client_t *c;
-    const char *token, *url, *origin;
+    const char *token, *url, *origin, *proof = NULL;
     apr_int64_t retry_after = 5;
 
     if (!dc || !dc->proxy_client || !is_proxied(r))
@@ -658,10 +728,18 @@ int agw_proxy_fixups(request_rec *r)
                       AGW_M_PROXY_NO_TOKEN ": no token for client %s: request not forwarded", c->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    if (c->dpop_key && !(proof = dpop_proof_for(r, c, token)))
+        return HTTP_INTERNAL_SERVER_ERROR;
     agw_count(AGW_COUNT_PROXY_OK);
-    /* the caller's own credential stays here: the backend sees only ours */
+    /* the caller's own credential stays here: the backend sees only ours; a caller's DPoP
+     * proof never goes on (with a Bearer client's token it proves nothing, and a DPoP
+     * client's request carries its own) */
     scrub_caller_token(r, dc);
-    apr_table_setn(r->headers_in, "Authorization", apr_pstrcat(r->pool, "Bearer ", token, NULL));
+    scrub_header(r, "DPoP");
+    apr_table_setn(r->headers_in, "Authorization",
+                   apr_pstrcat(r->pool, proof ? "DPoP " : "Bearer ", token, NULL));
+    if (proof)
+        apr_table_setn(r->headers_in, "DPoP", proof);
     return DECLINED;
 }
 

@@ -235,6 +235,13 @@ static const char *serve_locked(call_t *k)
     return out;
 }
 
+/* A token of the type the client uses: a DPoP client's token is bound to its key, and a
+ * Bearer token must never go out with a proof, nor a bound one without. */
+static int fits_client(const agw_cc_token_t *tok, const agw_client_t *c)
+{
+    return !tok->dpop == !c->dpop_key;
+}
+
 /* The token another process or host published, read as hostile (agw_cc_token_decode). */
 static int shared_token(agw_cc_token_t *tok, call_t *k)
 {
@@ -243,7 +250,8 @@ static int shared_token(agw_cc_token_t *tok, call_t *k)
     apr_size_t len;
 
     return sh && sh->get(sh->baton, k->c->cache_key, &data, &len, k->p) == APR_SUCCESS
-           && agw_cc_token_decode(tok, k->p, data, len, now_of(k)) == APR_SUCCESS;
+           && agw_cc_token_decode(tok, k->p, data, len, now_of(k)) == APR_SUCCESS
+           && fits_client(tok, k->c);
 }
 
 /* The token kept across restarts, once per process and client while it holds none; read as
@@ -264,7 +272,7 @@ static int persisted_token(agw_cc_token_t *tok, call_t *k)
     if (!first || ps->load(ps->baton, k->c->cache_key, &data, &len, k->p) != APR_SUCCESS)
         return 0;
     ok = agw_cc_token_decode(tok, k->p, data, len, now_of(k)) == APR_SUCCESS
-         && now_of(k) + AGW_CC_EXPIRY_MARGIN < tok->expires_at;
+         && fits_client(tok, k->c) && now_of(k) + AGW_CC_EXPIRY_MARGIN < tok->expires_at;
     memset(data, 0, len);
     if (ok)
         logf_(k, AGW_LOG_INFO, AGW_MSG_CC_RESTORED,
@@ -420,9 +428,11 @@ static void publish_token(call_t *k, const agw_cc_token_t *tok, apr_pool_t *p, a
     char *rec;
 
     logf_(k, AGW_LOG_INFO, AGW_MSG_CC_OBTAINED,
-          "token for client %s obtained from %s, expires in %" APR_INT64_T_FMT " s (fp=%s)",
+          "token for client %s obtained from %s, expires in %" APR_INT64_T_FMT " s (fp=%s%s%s)",
           k->c->name, k->c->token_url, tok->expires_at - now,
-          agw_crypt_fingerprint(p, tok->access_token, strlen(tok->access_token)));
+          agw_crypt_fingerprint(p, tok->access_token, strlen(tok->access_token)),
+          tok->dpop ? ", DPoP-bound to jkt=" : "",
+          tok->dpop ? agw_dpopsign_jkt(k->c->dpop_key) : "");
     if (!sh && !ps)
         return;
     rec = agw_cc_token_encode(p, tok, &len);
@@ -476,7 +486,7 @@ static apr_status_t fetch_and_publish(call_t *k)
 {
     agw_ccstore_t *store = k->store;
     apr_int64_t now = now_of(k), next_try;
-    agw_cc_token_t tok = { NULL, 0, 0 };
+    agw_cc_token_t tok = { NULL, 0, 0, 0 };
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     unsigned int failures;
     apr_status_t rv;
@@ -489,6 +499,10 @@ static apr_status_t fetch_and_publish(call_t *k)
         /* never usable by the next request: without the backoff every request would fetch */
         agw_err_set(&err, NULL, apr_psprintf(p, "token lifetime (expires_in %" APR_INT64_T_FMT
                                                 ") too short to use", tok.expires_at - now));
+        rv = APR_EGENERAL;
+    }
+    if (rv == APR_SUCCESS && !fits_client(&tok, k->c)) {
+        agw_err_set(&err, NULL, "token type does not fit the client (DPoP key or not)");
         rv = APR_EGENERAL;
     }
     apr_thread_mutex_lock(k->st->mutex);

@@ -81,6 +81,11 @@ const char *agw_client_finish(agw_client_t *c, apr_pool_t *p)
     for (i = 0; c->params && i + 1 < c->params->nelts; i += 2)
         material = apr_pstrcat(p, material, field(p, APR_ARRAY_IDX(c->params, i, const char *)),
                                field(p, APR_ARRAY_IDX(c->params, i + 1, const char *)), NULL);
+    /* a DPoP-bound token works only with its key: another key (or none) is another token;
+     * appended only with a key, so that a Bearer client's key stays what it was */
+    if (c->dpop_key)
+        material = apr_pstrcat(p, material, "dpop:", field(p, agw_dpopsign_jkt(c->dpop_key)),
+                               NULL);
     if (agw_crypt_sha256(md, material, strlen(material)) != APR_SUCCESS)
         return "cannot hash the client's settings (libcrypto failed)";
     c->cache_key = apr_pstrcat(p, "cc:", agw_b64url_encode(p, md, sizeof(md)), NULL);
@@ -184,6 +189,28 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
                               const char *body, apr_size_t len, apr_int64_t now,
                               agw_err_t *err)
 {
+    return agw_client_parse_as(tok, p, status, body, len, now, 0, err);
+}
+
+/* token_type: Bearer (or none, as some servers send) for a Bearer client, exactly DPoP
+ * (case-insensitive) for a DPoP client; NULL or why not. */
+static const char *token_type_refused(const char *type, int dpop)
+{
+    if (!dpop)
+        return type && strcasecmp(type, "Bearer") != 0
+                   ? "token response has a token_type other than Bearer" : NULL;
+    if (type && !strcasecmp(type, "DPoP"))
+        return NULL;
+    if (!type || !strcasecmp(type, "Bearer"))
+        return "token endpoint did not bind the token to the DPoP key (token_type Bearer or "
+               "none): it is not used; check that the server supports DPoP for this client";
+    return "token response has a token_type other than DPoP";
+}
+
+apr_status_t agw_client_parse_as(agw_cc_token_t *tok, apr_pool_t *p, long status,
+                                 const char *body, apr_size_t len, apr_int64_t now, int dpop,
+                                 agw_err_t *err)
+{
     json_t *doc = NULL, *exp;
     const char *at, *type, *e, *ed;
     agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
@@ -225,31 +252,68 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
         return APR_EGENERAL;
     }
     type = agw_json_str(doc, "token_type");
-    if (type && strcasecmp(type, "Bearer") != 0) {
-        agw_err_set(err, NULL, "token response has a token_type other than Bearer");
+    if ((e = token_type_refused(type, dpop))) {
+        agw_err_set(err, NULL, e);
         return APR_EGENERAL;
     }
+    tok->dpop = dpop;
     tok->access_token = apr_pstrdup(p, at);
     tok->obtained_at = now;
     tok->expires_at = now + (apr_int64_t)lifetime;
     return APR_SUCCESS;
 }
 
-apr_status_t agw_client_fetch(agw_cc_token_t *tok, apr_pool_t *p, const agw_client_t *c,
-                              apr_int64_t now, agw_err_t *err)
+/* RFC 9449 section 8: the server wants a nonce in the proof; 1 when resp says so with one
+ * we can use. */
+static int wants_nonce(apr_pool_t *p, const agw_http_resp_t *resp)
 {
-    agw_http_resp_t *resp;
+    json_t *doc = NULL;
+    agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
+    const char *e;
+
+    if (resp->status != 400 || !agw_dpopsign_nonce_ok(resp->dpop_nonce)
+        || agw_json_parse(&doc, p, resp->body, resp->len, AGW_JSON_MAX_DEPTH, &jerr)
+           != APR_SUCCESS)
+        return 0;
+    e = json_is_object(doc) ? agw_json_str(doc, "error") : NULL;
+    return e && !strcmp(e, "use_dpop_nonce");
+}
+
+/* One token request; with a DPoP key, with a fresh proof (and the server's nonce, if any). */
+static apr_status_t post_once(agw_http_resp_t **presp, apr_pool_t *p, const agw_client_t *c,
+                              apr_int64_t now, const char *nonce, agw_err_t *err)
+{
+    const char *proof = NULL;
     apr_table_t *form;
     apr_status_t rv;
 
     if ((rv = agw_client_form(&form, p, c, now, err)) != APR_SUCCESS)
         return rv;
-    rv = agw_http_post_form(&resp, p, c->token_url, form,
-                            c->auth == AGW_CLIENT_AUTH_BASIC ? c->client_id : NULL,
-                            c->auth == AGW_CLIENT_AUTH_BASIC ? c->secret : NULL, &c->http, err);
-    if (rv != APR_SUCCESS)
+    if (c->dpop_key
+        && (rv = agw_dpopsign_proof(&proof, p, c->dpop_key, "POST", c->token_url, NULL, nonce,
+                                    now, err)) != APR_SUCCESS)
         return rv;
-    return agw_client_parse(tok, p, resp->status, resp->body, resp->len, now, err);
+    return agw_http_post_form_hdr(presp, p, c->token_url, form,
+                                  c->auth == AGW_CLIENT_AUTH_BASIC ? c->client_id : NULL,
+                                  c->auth == AGW_CLIENT_AUTH_BASIC ? c->secret : NULL,
+                                  proof ? apr_pstrcat(p, "DPoP: ", proof, NULL) : NULL,
+                                  &c->http, err);
+}
+
+apr_status_t agw_client_fetch(agw_cc_token_t *tok, apr_pool_t *p, const agw_client_t *c,
+                              apr_int64_t now, agw_err_t *err)
+{
+    agw_http_resp_t *resp;
+    apr_status_t rv;
+
+    if ((rv = post_once(&resp, p, c, now, NULL, err)) != APR_SUCCESS)
+        return rv;
+    /* once only: a server that wants yet another nonce fails like any 400 */
+    if (c->dpop_key && wants_nonce(p, resp)
+        && (rv = post_once(&resp, p, c, now, resp->dpop_nonce, err)) != APR_SUCCESS)
+        return rv;
+    return agw_client_parse_as(tok, p, resp->status, resp->body, resp->len, now,
+                               c->dpop_key != NULL, err);
 }
 
 apr_int64_t agw_client_renew_at(const agw_client_t *c, const agw_cc_token_t *tok)
@@ -270,8 +334,9 @@ apr_int64_t agw_client_backoff(unsigned int failures)
 
 char *agw_cc_token_encode(apr_pool_t *p, const agw_cc_token_t *tok, apr_size_t *plen)
 {
-    char *s = apr_psprintf(p, "1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT " %s",
-                           tok->obtained_at, tok->expires_at, tok->access_token);
+    char *s = apr_psprintf(p, "%s %" APR_INT64_T_FMT " %" APR_INT64_T_FMT " %s%s",
+                           tok->dpop ? "2" : "1", tok->obtained_at, tok->expires_at,
+                           tok->dpop ? "DPoP " : "", tok->access_token);
     *plen = strlen(s);
     return s;
 }
@@ -281,15 +346,20 @@ apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char 
 {
     const char *s, *at;
     apr_int64_t got, exp;
+    int dpop;
 
     /* the record comes from a shared cache: read it as hostile */
     if (len < 7 || len > AGW_CC_MAX_TOKEN + 64 || memchr(data, '\0', len))
         return APR_EINVAL;
     s = apr_pstrmemdup(p, data, len);
-    if (strncmp(s, "1 ", 2) != 0 || !(at = decimal(&got, s + 2)) || *at != ' '
+    dpop = strncmp(s, "2 ", 2) == 0;
+    if ((strncmp(s, "1 ", 2) != 0 && !dpop) || !(at = decimal(&got, s + 2)) || *at != ' '
         || !(at = decimal(&exp, at + 1)) || *at != ' ')
         return APR_EINVAL;
     at++;
+    if (dpop && strncmp(at, "DPoP ", 5) != 0)
+        return APR_EINVAL;
+    at += dpop ? 5 : 0;
     if (exp <= got || strlen(at) > AGW_CC_MAX_TOKEN || !bearer_chars(at))
         return APR_EINVAL;
     /* times as a token endpoint could have given them: obtained no later than now (give or
@@ -299,5 +369,6 @@ apr_status_t agw_cc_token_decode(agw_cc_token_t *tok, apr_pool_t *p, const char 
     tok->obtained_at = got;
     tok->expires_at = exp;
     tok->access_token = at;
+    tok->dpop = dpop;
     return APR_SUCCESS;
 }

@@ -8,6 +8,7 @@
 #include "agw_crypt.h"
 #include "agw_http.h"
 #include "agw_sign.h"
+#include "agw_dpopsign.h"
 
 typedef enum {
     AGW_CLIENT_AUTH_POST = 1,   /* client_secret_post: id and secret in the form */
@@ -36,16 +37,18 @@ typedef struct agw_client_t {
     const char *cache_key;      /* set by agw_client_finish */
     apr_array_header_t *backends; /* const char *: "scheme://host:port" origins the token may
                                    * go to (Auth0ClientBackend, the glue's); NULL: any */
+    agw_dpopsign_key_t *dpop_key; /* Auth0ClientDPoPKey: DPoP-bound tokens; NULL: Bearer */
 } agw_client_t;
 
 typedef struct agw_cc_token_t {
     const char *access_token;
     apr_int64_t obtained_at;
     apr_int64_t expires_at;
+    int dpop;                   /* token_type DPoP: bound to the client's DPoP key */
 } agw_cc_token_t;
 
 /* Checks a configured client and computes its cache key (SHA-256 over token URL, client id,
- * audience, scope and extra parameters). Returns NULL or what is missing and how to fix it. */
+ * audience, scope and extra parameters, and the DPoP key's thumbprint when it has one). Returns NULL or what is missing and how to fix it. */
 const char *agw_client_finish(agw_client_t *c, apr_pool_t *p);
 
 /* The form fields of the token request (for tests, and used by agw_client_fetch); for
@@ -60,7 +63,15 @@ apr_status_t agw_client_parse(agw_cc_token_t *tok, apr_pool_t *p, long status,
                               const char *body, apr_size_t len, apr_int64_t now,
                               agw_err_t *err);
 
-/* Requests a token now. */
+/* The same for a client with a DPoP key when dpop: token_type must be DPoP (a Bearer answer
+ * means the server did not bind the token; it is refused, not used as a bearer token). */
+apr_status_t agw_client_parse_as(agw_cc_token_t *tok, apr_pool_t *p, long status,
+                                 const char *body, apr_size_t len, apr_int64_t now, int dpop,
+                                 agw_err_t *err);
+
+/* Requests a token now. With a DPoP key the request carries a proof (htm POST, htu the token
+ * URL); a 400 use_dpop_nonce answer with a DPoP-Nonce header is retried once with a new proof
+ * that carries the nonce (RFC 9449 section 8). */
 apr_status_t agw_client_fetch(agw_cc_token_t *tok, apr_pool_t *p, const agw_client_t *c,
                               apr_int64_t now, agw_err_t *err);
 
@@ -70,7 +81,9 @@ apr_int64_t agw_client_renew_at(const agw_client_t *c, const agw_cc_token_t *tok
 /* Seconds to wait after the n-th consecutive failure (n >= 1): 2, 4, 8 ... capped at 60. */
 apr_int64_t agw_client_backoff(unsigned int failures);
 
-/* The cache record of a token: "1 <obtained_at> <expires_at> <token>". Decoding reads it as
+/* The cache record of a token: "1 <obtained_at> <expires_at> <token>" for a Bearer token,
+ * "2 <obtained_at> <expires_at> DPoP <token>" for a DPoP-bound one (version 1 records, as
+ * earlier versions wrote them, stay readable and are Bearer). Decoding reads it as
  * hostile: besides its form, obtained_at must not be later than now + AGW_CC_CLOCK_SKEW,
  * expires_at must be after now, and the lifetime at most AGW_CC_MAX_LIFETIME (one write of
  * far-future times must not pin a token in every process). */

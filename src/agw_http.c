@@ -163,6 +163,17 @@ static int scheme_is(const char *url, const char *scheme)
     return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
 }
 
+/* The last value of a response header of the final response, bounded, or NULL. */
+static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
+{
+    struct curl_header *h = NULL;
+
+    if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value
+        || strlen(h->value) > 1024)
+        return NULL;
+    return apr_pstrdup(p, h->value);
+}
+
 /* One transfer on a fresh easy handle (handles are not shared between threads). */
 /* The options of every transfer: protocols, TLS verification, no redirects, timeouts, the
  * body limit and sink, our user agent, no proxy for loopback. */
@@ -192,7 +203,7 @@ static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
 /* Accept, and for a POST the form's type (no Expect: token endpoints never send 100
  * Continue) and body; NULL when out of memory. */
 static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size_t post_len,
-                                          const char *auth_header)
+                                          const char *auth_header, const char *extra_header)
 {
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
 
@@ -205,6 +216,8 @@ static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size
     }
     if (auth_header && headers)
         headers = curl_slist_append(headers, auth_header);
+    if (extra_header && headers)
+        headers = curl_slist_append(headers, extra_header);
     return headers;
 }
 
@@ -226,7 +239,8 @@ static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t 
 
 static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
                             const char *post, apr_size_t post_len, const char *auth_header,
-                            const agw_http_opts_t *opts, agw_err_t *err)
+                            const char *extra_header, const agw_http_opts_t *opts,
+                            agw_err_t *err)
 {
     agw_http_opts_t defaults = { 0 };
     body_buf_t body = { 0 };
@@ -259,7 +273,7 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
         goto leave;
     rv = APR_EGENERAL;
 
-    if (!(headers = request_headers(curl, post, post_len, auth_header))) {
+    if (!(headers = request_headers(curl, post, post_len, auth_header, extra_header))) {
         agw_err_set(err, NULL, "out of memory");
         rv = APR_ENOMEM;
         goto leave;
@@ -275,6 +289,7 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
         resp->content_type = apr_pstrdup(p, ctype);
+    resp->dpop_nonce = response_header(p, curl, "DPoP-Nonce");
     resp->len = body.len;
     resp->body = apr_pstrmemdup(p, body.data ? body.data : "", body.len);
     *presp = resp;
@@ -288,7 +303,7 @@ leave:
 apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
                           const agw_http_opts_t *opts, agw_err_t *err)
 {
-    return perform(presp, p, url, NULL, 0, NULL, opts, err);
+    return perform(presp, p, url, NULL, 0, NULL, NULL, opts, err);
 }
 
 /* application/x-www-form-urlencoded (RFC 6749 appendix B): unreserved bytes as they are,
@@ -317,6 +332,14 @@ apr_status_t agw_http_post_form(agw_http_resp_t **presp, apr_pool_t *p, const ch
                                 const apr_table_t *form, const char *basic_user,
                                 const char *basic_pass, const agw_http_opts_t *opts,
                                 agw_err_t *err)
+{
+    return agw_http_post_form_hdr(presp, p, url, form, basic_user, basic_pass, NULL, opts, err);
+}
+
+apr_status_t agw_http_post_form_hdr(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                                    const apr_table_t *form, const char *basic_user,
+                                    const char *basic_pass, const char *extra_header,
+                                    const agw_http_opts_t *opts, agw_err_t *err)
 {
     static const char basic[] = "Authorization: Basic ";
     const apr_array_header_t *elts = form ? apr_table_elts(form) : NULL;
@@ -355,7 +378,7 @@ apr_status_t agw_http_post_form(agw_http_resp_t **presp, apr_pool_t *p, const ch
         memcpy(auth, basic, sizeof(basic) - 1);
         apr_base64_encode(auth + sizeof(basic) - 1, cred, len);
     }
-    rv = perform(presp, p, url, body, body_len, auth, opts, err);
+    rv = perform(presp, p, url, body, body_len, auth, extra_header, opts, err);
     /* Pool memory is not cleared when the pool goes, and these hold the client secret. */
     wipe(body, body_len);
     if (cred)

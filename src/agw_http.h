@@ -19,6 +19,7 @@ typedef struct agw_http_resp_t {
     char *body;                 /* NUL-terminated, from the caller's pool */
     apr_size_t len;
     const char *content_type;   /* may be NULL */
+    const char *dpop_nonce;     /* the DPoP-Nonce response header (RFC 9449 8), or NULL */
 } agw_http_resp_t;
 
 /* Call once per process before threads (curl_global_init). */
@@ -35,5 +36,11 @@ apr_status_t agw_http_post_form(agw_http_resp_t **presp, apr_pool_t *p, const ch
                                 const apr_table_t *form, const char *basic_user,
                                 const char *basic_pass, const agw_http_opts_t *opts,
                                 agw_err_t *err);
+
+/* The same with one more request header line, "Name: value" (NULL: none). */
+apr_status_t agw_http_post_form_hdr(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                                    const apr_table_t *form, const char *basic_user,
+                                    const char *basic_pass, const char *extra_header,
+                                    const agw_http_opts_t *opts, agw_err_t *err);
 
 #endif

@@ -7,8 +7,10 @@
 #include <openssl/ec.h>
 #include <openssl/core_names.h>
 #include <openssl/bn.h>
+#include <apr_strings.h>
 
 #include "agw_sign.h"
+#include "agw_b64.h"
 
 struct agw_privkey_t {
     EVP_PKEY *pkey;
@@ -191,4 +193,55 @@ leave:
 apr_status_t agw_sign_random(unsigned char *buf, apr_size_t n)
 {
     return RAND_bytes(buf, (int)n) == 1 ? APR_SUCCESS : APR_EGENERAL;
+}
+
+/* A big number as unsigned big-endian, padded to width bytes (0: minimal), base64url. */
+static const char *bn_b64(apr_pool_t *p, const BIGNUM *bn, int width)
+{
+    int n = width ? width : BN_num_bytes(bn);
+    unsigned char *buf = apr_palloc(p, (apr_size_t)(n ? n : 1));
+
+    if (BN_bn2binpad(bn, buf, n) != n)
+        return NULL;
+    return agw_b64url_encode(p, buf, (apr_size_t)n);
+}
+
+static const char *bn_param_b64(apr_pool_t *p, const EVP_PKEY *pk, const char *name, int width)
+{
+    BIGNUM *bn = NULL;
+    const char *out;
+
+    if (!EVP_PKEY_get_bn_param(pk, name, &bn))
+        return NULL;
+    out = bn_b64(p, bn, width);
+    BN_free(bn);
+    return out;
+}
+
+const char *agw_privkey_public_jwk(apr_pool_t *p, const agw_privkey_t *key)
+{
+    const char *a, *b;
+    unsigned char raw[32];
+    size_t rawlen = sizeof(raw);
+
+    switch (key->kty) {
+    case AGW_KTY_RSA:
+        a = bn_param_b64(p, key->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
+        b = bn_param_b64(p, key->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
+        return a && b ? apr_psprintf(p, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", a, b)
+                      : NULL;
+    case AGW_KTY_EC:
+        a = bn_param_b64(p, key->pkey, OSSL_PKEY_PARAM_EC_PUB_X, key->field_bytes);
+        b = bn_param_b64(p, key->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, key->field_bytes);
+        return a && b ? apr_psprintf(p, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+                                     key->curve, a, b)
+                      : NULL;
+    case AGW_KTY_OKP:
+        if (EVP_PKEY_get_raw_public_key(key->pkey, raw, &rawlen) != 1 || rawlen != 32)
+            return NULL;
+        return apr_psprintf(p, "{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"%s\"}",
+                            agw_b64url_encode(p, raw, rawlen));
+    default:
+        return NULL;
+    }
 }

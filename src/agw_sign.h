@@ -22,6 +22,11 @@ apr_status_t agw_sign(unsigned char **psig, apr_size_t *psiglen, apr_pool_t *p, 
                       const agw_privkey_t *key, const unsigned char *data, apr_size_t datalen,
                       agw_err_t *err);
 
+/* The public half as a JWK with exactly the members RFC 7638 requires, in its order and
+ * without whitespace ({"crv","kty","x","y"} for EC, {"e","kty","n"} for RSA, {"crv","kty","x"}
+ * for Ed25519): a public JWK and its thumbprint's input at once. NULL when OpenSSL fails. */
+const char *agw_privkey_public_jwk(apr_pool_t *p, const agw_privkey_t *key);
+
 /* n cryptographically random bytes. */
 apr_status_t agw_sign_random(unsigned char *buf, apr_size_t n);
 

@@ -54,7 +54,7 @@ sub placeholder_file {
     my ($path, $directive) = @_;
     return $made{$path} //= do {
         my $file = "$dir/placeholder-" . ++$n_file;
-        if ($directive =~ /^Auth0ClientKey$/i) {
+        if ($directive =~ /^Auth0Client(?:DPoP)?Key$/i) {
             system('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt',
                    'ec_paramgen_curve:P-256', '-out', $file) == 0 or die "openssl genpkey failed";
         }

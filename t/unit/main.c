@@ -27,6 +27,7 @@ int main(void)
         agw_suite_hcache,
         agw_suite_util,
         agw_suite_dpop,
+        agw_suite_dpopsign,
     };
     SRunner *sr = NULL;
     int failed;

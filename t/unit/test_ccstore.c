@@ -31,6 +31,7 @@ typedef struct endpoint_t {
     apr_thread_mutex_t *m;
     apr_thread_cond_t *cv;
     int fail;                   /* answer with an error */
+    int unbound;                /* a Bearer token even for a DPoP client */
     apr_int64_t lifetime;       /* expires_in of the tokens it gives */
     const char *block;          /* this client's requests wait for release */
     int blocked, released;
@@ -146,6 +147,7 @@ static apr_status_t fake_fetch(void *baton, agw_cc_token_t *tok, apr_pool_t *p,
         return APR_EGENERAL;
     }
     tok->access_token = apr_psprintf(p, "tok-%s-%d", c->name, n);
+    tok->dpop = c->dpop_key != NULL && !ep.unbound;
     tok->obtained_at = now;
     tok->expires_at = now + ep.lifetime;
     return APR_SUCCESS;
@@ -755,6 +757,52 @@ START_TEST(a_kept_token_survives_a_restart_while_valid)
 }
 END_TEST
 
+/* ---- DPoP-bound tokens ------------------------------------------------------------------------ */
+
+static const char DPOP_PEM[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQguTiN3ZK7DljvRQMd\n"
+    "eIC8wRkl3Maf3pJ5tzJCRnJ2CHehRANCAARQ4+ihg/jkLYPa5K/9KB0Rr3VN5rH6\n"
+    "RXHJFvNEdEUI2PB1FoWqrKG5DW/X60u8ETy7iWhN9/g3U26HAci3luaO\n"
+    "-----END PRIVATE KEY-----\n";
+
+START_TEST(dpop_tokens_are_shared_only_with_dpop_clients)
+{
+    agw_ccstore_t *p1 = process(1), *p2 = process(1), *p3 = process(1);
+    agw_client_t *a = client("a");
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    ck_assert_int_eq(agw_dpopsign_load(&a->dpop_key, agw_test_pool, DPOP_PEM,
+                                       sizeof(DPOP_PEM) - 1, AGW_ALG_NONE, &err), APR_SUCCESS);
+    ck_assert_str_eq(get(p1, a, NULL), "tok-a-1");
+    ck_assert_str_eq(fake_value("cc:a"), "2 1000 1100 DPoP tok-a-1");
+    ck_assert_ptr_nonnull(strstr(last_log, ", DPoP-bound to jkt="));
+    at(1010);
+    ck_assert_str_eq(get(p2, a, NULL), "tok-a-1");     /* another process adopts it */
+    ck_assert_int_eq(ep.calls_a, 1);
+    /* a Bearer record under a DPoP client's key is not taken: that process fetches its own */
+    fake_put(&fk, "cc:a", "1 1000 1100 bearer-tok", 22, 1100, agw_test_pool);
+    ck_assert_str_eq(get(p3, a, NULL), "tok-a-2");
+    ck_assert_int_eq(ep.calls_a, 2);
+}
+END_TEST
+
+START_TEST(dpop_client_refuses_an_unbound_token)
+{
+    agw_ccstore_t *p1 = process(1);
+    agw_client_t *a = client("a");
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry = 0;
+
+    ck_assert_int_eq(agw_dpopsign_load(&a->dpop_key, agw_test_pool, DPOP_PEM,
+                                       sizeof(DPOP_PEM) - 1, AGW_ALG_NONE, &err), APR_SUCCESS);
+    ep.unbound = 1;
+    ck_assert_ptr_null(get(p1, a, &retry));
+    ck_assert_int_eq(logged_failed, 1);
+    ck_assert_ptr_nonnull(strstr(last_log, "token type does not fit the client"));
+}
+END_TEST
+
 Suite *agw_suite_ccstore(void)
 {
     Suite *s = suite_create("ccstore");
@@ -778,6 +826,8 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, one_renewer_others_served_the_old_token);
     tcase_add_test(tc, a_slow_client_never_delays_another);
     tcase_add_test(tc, a_kept_token_survives_a_restart_while_valid);
+    tcase_add_test(tc, dpop_tokens_are_shared_only_with_dpop_clients);
+    tcase_add_test(tc, dpop_client_refuses_an_unbound_token);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -680,7 +680,7 @@ END_TEST
 START_TEST(renew_at_share_of_lifetime)
 {
     agw_client_t *c = client();
-    agw_cc_token_t tok = { "t", 1000, 4600 };
+    agw_cc_token_t tok = { "t", 1000, 4600, 0 };
 
     c->renew_percent = 80;
     ck_assert(agw_client_renew_at(c, &tok) == 1000 + 2880);
@@ -723,7 +723,7 @@ END_TEST
 
 START_TEST(record_round_trip)
 {
-    agw_cc_token_t tok = { "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", NOW, NOW + 86400 }, back;
+    agw_cc_token_t tok = { "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", NOW, NOW + 86400, 0 }, back;
     apr_size_t len = 0;
     char *rec = agw_cc_token_encode(agw_test_pool, &tok, &len);
 
@@ -740,7 +740,7 @@ END_TEST
 START_TEST(record_round_trip_max_token)
 {
     char *t = apr_palloc(agw_test_pool, AGW_CC_MAX_TOKEN + 1), *rec;
-    agw_cc_token_t tok = { NULL, 1, 2 }, back = { 0 };
+    agw_cc_token_t tok = { NULL, 1, 2, 0 }, back = { 0 };
     apr_size_t len;
 
     memset(t, 'Z', AGW_CC_MAX_TOKEN);
@@ -768,7 +768,7 @@ START_TEST(record_hostile)
     apr_size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        agw_cc_token_t tok = { NULL, 0, 0 };
+        agw_cc_token_t tok = { NULL, 0, 0, 0 };
         ck_assert_msg(agw_cc_token_decode(&tok, agw_test_pool, bad[i].rec, bad[i].len, 1)
                       == APR_EINVAL, "record %u accepted", (unsigned)i);
         ck_assert_ptr_null(tok.access_token);
@@ -780,7 +780,7 @@ START_TEST(record_oversized_token)
 {
     apr_size_t n = AGW_CC_MAX_TOKEN + 1, len;
     char *rec = apr_palloc(agw_test_pool, n + 32);
-    agw_cc_token_t tok = { NULL, 0, 0 };
+    agw_cc_token_t tok = { NULL, 0, 0, 0 };
 
     len = (apr_size_t)sprintf(rec, "1 1 2 ");
     memset(rec + len, 'a', n);
@@ -807,7 +807,7 @@ START_TEST(record_times_are_checked_against_now)
     apr_size_t i;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        agw_cc_token_t tok = { NULL, 0, 0 };
+        agw_cc_token_t tok = { NULL, 0, 0, 0 };
         ck_assert_msg((agw_cc_token_decode(&tok, agw_test_pool, cases[i].rec,
                                            strlen(cases[i].rec), NOW) == APR_SUCCESS)
                       == cases[i].ok, "record %u: %s", (unsigned)i, cases[i].rec);
@@ -820,7 +820,7 @@ START_TEST(record_not_terminated)
 {
     const char src[] = "1 10 20 abcdefXXXX";
     char *buf = apr_pmemdup(agw_test_pool, src, 14);     /* "1 10 20 abcdef", no NUL */
-    agw_cc_token_t tok = { NULL, 0, 0 };
+    agw_cc_token_t tok = { NULL, 0, 0, 0 };
 
     ck_assert_int_eq(agw_cc_token_decode(&tok, agw_test_pool, buf, 14, 15), APR_SUCCESS);
     ck_assert_str_eq(tok.access_token, "abcdef");

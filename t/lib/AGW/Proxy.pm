@@ -70,7 +70,8 @@ sub http_get {
 }
 
 # GETs every URL of @$urls at the same time (one forked process each, started together);
-# returns [{status, retry_after, auth, elapsed}] in the order of @$urls.
+# returns [{status, retry_after, auth, dpop, elapsed}] in the order of @$urls (auth and dpop:
+# the Authorization and DPoP headers the echo backend received).
 sub parallel_get {
     my ($urls, %headers) = @_;
     my @kids;
@@ -90,6 +91,7 @@ sub parallel_get {
                 status      => $res->{status},
                 retry_after => $res->{headers}{'retry-after'},
                 auth        => echo_auth($res),
+                dpop        => echo_header($res, 'DPoP'),
             };
             print $w $JSON->encode($out);
             close $w;
