@@ -24,6 +24,7 @@
 #include "agw_tcache.h"
 #include "agw_util.h"
 #include "agw_dpop.h"
+#include "agw_nonce.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -638,8 +639,40 @@ static const request_rec *initial_request(const request_rec *r)
     return r;
 }
 
-/* The DPoP header verified against the request and the token: DECLINED when it holds, else
- * the refusal's answer. */
+/* ---- server-provided DPoP nonces (Auth0DPoPNonce, RFC 9449 sections 8 and 9) ---------------- */
+
+/* The current nonce in one DPoP-Nonce header of the client's request, whatever the answer:
+ * err_headers_out outlives an error, an internal redirect and a proxied response's headers. */
+static void dpop_nonce_offer(request_rec *r, apr_int64_t now)
+{
+    request_rec *top = r;
+    const char *nonce;
+
+    while (top->main)
+        top = top->main;
+    if ((nonce = agw_nonce_make(top->pool, agw_cache_dpop_nonces(), now)))
+        apr_table_setn(top->err_headers_out, "DPoP-Nonce", nonce);
+}
+
+/* With Auth0DPoPNonce On, a verified proof must carry a nonce issued here (by any process of
+ * the host, or any host sharing Auth0CacheSecret) within the last two slots; otherwise 401
+ * use_dpop_nonce, and the client retries with the DPoP-Nonce it got. DECLINED when it holds. */
+static int dpop_nonce_check(request_rec *r, const agw_dir_conf_t *c, const agw_dpop_t *proof,
+                            json_t *claims, const char *fp, apr_int64_t now)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    if (!agw_conf_dpop_nonce(c))
+        return DECLINED;
+    dpop_nonce_offer(r, now);
+    if (agw_nonce_check(agw_cache_dpop_nonces(), r->pool, proof->nonce, now,
+                        agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) == APR_SUCCESS)
+        return DECLINED;
+    return reject(r, fp, claims, &err);
+}
+
+/* The DPoP header verified against the request, the token and (Auth0DPoPNonce On) the nonces
+ * issued here: DECLINED when it holds, else the refusal's answer. */
 static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *snd,
                       json_t *claims, const char *fp, apr_int64_t now, agw_dpop_t **proof)
 {
@@ -661,7 +694,7 @@ static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *s
     req.leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
     if (agw_dpop_verify(proof, r->pool, hdr, strlen(hdr), &req, &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
-    return DECLINED;
+    return dpop_nonce_check(r, c, *proof, claims, fp, now);
 }
 
 /* A proof's jti, remembered in the shared cache until the proof would be too old anyway:

@@ -11,6 +11,7 @@
 
 #include "mod_auth0gw.h"
 #include "agw_seal.h"
+#include "agw_nonce.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -31,6 +32,15 @@ static const char *secret_new, *secret_old;
 static apr_size_t secret_new_len, secret_old_len;
 static const char *cache_where;           /* file:line of Auth0Cache, for configtest messages */
 static agw_seal_t *seal;                  /* seals every record; made in post_config */
+static agw_nonce_t *nonces;               /* issues and checks DPoP nonces; made in post_config */
+
+#define NONCE_RETAINED_KEY "auth0gw-dpop-nonce-secret"
+/* Kept by httpd across restarts (the module is unloaded and loaded again): the host's random
+ * nonce secret, so that a graceful restart does not make every client's nonce stale. */
+typedef struct nonce_secret_t {
+    unsigned char bytes[AGW_NONCE_MIN_SECRET];
+    int made;
+} nonce_secret_t;
 
 const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
 {
@@ -132,6 +142,53 @@ apr_status_t agw_cache_fleet_seal(agw_seal_t **ps, apr_pool_t *p, agw_err_t *err
     return rv;
 }
 
+/* The host's random nonce secret: made once in the parent, inherited by every child. */
+static const unsigned char *host_nonce_secret(void)
+{
+    nonce_secret_t *kept = ap_retained_data_get(NONCE_RETAINED_KEY);
+
+    if (!kept)
+        kept = ap_retained_data_create(NONCE_RETAINED_KEY, sizeof(*kept));
+    if (!kept->made && apr_generate_random_bytes(kept->bytes, sizeof(kept->bytes)) == APR_SUCCESS)
+        kept->made = 1;
+    return kept->made ? kept->bytes : NULL;
+}
+
+/* The DPoP nonce keys: from the fleet secret (every host issues and accepts the same nonces;
+ * an older secret's nonces stay accepted), else from the host's random secret. */
+static int make_nonces(apr_pool_t *pconf, server_rec *s)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const unsigned char *host;
+    apr_status_t rv;
+
+    if (secret_new) {
+        rv = agw_nonce_create(&nonces, pconf, (const unsigned char *)secret_new, secret_new_len,
+                              &err);
+        if (rv == APR_SUCCESS && secret_old)
+            rv = agw_nonce_add_old(nonces, (const unsigned char *)secret_old, secret_old_len,
+                                   &err);
+    }
+    else if ((host = host_nonce_secret()))
+        rv = agw_nonce_create(&nonces, pconf, host, AGW_NONCE_MIN_SECRET, &err);
+    else {
+        agw_err_set(&err, NULL, "no random bytes for the DPoP nonce key");
+        rv = APR_EGENERAL;
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, AGW_M_NONCE_KEY ": cannot make the DPoP "
+                     "nonce key: %s", err.reason ? err.reason : "unknown error");
+        nonces = NULL;
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+const agw_nonce_t *agw_cache_dpop_nonces(void)
+{
+    return nonces;
+}
+
 int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     apr_status_t rv;
@@ -140,6 +197,7 @@ int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     secret_new_len = secret_old_len = 0;
     cache_where = NULL;
     seal = NULL;
+    nonces = NULL;
     if ((rv = ap_mutex_register(pconf, CACHE_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
         return 500;
     if ((rv = ap_mutex_register(pconf, FETCH_MUTEX, NULL, APR_LOCK_DEFAULT, 0)) != APR_SUCCESS)
@@ -163,6 +221,8 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     const char *err, *args;
     apr_status_t rv;
 
+    if (make_nonces(pconf, s) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
     provider_name = sc->cache_provider ? sc->cache_provider : "shmcb";
     args = sc->cache_args;
     provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, provider_name,

@@ -36,6 +36,7 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     c->mode = AGW_UNSET;
     c->pass_preflight = AGW_UNSET;
     c->dpop = AGW_UNSET;
+    c->dpop_nonce = AGW_UNSET;
     /* a section read at start lives as long as the configuration: it may remember things */
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM) {
         c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
@@ -131,6 +132,7 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(mode);
     MERGE_NUM(pass_preflight);
     MERGE_NUM(dpop);
+    MERGE_NUM(dpop_nonce);
     MERGE_PTR(where);
     /* a memo is only for configurations read at start: one that has .htaccess in it lives
      * in a request pool, and must neither fill nor trust its parent section's memo */
@@ -148,6 +150,11 @@ agw_mode_e agw_conf_mode(const agw_dir_conf_t *c)
 agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c)
 {
     return c->dpop == AGW_UNSET ? AGW_DPOP_ALLOWED : (agw_dpop_mode_e)c->dpop;
+}
+
+int agw_conf_dpop_nonce(const agw_dir_conf_t *c)
+{
+    return c->dpop_nonce == AGW_UNSET ? 0 : c->dpop_nonce;
 }
 
 apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
@@ -390,6 +397,12 @@ static const char *set_dpop(cmd_parms *cmd, void *dc, const char *arg)
     else
         return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a DPoP mode; give off, allowed "
                                       "or required", arg));
+    return NULL;
+}
+
+static const char *set_dpop_nonce(cmd_parms *cmd, void *dc, int on)
+{
+    ((agw_dir_conf_t *)dc)->dpop_nonce = on;
     return NULL;
 }
 
@@ -745,6 +758,9 @@ const command_rec agw_cmds[] = {
     DIRCMD(TAKE1, "Auth0DPoP", set_dpop,
            "allowed (default: DPoP proofs verified, RFC 9449), required (Bearer refused) or "
            "off (Bearer only); a DPoP-bound token is accepted only with its proof"),
+    DIRCMD(FLAG, "Auth0DPoPNonce", set_dpop_nonce,
+           "On: a DPoP proof must carry a nonce this server issued recently (DPoP-Nonce, "
+           "RFC 9449 section 9)"),
     DIRCMD(FLAG, "Auth0PassPreflight", set_preflight,
            "On: a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) "
            "needs no token"),

@@ -25,6 +25,7 @@
 #define AGW_M_CACHE_MUTEX       "AGW0025" /* emerg: the global mutex of the shared cache cannot be created */
 #define AGW_M_CACHE_KEY         "AGW0026" /* emerg: the shared-cache key could not be made (no random bytes, or HKDF failed) */
 #define AGW_M_STATE_DIR         "AGW0027" /* warn: the directory of the keys kept across restarts (Auth0StateDir) or its key file cannot be used: keys are not kept (the server starts), or a bad key file was replaced */
+#define AGW_M_NONCE_KEY         "AGW0029" /* emerg: the DPoP nonce key could not be made (no random bytes, or HKDF failed) */
 #define AGW_M_METRICS_SHM       "AGW0030" /* warn: the shared memory for the host's counters could not be made: each process counts for itself, and the status page says so */
 #define AGW_M_METRICS_RESET     "AGW0031" /* notice: a restart with a module that counts other things: the host's counters start again from zero */
 #define AGW_M_HCACHE_SHM        "AGW0032" /* warn: the shared memory for the host-wide table of verified tokens could not be made: each process keeps its own cache of Auth0TokenCache entries */

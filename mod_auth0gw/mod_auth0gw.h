@@ -87,6 +87,7 @@ typedef struct agw_dir_conf_t {
     int mode;                           /* Auth0Mode, agw_mode_e; AGW_UNSET: enforce */
     int pass_preflight;                 /* Auth0PassPreflight; AGW_UNSET: Off */
     int dpop;                           /* Auth0DPoP, agw_dpop_mode_e; AGW_UNSET: allowed */
+    int dpop_nonce;                     /* Auth0DPoPNonce; AGW_UNSET: Off */
     volatile void **src_memo;           /* the key source this section resolved to (authn.c);
                                          * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
@@ -150,6 +151,8 @@ apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
 agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
 /* Auth0DPoP of a merged configuration */
 agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c);
+/* Auth0DPoPNonce of a merged configuration: 1 On */
+int agw_conf_dpop_nonce(const agw_dir_conf_t *c);
 
 /* lifecycle.c */
 void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
@@ -219,6 +222,11 @@ void agw_fetch_unlock(void);
 /* A sealer made from Auth0CacheSecret (for the state files too); APR_NOTFOUND without one. */
 struct agw_seal_t;
 apr_status_t agw_cache_fleet_seal(struct agw_seal_t **ps, apr_pool_t *p, agw_err_t *err);
+/* The DPoP nonce maker (Auth0DPoPNonce), made in post_config before the children fork: from
+ * Auth0CacheSecret when there is one (every host of the fleet alike), else from a random key
+ * kept across restarts (every process of the host alike). NULL before post_config. */
+struct agw_nonce_t;
+const struct agw_nonce_t *agw_cache_dpop_nonces(void);
 
 /* state.c: the keys kept across restarts, in sealed files under Auth0StateDir (default: the
  * runtime directory's auth0gw/), made ready by the parent before the children start. */

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <apr_atomic.h>
@@ -579,6 +580,61 @@ apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
 int agw_crypt_memeq(const void *a, const void *b, apr_size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+apr_status_t agw_crypt_hmac_sha256(unsigned char out[32], const unsigned char *key,
+                                   apr_size_t keylen, const void *data, apr_size_t len)
+{
+    OSSL_PARAM params[2];
+    EVP_MAC_CTX *ctx;
+    size_t outlen = 0;
+    int ok;
+
+    md_get(MD_SHA256); /* runs crypt_init once */
+    if (!hmac_cache || !(ctx = EVP_MAC_CTX_new(hmac_cache))) {
+        memset(out, 0, 32);
+        ERR_clear_error();
+        return APR_EGENERAL;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *)md_names[MD_SHA256], 0);
+    params[1] = OSSL_PARAM_construct_end();
+    ok = EVP_MAC_init(ctx, key, keylen, params) == 1 && EVP_MAC_update(ctx, data, len) == 1
+         && EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
+    EVP_MAC_CTX_free(ctx);
+    if (!ok) {
+        memset(out, 0, 32);
+        ERR_clear_error();
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_crypt_hkdf_sha256(unsigned char *out, apr_size_t outlen,
+                                   const unsigned char *secret, apr_size_t len,
+                                   const char *salt, const char *info)
+{
+    OSSL_PARAM params[5], *q = params;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!ctx)
+        goto leave;
+    *q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, len);
+    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, strlen(salt));
+    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+    *q = OSSL_PARAM_construct_end();
+    if (EVP_KDF_derive(ctx, out, outlen, params) == 1)
+        rv = APR_SUCCESS;
+leave:
+    if (rv != APR_SUCCESS)
+        OPENSSL_cleanse(out, outlen);
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    ERR_clear_error();
+    return rv;
 }
 
 /* Failures injected by agw_crypt_test_fail_sha256; always 0 outside the unit tests. */

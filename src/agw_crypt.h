@@ -82,6 +82,19 @@ int agw_crypt_memeq(const void *a, const void *b, apr_size_t len);
 apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
     __attribute__((warn_unused_result));
 
+/* HMAC-SHA256 of data under key into out. APR_SUCCESS, or APR_EGENERAL when libcrypto failed
+ * (out is then all zero and must not be used). */
+apr_status_t agw_crypt_hmac_sha256(unsigned char out[32], const unsigned char *key,
+                                   apr_size_t keylen, const void *data, apr_size_t len)
+    __attribute__((warn_unused_result));
+
+/* HKDF-SHA256 (RFC 5869): outlen bytes of key material from secret, salt and info (both
+ * NUL-terminated labels). APR_SUCCESS, or APR_EGENERAL (out then wiped). */
+apr_status_t agw_crypt_hkdf_sha256(unsigned char *out, apr_size_t outlen,
+                                   const unsigned char *secret, apr_size_t len,
+                                   const char *salt, const char *info)
+    __attribute__((warn_unused_result));
+
 /* A short fingerprint for logs: the first 12 hex digits of SHA-256(data), from p; "-" when
  * the hash failed. */
 char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);

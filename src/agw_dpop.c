@@ -222,6 +222,7 @@ static apr_status_t dpop_claims(agw_dpop_t *out, const json_t *claims,
     if (req->now - out->iat > window + leeway)
         return dpop_refuse(err, "DPoP proof is too old");
     out->replay_until = out->iat + window + leeway + 1;
+    out->nonce = agw_json_str(claims, "nonce");
     out->jti = agw_json_str(claims, "jti");
     if (!out->jti || !*out->jti)
         return dpop_refuse(err, "DPoP proof jti missing");

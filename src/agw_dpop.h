@@ -35,6 +35,8 @@ typedef struct agw_dpop_t {
     const char *jti;
     apr_int64_t iat;
     apr_int64_t replay_until;   /* after this time the proof would be refused anyway (iat) */
+    const char *nonce;          /* the nonce claim when a string (RFC 9449 section 8), else NULL;
+                                 * checked by the caller (agw_nonce_check) when it issues nonces */
     agw_alg_e alg;
 } agw_dpop_t;
 

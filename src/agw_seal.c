@@ -1,13 +1,12 @@
 /* Sealed records for the shared cache: AES-256-GCM under a fleet key, the cache key bound as associated data, a version byte and a key id for rotation. */
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/core_names.h>
 #include <openssl/rand.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "agw_seal.h"
+#include "agw_crypt.h"
 
 #define KEY_BYTES   32
 #define KID_BYTES   4
@@ -33,33 +32,16 @@ static apr_status_t seal_wipe(void *data)
 /* HKDF-SHA256(secret) -> 32 key bytes and a 4-byte key id that names the key in records. */
 static apr_status_t derive(seal_key_t *k, const unsigned char *secret, apr_size_t len)
 {
-    static const char salt[] = "mod_auth0gw shared cache";
-    static const char info[] = "AES-256-GCM record key v1";
     unsigned char out[KEY_BYTES + KID_BYTES];
-    OSSL_PARAM params[5], *q = params;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    apr_status_t rv = APR_EGENERAL;
+    apr_status_t rv = agw_crypt_hkdf_sha256(out, sizeof(out), secret, len,
+                                            "mod_auth0gw shared cache",
+                                            "AES-256-GCM record key v1");
 
-    if (!ctx)
-        goto leave;
-    *q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, len);
-    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
-                                             sizeof(salt) - 1);
-    *q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
-                                             sizeof(info) - 1);
-    *q = OSSL_PARAM_construct_end();
-    if (EVP_KDF_derive(ctx, out, sizeof(out), params) != 1)
-        goto leave;
-    memcpy(k->key, out, KEY_BYTES);
-    memcpy(k->kid, out + KEY_BYTES, KID_BYTES);
-    rv = APR_SUCCESS;
-leave:
+    if (rv == APR_SUCCESS) {
+        memcpy(k->key, out, KEY_BYTES);
+        memcpy(k->kid, out + KEY_BYTES, KID_BYTES);
+    }
     OPENSSL_cleanse(out, sizeof(out));
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    ERR_clear_error();
     return rv;
 }
 

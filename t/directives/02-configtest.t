@@ -64,7 +64,7 @@ sub good_without {
 }
 sub good_plus { return $GOOD . join('', map { "    $_\n" } @_) }
 
-plan tests => 62;
+plan tests => 65;
 
 # ---- the control ----
 my ($st, $out, $file, $line) = configtest($GOOD);
@@ -97,6 +97,11 @@ like($out, qr/AH00526: Syntax error on line \d+ of \Q$file\E:\n.*Auth0DPoP: 'som
 is($st, 0, 'Auth0DPoP off, allowed, required: pass') or diag($out);
 ($st, $out) = configtest(good_plus('Auth0DPoP allowed required'));
 is($st, 1, 'Auth0DPoP with two values: fails');
+($st, $out) = configtest(good_plus('Auth0DPoPNonce always'));
+is($st, 1, 'Auth0DPoPNonce always: fails');
+like($out, qr/Auth0DPoPNonce must be On or Off/, 'Auth0DPoPNonce always: says On or Off');
+($st, $out) = configtest(good_plus('Auth0DPoPNonce On', 'Auth0DPoPNonce off'));
+is($st, 0, 'Auth0DPoPNonce On, off: pass') or diag($out);
 ($st, $out) = configtest(good_plus('Auth0PassPreflight maybe'));
 is($st, 1, 'Auth0PassPreflight maybe: fails');
 like($out, qr/Auth0PassPreflight must be On or Off/, 'Auth0PassPreflight maybe: says On or Off');

@@ -71,6 +71,7 @@ Auth0InsecureHTTP Off
 Auth0Mode report-only
 Auth0PassPreflight On
 Auth0DPoP required
+Auth0DPoPNonce On
 EOF
 my @gate = map { /^(\S+)/ } split /\n/, $ALL;
 my @table = do {

@@ -985,6 +985,35 @@ START_TEST(memeq)
 }
 END_TEST
 
+static const char *hex_of(const unsigned char *b, apr_size_t n)
+{
+    char *out = apr_palloc(agw_test_pool, 2 * n + 1);
+    apr_size_t i;
+
+    for (i = 0; i < n; i++)
+        apr_snprintf(out + 2 * i, 3, "%02x", b[i]);
+    out[2 * n] = '\0';
+    return out;
+}
+
+/* RFC 4231 test case 2 and RFC 5869 test case 3 (SHA-256, empty salt and info) */
+START_TEST(hmac_and_hkdf_vectors)
+{
+    unsigned char mac[32], okm[42], ikm[22];
+    static const char data[] = "what do ya want for nothing?";
+
+    ck_assert_int_eq(agw_crypt_hmac_sha256(mac, (const unsigned char *)"Jefe", 4, data,
+                                           strlen(data)), APR_SUCCESS);
+    ck_assert_str_eq(hex_of(mac, 32),
+                     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(ikm, 0x0b, sizeof(ikm));
+    ck_assert_int_eq(agw_crypt_hkdf_sha256(okm, sizeof(okm), ikm, sizeof(ikm), "", ""),
+                     APR_SUCCESS);
+    ck_assert_str_eq(hex_of(okm, sizeof(okm)), "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879e"
+                     "c3454e5f3c738d2d9d201395faa4b61a96c8");
+}
+END_TEST
+
 Suite *agw_suite_crypt(void)
 {
     Suite *s = suite_create("crypt");
@@ -1023,6 +1052,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, sha256_failure);
     tcase_add_test(tc, release_and_reuse);
     tcase_add_test(tc, memeq);
+    tcase_add_test(tc, hmac_and_hkdf_vectors);
     suite_add_tcase(s, tc);
     return s;
 }

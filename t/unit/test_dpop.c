@@ -7,6 +7,7 @@
 #include "agw_b64.h"
 #include "agw_crypt.h"
 #include "agw_dpop.h"
+#include "agw_nonce.h"
 
 #define NOW 1700000000
 #define URL "https://api.example.com/orders/1"
@@ -355,6 +356,135 @@ START_TEST(cnf_x5t)
 }
 END_TEST
 
+/* ---- server-provided nonces (agw_nonce) ----------------------------------------------------- */
+
+#define SLOT0 ((apr_int64_t)NOW / AGW_NONCE_SLOT * AGW_NONCE_SLOT)   /* a slot's first second */
+
+static const unsigned char secret_a[] = "0123456789abcdef0123456789abcdef";
+static const unsigned char secret_b[] = "fedcba9876543210fedcba9876543210";
+
+static agw_nonce_t *maker(const unsigned char *secret, const unsigned char *old)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_nonce_t *n = NULL;
+
+    ck_assert_int_eq(agw_nonce_create(&n, agw_test_pool, secret, 32, &err), APR_SUCCESS);
+    if (old)
+        ck_assert_int_eq(agw_nonce_add_old(n, old, 32, &err), APR_SUCCESS);
+    return n;
+}
+
+/* The reason agw_nonce_check gives, or "ok". */
+static const char *nonce_says(const agw_nonce_t *n, const char *nonce, apr_int64_t now,
+                              apr_int64_t skew)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    if (agw_nonce_check(n, agw_test_pool, nonce, now, skew, &err) == APR_SUCCESS)
+        return "ok";
+    ck_assert_str_eq(err.code, AGW_E_USE_DPOP_NONCE);
+    ck_assert_int_eq(err.kind, AGW_R_DPOP);
+    return err.reason;
+}
+
+START_TEST(nonce_slots)
+{
+    agw_nonce_t *n = maker(secret_a, NULL);
+    const char *v = agw_nonce_make(agw_test_pool, n, SLOT0);
+
+    ck_assert_ptr_nonnull(v);
+    ck_assert_uint_eq(strlen(v), AGW_NONCE_CHARS);
+    /* the same nonce for the whole slot, another one in the next */
+    ck_assert_str_eq(agw_nonce_make(agw_test_pool, n, SLOT0 + AGW_NONCE_SLOT - 1), v);
+    ck_assert_str_ne(agw_nonce_make(agw_test_pool, n, SLOT0 + AGW_NONCE_SLOT), v);
+    /* the current slot and the previous one are accepted, an older one is not */
+    ck_assert_str_eq(nonce_says(n, v, SLOT0, 0), "ok");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 + AGW_NONCE_SLOT - 1, 0), "ok");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 + 2 * AGW_NONCE_SLOT - 1, 0), "ok");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 + 2 * AGW_NONCE_SLOT, 0), "DPoP proof nonce expired");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 + 100 * AGW_NONCE_SLOT, 0),
+                     "DPoP proof nonce expired");
+    /* the next slot only when it begins within the skew (another host's clock is ahead) */
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 - 3, 5), "ok");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 - 3, 0), "DPoP proof nonce expired");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 - 10, 5), "DPoP proof nonce expired");
+    ck_assert_str_eq(nonce_says(n, v, SLOT0 - 2 * AGW_NONCE_SLOT, 5), "DPoP proof nonce expired");
+}
+END_TEST
+
+START_TEST(nonce_forged_refused)
+{
+    agw_nonce_t *n = maker(secret_a, NULL);
+    const char *v = agw_nonce_make(agw_test_pool, n, NOW);
+    char *flip = apr_pstrdup(agw_test_pool, v), *slot = apr_pstrdup(agw_test_pool, v);
+    const char *other_slot = agw_nonce_make(agw_test_pool, n, NOW + AGW_NONCE_SLOT);
+
+    flip[20] = flip[20] == 'A' ? 'B' : 'A';
+    /* the slot of the next nonce with this one's MAC: a MAC is only good for its own slot */
+    memcpy(slot, other_slot, 11);
+    ck_assert_str_eq(nonce_says(n, NULL, NOW, 0), "DPoP proof nonce missing");
+    ck_assert_str_eq(nonce_says(n, "", NOW, 0), "DPoP proof nonce missing");
+    ck_assert_str_eq(nonce_says(n, flip, NOW, 0), "DPoP proof nonce was not issued here");
+    ck_assert_str_eq(nonce_says(n, slot, NOW, 0), "DPoP proof nonce was not issued here");
+    ck_assert_str_eq(nonce_says(n, apr_pstrndup(agw_test_pool, v, 31), NOW, 0),
+                     "DPoP proof nonce malformed");
+    ck_assert_str_eq(nonce_says(n, apr_pstrcat(agw_test_pool, v, "A", NULL), NOW, 0),
+                     "DPoP proof nonce malformed");
+    ck_assert_str_eq(nonce_says(n, "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", NOW, 0),
+                     "DPoP proof nonce malformed");
+    ck_assert_str_eq(nonce_says(n, apr_pstrcat(agw_test_pool, apr_pstrndup(agw_test_pool, v, 30),
+                                               "==", NULL), NOW, 0),
+                     "DPoP proof nonce malformed");
+    ck_assert_str_eq(nonce_says(n, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NOW, 0),
+                     "DPoP proof nonce was not issued here");
+    ck_assert_str_eq(nonce_says(n, "________________________________", NOW, 0),
+                     "DPoP proof nonce was not issued here");
+    ck_assert_str_eq(nonce_says(NULL, v, NOW, 0), "DPoP proof nonce was not issued here");
+}
+END_TEST
+
+START_TEST(nonce_keys)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_nonce_t *a = maker(secret_a, NULL), *a2 = maker(secret_a, NULL);
+    agw_nonce_t *b = maker(secret_b, NULL), *rotated = maker(secret_b, secret_a), *n = NULL;
+    const char *va = agw_nonce_make(agw_test_pool, a, NOW);
+
+    /* the same secret on another host issues and accepts the same nonces */
+    ck_assert_str_eq(agw_nonce_make(agw_test_pool, a2, NOW), va);
+    ck_assert_str_eq(nonce_says(a2, va, NOW, 0), "ok");
+    /* another key's nonce is refused */
+    ck_assert_str_ne(agw_nonce_make(agw_test_pool, b, NOW), va);
+    ck_assert_str_eq(nonce_says(b, va, NOW, 0), "DPoP proof nonce was not issued here");
+    ck_assert_str_eq(nonce_says(a, agw_nonce_make(agw_test_pool, b, NOW), NOW, 0),
+                     "DPoP proof nonce was not issued here");
+    /* rotation: the new key issues, the old key's nonces are still accepted */
+    ck_assert_str_eq(agw_nonce_make(agw_test_pool, rotated, NOW),
+                     agw_nonce_make(agw_test_pool, b, NOW));
+    ck_assert_str_eq(nonce_says(rotated, va, NOW, 0), "ok");
+    /* a short secret, a third key */
+    ck_assert_int_eq(agw_nonce_create(&n, agw_test_pool, secret_a, 31, &err), APR_EINVAL);
+    ck_assert_ptr_null(n);
+    ck_assert_int_eq(agw_nonce_add_old(rotated, secret_a, 32, &err), APR_EINVAL);
+}
+END_TEST
+
+START_TEST(proof_nonce_claim)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_dpop_t *p = NULL;
+
+    ck_assert_int_eq(verify(proof("ES256", tk_p256, NULL, payload_at("GET", URL, NOW,
+                                  ",\"nonce\":\"n-1\"")), &p, &err), APR_SUCCESS);
+    ck_assert_str_eq(p->nonce, "n-1");
+    ck_assert_int_eq(verify(proof("ES256", tk_p256, NULL, payload_at("GET", URL, NOW,
+                                  ",\"nonce\":5")), &p, &err), APR_SUCCESS);
+    ck_assert_ptr_null(p->nonce);
+    ck_assert_int_eq(verify(proof("ES256", tk_p256, NULL, NULL), &p, &err), APR_SUCCESS);
+    ck_assert_ptr_null(p->nonce);
+}
+END_TEST
+
 Suite *agw_suite_dpop(void)
 {
     Suite *s = suite_create("dpop");
@@ -373,6 +503,13 @@ Suite *agw_suite_dpop(void)
     tcase_add_test(tc, replay_key);
     tcase_add_test(tc, cnf_read);
     tcase_add_test(tc, cnf_x5t);
+    tcase_add_test(tc, proof_nonce_claim);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("nonce");
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
+    tcase_add_test(tc, nonce_slots);
+    tcase_add_test(tc, nonce_forged_refused);
+    tcase_add_test(tc, nonce_keys);
     suite_add_tcase(s, tc);
     return s;
 }
