@@ -35,6 +35,19 @@ const CLIENTS = [
     client_secret: 'interop-post-secret-0123456789abcdef',
     token_endpoint_auth_method: 'client_secret_post',
   },
+  // DPoP (RFC 9449): tokens bound to the proof's key; the second also demands a nonce
+  {
+    client_id: 'interop-dpop',
+    client_secret: 'interop-dpop-secret-0123456789abcdef',
+    token_endpoint_auth_method: 'client_secret_post',
+    dpop_bound_access_tokens: true,
+  },
+  {
+    client_id: 'interop-dpop-nonce',
+    client_secret: 'interop-dpop-nonce-secret-0123456789ab',
+    token_endpoint_auth_method: 'client_secret_post',
+    dpop_bound_access_tokens: true,
+  },
 ].map((c) => ({
   ...c,
   grant_types: ['client_credentials'],
@@ -98,6 +111,11 @@ function providerConfiguration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: (ctx) => ctx.oidc?.client?.clientId === 'interop-dpop-nonce',
+      },
       introspection: { enabled: false },
       revocation: { enabled: false },
       resourceIndicators: {

@@ -15,6 +15,8 @@ our $OTHER_AUDIENCE = 'https://other.interop.test/';
 our %CLIENT = (
     basic => { id => 'interop-basic', secret => 'interop-basic-secret-0123456789abcdef' },
     post  => { id => 'interop-post',  secret => 'interop-post-secret-0123456789abcdef' },
+    dpop  => { id => 'interop-dpop',  secret => 'interop-dpop-secret-0123456789abcdef' },
+    dpop_nonce => { id => 'interop-dpop-nonce', secret => 'interop-dpop-nonce-secret-0123456789ab' },
 );
 
 # Environment variables that carry the provider's address to httpd (which expands
@@ -27,6 +29,8 @@ our %SECRET_ENV = (
     AGW_INTEROP_BASIC_SECRET => $CLIENT{basic}{secret},
     AGW_INTEROP_POST_SECRET  => $CLIENT{post}{secret},
     AGW_INTEROP_WRONG_SECRET => 'not-the-secret-of-interop-post',
+    AGW_INTEROP_DPOP_SECRET  => $CLIENT{dpop}{secret},
+    AGW_INTEROP_DPOP_NONCE_SECRET => $CLIENT{dpop_nonce}{secret},
 );
 
 my $START_TIMEOUT = 30;
