@@ -5,7 +5,7 @@
 #        bench/run.sh --memory   1,000,000 requests with rotating valid tokens against one
 #                                child process; its RSS before, during and after
 #        bench/run.sh --profile CASE   perf profile of one case (ids: plain agw-same agw-rs
-#                                agw-es agw-flood agw-nocache, with PEERS=1 also oauth2-*,
+#                                agw-es agw-flood agw-nocache agw-dpop, with PEERS=1 also oauth2-*,
 #                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
 #        bench/run.sh --graceful  prefork, 32 children: time from SIGUSR1 (what `apache2 -k
 #                                graceful` sends) until 32 children of the new generation
@@ -31,7 +31,8 @@
 # after that), BENCH_ZIPF_TOKENS (2000), BENCH_GRACEFUL_REPEATS (3), BENCH_GRACEFUL_CONNECTIONS
 # (8: the load during a graceful restart; the rest of the 32 children stay free for the
 # scoreboard polls), BENCH_CHILD_MEMORY_SECONDS (20), BENCH_CHILD_MEMORY_CACHES ("1000 10000
-# 100000").
+# 100000"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
+# case's warm-up req/s x BENCH_SECONDS).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +101,9 @@ GRACEFUL_CONNECTIONS="${BENCH_GRACEFUL_CONNECTIONS:-8}"
 GRACEFUL_TIMEOUT=60
 CM_SECONDS="${BENCH_CHILD_MEMORY_SECONDS:-20}"
 CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
+DPOP_PROOFS="${BENCH_DPOP_PROOFS:-auto}"
+DPOP_RATE=0            # the DPoP case's req/s in its warm-up (sizes its proof files)
+DPOP_MADE=()           # "N proofs in S s", each time bench/dpop.js made them
 STATUS_PAGE=0          # 1: every instance gets mod_status' /server-status (--graceful)
 AUDIENCE=https://api.agw.test/
 URL_PATH=/api/data.json
@@ -122,6 +126,7 @@ done
 [[ "$MEM_CACHE" == default || "$MEM_CACHE" =~ ^[0-9]+$ ]] || die "BENCH_MEMORY_CACHE must be default or a number"
 [[ "$MPM" == event || "$MPM" == worker || "$MPM" == prefork ]] \
     || die "BENCH_MPM (make bench MPM=...) must be event, worker or prefork (got '$MPM')"
+[[ "$DPOP_PROOFS" == auto || "$DPOP_PROOFS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_DPOP_PROOFS must be auto or a number"
 [[ "$CM_CACHES" =~ ^[0-9\ ]+$ ]] || die "BENCH_CHILD_MEMORY_CACHES must be numbers separated by spaces"
 case "$MODE" in
     memory|profile) [[ "$MPM" != prefork ]] || die "--$MODE watches one child process: use BENCH_MPM=event or worker" ;;
@@ -335,6 +340,23 @@ mint_tokens() {
         say "minted $POOL RS256 + $ES_POOL ES256 + $FLOOD_TOKENS bad-signature tokens in $((SECONDS - t0))s"
     fi
     say "Zipf mix: $(zipf_info)"
+    node "$ROOT/bench/dpop.js" token --state "$ISSUER_DIR" --out "$TOKENS" --audience "$AUDIENCE" \
+        || die "minting the DPoP-bound token failed"
+}
+
+# dpop_proofs INSTANCE SECONDS [COUNT]: fresh proofs for the DPoP case against INSTANCE, enough
+# for SECONDS of requests (a proof is taken once, and for 60 s plus Auth0Leeway), and its state
+# file reset so that wrk starts at the first of them.
+dpop_proofs() {
+    local n=${3:-$DPOP_PROOFS} out
+    if [[ "$n" == auto ]]; then
+        n=$((DPOP_RATE > 0 ? DPOP_RATE * $2 * 3 / 2 : 25000 * $2))
+        ((n >= 10000)) || n=10000
+    fi
+    out="$(node "$ROOT/bench/dpop.js" proofs --out "$TOKENS" --count "$n" \
+        --url "http://127.0.0.1:${PORT[$1]}$URL_PATH")" || die "making DPoP proofs failed"
+    ((n == 1)) || DPOP_MADE+=("$out")
+    rm -f "$B/state/agw-dpop.pos"
 }
 
 # One line on the Zipf mix's tokens and order (bench/mint.js's zipf.json).
@@ -470,6 +492,12 @@ probe() {
     local inst=$1 file=$2 token code
     if [[ "$file" == - ]]; then
         code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$inst]}$URL_PATH" || true)"
+    elif [[ "$file" == dpop.txt ]]; then
+        # a proof of its own (bench/dpop.js), never one of those wrk will send
+        dpop_proofs "$inst" 1 1
+        read -r token proof <"$TOKENS/dpop-probe.txt"
+        code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: DPoP $token" \
+            -H "DPoP: $proof" "http://127.0.0.1:${PORT[$inst]}$URL_PATH" || true)"
     else
         token="$(head -n 1 "$TOKENS/$file")"
         code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" \
@@ -526,6 +554,7 @@ field() { sed -E "s/.*[[:space:]]$1=([0-9]+).*/\\1/" <<<"$2"; }
 measure_case() {
     local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res m0 m1 iss0 iss1 other
     IFS='|' read -r id label inst file expect <<<"$spec"
+    [[ "$file" == dpop.txt ]] && dpop_proofs "$inst" "$SECONDS_PER_RUN"
     c0="$(cache_stats "$inst")"
     jw0="$(jwks_fetches)"
     iss0="$(process_ticks "$ISSUER_PID")"
@@ -613,6 +642,11 @@ print_table() {
                 . "verified-token cache hit rate %s (host-wide hits / (hits + misses), all rounds)\n",
                 $x->{rps} / $r->{rps}, $x->{p99}, $r->{p99}, $x->{cpu}, $r->{cpu}, $x->{hit};
         }
+        if (my $x = $m{"agw-dpop"} and my $s = $m{"agw-same"}) {
+            printf "\nDPoP: a new proof per request (one ES256 verify, its jti written to the Auth0Cache) against\n"
+                . "the same token as Bearer: %+.1f us CPU/request (%.1f vs %.1f), req/s x%.3f, p99 %.2f vs %.2f ms\n",
+                $x->{cpu} - $s->{cpu}, $x->{cpu}, $s->{cpu}, $x->{rps} / $s->{rps}, $x->{p99}, $s->{p99};
+        }
         my $sockerr = sum(map { $m{$_} ? $m{$_}{sock} : 0 } @order);
         printf "\nsocket errors/timeouts seen by wrk: %d\n", $sockerr;
         my @t = (["agw-same", ">=", 0.95, "same token req/s"], ["agw-rs", ">=", 0.75, "new RS256 req/s"],
@@ -684,6 +718,8 @@ define_cases() {
     add_case agw-es "auth0gw: new ES256 token per request" agw es256.txt 200
     add_case agw-flood "auth0gw: bad-signature flood" agw flood.txt 401
     add_case agw-nocache "auth0gw, Auth0TokenCache 0: same RS256" agw-nocache same.txt 200
+    # One DPoP-bound RS256 token (cnf.jkt), a new ES256 proof per request (bench/dpop.js)
+    add_case agw-dpop "auth0gw: DPoP token, new proof per request" agw dpop.txt 200
     # Plain Apache with the same (longer) Authorization headers in the same order: the Zipf
     # case's reference.
     add_case plain-zipf "plain Apache, Zipf-mix headers" plain zipf.txt 200
@@ -720,7 +756,7 @@ start_instances() {
 }
 
 bench_main() {
-    local spec id label inst file expect code round names=(plain agw agw-nocache) load0 i
+    local spec id label inst file expect code round names=(plain agw agw-nocache) load0 i res
     ((PEERS)) && names+=(oauth2 openidc)
     start_instances "${names[@]}"
     define_cases
@@ -748,7 +784,13 @@ bench_main() {
     say "warm-up: ${WARMUP}s per case"
     for spec in "${CASES[@]}"; do
         IFS='|' read -r id label inst file expect <<<"$spec"
-        run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
+        if [[ "$file" == dpop.txt ]]; then
+            dpop_proofs "$inst" "$WARMUP"
+            res="$(run_wrk "$inst" "$file" "$id" "$WARMUP")"
+            DPOP_RATE=$(($(field requests "$res") / WARMUP))
+        else
+            run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
+        fi
     done
     : >"$RESULTS"
     # Short rounds, each starting one case later than the one before, so that a burst of
@@ -770,6 +812,8 @@ bench_main() {
     printf 'Auth0KeyRefreshCooldown %ss. wrk and the issuer share the cores with httpd.\n' "$COOLDOWN"
     printf 'Load average before: %s, after: %s.\n' "$load0" "$(loadavg)"
     printf 'Zipf mix: %s;\nevery round replays the order from its start.\n%s\n' "$(zipf_info)" "$(counters_scope agw)"
+    printf 'DPoP case: one RS256 token with cnf.jkt, proofs made by bench/dpop.js before each run (not\n'
+    printf 'timed): %s.\n' "$(IFS=';'; printf '%s' "${DPOP_MADE[*]-none}" | sed 's/;/; /g')"
     printf 'module: %s\n' "$(module_version)"
     if perl -e 'my $busy = 0; while (<STDIN>) { my @f = split /\t/; chomp $f[11]; $busy = 1 if $f[11] > 10 }
         exit !$busy' <"$RESULTS"; then
@@ -804,6 +848,7 @@ profile_main() {
     start_instances "$inst"
     [[ "$(probe "$inst" "$file")" == "$expect" ]] || die "$label does not answer $expect"
     read -r child < <(instance_children "$inst")
+    [[ "$file" == dpop.txt ]] && dpop_proofs "$inst" "$((WARMUP + SECONDS_PER_RUN))"
     run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
     data="$B/perf-$id.data"
     out="$B/perf-$id.txt"

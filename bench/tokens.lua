@@ -1,7 +1,8 @@
 -- wrk script of `make bench`: GETs one path, each request with the next token of a file (each thread its own share of the tokens), and prints a machine-readable result line.
 --
 -- wrk -t NTHREADS ... -s bench/tokens.lua URL -- PATH TOKENFILE|- STATEFILE|- NTHREADS [REPEAT [ORDERFILE]]
---   TOKENFILE  one token a line; thread k of n sends lines k, k+n, k+2n ... in turn, so a token
+--   TOKENFILE  one token a line (or "TOKEN PROOF": sent as `Authorization: DPoP TOKEN` and
+--              `DPoP: PROOF`, RFC 9449; a JWT has no space); thread k of n sends lines k, k+n, k+2n ... in turn, so a token
 --              comes back only after every other token of the file was sent once ("-": no
 --              Authorization header at all)
 --   STATEFILE  where each thread's position is kept between runs, so the next run goes on
@@ -69,7 +70,13 @@ function init(args)
         for k, v in pairs(wrk.headers) do
             h[k] = v
         end
-        h["Authorization"] = "Bearer " .. token
+        local bound, proof = token:match("^(%S+) (%S+)$")
+        if bound then
+            h["Authorization"] = "DPoP " .. bound
+            h["DPoP"] = proof
+        else
+            h["Authorization"] = "Bearer " .. token
+        end
         return h
     end
     if tokenfile == "-" then
