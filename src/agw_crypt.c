@@ -328,11 +328,14 @@ apr_status_t agw_pkey_ec(agw_pkey_t **pkey, apr_pool_t *p, const char *crv,
     params[2] = OSSL_PARAM_construct_end();
 
     /* Import already refuses most bad points; the public check states the rule outright
-     * (on the curve, not infinity, coordinates in range, right order) so that no invalid-
-     * curve point can be used to probe anything. */
+     * (on the curve, not infinity, coordinates in range) so that no invalid-curve point can
+     * be used to probe anything. The quick check leaves out the order test (n * Q = O), a
+     * full scalar multiplication that proves nothing on P-256/384/521: their cofactor is 1,
+     * so every finite point on the curve has order n. It was a fifth of a DPoP proof's cost
+     * (the proof brings its key in every request). */
     k = pkey_fromdata("EC", params);
     on_curve = k && (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL)) != NULL
-               && EVP_PKEY_public_check(ctx) == 1;
+               && EVP_PKEY_public_check_quick(ctx) == 1;
     EVP_PKEY_CTX_free(ctx);
     ERR_clear_error();
     if (!on_curve) {
