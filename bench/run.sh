@@ -833,11 +833,11 @@ bench_main() {
 # ---- profiling one case --------------------------------------------------------------------------
 
 # perf on the instance's child while wrk runs the case: where its CPU goes by library and by
-# function (self time), then the call tree under BENCH_PROFILE_FOCUS (default agw_authenticate,
+# function (self time), then the call tree under BENCH_PROFILE_FOCUS (default gw_authenticate,
 # the module's check_authn hook) with each callee's share of all the child's samples.
 profile_main() {
     local want=$1 spec id label inst file expect child data out focus res perf_pid
-    focus="${BENCH_PROFILE_FOCUS:-agw_authenticate}"
+    focus="${BENCH_PROFILE_FOCUS:-gw_authenticate}"
     need perf linux-perf
     define_cases
     for spec in "${CASES[@]}"; do

@@ -43,7 +43,7 @@ static agw_tcache_t *ncache;        /* tokens whose signature failed, per key se
 #define NEGATIVE_TTL 600
 #define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
 
-agw_req_t *agw_req_get(request_rec *r)
+agw_req_t *gw_req_get(request_rec *r)
 {
     return ap_get_module_config(r->request_config, &auth0gw_module);
 }
@@ -111,7 +111,7 @@ static sender_t *sender_of(request_rec *r)
 
 static agw_dpop_mode_e dpop_mode(request_rec *r)
 {
-    return agw_conf_dpop(ap_get_module_config(r->per_dir_config, &auth0gw_module));
+    return gw_conf_dpop(ap_get_module_config(r->per_dir_config, &auth0gw_module));
 }
 
 /* The length of the Authorization scheme we take ("Bearer", or "DPoP" unless Auth0DPoP off),
@@ -320,7 +320,7 @@ static const agw_dir_conf_t *stripped_for(request_rec *r)
     return was ? ap_get_module_config((ap_conf_vector_t *)was, &auth0gw_module) : NULL;
 }
 
-int agw_strip_claim_headers(request_rec *r)
+int gw_strip_claim_headers(request_rec *r)
 {
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     /* a subrequest's headers are a copy of its parent's, an internal redirect's are those of
@@ -336,7 +336,7 @@ int agw_strip_claim_headers(request_rec *r)
  * the subrequest's per-dir configuration but keeps its own headers_in (the subrequest
  * stripped only its copy). Just before the handler, strip for the configuration r ends
  * with, if it is not the one stripped for. */
-void agw_strip_final(request_rec *r)
+void gw_strip_final(request_rec *r)
 {
     void *was = NULL;
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
@@ -354,7 +354,7 @@ void agw_strip_final(request_rec *r)
 
 static agw_mode_e mode_of(request_rec *r)
 {
-    return agw_conf_mode(ap_get_module_config(r->per_dir_config, &auth0gw_module));
+    return gw_conf_mode(ap_get_module_config(r->per_dir_config, &auth0gw_module));
 }
 
 /* The token check's outcome: AUTH0GW_RESULT and AUTH0GW_REASON (a refusal code, the log's
@@ -373,25 +373,25 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
 {
     const char *reason = err->reason ? err->reason : "invalid token";
     const char *iss = NULL, *sub = NULL;
-    agw_counter_e kind = agw_refusal_counter(err->kind);
+    agw_counter_e kind = gw_refusal_counter(err->kind);
 
     if (claims) {
         iss = agw_json_str(claims, "iss");
         sub = agw_json_str(claims, "sub");
     }
-    set_result(r, "invalid", agw_counter_name(kind));
+    set_result(r, "invalid", gw_counter_name(kind));
     if (mode_of(r) == AGW_MODE_REPORT) {
-        agw_count(AGW_COUNT_REPORT_INVALID);
+        gw_count(AGW_COUNT_REPORT_INVALID);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       AGW_M_REPORT_ONLY ": report-only: token would be rejected: %s (fp=%s, iss=%s, "
                       "sub=%s, refusal=%s); the request goes on", reason, fp,
-                      loggable(r->pool, iss), loggable(r->pool, sub), agw_counter_name(kind));
+                      loggable(r->pool, iss), loggable(r->pool, sub), gw_counter_name(kind));
         return OK;
     }
-    agw_count(kind);
+    gw_count(kind);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   AGW_M_TOKEN_REJECTED ": token rejected: %s (fp=%s, iss=%s, sub=%s, refusal=%s)", reason, fp,
-                  loggable(r->pool, iss), loggable(r->pool, sub), agw_counter_name(kind));
+                  loggable(r->pool, iss), loggable(r->pool, sub), gw_counter_name(kind));
     set_challenge(r, err->code ? err->code : AGW_E_INVALID_TOKEN, reason);
     return HTTP_UNAUTHORIZED;
 }
@@ -411,12 +411,12 @@ static int reject_unverified(request_rec *r, const char *fp, agw_jws_t *jws,
 static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after,
                        const agw_err_t *err)
 {
-    agw_count(AGW_COUNT_NO_KEYS);
+    gw_count(AGW_COUNT_NO_KEYS);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_NO_KEYS ": no usable keys for %s: %s", what,
                   err->reason ? err->reason : "unknown error");
-    set_result(r, "invalid", agw_counter_name(AGW_COUNT_NO_KEYS));
+    set_result(r, "invalid", gw_counter_name(AGW_COUNT_NO_KEYS));
     if (mode_of(r) == AGW_MODE_REPORT) {
-        agw_count(AGW_COUNT_REPORT_INVALID);
+        gw_count(AGW_COUNT_REPORT_INVALID);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: the token "
                       "could not be checked (no usable keys); the request goes on");
         return OK;
@@ -437,12 +437,12 @@ static const agw_alg_set_t hs_algs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AG
 static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
 {
     memset(spec, 0, sizeof(*spec));
-    spec->jwks = agw_conf_jwks(c);
-    spec->issuer = agw_conf_issuer(c);
-    spec->refresh = agw_conf_get(c->refresh, AGW_DEFAULT_REFRESH);
-    spec->cooldown = agw_conf_get(c->cooldown, AGW_DEFAULT_COOLDOWN);
-    spec->fetch_wait = agw_conf_get(c->fetch_wait, AGW_DEFAULT_FETCH_WAIT);
-    spec->max_stale = agw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
+    spec->jwks = gw_conf_jwks(c);
+    spec->issuer = gw_conf_issuer(c);
+    spec->refresh = gw_conf_get(c->refresh, AGW_DEFAULT_REFRESH);
+    spec->cooldown = gw_conf_get(c->cooldown, AGW_DEFAULT_COOLDOWN);
+    spec->fetch_wait = gw_conf_get(c->fetch_wait, AGW_DEFAULT_FETCH_WAIT);
+    spec->max_stale = gw_conf_get(c->max_stale, AGW_DEFAULT_MAX_STALE);
     spec->http.ca_file = c->ca_file;
     spec->http.allow_http = c->insecure_http == 1;
 }
@@ -650,7 +650,7 @@ static void dpop_nonce_offer(request_rec *r, apr_int64_t now)
 
     while (top->main)
         top = top->main;
-    if ((nonce = agw_nonce_make(top->pool, agw_cache_dpop_nonces(), now)))
+    if ((nonce = agw_nonce_make(top->pool, gw_cache_dpop_nonces(), now)))
         apr_table_setn(top->err_headers_out, "DPoP-Nonce", nonce);
 }
 
@@ -662,11 +662,11 @@ static int dpop_nonce_check(request_rec *r, const agw_dir_conf_t *c, const agw_d
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
-    if (!agw_conf_dpop_nonce(c))
+    if (!gw_conf_dpop_nonce(c))
         return DECLINED;
     dpop_nonce_offer(r, now);
-    if (agw_nonce_check(agw_cache_dpop_nonces(), r->pool, proof->nonce, now,
-                        agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) == APR_SUCCESS)
+    if (agw_nonce_check(gw_cache_dpop_nonces(), r->pool, proof->nonce, now,
+                        gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) == APR_SUCCESS)
         return DECLINED;
     return reject(r, fp, claims, &err);
 }
@@ -691,7 +691,7 @@ static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *s
     req.token_len = strlen(snd->token);
     req.now = now;
     req.window = AGW_DPOP_WINDOW;
-    req.leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    req.leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
     if (agw_dpop_verify(proof, r->pool, hdr, strlen(hdr), &req, &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
     return dpop_nonce_check(r, c, *proof, claims, fp, now);
@@ -715,7 +715,7 @@ static int dpop_fresh(request_rec *r, const agw_dpop_t *proof, json_t *claims, c
         return DECLINED;
     if (!key)
         dpop_refused(&err, "DPoP proof cannot be checked (hash failed)");
-    else if (agw_cache_add(key, proof->replay_until, r->pool, r->server) == APR_EEXIST)
+    else if (gw_cache_add(key, proof->replay_until, r->pool, r->server) == APR_EEXIST)
         dpop_refused(&err, "DPoP proof replayed");
     else {
         apr_pool_userdata_setn(apr_pstrdup(first, key), DPOP_USED_KEY, NULL, first);
@@ -743,7 +743,7 @@ static int sender_check(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     sender_t *snd = sender_of(r);
-    agw_dpop_mode_e mode = agw_conf_dpop(c);
+    agw_dpop_mode_e mode = gw_conf_dpop(c);
     agw_dpop_t *proof = NULL;
     agw_cnf_t cnf;
     int status;
@@ -788,7 +788,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *is
     int status;
 
     if (agw_jwt_check_claims(claims, issuer, c->audiences, now,
-                             agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
+                             gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
     if ((status = sender_check(r, c, claims, fp, now)) != DECLINED)
         return status;
@@ -801,7 +801,7 @@ static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *is
     r->user = (char *)remote_user(r, c, claims);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
     copy_claims(r, c, claims);
-    agw_count(AGW_COUNT_ACCEPTED);
+    gw_count(AGW_COUNT_ACCEPTED);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_TOKEN_ACCEPTED ": token accepted%s (fp=%s, kid=%s, "
                   "alg=%s, user=%s)", cached ? " from the verified-token cache" : "", fp,
                   loggable(r->pool, kid && *kid ? kid : NULL), agw_alg_name(alg),
@@ -822,8 +822,8 @@ static int tcache_get(const unsigned char *digest, const unsigned char *source, 
 static int serve_cached(request_rec *r, const agw_dir_conf_t *c, agw_tcache_hit_t *hit,
                         const char *fp, apr_int64_t now)
 {
-    agw_metrics_token_cache(1);
-    return accept_claims(r, c, agw_conf_issuer(c), hit->claims, fp, hit->kid, hit->alg, now, 1);
+    gw_metrics_token_cache(1);
+    return accept_claims(r, c, gw_conf_issuer(c), hit->claims, fp, hit->kid, hit->alg, now, 1);
 }
 
 /* A token verified before against the same key source: only its signature check is
@@ -832,7 +832,7 @@ static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set
                             const unsigned char *digest, const char *fp, apr_int64_t now)
 {
     agw_tcache_hit_t hit;
-    apr_int64_t leeway = agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    apr_int64_t leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
     agw_keys_spec_t spec;
     agw_keysrc_t *src;
     unsigned long version;
@@ -917,21 +917,21 @@ static const char *route(request_rec *r, const apr_array_header_t *trust, agw_jw
  * for a user) or reported (report-only). */
 static int no_token(request_rec *r, agw_mode_e mode, int need_user)
 {
-    set_result(r, "missing", agw_counter_name(AGW_COUNT_NO_TOKEN));
+    set_result(r, "missing", gw_counter_name(AGW_COUNT_NO_TOKEN));
     if (mode == AGW_MODE_REPORT) {
-        agw_count(AGW_COUNT_REPORT_MISSING);
+        gw_count(AGW_COUNT_REPORT_MISSING);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_REPORT_ONLY ": report-only: no token in "
                       "request (refusal=%s); the request goes on",
-                      agw_counter_name(AGW_COUNT_NO_TOKEN));
+                      gw_counter_name(AGW_COUNT_NO_TOKEN));
         return OK;
     }
     if (mode == AGW_MODE_OPTIONAL && !need_user) {
-        agw_count(AGW_COUNT_ANONYMOUS);
+        gw_count(AGW_COUNT_ANONYMOUS);
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       AGW_M_ANONYMOUS ": no token in request; it goes on anonymous (Auth0Mode optional)");
         return OK;
     }
-    agw_count(AGW_COUNT_NO_TOKEN);
+    gw_count(AGW_COUNT_NO_TOKEN);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, AGW_M_NO_TOKEN ": no token in request");
     set_challenge(r, NULL, NULL);
     return HTTP_UNAUTHORIZED;
@@ -940,7 +940,7 @@ static int no_token(request_rec *r, agw_mode_e mode, int need_user)
 /* Why the merged configuration cannot serve (logged, 500), or NULL. */
 static int incomplete(request_rec *r, const agw_dir_conf_t *c)
 {
-    const char *why = agw_conf_incomplete(r->pool, c);
+    const char *why = gw_conf_incomplete(r->pool, c);
 
     if (!why)
         return OK;
@@ -979,12 +979,12 @@ typedef struct verdict_t {
 static int host_verified(agw_jws_t *jws, const unsigned char *digest, const agw_jwks_t *jwks,
                          const unsigned char *source, const agw_dir_conf_t *c, apr_int64_t now)
 {
-    agw_hcache_t *hc = agw_hostcache();
+    agw_hcache_t *hc = gw_hostcache();
     agw_hcache_hit_t hit;
     const agw_jwk_t *key;
 
     if (!hc || !agw_hcache_get(hc, digest, source, now,
-                               agw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &hit))
+                               gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &hit))
         return 0;
     /* same bytes, same header: a mismatch here would mean another token's entry */
     if (hit.alg != jws->alg || strcmp(hit.kid, jws->kid ? jws->kid : ""))
@@ -1004,7 +1004,7 @@ static void host_remember(const unsigned char *digest, const verdict_t *v,
 
     if (!v->from_host && !is_hs(jws->alg) && jws->key
         && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
-        agw_hcache_put(agw_hostcache(), digest, v->source, jws->alg, jws->kid ? jws->kid : "",
+        agw_hcache_put(gw_hostcache(), digest, v->source, jws->alg, jws->kid ? jws->kid : "",
                        jws->key->thumbprint, exp, now);
 }
 
@@ -1078,7 +1078,7 @@ static int check_signature(request_rec *r, const agw_dir_conf_t *c, const agw_ke
     else if ((status = verify_keys(r, c, spec, memo, jws, algs, now, digest, v, err)) != OK)
         return status;
     if (tcache)
-        agw_metrics_token_cache(v->from_host);
+        gw_metrics_token_cache(v->from_host);
     if (ncache && v->rv == APR_EINVAL && err->kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
         agw_tcache_put(ncache, digest, v->source, NULL, jws->alg, jws->kid ? jws->kid : "",
                        NULL, v->version, now + NEGATIVE_TTL, len);
@@ -1107,7 +1107,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
             agw_err_refuse(&err, AGW_R_MALFORMED, "malformed Authorization header");
             return reject(r, "-", NULL, &err);
         }
-        return no_token(r, agw_conf_mode(c), need_user);
+        return no_token(r, gw_conf_mode(c), need_user);
     }
     len = strlen(token);
     if ((status = token_digest(r, token, len, digest)) != OK)
@@ -1117,7 +1117,7 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     now = now_sec();
     /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
      * nor does a location with several issuers use it (each token's source is routed) */
-    trust = agw_conf_trust(r->pool, c);
+    trust = gw_conf_trust(r->pool, c);
     if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types && !trust
         && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
         return status;
@@ -1167,7 +1167,7 @@ static const agw_dir_conf_t *auth0_conf(request_rec *r)
 }
 
 /* check_authn: a Require line asks for a user. */
-int agw_authenticate(request_rec *r)
+int gw_authenticate(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     const char *done;
@@ -1189,12 +1189,12 @@ int agw_authenticate(request_rec *r)
 
 /* fixups, first: where no Require line asked for a user (Require all granted), optional and
  * report-only still check a token, before mod_rewrite, mod_headers and the handler. */
-int agw_authenticate_late(request_rec *r)
+int gw_authenticate_late(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     int status;
 
-    if (!c || agw_conf_mode(c) == AGW_MODE_ENFORCE || r->user
+    if (!c || gw_conf_mode(c) == AGW_MODE_ENFORCE || r->user
         || apr_table_get(r->notes, AGW_NOTE_OUTCOME)
         || (c->pass_preflight == 1 && is_preflight(r)))
         return DECLINED;
@@ -1206,13 +1206,13 @@ int agw_authenticate_late(request_rec *r)
 
 /* access_checker_ex, first: with Auth0PassPreflight On a CORS preflight skips the location's
  * Require lines altogether, as <LimitExcept OPTIONS> would. */
-int agw_preflight(request_rec *r)
+int gw_preflight(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
 
     if (!c || c->pass_preflight != 1 || !is_preflight(r))
         return DECLINED;
-    agw_count(AGW_COUNT_PREFLIGHT);
+    gw_count(AGW_COUNT_PREFLIGHT);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   AGW_M_PREFLIGHT ": CORS preflight passes without a token (Auth0PassPreflight On)");
     return OK;
@@ -1220,7 +1220,7 @@ int agw_preflight(request_rec *r)
 
 /* authz_core calls this when it answers 401 after authn succeeded (insufficient scope with
  * AuthzSendForbiddenOnFailure Off): give that 401 the Bearer challenge. */
-int agw_note_auth_failure(request_rec *r, const char *auth_type)
+int gw_note_auth_failure(request_rec *r, const char *auth_type)
 {
     const char *denied;
 
@@ -1230,7 +1230,7 @@ int agw_note_auth_failure(request_rec *r, const char *auth_type)
         denied = apr_table_get(r->notes, NOTE_CHALLENGE);
         /* a valid token and still 401: a Require line that wants a user (Require expr with
          * auth0_claim() or REMOTE_USER) was not met */
-        if (!denied && r->user && agw_req_get(r))
+        if (!denied && r->user && gw_req_get(r))
             denied = "the token does not meet the location's Require lines";
         set_challenge(r, denied ? AGW_E_INSUFFICIENT_SCOPE : NULL, denied);
     }
@@ -1239,7 +1239,7 @@ int agw_note_auth_failure(request_rec *r, const char *auth_type)
 
 /* A 403 from our authz providers carries the insufficient_scope challenge; added only when
  * the error response is really sent, so a later grant (RequireAny) leaves no trace. */
-void agw_insert_error_filter(request_rec *r)
+void gw_insert_error_filter(request_rec *r)
 {
     const char *denied;
 
@@ -1265,12 +1265,12 @@ static void log_core(void *baton, agw_log_level_e level, int msgno, const char *
 
 static int claim_lock(void)
 {
-    return agw_fetch_lock(0) == APR_SUCCESS;
+    return gw_fetch_lock(0) == APR_SUCCESS;
 }
 
 static void claim_unlock(void)
 {
-    agw_fetch_unlock();
+    gw_fetch_unlock();
 }
 
 static void refresh_tick(void)
@@ -1282,18 +1282,18 @@ static apr_status_t shared_get(void *baton, const char *key, char **pdata, apr_s
                                apr_pool_t *p)
 {
     /* the key store reads JWK Sets and cooldown stamps, only when it would otherwise fetch */
-    return agw_cache_get_max(pdata, plen, key, AGW_JWKS_MAX_BYTES + 64, p, baton);
+    return gw_cache_get_max(pdata, plen, key, AGW_JWKS_MAX_BYTES + 64, p, baton);
 }
 
 static apr_status_t shared_put(void *baton, const char *key, const char *data, apr_size_t len,
                                apr_int64_t expires_at, apr_pool_t *p)
 {
-    return agw_cache_put(key, data, len, expires_at, p, baton);
+    return gw_cache_put(key, data, len, expires_at, p, baton);
 }
 
 static agw_shared_t shared_store = { shared_get, shared_put, NULL };
 
-void agw_child_init(apr_pool_t *pchild, server_rec *s)
+void gw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
 
@@ -1313,7 +1313,7 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
         /* with the host's table behind it, a process keeps only a small front of its own:
          * a prefork child does not hold a copy of the host's tokens */
-        if (agw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1))
+        if (gw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1))
             front = FRONT_PER_THREAD * (threads > 1 ? threads : 1);
         tcache = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
@@ -1322,8 +1322,8 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
     }
     shared_store.baton = s;
     agw_keystore_share(keystore, &shared_store);
-    agw_keystore_persist(keystore, agw_state_persist(s));
-    agw_keystore_on_load(keystore, agw_metrics_jwks, NULL);
+    agw_keystore_persist(keystore, gw_state_persist(s));
+    agw_keystore_on_load(keystore, gw_metrics_jwks, NULL);
     {
         /* half the worker threads may wait for a key fetch; the rest serve known keys */
         int threads = 1;
@@ -1331,20 +1331,20 @@ void agw_child_init(apr_pool_t *pchild, server_rec *s)
         agw_keystore_set_max_waiters(keystore, threads / 2);
     }
     agw_keystore_claim_lock(keystore, claim_lock, claim_unlock);
-    agw_refresher_start(pchild, s, refresh_tick);
+    gw_refresher_start(pchild, s, refresh_tick);
 }
 
-void agw_token_cache_stats(agw_tcache_stats_t *st)
+void gw_token_cache_stats(agw_tcache_stats_t *st)
 {
     agw_tcache_stats(tcache, st);
 }
 
-apr_array_header_t *agw_key_stats(apr_pool_t *p)
+apr_array_header_t *gw_key_stats(apr_pool_t *p)
 {
     return keystore ? agw_keystore_stats(keystore, p) : NULL;
 }
 
-int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int gw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     const char *err;
     default_user_claim = agw_claim_path_compile(pconf, "sub", &err);

@@ -71,18 +71,18 @@ static authz_status deny(request_rec *r, const agw_req_t *st, const agw_require_
 {
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
 
-    if (agw_conf_mode(c) == AGW_MODE_REPORT) {
+    if (gw_conf_mode(c) == AGW_MODE_REPORT) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       AGW_M_REPORT_ONLY ": report-only: Require %s would not be met (fp=%s, "
                       "sub=%s, refusal=%s); granted", req->text, st ? st->fingerprint : "-",
-                      r->user ? r->user : "-", agw_counter_name(AGW_COUNT_SCOPE));
-        agw_count(AGW_COUNT_REPORT_DENIED);
+                      r->user ? r->user : "-", gw_counter_name(AGW_COUNT_SCOPE));
+        gw_count(AGW_COUNT_REPORT_DENIED);
         return AUTHZ_GRANTED;
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   AGW_M_AUTHZ_DENIED ": authorization denied: Require %s not met (fp=%s, sub=%s)",
                   req->text, st->fingerprint, r->user ? r->user : "-");
-    agw_count(AGW_COUNT_SCOPE);
+    gw_count(AGW_COUNT_SCOPE);
     apr_table_setn(r->notes, NOTE_CHALLENGE, apr_pstrcat(r->pool, "requires ", req->text, NULL));
     return AUTHZ_DENIED;
 }
@@ -98,10 +98,10 @@ static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_pa
 
     if (!r->user)
         return AUTHZ_DENIED_NO_USER;
-    if (!(st = agw_req_get(r))) {
+    if (!(st = gw_req_get(r))) {
         /* report-only without a valid token (reported already), or another module's user */
         const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
-        int reported = agw_conf_mode(c) == AGW_MODE_REPORT
+        int reported = gw_conf_mode(c) == AGW_MODE_REPORT
                        && apr_table_get(r->notes, AGW_NOTE_OUTCOME);
         return reported ? AUTHZ_GRANTED : AUTHZ_DENIED;
     }
@@ -114,14 +114,14 @@ static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_pa
 
 static authz_status check_scope(request_rec *r, const char *line, const void *parsed)
 {
-    const agw_req_t *st = agw_req_get(r);
+    const agw_req_t *st = gw_req_get(r);
     agw_claim_path_t *p = st && st->conf->scope_claim ? st->conf->scope_claim : default_scope;
     return check(r, parsed, p, agw_claim_has_word);
 }
 
 static authz_status check_role(request_rec *r, const char *line, const void *parsed)
 {
-    const agw_req_t *st = agw_req_get(r);
+    const agw_req_t *st = gw_req_get(r);
     agw_claim_path_t *p = st && st->conf->roles_claim ? st->conf->roles_claim : default_roles;
     return check(r, parsed, p, agw_claim_has_word);
 }
@@ -132,9 +132,9 @@ static authz_status check_claim(request_rec *r, const char *line, const void *pa
     return check(r, req, req->path, agw_claim_equals);
 }
 
-const authz_provider agw_scope_provider = { check_scope, parse_scope };
-const authz_provider agw_role_provider = { check_role, parse_role };
-const authz_provider agw_claim_provider = { check_claim, parse_claim };
+const authz_provider gw_scope_provider = { check_scope, parse_scope };
+const authz_provider gw_role_provider = { check_role, parse_role };
+const authz_provider gw_claim_provider = { check_claim, parse_claim };
 
 /* ---- auth0_claim('PATH') in Apache's expression language ------------------------------------- */
 
@@ -147,7 +147,7 @@ static const char *claim_fn(ap_expr_eval_ctx_t *ctx, const void *data, const cha
     const json_t *v;
     const char *err;
 
-    if (!ctx->r || !(st = agw_req_get(ctx->r)) || !st->claims)
+    if (!ctx->r || !(st = gw_req_get(ctx->r)) || !st->claims)
         return "";
     if (!path && !(path = agw_claim_path_compile(ctx->p, arg ? arg : "", &err)))
         return "";
@@ -163,7 +163,7 @@ struct require_expr_info {
     int want_user;
 };
 
-int agw_claim_lookup(ap_expr_lookup_parms *parms)
+int gw_claim_lookup(ap_expr_lookup_parms *parms)
 {
     struct require_expr_info *info = NULL;
     const char *err = NULL;
@@ -188,7 +188,7 @@ int agw_claim_lookup(ap_expr_lookup_parms *parms)
     return OK;
 }
 
-int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int gw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     const char *err;
     default_scope = agw_claim_path_compile(pconf, "scope", &err);

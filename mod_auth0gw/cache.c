@@ -42,7 +42,7 @@ typedef struct nonce_secret_t {
     int made;
 } nonce_secret_t;
 
-const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *sep, *name, *args = NULL;
@@ -65,7 +65,7 @@ const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old)
+const char *gw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     int literal;
@@ -91,7 +91,7 @@ static int needs_secret(const char *name)
     return name && strcmp(name, "shmcb") != 0;
 }
 
-int agw_cache_check(server_rec *s)
+int gw_cache_check(server_rec *s)
 {
     agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
 
@@ -130,7 +130,7 @@ static int make_seal(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
-apr_status_t agw_cache_fleet_seal(agw_seal_t **ps, apr_pool_t *p, agw_err_t *err)
+apr_status_t gw_cache_fleet_seal(agw_seal_t **ps, apr_pool_t *p, agw_err_t *err)
 {
     apr_status_t rv;
 
@@ -184,12 +184,12 @@ static int make_nonces(apr_pool_t *pconf, server_rec *s)
     return OK;
 }
 
-const agw_nonce_t *agw_cache_dpop_nonces(void)
+const agw_nonce_t *gw_cache_dpop_nonces(void)
 {
     return nonces;
 }
 
-int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int gw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     apr_status_t rv;
 
@@ -213,7 +213,7 @@ static apr_status_t destroy_cache(void *data)
     return APR_SUCCESS;
 }
 
-int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s)
 {
     agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
@@ -271,7 +271,7 @@ int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     return OK;
 }
 
-void agw_cache_child_init(apr_pool_t *pchild, server_rec *s)
+void gw_cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
     if (cache_mutex)
         apr_global_mutex_child_init(&cache_mutex, apr_global_mutex_lockfile(cache_mutex),
@@ -281,13 +281,13 @@ void agw_cache_child_init(apr_pool_t *pchild, server_rec *s)
                                     pchild);
 }
 
-int agw_cache_is_network(void)
+int gw_cache_is_network(void)
 {
     return provider && !(provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
            && strcmp(provider_name, "shmcb") != 0;
 }
 
-const char *agw_cache_name(void)
+const char *gw_cache_name(void)
 {
     return provider_name;
 }
@@ -322,7 +322,7 @@ static void forged(server_rec *s, const char *key, const char *why)
 {
     apr_time_t now = apr_time_now();
 
-    agw_count(AGW_COUNT_CACHE_REJECTED);
+    gw_count(AGW_COUNT_CACHE_REJECTED);
     if (now - last_forged_log > apr_time_from_sec(30)) {
         last_forged_log = now;
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
@@ -332,7 +332,7 @@ static void forged(server_rec *s, const char *key, const char *why)
     }
 }
 
-apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
+apr_status_t gw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
                                apr_size_t max, apr_pool_t *p, server_rec *s)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
@@ -360,13 +360,13 @@ apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
     return APR_SUCCESS;
 }
 
-apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
+apr_status_t gw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
                            server_rec *s)
 {
-    return agw_cache_get_max(pdata, plen, key, CACHE_SMALL_VALUE, p, s);
+    return gw_cache_get_max(pdata, plen, key, CACHE_SMALL_VALUE, p, s);
 }
 
-apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
+apr_status_t gw_cache_put(const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p, server_rec *s)
 {
     unsigned char *rec;
@@ -381,7 +381,7 @@ apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
     rv = provider->store(instance, s, (const unsigned char *)key, strlen(key),
                          apr_time_from_sec(expires_at), rec, (unsigned int)reclen, p);
     unlock_cache();
-    if (rv != APR_SUCCESS && agw_cache_is_network())
+    if (rv != APR_SUCCESS && gw_cache_is_network())
         outage(s, rv, "store");
     else if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, AGW_M_CACHE_NOT_STORED ": %s did not take an entry of %"
@@ -389,7 +389,7 @@ apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
     return rv;
 }
 
-apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s)
+apr_status_t gw_cache_del(const char *key, apr_pool_t *p, server_rec *s)
 {
     apr_status_t rv;
 
@@ -401,7 +401,7 @@ apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s)
     return rv;
 }
 
-apr_status_t agw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
+apr_status_t gw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
                            server_rec *s)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
@@ -431,14 +431,14 @@ apr_status_t agw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *
     return rv;
 }
 
-apr_status_t agw_fetch_lock(int wait)
+apr_status_t gw_fetch_lock(int wait)
 {
     if (!fetch_mutex)
         return APR_SUCCESS;
     return wait ? apr_global_mutex_lock(fetch_mutex) : apr_global_mutex_trylock(fetch_mutex);
 }
 
-void agw_fetch_unlock(void)
+void gw_fetch_unlock(void)
 {
     if (fetch_mutex)
         apr_global_mutex_unlock(fetch_mutex);

@@ -24,7 +24,7 @@ static apr_status_t src_memo_free(void *slot)
     return APR_SUCCESS;
 }
 
-void *agw_dir_create(apr_pool_t *p, char *dir)
+void *gw_dir_create(apr_pool_t *p, char *dir)
 {
     agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
     c->leeway = AGW_UNSET;
@@ -48,7 +48,7 @@ void *agw_dir_create(apr_pool_t *p, char *dir)
     return c;
 }
 
-void *agw_srv_create(apr_pool_t *p, server_rec *s)
+void *gw_srv_create(apr_pool_t *p, server_rec *s)
 {
     agw_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
     sc->clients = apr_hash_make(p);
@@ -59,7 +59,7 @@ void *agw_srv_create(apr_pool_t *p, server_rec *s)
     return sc;
 }
 
-void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv)
+void *gw_srv_merge(apr_pool_t *p, void *basev, void *addv)
 {
     agw_srv_conf_t *base = basev, *add = addv, *sc = apr_pcalloc(p, sizeof(*sc));
 
@@ -87,7 +87,7 @@ static apr_array_header_t *concat(apr_pool_t *p, apr_array_header_t *a, apr_arra
     return apr_array_append(p, a, b);
 }
 
-void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
+void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
 {
     agw_dir_conf_t *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
 
@@ -142,22 +142,22 @@ void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
-agw_mode_e agw_conf_mode(const agw_dir_conf_t *c)
+agw_mode_e gw_conf_mode(const agw_dir_conf_t *c)
 {
     return c->mode == AGW_UNSET ? AGW_MODE_ENFORCE : (agw_mode_e)c->mode;
 }
 
-agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c)
+agw_dpop_mode_e gw_conf_dpop(const agw_dir_conf_t *c)
 {
     return c->dpop == AGW_UNSET ? AGW_DPOP_ALLOWED : (agw_dpop_mode_e)c->dpop;
 }
 
-int agw_conf_dpop_nonce(const agw_dir_conf_t *c)
+int gw_conf_dpop_nonce(const agw_dir_conf_t *c)
 {
     return c->dpop_nonce == AGW_UNSET ? 0 : c->dpop_nonce;
 }
 
-apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt)
+apr_int64_t gw_conf_get(apr_int64_t v, apr_int64_t dflt)
 {
     return v == AGW_UNSET ? dflt : v;
 }
@@ -167,14 +167,14 @@ static int is_http(const char *url)
     return url && strncasecmp(url, "http://", 7) == 0;
 }
 
-const char *agw_conf_issuer(const agw_dir_conf_t *c)
+const char *gw_conf_issuer(const agw_dir_conf_t *c)
 {
     return c->issuer ? c->issuer : c->domain_issuer;
 }
 
-const char *agw_conf_jwks(const agw_dir_conf_t *c)
+const char *gw_conf_jwks(const agw_dir_conf_t *c)
 {
-    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, agw_conf_issuer(c)) : NULL;
+    const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, gw_conf_issuer(c)) : NULL;
     return bound ? bound : c->jwks ? c->jwks : c->domain_jwks;
 }
 
@@ -210,7 +210,7 @@ static const char *issuer_jwks(apr_pool_t *p, const agw_dir_conf_t *c, const cha
     return NULL;
 }
 
-apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
+apr_array_header_t *gw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     apr_array_header_t *iss, *out;
     int i;
@@ -306,8 +306,8 @@ static const char *set_domain(cmd_parms *cmd, void *dc, const char *arg)
         source_allowed(cmd, SRC_JWKS, apr_pstrcat(cmd->pool, "https://", arg,
                                                   "/.well-known/jwks.json", NULL), NULL);
     }
-    if (agw_current_client(cmd)) {
-        agw_client_t *cl = agw_current_client(cmd);
+    if (gw_current_client(cmd)) {
+        agw_client_t *cl = gw_current_client(cmd);
         if (!cl->token_url)
             cl->token_url = apr_pstrcat(cmd->pool, "https://", arg, "/oauth/token", NULL);
         return NULL;
@@ -601,8 +601,8 @@ static const char *set_ca_file(cmd_parms *cmd, void *dc, const char *arg)
         || fi.filetype != APR_REG)
         return fail(cmd, apr_psprintf(cmd->pool, "cannot read the CA file %s; give a PEM "
                                                  "bundle readable by httpd", arg));
-    if (agw_current_client(cmd))
-        agw_current_client(cmd)->http.ca_file = path;
+    if (gw_current_client(cmd))
+        gw_current_client(cmd)->http.ca_file = path;
     else
         c->ca_file = path;
     return NULL;
@@ -638,8 +638,8 @@ static const char *set_insecure(cmd_parms *cmd, void *dc, int on)
                          cmd->directive ? cmd->directive->filename : "?",
                          cmd->directive ? cmd->directive->line_num : 0);
     }
-    if (agw_current_client(cmd))
-        agw_current_client(cmd)->http.allow_http = on;
+    if (gw_current_client(cmd))
+        gw_current_client(cmd)->http.allow_http = on;
     else
         ((agw_dir_conf_t *)dc)->insecure_http = on;
     return NULL;
@@ -685,7 +685,7 @@ static const char *gate_enter(cmd_parms *cmd, void *dc)
     const gate_cmd_t *g = cmd->info;
     agw_dir_conf_t *c = dc;
 
-    if (agw_current_client(cmd)) {
+    if (gw_current_client(cmd)) {
         if (!g->in_client)
             return fail(cmd, "is not valid inside <Auth0Client> (only Auth0Domain, Auth0CAFile "
                              "and Auth0InsecureHTTP are); put it outside the section");
@@ -743,7 +743,7 @@ static const char *gate_TAKE_ARGV(cmd_parms *cmd, void *dc, int argc, char *cons
 #define BOTHCMD(kind, name, fn, help) GATECMD_(kind, name, fn, 1, help)
 #define CLIENTCMD(kind, name, fn, help) AP_INIT_##kind(name, fn, NULL, RSRC_CONF, help)
 
-const command_rec agw_cmds[] = {
+const command_rec gw_cmds[] = {
     BOTHCMD(ITERATE, "Auth0Domain", set_domain,
            "Auth0 tenant host: issuer https://HOST/, JWKS and token URL derived from it"),
     DIRCMD(ITERATE, "Auth0Issuer", set_issuer,
@@ -790,43 +790,43 @@ const command_rec agw_cmds[] = {
     BOTHCMD(TAKE1, "Auth0CAFile", set_ca_file, "extra CA bundle for the key and token endpoints"),
     BOTHCMD(FLAG, "Auth0InsecureHTTP", set_insecure,
            "allow http:// key and token URLs (development only)"),
-    AP_INIT_RAW_ARGS("<Auth0Client", agw_client_section, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("<Auth0Client", gw_client_section, NULL, RSRC_CONF,
                      "a named client-credentials client for proxied backends"),
-    CLIENTCMD(TAKE1, "Auth0TokenURL", agw_set_token_url, "the token endpoint"),
-    AP_INIT_TAKE1("Auth0ClientID", agw_set_client_str,
+    CLIENTCMD(TAKE1, "Auth0TokenURL", gw_set_token_url, "the token endpoint"),
+    AP_INIT_TAKE1("Auth0ClientID", gw_set_client_str,
                   (void *)offsetof(agw_client_t, client_id), RSRC_CONF, "the client id"),
-    CLIENTCMD(TAKE1, "Auth0ClientSecret", agw_set_client_secret, "file:PATH, env:VAR or literal"),
-    AP_INIT_TAKE1("Auth0ClientAudience", agw_set_client_str,
+    CLIENTCMD(TAKE1, "Auth0ClientSecret", gw_set_client_secret, "file:PATH, env:VAR or literal"),
+    AP_INIT_TAKE1("Auth0ClientAudience", gw_set_client_str,
                   (void *)offsetof(agw_client_t, audience), RSRC_CONF, "the API the token is for"),
-    CLIENTCMD(ITERATE, "Auth0ClientScope", agw_set_client_scope, "scopes to request"),
-    CLIENTCMD(TAKE1, "Auth0ClientAuth", agw_set_client_auth,
+    CLIENTCMD(ITERATE, "Auth0ClientScope", gw_set_client_scope, "scopes to request"),
+    CLIENTCMD(TAKE1, "Auth0ClientAuth", gw_set_client_auth,
               "client_secret_post, client_secret_basic or private_key_jwt"),
-    CLIENTCMD(TAKE2, "Auth0ClientParam", agw_set_client_param, "NAME VALUE: extra form parameter"),
-    CLIENTCMD(TAKE1, "Auth0ClientKey", agw_set_client_key,
+    CLIENTCMD(TAKE2, "Auth0ClientParam", gw_set_client_param, "NAME VALUE: extra form parameter"),
+    CLIENTCMD(TAKE1, "Auth0ClientKey", gw_set_client_key,
               "file:PATH of the PEM private key for private_key_jwt"),
-    CLIENTCMD(TAKE12, "Auth0ClientDPoPKey", agw_set_client_dpop_key,
+    CLIENTCMD(TAKE12, "Auth0ClientDPoPKey", gw_set_client_dpop_key,
               "file:PATH of the PEM private key (EC P-256, Ed25519, RSA) that DPoP-binds the "
               "client's tokens, optionally followed by the alg (PS256 for RSA)"),
-    AP_INIT_TAKE1("Auth0ClientKeyID", agw_set_client_str,
+    AP_INIT_TAKE1("Auth0ClientKeyID", gw_set_client_str,
                   (void *)offsetof(agw_client_t, sign_kid), RSRC_CONF, "kid of the private_key_jwt key"),
-    CLIENTCMD(TAKE1, "Auth0ClientRenew", agw_set_client_renew,
+    CLIENTCMD(TAKE1, "Auth0ClientRenew", gw_set_client_renew,
               "renew after this share of the lifetime (default 80%)"),
-    CLIENTCMD(ITERATE, "Auth0ClientBackend", agw_set_client_backend,
+    CLIENTCMD(ITERATE, "Auth0ClientBackend", gw_set_client_backend,
               "origins scheme://host[:port] the token may be sent to (default: any "
               "reverse-proxied backend)"),
-    AP_INIT_TAKE1("Auth0ProxyClient", agw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
+    AP_INIT_TAKE1("Auth0ProxyClient", gw_set_proxy_client, NULL, ACCESS_CONF | RSRC_CONF,
                   "the <Auth0Client> whose token proxied requests here carry"),
     AP_INIT_ITERATE("Auth0HtaccessSources", set_htaccess_sources, NULL, RSRC_CONF,
                     "key sources, issuers, domains, secrets (file:PATH, env:VAR) and CA files "
                     ".htaccess may name besides those the server configuration names"),
     AP_INIT_TAKE1("Auth0TokenCache", set_token_cache, NULL, RSRC_CONF,
                   "entries of the per-process cache of verified tokens (0: off; 10000)"),
-    AP_INIT_TAKE1("Auth0Cache", agw_cache_set, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("Auth0Cache", gw_cache_set, NULL, RSRC_CONF,
                   "socache provider for shared state: shmcb, redis:HOST:PORT, memcache:HOST:PORT"),
-    AP_INIT_TAKE12("Auth0CacheSecret", agw_cache_secret_set, NULL, RSRC_CONF,
+    AP_INIT_TAKE12("Auth0CacheSecret", gw_cache_secret_set, NULL, RSRC_CONF,
                    "file:PATH (or env:VAR) of the fleet key that seals shared-cache records; "
                    "a second value is an older key that still opens records"),
-    AP_INIT_TAKE1("Auth0StateDir", agw_state_dir_set, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("Auth0StateDir", gw_state_dir_set, NULL, RSRC_CONF,
                   "directory of the keys kept across restarts (default: the runtime "
                   "directory's auth0gw/), or off"),
     { NULL }
@@ -1262,7 +1262,7 @@ static const conf_rule_t conf_rules[] = {
     { NULL }
 };
 
-const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     const conf_rule_t *rule;
     const char *why;
@@ -1404,10 +1404,10 @@ static int check_tree(apr_pool_t *p, server_rec *s, const ap_directive_t *d)
     return bad;
 }
 
-int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+int gw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    int bad = check_tree(ptemp, s, ap_conftree) + agw_clients_check(pconf, s)
-              + agw_cache_check(s);
+    int bad = check_tree(ptemp, s, ap_conftree) + gw_clients_check(pconf, s)
+              + gw_cache_check(s);
 
     if (bad) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,

@@ -24,7 +24,7 @@ static agw_hcache_t *table;     /* set in post_config, in the parent, before the
 
 /* The mapping has no name and no file: only the processes httpd forks from this parent can
  * read or write it, so what it says was written by this host's own module. */
-int agw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                               server_rec *s)
 {
     agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
@@ -64,7 +64,7 @@ int agw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     return OK;
 }
 
-agw_hcache_t *agw_hostcache(void)
+agw_hcache_t *gw_hostcache(void)
 {
     return table;
 }

@@ -50,7 +50,7 @@ static apr_status_t stop_refresher(void *data)
     return APR_SUCCESS;
 }
 
-void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
+void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
 {
     apr_status_t rv;
 
@@ -71,9 +71,9 @@ void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
     apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
 }
 
-void agw_child_init_hook(apr_pool_t *pchild, server_rec *s)
+void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
-    agw_cache_child_init(pchild, s);
-    agw_proxy_child_init(pchild, s);
-    agw_child_init(pchild, s);
+    gw_cache_child_init(pchild, s);
+    gw_proxy_child_init(pchild, s);
+    gw_child_init(pchild, s);
 }

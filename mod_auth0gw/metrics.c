@@ -53,7 +53,7 @@ typedef struct retained_t {
 static segment_t *seg;      /* set in post_config, in the parent, before the children fork */
 static int seg_shared;      /* 0: a fallback in process memory (AGW0030) */
 
-int agw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
 {
     retained_t *kept;
@@ -100,19 +100,19 @@ int agw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return OK;
 }
 
-void agw_metrics_count(agw_counter_e which)
+void gw_metrics_count(agw_counter_e which)
 {
     if (seg && which >= 0 && which < AGW_COUNT_MAX)
         apr_atomic_inc64(&seg->counts[which]);
 }
 
-void agw_metrics_token_cache(int hit)
+void gw_metrics_token_cache(int hit)
 {
     if (seg)
         apr_atomic_inc64(hit ? &seg->tc_hits : &seg->tc_misses);
 }
 
-const char *agw_metrics_label(apr_pool_t *p, const char *name)
+const char *gw_metrics_label(apr_pool_t *p, const char *name)
 {
     const char *at, *end, *scheme = strstr(name, "://");
     apr_size_t i, n;
@@ -177,7 +177,7 @@ static slot_t *slot_for(slot_t *table, const char *label)
     return NULL;
 }
 
-void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys)
+void gw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys)
 {
     apr_pool_t *p;
     slot_t *sl;
@@ -185,7 +185,7 @@ void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int 
     if (!seg)
         return;
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
-    sl = slot_for(seg->sources, agw_metrics_label(p, source));
+    sl = slot_for(seg->sources, gw_metrics_label(p, source));
     apr_pool_destroy(p);
     if (!sl)
         return;
@@ -201,7 +201,7 @@ void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int 
         apr_atomic_set64(&sl->gauge, (apr_uint64_t)nkeys);
 }
 
-void agw_metrics_client(const char *client, int ok)
+void gw_metrics_client(const char *client, int ok)
 {
     apr_pool_t *p;
     slot_t *sl;
@@ -209,7 +209,7 @@ void agw_metrics_client(const char *client, int ok)
     if (!seg)
         return;
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
-    sl = slot_for(seg->clients, agw_metrics_label(p, client));
+    sl = slot_for(seg->clients, gw_metrics_label(p, client));
     apr_pool_destroy(p);
     if (!sl)
         return;
@@ -238,7 +238,7 @@ static apr_array_header_t *read_slots(apr_pool_t *p, slot_t *table)
     return out;
 }
 
-void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p)
+void gw_metrics_read(agw_metrics_t *m, apr_pool_t *p)
 {
     int i;
 
@@ -261,7 +261,7 @@ void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p)
     m->clients = read_slots(p, seg->clients);
 }
 
-const agw_metrics_named_t *agw_metrics_find(const apr_array_header_t *named, const char *label)
+const agw_metrics_named_t *gw_metrics_find(const apr_array_header_t *named, const char *label)
 {
     int i;
 

@@ -12,10 +12,10 @@
 #include "messages.h"
 #include "agw_version.h"
 
-static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+static int gw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                    server_rec *s);
 
-static apr_status_t agw_crypt_release_cleanup(void *unused)
+static apr_status_t gw_crypt_release_cleanup(void *unused)
 {
     agw_crypt_release();
     return APR_SUCCESS;
@@ -23,87 +23,87 @@ static apr_status_t agw_crypt_release_cleanup(void *unused)
 
 /* Every hook of the module is registered here, each with the phase it runs in; the order of
  * registration and the APR_HOOK_* positions decide the order among ours. */
-static void agw_register_hooks(apr_pool_t *p)
+static void gw_register_hooks(apr_pool_t *p)
 {
     /* p is the configuration pool, whose clearing unloads the module right after this
      * cleanup (registered later, so run first): the core's fetched digests are freed */
-    apr_pool_cleanup_register(p, NULL, agw_crypt_release_cleanup, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(p, NULL, gw_crypt_release_cleanup, apr_pool_cleanup_null);
     /* runs when: the configuration is read, before logs open, also for `apache2 -t`:
      * cross-directive checks that fail the start with file:line and the fix */
-    ap_hook_check_config(agw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(gw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: before the configuration is read: the global mutexes are registered */
-    ap_hook_pre_config(agw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_pre_config(agw_state_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(gw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(gw_state_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the shared cache is made */
-    ap_hook_post_config(agw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(gw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent (root): the directory of the
      * keys kept across restarts is made (0700, the child user's) and its key read */
-    ap_hook_post_config(agw_state_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(gw_state_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the version is announced */
-    ap_hook_post_config(agw_version_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(gw_version_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the host's counters are made
      * once, or found again after a restart (children inherit them) */
-    ap_hook_post_config(agw_metrics_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(gw_metrics_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the host-wide table of
      * verified tokens is mapped once, or found again after a graceful restart */
-    ap_hook_post_config(agw_hostcache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(gw_hostcache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
-    ap_hook_child_init(agw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(gw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: config is read; compiles the default claim paths once (authn.c) */
-    ap_hook_pre_config(agw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(gw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the per-dir walks are done, for main requests, subrequests and internal
      * redirects alike (header_parser runs for main requests only), before header_parser,
      * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before
      * anything can read them */
-    ap_hook_post_perdir_config(agw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_post_perdir_config(gw_strip_claim_headers, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: just before the handler, after fixups: a fast redirect (DirectoryIndex,
      * FallbackResource, MultiViews) has given r another per-dir config but not the
      * subrequest's stripped headers */
-    ap_hook_insert_filter(agw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_insert_filter(gw_strip_final, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authentication, for locations with AuthType Auth0 */
-    ap_hook_check_authn(agw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
+    ap_hook_check_authn(gw_authenticate, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
     /* runs when: access checking, before mod_authz_core evaluates the Require lines: a CORS
      * preflight at an Auth0PassPreflight location is let in */
-    ap_hook_check_access_ex(agw_preflight, NULL, NULL, APR_HOOK_FIRST,
+    ap_hook_check_access_ex(gw_preflight, NULL, NULL, APR_HOOK_FIRST,
                             AP_AUTH_INTERNAL_PER_CONF);
     /* runs when: fixups, before mod_rewrite's per-dir rules: Auth0Mode optional and
      * report-only check a token that no Require line asked for */
-    ap_hook_fixups(agw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(gw_authenticate_late, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: authz_core answers 401 for our auth type */
-    ap_hook_note_auth_failure(agw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_note_auth_failure(gw_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: an error response is about to be sent */
-    ap_hook_insert_error_filter(agw_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(gw_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: config is read; default claim paths compiled once (authz.c) */
-    ap_hook_pre_config(agw_pre_config_authz, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(gw_pre_config_authz, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: an expression (Require expr, <If>, RewriteCond expr=, Header expr=,
      * SetEnvIfExpr) is parsed and names auth0_claim() */
-    ap_hook_expr_lookup(agw_claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_expr_lookup(gw_claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: authz_core evaluates a `Require auth0-*` line */
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
-                              &agw_scope_provider, AP_AUTH_INTERNAL_PER_CONF);
+                              &gw_scope_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-role", AUTHZ_PROVIDER_VERSION,
-                              &agw_role_provider, AP_AUTH_INTERNAL_PER_CONF);
+                              &gw_role_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-claim", AUTHZ_PROVIDER_VERSION,
-                              &agw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+                              &gw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
     /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
      * the client's token is put into the proxied request (proxy.c) */
-    ap_hook_fixups(agw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_fixups(gw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
     /* runs when: content generation, for `SetHandler auth0-status` */
-    ap_hook_handler(agw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(gw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(auth0gw) = {
     STANDARD20_MODULE_STUFF,
-    agw_dir_create,
-    agw_dir_merge,
-    agw_srv_create,
-    agw_srv_merge,
-    agw_cmds,
-    agw_register_hooks
+    gw_dir_create,
+    gw_dir_merge,
+    gw_srv_create,
+    gw_srv_merge,
+    gw_cmds,
+    gw_register_hooks
 };
 
-static int agw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+static int gw_version_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                    server_rec *s)
 {
     ap_add_version_component(pconf, "mod_auth0gw/" AGW_VERSION);

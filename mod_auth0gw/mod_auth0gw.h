@@ -125,18 +125,18 @@ typedef struct agw_req_t {
 } agw_req_t;
 
 /* config.c */
-extern const command_rec agw_cmds[];
-void *agw_dir_create(apr_pool_t *p, char *dir);
-void *agw_dir_merge(apr_pool_t *p, void *basev, void *addv);
-void *agw_srv_create(apr_pool_t *p, server_rec *s);
-void *agw_srv_merge(apr_pool_t *p, void *basev, void *addv);
-int agw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+extern const command_rec gw_cmds[];
+void *gw_dir_create(apr_pool_t *p, char *dir);
+void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv);
+void *gw_srv_create(apr_pool_t *p, server_rec *s);
+void *gw_srv_merge(apr_pool_t *p, void *basev, void *addv);
+int gw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 /* The effective issuer and key URL (explicit, else from Auth0Domain; NULL key URL: discovery). */
-const char *agw_conf_issuer(const agw_dir_conf_t *c);
-const char *agw_conf_jwks(const agw_dir_conf_t *c);
-apr_int64_t agw_conf_get(apr_int64_t v, apr_int64_t dflt);
+const char *gw_conf_issuer(const agw_dir_conf_t *c);
+const char *gw_conf_jwks(const agw_dir_conf_t *c);
+apr_int64_t gw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
-const char *agw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
+const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
 
 /* One trusted issuer of a location with several, and its key source (NULL: discovery). */
 typedef struct agw_trust_t {
@@ -144,99 +144,99 @@ typedef struct agw_trust_t {
     const char *jwks;
 } agw_trust_t;
 /* With several issuers (Auth0Issuer values, else Auth0Domain values): agw_trust_t for each,
- * from p; NULL when there is one (agw_conf_issuer and agw_conf_jwks name it). */
-apr_array_header_t *agw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
+ * from p; NULL when there is one (gw_conf_issuer and gw_conf_jwks name it). */
+apr_array_header_t *gw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
 
 /* Auth0Mode of a merged configuration */
-agw_mode_e agw_conf_mode(const agw_dir_conf_t *c);
+agw_mode_e gw_conf_mode(const agw_dir_conf_t *c);
 /* Auth0DPoP of a merged configuration */
-agw_dpop_mode_e agw_conf_dpop(const agw_dir_conf_t *c);
+agw_dpop_mode_e gw_conf_dpop(const agw_dir_conf_t *c);
 /* Auth0DPoPNonce of a merged configuration: 1 On */
-int agw_conf_dpop_nonce(const agw_dir_conf_t *c);
+int gw_conf_dpop_nonce(const agw_dir_conf_t *c);
 
 /* lifecycle.c */
-void agw_child_init_hook(apr_pool_t *pchild, server_rec *s);
+void gw_child_init_hook(apr_pool_t *pchild, server_rec *s);
 /* Starts the thread that calls tick once a second until the child exits (stopped at once). */
-void agw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
+void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
 
 /* authn.c */
 /* hooks, registered in mod_auth0gw.c */
-int agw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
-int agw_strip_claim_headers(request_rec *r);
-void agw_strip_final(request_rec *r);
-int agw_authenticate(request_rec *r);
-int agw_authenticate_late(request_rec *r);
-int agw_preflight(request_rec *r);
-int agw_note_auth_failure(request_rec *r, const char *auth_type);
-void agw_insert_error_filter(request_rec *r);
-agw_req_t *agw_req_get(request_rec *r);
-void agw_child_init(apr_pool_t *pchild, server_rec *s);
+int gw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int gw_strip_claim_headers(request_rec *r);
+void gw_strip_final(request_rec *r);
+int gw_authenticate(request_rec *r);
+int gw_authenticate_late(request_rec *r);
+int gw_preflight(request_rec *r);
+int gw_note_auth_failure(request_rec *r, const char *auth_type);
+void gw_insert_error_filter(request_rec *r);
+agw_req_t *gw_req_get(request_rec *r);
+void gw_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* proxy.c */
-const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_str(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
-const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
+const char *gw_client_section(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_token_url(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_str(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_param(cmd_parms *cmd, void *dc, const char *a, const char *b);
+const char *gw_set_client_key(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
                                     const char *alg_name);
-const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg);
-const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
-agw_client_t *agw_current_client(cmd_parms *cmd);
-int agw_clients_check(apr_pool_t *pconf, server_rec *s);
-void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s);
-int agw_proxy_fixups(request_rec *r);     /* hook */
-apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s);
+const char *gw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg);
+const char *gw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg);
+agw_client_t *gw_current_client(cmd_parms *cmd);
+int gw_clients_check(apr_pool_t *pconf, server_rec *s);
+void gw_proxy_child_init(apr_pool_t *pchild, server_rec *s);
+int gw_proxy_fixups(request_rec *r);     /* hook */
+apr_array_header_t *gw_client_stats(apr_pool_t *p, server_rec *s);
 
 /* cache.c */
-const char *agw_cache_set(cmd_parms *cmd, void *dc, const char *arg);
-int agw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
-int agw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
-void agw_cache_child_init(apr_pool_t *pchild, server_rec *s);
-int agw_cache_is_network(void);
-const char *agw_cache_name(void);
-const char *agw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old);
+const char *gw_cache_set(cmd_parms *cmd, void *dc, const char *arg);
+int gw_cache_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int gw_cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+void gw_cache_child_init(apr_pool_t *pchild, server_rec *s);
+int gw_cache_is_network(void);
+const char *gw_cache_name(void);
+const char *gw_cache_secret_set(cmd_parms *cmd, void *dc, const char *cur, const char *old);
 /* Configuration errors of the shared cache (configtest), counted. */
-int agw_cache_check(server_rec *s);
+int gw_cache_check(server_rec *s);
 /* Every record is sealed (agw_seal.h): a read that fails authentication is a miss, logged
  * (AGW0303) and counted. get reads records up to 32 KiB; get_max up to max bytes. */
-apr_status_t agw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
+apr_status_t gw_cache_get(char **pdata, apr_size_t *plen, const char *key, apr_pool_t *p,
                            server_rec *s);
-apr_status_t agw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
+apr_status_t gw_cache_get_max(char **pdata, apr_size_t *plen, const char *key,
                                apr_size_t max, apr_pool_t *p, server_rec *s);
-apr_status_t agw_cache_put(const char *key, const char *data, apr_size_t len,
+apr_status_t gw_cache_put(const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p, server_rec *s);
-apr_status_t agw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
+apr_status_t gw_cache_del(const char *key, apr_pool_t *p, server_rec *s);
 /* Records key until expires_at unless it is there already: APR_SUCCESS (it was not),
  * APR_EEXIST (it was, as a record this host can open), or the cache's failure. Atomic on the
  * host for shmcb; Redis and memcached have no add through mod_socache: two hosts may both
  * see "not there" within one round trip. */
-apr_status_t agw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
+apr_status_t gw_cache_add(const char *key, apr_int64_t expires_at, apr_pool_t *p,
                            server_rec *s);
-apr_status_t agw_fetch_lock(int wait);
-void agw_fetch_unlock(void);
+apr_status_t gw_fetch_lock(int wait);
+void gw_fetch_unlock(void);
 /* A sealer made from Auth0CacheSecret (for the state files too); APR_NOTFOUND without one. */
 struct agw_seal_t;
-apr_status_t agw_cache_fleet_seal(struct agw_seal_t **ps, apr_pool_t *p, agw_err_t *err);
+apr_status_t gw_cache_fleet_seal(struct agw_seal_t **ps, apr_pool_t *p, agw_err_t *err);
 /* The DPoP nonce maker (Auth0DPoPNonce), made in post_config before the children fork: from
  * Auth0CacheSecret when there is one (every host of the fleet alike), else from a random key
  * kept across restarts (every process of the host alike). NULL before post_config. */
 struct agw_nonce_t;
-const struct agw_nonce_t *agw_cache_dpop_nonces(void);
+const struct agw_nonce_t *gw_cache_dpop_nonces(void);
 
 /* state.c: the keys kept across restarts, in sealed files under Auth0StateDir (default: the
  * runtime directory's auth0gw/), made ready by the parent before the children start. */
-const char *agw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg);
-int agw_state_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
-int agw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+const char *gw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg);
+int gw_state_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int gw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s);
 /* The key store's persistent store in a child (NULL when nothing is kept). */
-const agw_persist_t *agw_state_persist(server_rec *s);
-const char *agw_state_dir(void);
+const agw_persist_t *gw_state_persist(server_rec *s);
+const char *gw_state_dir(void);
 
 /* status.c */
 typedef enum {
@@ -253,13 +253,13 @@ typedef enum {
     AGW_COUNT_DPOP, AGW_COUNT_BINDING,
     AGW_COUNT_MAX
 } agw_counter_e;
-void agw_count(agw_counter_e which);
+void gw_count(agw_counter_e which);
 /* The counter a token refusal of that kind counts in; its name is the log's refusal=. */
-agw_counter_e agw_refusal_counter(agw_refusal_e kind);
-const char *agw_counter_name(agw_counter_e which);
-int agw_status_handler(request_rec *r);   /* hook */
-apr_array_header_t *agw_key_stats(apr_pool_t *p);
-void agw_token_cache_stats(agw_tcache_stats_t *st);
+agw_counter_e gw_refusal_counter(agw_refusal_e kind);
+const char *gw_counter_name(agw_counter_e which);
+int gw_status_handler(request_rec *r);   /* hook */
+apr_array_header_t *gw_key_stats(apr_pool_t *p);
+void gw_token_cache_stats(agw_tcache_stats_t *st);
 
 /* metrics.c: the host's counters, in shared memory made by the parent and kept across
  * restarts. Series named at run time (key sources, clients) take one of a fixed number of
@@ -281,28 +281,28 @@ typedef struct agw_metrics_t {
     apr_uint64_t overflow;
     apr_array_header_t *sources, *clients;  /* agw_metrics_named_t */
 } agw_metrics_t;
-int agw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s);
-void agw_metrics_count(agw_counter_e which);
-void agw_metrics_token_cache(int hit);
+void gw_metrics_count(agw_counter_e which);
+void gw_metrics_token_cache(int hit);
 /* The host-wide table of verified tokens (hostcache.c); NULL when off or not available. */
-int agw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                               server_rec *s);
-agw_hcache_t *agw_hostcache(void);
+agw_hcache_t *gw_hostcache(void);
 /* An agw_keys_event_fn: a key source's load, from the issuer (network) or the shared cache. */
-void agw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
-void agw_metrics_client(const char *client, int ok);
-void agw_metrics_read(agw_metrics_t *m, apr_pool_t *p);
+void gw_metrics_jwks(void *baton, const char *source, int network, int ok, int nkeys);
+void gw_metrics_client(const char *client, int ok);
+void gw_metrics_read(agw_metrics_t *m, apr_pool_t *p);
 /* The name a series is known by: no user-info, query or fragment, printable ASCII without
  * quotes or backslashes (agw_text_log), at most AGW_METRICS_NAME - 1 bytes. */
-const char *agw_metrics_label(apr_pool_t *p, const char *name);
-const agw_metrics_named_t *agw_metrics_find(const apr_array_header_t *named, const char *label);
+const char *gw_metrics_label(apr_pool_t *p, const char *name);
+const agw_metrics_named_t *gw_metrics_find(const apr_array_header_t *named, const char *label);
 
 /* authz.c: hooks and providers, registered in mod_auth0gw.c */
-int agw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
-int agw_claim_lookup(ap_expr_lookup_parms *parms);
-extern const authz_provider agw_scope_provider;
-extern const authz_provider agw_role_provider;
-extern const authz_provider agw_claim_provider;
+int gw_pre_config_authz(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int gw_claim_lookup(ap_expr_lookup_parms *parms);
+extern const authz_provider gw_scope_provider;
+extern const authz_provider gw_role_provider;
+extern const authz_provider gw_claim_provider;
 
 #endif

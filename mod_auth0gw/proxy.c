@@ -28,7 +28,7 @@ static agw_srv_conf_t *srv_of(cmd_parms *cmd)
     return ap_get_module_config(cmd->server->module_config, &auth0gw_module);
 }
 
-agw_client_t *agw_current_client(cmd_parms *cmd)
+agw_client_t *gw_current_client(cmd_parms *cmd)
 {
     return srv_of(cmd)->current;
 }
@@ -66,7 +66,7 @@ static const char *walk_client_block(cmd_parms *cmd)
     return err;
 }
 
-const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_client_section(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_srv_conf_t *sc = srv_of(cmd);
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT), *endp, *name, *args;
@@ -102,7 +102,7 @@ const char *agw_client_section(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_token_url(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
@@ -116,7 +116,7 @@ const char *agw_set_token_url(cmd_parms *cmd, void *dc, const char *arg)
 }
 
 /* The plain string directives of <Auth0Client>: cmd->info is the field's offset. */
-const char *agw_set_client_str(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_str(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
@@ -126,7 +126,7 @@ const char *agw_set_client_str(cmd_parms *cmd, void *dc, const char *arg)
     return err;
 }
 
-const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c), *secret;
@@ -146,7 +146,7 @@ const char *agw_set_client_secret(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
@@ -156,7 +156,7 @@ const char *agw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg)
     return err;
 }
 
-const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
@@ -175,7 +175,7 @@ const char *agw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *name,
+const char *gw_set_client_param(cmd_parms *cmd, void *dc, const char *name,
                                     const char *value)
 {
     agw_client_t *c;
@@ -196,7 +196,7 @@ const char *agw_set_client_param(cmd_parms *cmd, void *dc, const char *name,
     return NULL;
 }
 
-const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c), *pem;
@@ -215,7 +215,7 @@ const char *agw_set_client_key(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
+const char *gw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
                                     const char *alg_name)
 {
     agw_client_t *c;
@@ -241,7 +241,7 @@ const char *agw_set_client_dpop_key(cmd_parms *cmd, void *dc, const char *arg,
     return NULL;
 }
 
-const char *agw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_renew(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
@@ -299,7 +299,7 @@ static const char *origin_of(apr_pool_t *p, const char *url, int origin_only)
                         strchr(host, ':') ? "]" : "", port);
 }
 
-const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c), *origin;
@@ -317,7 +317,7 @@ const char *agw_set_client_backend(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg)
 {
     ((agw_dir_conf_t *)dc)->proxy_client = arg;
     return NULL;
@@ -326,7 +326,7 @@ const char *agw_set_proxy_client(cmd_parms *cmd, void *dc, const char *arg)
 
 /* Completes every client of every server: token URL from Auth0Domain, TLS options, checks.
  * Called from check_config so that `apache2 -t` reports the problems. */
-int agw_clients_check(apr_pool_t *pconf, server_rec *s)
+int gw_clients_check(apr_pool_t *pconf, server_rec *s)
 {
     int bad = 0;
     server_rec *vs;
@@ -384,11 +384,11 @@ static void cc_log(void *baton, agw_log_level_e level, int msgno, const char *ms
     if (!b || !b->r)
         return;
     if (msgno == AGW_MSG_CC_OBTAINED) {
-        agw_metrics_client(b->c->name, 1);
+        gw_metrics_client(b->c->name, 1);
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, b->r, AGW_M_CLIENT_TOKEN ": %s", msg);
     }
     else if (msgno == AGW_MSG_CC_FAILED) {
-        agw_metrics_client(b->c->name, 0);
+        gw_metrics_client(b->c->name, 0);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, b->r, AGW_M_CLIENT_FAILED ": %s", msg);
     }
     else if (msgno == AGW_MSG_CC_RESTORED) {
@@ -403,34 +403,34 @@ static void cc_log(void *baton, agw_log_level_e level, int msgno, const char *ms
 static apr_status_t cc_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
                            apr_pool_t *p)
 {
-    return agw_cache_get(pdata, plen, key, p, baton);
+    return gw_cache_get(pdata, plen, key, p, baton);
 }
 
 static apr_status_t cc_put(void *baton, const char *key, const char *data, apr_size_t len,
                            apr_int64_t expires_at, apr_pool_t *p)
 {
-    return agw_cache_put(key, data, len, expires_at, p, baton);
+    return gw_cache_put(key, data, len, expires_at, p, baton);
 }
 
 static apr_status_t cc_del(void *baton, const char *key, apr_pool_t *p)
 {
-    return agw_cache_del(key, p, baton);
+    return gw_cache_del(key, p, baton);
 }
 
 static apr_status_t cc_try_lock(void *baton)
 {
-    return agw_fetch_lock(0);
+    return gw_fetch_lock(0);
 }
 
 static void cc_unlock(void *baton)
 {
-    agw_fetch_unlock();
+    gw_fetch_unlock();
 }
 
 static agw_shared_t cc_shared = { cc_get, cc_put, NULL, cc_del };
 static const agw_cc_hostlock_t cc_hostlock = { cc_try_lock, cc_unlock, NULL };
 
-void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
+void gw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
 
@@ -441,8 +441,8 @@ void agw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     cc_shared.baton = s;
-    agw_ccstore_share(ccstore, &cc_shared, &cc_hostlock, agw_cache_is_network());
-    agw_ccstore_persist(ccstore, agw_state_persist(s));
+    agw_ccstore_share(ccstore, &cc_shared, &cc_hostlock, gw_cache_is_network());
+    agw_ccstore_persist(ccstore, gw_state_persist(s));
 }
 
 /* The token for a proxied request, or NULL with *retry_after set (503). */
@@ -682,7 +682,7 @@ static void scrub_caller_token(request_rec *r, const agw_dir_conf_t *dc)
 
 /* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests and
  * mod_proxy has put the backend URL (with the query) in r->filename. */
-int agw_proxy_fixups(request_rec *r)
+int gw_proxy_fixups(request_rec *r)
 {
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
@@ -723,14 +723,14 @@ int agw_proxy_fixups(request_rec *r)
         apr_table_setn(r->err_headers_out, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
                                     retry_after > 0 ? retry_after : 1));
-        agw_count(AGW_COUNT_PROXY_503);
+        gw_count(AGW_COUNT_PROXY_503);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       AGW_M_PROXY_NO_TOKEN ": no token for client %s: request not forwarded", c->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     if (c->dpop_key && !(proof = dpop_proof_for(r, c, token)))
         return HTTP_INTERNAL_SERVER_ERROR;
-    agw_count(AGW_COUNT_PROXY_OK);
+    gw_count(AGW_COUNT_PROXY_OK);
     /* the caller's own credential stays here: the backend sees only ours; a caller's DPoP
      * proof never goes on (with a Bearer client's token it proves nothing, and a DPoP
      * client's request carries its own) */
@@ -743,7 +743,7 @@ int agw_proxy_fixups(request_rec *r)
     return DECLINED;
 }
 
-apr_array_header_t *agw_client_stats(apr_pool_t *p, server_rec *s)
+apr_array_header_t *gw_client_stats(apr_pool_t *p, server_rec *s)
 {
     agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
     apr_array_header_t *out = apr_array_make(p, 4, sizeof(agw_client_stats_t));

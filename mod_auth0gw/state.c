@@ -32,7 +32,7 @@ static agw_seal_t *state_seal;
 static apr_time_t last_write_log;
 static agw_persist_t persist_ops;
 
-const char *agw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg)
+const char *gw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
@@ -52,7 +52,7 @@ const char *agw_state_dir_set(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-int agw_state_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+int gw_state_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     dir_conf = dir_where = state_dir = NULL;
     state_seal = NULL;
@@ -136,7 +136,7 @@ static const char *read_key(unsigned char *key, apr_pool_t *p, server_rec *s, co
     return new_key(key, p, path);
 }
 
-int agw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+int gw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
@@ -154,7 +154,7 @@ int agw_state_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     dir = dir_conf ? dir_conf : ap_runtime_dir_relative(pconf, "auth0gw");
     if ((why = prepare_dir(ptemp, dir)))
         goto fail;
-    rv = agw_cache_fleet_seal(&state_seal, pconf, &err);
+    rv = gw_cache_fleet_seal(&state_seal, pconf, &err);
     if (rv == APR_NOTFOUND) {
         if ((why = read_key(key, ptemp, s, dir)))
             goto fail;
@@ -227,7 +227,7 @@ static apr_status_t state_load(void *baton, const char *name, char **pdata, apr_
     if (agw_unseal(pdata, plen, p, state_seal, aad, buf, got, &err) == APR_SUCCESS)
         return APR_SUCCESS;
 forged:
-    agw_count(AGW_COUNT_CACHE_REJECTED);
+    gw_count(AGW_COUNT_CACHE_REJECTED);
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, AGW_M_STATE_FORGED ": %s ignored: %s "
                  "(sealed with another key, or tampered with); what it held is fetched anew",
                  path, err.reason ? err.reason : "unreadable");
@@ -273,7 +273,7 @@ leave:
     return rv;
 }
 
-const agw_persist_t *agw_state_persist(server_rec *s)
+const agw_persist_t *gw_state_persist(server_rec *s)
 {
     if (!state_dir || !state_seal)
         return NULL;
@@ -283,7 +283,7 @@ const agw_persist_t *agw_state_persist(server_rec *s)
     return &persist_ops;
 }
 
-const char *agw_state_dir(void)
+const char *gw_state_dir(void)
 {
     return state_dir;
 }

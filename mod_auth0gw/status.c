@@ -25,12 +25,12 @@ static const char *const counter_names[AGW_COUNT_MAX] = {
     "report_only_denied", "anonymous", "preflight", "dpop_proof", "token_binding",
 };
 
-void agw_count(agw_counter_e which)
+void gw_count(agw_counter_e which)
 {
-    agw_metrics_count(which);
+    gw_metrics_count(which);
 }
 
-agw_counter_e agw_refusal_counter(agw_refusal_e kind)
+agw_counter_e gw_refusal_counter(agw_refusal_e kind)
 {
     /* no default: the compiler names a kind added without its counter */
     switch (kind) {
@@ -52,7 +52,7 @@ agw_counter_e agw_refusal_counter(agw_refusal_e kind)
     return AGW_COUNT_OTHER;
 }
 
-const char *agw_counter_name(agw_counter_e which)
+const char *gw_counter_name(agw_counter_e which)
 {
     return which >= 0 && which < AGW_COUNT_MAX ? counter_names[which] : "other_invalid";
 }
@@ -122,17 +122,17 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
     json_t *doc = agw_json_own(r->pool, json_object());
     json_t *sources = json_array(), *clients = json_array(), *counts = json_object();
     json_t *host = json_object(), *pp = json_array();
-    apr_array_header_t *ks = agw_key_stats(r->pool);
-    apr_array_header_t *cs = agw_client_stats(r->pool, r->server);
+    apr_array_header_t *ks = gw_key_stats(r->pool);
+    apr_array_header_t *cs = gw_client_stats(r->pool, r->server);
     apr_hash_t *held = apr_hash_make(r->pool);
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     int i;
 
     for (i = 0; ks && i < ks->nelts; i++) {
         agw_keysrc_stats_t *st = &APR_ARRAY_IDX(ks, i, agw_keysrc_stats_t);
-        const char *label = agw_metrics_label(r->pool, st->name);
+        const char *label = gw_metrics_label(r->pool, st->name);
         apr_hash_set(held, label, APR_HASH_KEY_STRING, label);
-        json_array_append_new(sources, source_json(label, agw_metrics_find(m->sources, label),
+        json_array_append_new(sources, source_json(label, gw_metrics_find(m->sources, label),
                                                    st, now));
     }
     for (i = 0; i < m->sources->nelts; i++) {
@@ -142,16 +142,16 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
     }
     for (i = 0; cs && i < cs->nelts; i++) {
         agw_client_stats_t *st = &APR_ARRAY_IDX(cs, i, agw_client_stats_t);
-        json_array_append_new(clients, client_json(st, agw_metrics_find(
+        json_array_append_new(clients, client_json(st, gw_metrics_find(
                                                            m->clients,
-                                                           agw_metrics_label(r->pool, st->name))));
+                                                           gw_metrics_label(r->pool, st->name))));
     }
     for (i = 0; i < AGW_COUNT_MAX; i++)
         json_object_set_new(counts, counter_names[i], jint(m->counts[i]));
     {
         agw_tcache_stats_t ts;
         json_t *o = json_object();
-        agw_token_cache_stats(&ts);
+        gw_token_cache_stats(&ts);
         json_object_set_new(o, "entries", jint(ts.entries));
         json_object_set_new(o, "bytes", jint(ts.bytes));
         json_object_set_new(o, "hits", jint(m->tc_hits));
@@ -163,8 +163,8 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
     {
         agw_hcache_stats_t hs;
         json_t *o = json_object();
-        agw_hcache_stats(agw_hostcache(), &hs);
-        json_object_set_new(o, "enabled", json_boolean(agw_hostcache() != NULL));
+        agw_hcache_stats(gw_hostcache(), &hs);
+        json_object_set_new(o, "enabled", json_boolean(gw_hostcache() != NULL));
         json_object_set_new(o, "entries", jint(hs.entries));
         json_object_set_new(o, "capacity", jint(hs.capacity));
         json_object_set_new(o, "stored", jint(hs.stored));
@@ -181,7 +181,7 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
         json_array_append_new(pp, json_string(per_process[i]));
     json_object_set_new(doc, "version", json_string(AGW_VERSION));
     json_object_set_new(doc, "pid", json_integer((json_int_t)getpid()));
-    json_object_set_new(doc, "cache", json_string(agw_cache_name()));
+    json_object_set_new(doc, "cache", json_string(gw_cache_name()));
     json_object_set_new(doc, "counters", host);
     json_object_set_new(doc, "per_process", pp);
     json_object_set_new(doc, "issuers", sources);
@@ -193,7 +193,7 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
 /* ---- Prometheus text exposition format 0.0.4 ------------------------------------------------ */
 
 /* A label value: backslash, double quote and line feed escaped (the names carry no other
- * control characters: agw_metrics_label). */
+ * control characters: gw_metrics_label). */
 static const char *prom_escape(apr_pool_t *p, const char *v)
 {
     apr_size_t n = 0;
@@ -343,7 +343,7 @@ static void html_header(request_rec *r, const agw_metrics_t *m)
                          : "Counters are <strong>this process's only</strong> (no shared "
                            "memory, AGW0030)",
                ap_ht_time(r->pool, apr_time_from_sec(m->since), "%Y-%m-%d %H:%M:%S %Z", 1),
-               m->restarts, (int)getpid(), ap_escape_html(r->pool, agw_cache_name()),
+               m->restarts, (int)getpid(), ap_escape_html(r->pool, gw_cache_name()),
                ap_escape_html(r->pool, AGW_VERSION));
     ap_rputs("<p>mod_auth0gw " AGW_VERSION "</p>\n", r);
     ap_rputs("<p><a href=\"?json\">JSON</a> <a href=\"?format=prometheus\">Prometheus</a></p>\n",
@@ -413,7 +413,7 @@ static void html_clients(request_rec *r, json_t *doc)
     }
 }
 
-int agw_status_handler(request_rec *r)
+int gw_status_handler(request_rec *r)
 {
     agw_metrics_t m;
     json_t *doc;
@@ -424,7 +424,7 @@ int agw_status_handler(request_rec *r)
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    agw_metrics_read(&m, r->pool);
+    gw_metrics_read(&m, r->pool);
     if (has_arg(r, "format=prometheus")) {
         prometheus(r, &m);
         return OK;

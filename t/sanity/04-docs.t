@@ -41,8 +41,8 @@ sub macro_args {
 
 # ---- the registered directives and their override flags, from the command table ----
 my $src = slurp("$ROOT/mod_auth0gw/config.c");
-my ($table) = $src =~ /command_rec\s+agw_cmds\[\]\s*=\s*\{(.*?)\n\s*\{\s*NULL\s*\}/s
-    or die "no agw_cmds table in mod_auth0gw/config.c";
+my ($table) = $src =~ /command_rec\s+gw_cmds\[\]\s*=\s*\{(.*?)\n\s*\{\s*NULL\s*\}/s
+    or die "no gw_cmds table in mod_auth0gw/config.c";
 
 # Local shorthand macros such as DIRCMD(kind, name, fn, help), possibly defined through one
 # another (DIRCMD -> GATECMD_ -> AP_INIT_xxx): followed down to AP_INIT_xxx, whose 1st argument
