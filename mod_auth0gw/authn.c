@@ -40,6 +40,7 @@ static __thread request_rec *keys_for;
 static agw_claim_path_t *default_user_claim;
 static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
 static agw_tcache_t *ncache;        /* tokens whose signature failed, per key set version */
+static agw_pkcache_t *proofkeys;    /* DPoP proof keys imported by this process */
 #define NEGATIVE_TTL 600
 #define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
 
@@ -692,6 +693,7 @@ static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *s
     req.now = now;
     req.window = AGW_DPOP_WINDOW;
     req.leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    req.keys = proofkeys;
     if (agw_dpop_verify(proof, r->pool, hdr, strlen(hdr), &req, &err) != APR_SUCCESS)
         return reject(r, fp, claims, &err);
     return dpop_nonce_check(r, c, *proof, claims, fp, now);
@@ -1298,6 +1300,8 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     agw_http_init();
+    /* a client signs all its proofs with one key: import it once per process, not per request */
+    proofkeys = agw_pkcache_create(pchild, AGW_PKCACHE_ENTRIES);
     if ((rv = agw_keystore_create(&keystore, pchild, log_core, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, AGW_M_NO_KEYSTORE ": cannot create the key store");
         keystore = NULL;

@@ -122,7 +122,7 @@ int agw_dpop_htu_match(const char *htu, const char *url)
 
 /* The header's jwk as a verification key: public members only. */
 static apr_status_t dpop_jwk(agw_jwk_t **pjwk, apr_pool_t *p, const agw_jws_t *jws,
-                             agw_err_t *err)
+                             agw_pkcache_t *keys, agw_err_t *err)
 {
     static const char *const private_members[] = { "d", "p", "q", "dp", "dq", "qi", "oth", "k" };
     agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
@@ -137,7 +137,8 @@ static apr_status_t dpop_jwk(agw_jwk_t **pjwk, apr_pool_t *p, const agw_jws_t *j
     for (i = 0; i < sizeof(private_members) / sizeof(private_members[0]); i++)
         if (json_object_get(obj, private_members[i]))
             return dpop_refuse(err, "DPoP proof jwk holds a private key");
-    if (agw_jwk_parse(&jwk, p, obj, &jerr) != APR_SUCCESS)
+    /* after the private members' refusal: a cached key never stands in for a refused object */
+    if (agw_pkcache_jwk(&jwk, keys, p, obj, &jerr) != APR_SUCCESS)
         return dpop_refuse(err, apr_pstrcat(p, "DPoP proof jwk: ", jerr.reason, NULL));
     /* the proof names its key by value: a kid or x5t in it selects nothing */
     jwk->kid = NULL;
@@ -148,7 +149,7 @@ static apr_status_t dpop_jwk(agw_jwk_t **pjwk, apr_pool_t *p, const agw_jws_t *j
 
 /* Decoding, typ, alg, jwk and signature: the proof's key holds what signed it. */
 static apr_status_t dpop_signed(agw_jws_t **pjws, apr_pool_t *p, const char *proof,
-                                apr_size_t len, agw_err_t *err)
+                                apr_size_t len, agw_pkcache_t *keys, agw_err_t *err)
 {
     agw_err_t jerr = { NULL, NULL, AGW_R_NONE };
     agw_jwks_t set;
@@ -165,7 +166,7 @@ static apr_status_t dpop_signed(agw_jws_t **pjws, apr_pool_t *p, const char *pro
         return dpop_refuse(err, "DPoP proof typ is not dpop+jwt");
     if (!(agw_dpop_algs() & AGW_ALG_BIT(jws->alg)))
         return dpop_refuse(err, "DPoP proof alg not allowed");
-    if (dpop_jwk(&jwk, p, jws, err) != APR_SUCCESS)
+    if (dpop_jwk(&jwk, p, jws, keys, err) != APR_SUCCESS)
         return APR_EINVAL;
     set.keys = apr_array_make(p, 1, sizeof(agw_jwk_t *));
     set.skipped = NULL;
@@ -240,7 +241,7 @@ apr_status_t agw_dpop_verify(agw_dpop_t **pproof, apr_pool_t *p, const char *pro
     agw_jws_t *jws = NULL;
 
     *pproof = NULL;
-    if (dpop_signed(&jws, p, proof, len, err) != APR_SUCCESS)
+    if (dpop_signed(&jws, p, proof, len, req->keys, err) != APR_SUCCESS)
         return APR_EINVAL;
     out = apr_pcalloc(p, sizeof(*out));
     if (dpop_claims(out, jws->payload, req, p, err) != APR_SUCCESS)

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "agw_err.h"
 #include "agw_crypt.h"
+#include "agw_pkcache.h"
 
 #define AGW_E_INVALID_DPOP_PROOF "invalid_dpop_proof"  /* RFC 9449 section 7.1 */
 
@@ -27,6 +28,8 @@ typedef struct agw_dpop_req_t {
     apr_int64_t now;
     apr_int64_t window;         /* <= 0: AGW_DPOP_WINDOW */
     apr_int64_t leeway;         /* clock skew, both directions */
+    agw_pkcache_t *keys;        /* proof keys imported before (agw_pkcache_jwk); NULL: each
+                                 * proof's jwk is imported anew */
 } agw_dpop_req_t;
 
 /* A proof that verified. */

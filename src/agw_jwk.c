@@ -122,45 +122,84 @@ static apr_status_t jwk_import(agw_jwk_t *jwk, apr_pool_t *p, const json_t *obj,
     return APR_SUCCESS;
 }
 
-/* RFC 7638: SHA-256 over the required members in lexical order, no whitespace. The values
- * were checked as strict base64url (and crv as a known curve) on import, so they need no
- * escaping. */
+/* RFC 7638: the required members in lexical order, no whitespace; crv as given (NULL: obj's). */
+static const char *thumbprint_text(apr_pool_t *p, agw_kty_e kty, const char *crv,
+                                   const json_t *obj)
+{
+    if (!crv)
+        crv = agw_json_str(obj, "crv");
+    switch (kty) {
+    case AGW_KTY_RSA:
+        return apr_psprintf(p, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
+                            agw_json_str(obj, "e"), agw_json_str(obj, "n"));
+    case AGW_KTY_EC:
+        return apr_psprintf(p, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+                            crv, agw_json_str(obj, "x"), agw_json_str(obj, "y"));
+    case AGW_KTY_OKP:
+        return apr_psprintf(p, "{\"crv\":\"%s\",\"kty\":\"OKP\",\"x\":\"%s\"}", crv,
+                            agw_json_str(obj, "x"));
+    default:
+        return NULL;
+    }
+}
+
+/* RFC 7638: SHA-256 over the required members. The values were checked as strict base64url
+ * (and crv as a known curve) on import, so they need no escaping. */
 static apr_status_t jwk_thumbprint(agw_jwk_t *jwk, apr_pool_t *p, const json_t *obj)
 {
-    const char *text;
+    const char *text = thumbprint_text(p, jwk->kty, jwk->crv, obj);
 
-    switch (jwk->kty) {
-    case AGW_KTY_RSA:
-        text = apr_psprintf(p, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
-                            agw_json_str(obj, "e"), agw_json_str(obj, "n"));
-        break;
-    case AGW_KTY_EC:
-        text = apr_psprintf(p, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-                            jwk->crv, agw_json_str(obj, "x"), agw_json_str(obj, "y"));
-        break;
-    case AGW_KTY_OKP:
-        text = apr_psprintf(p, "{\"crv\":\"%s\",\"kty\":\"OKP\",\"x\":\"%s\"}", jwk->crv,
-                            agw_json_str(obj, "x"));
-        break;
-    default:
+    if (!text)
         return agw_crypt_sha256(jwk->thumbprint, jwk->secret, jwk->secret_len);
-    }
     return agw_crypt_sha256(jwk->thumbprint, text, strlen(text));
 }
 
-apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
-                           agw_err_t *err)
+/* A required member as written: a non-empty string of base64url characters only. */
+static int b64url_member(const json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    const char *s = json_string_value(v);
+    size_t i, n = json_string_length(v);
+
+    if (!s || n == 0)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')
+              || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+apr_status_t agw_jwk_thumbprint_of(unsigned char out[32], apr_pool_t *p,
+                                   const void *json_object)
+{
+    static const char *const need[][4] = {
+        [AGW_KTY_RSA] = { "e", "n" }, [AGW_KTY_EC] = { "crv", "x", "y" },
+        [AGW_KTY_OKP] = { "crv", "x" },
+    };
+    const json_t *obj = json_object;
+    const char *kty = agw_json_str(obj, "kty"), *text;
+    agw_kty_e t = kty ? kty_from_name(kty) : AGW_KTY_NONE;
+    int i;
+
+    if (t != AGW_KTY_RSA && t != AGW_KTY_EC && t != AGW_KTY_OKP)
+        return APR_EINVAL;
+    for (i = 0; need[t][i]; i++)
+        if (!b64url_member(obj, need[t][i]))
+            return APR_EINVAL;
+    text = thumbprint_text(p, t, NULL, obj);
+    return agw_crypt_sha256(out, text, strlen(text)) == APR_SUCCESS ? APR_SUCCESS : APR_EGENERAL;
+}
+
+apr_status_t agw_jwk_check(agw_jwk_t *jwk, const void *json_object, agw_err_t *err)
 {
     const json_t *obj = json_object;
     const char *kty, *use, *alg_name, *reason;
     json_t *v;
-    agw_jwk_t *jwk;
-    apr_status_t rv;
 
-    *pjwk = NULL;
+    memset(jwk, 0, sizeof(*jwk));
     if (!json_is_object(obj))
         return agw_err_refuse(err, AGW_R_KEY, "JWK is not an object");
-    jwk = apr_pcalloc(p, sizeof(*jwk));
 
     if (!(v = json_object_get(obj, "kty")))
         return agw_err_refuse(err, AGW_R_KEY, "kty missing");
@@ -196,7 +235,20 @@ apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_obj
         if (agw_alg_curve(jwk->alg) && (!jwk->crv || strcmp(agw_alg_curve(jwk->alg), jwk->crv)))
             return agw_err_refuse(err, AGW_R_KEY, "alg does not fit crv");
     }
+    return APR_SUCCESS;
+}
 
+apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
+                           agw_err_t *err)
+{
+    const json_t *obj = json_object;
+    agw_jwk_t *jwk;
+    apr_status_t rv;
+
+    *pjwk = NULL;
+    jwk = apr_palloc(p, sizeof(*jwk));
+    if ((rv = agw_jwk_check(jwk, obj, err)) != APR_SUCCESS)
+        return rv;
     if ((rv = jwk_import(jwk, p, obj, err)) != APR_SUCCESS)
         return rv;
     /* Whatever the document said, the curve we report is the one the key was imported as. */

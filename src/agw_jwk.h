@@ -46,6 +46,19 @@ typedef struct agw_jwks_t {
 apr_status_t agw_jwk_parse(agw_jwk_t **pjwk, apr_pool_t *p, const void *json_object,
                            agw_err_t *err);
 
+/* What agw_jwk_parse checks before it imports the key material (kty, kid, x5t, use, key_ops,
+ * crv, alg and their fit), with the same refusals in the same order. Fills jwk's kty, kid,
+ * x5t, alg and crv (as written; NULL unless EC or OKP), zeroes the rest; imports nothing. */
+apr_status_t agw_jwk_check(agw_jwk_t *jwk, const void *json_object, agw_err_t *err);
+
+/* The RFC 7638 thumbprint of a JWK object from its required members as written, before any
+ * import (what names an imported key in a cache). APR_EINVAL, nothing hashed, unless kty is
+ * RSA, EC or OKP and each required member (e n; crv x y; crv x) is a non-empty string of
+ * base64url characters only: the hashed text then names their values unambiguously. For a
+ * key agw_jwk_parse accepts, the same as its jwk->thumbprint. APR_EGENERAL: hashing failed. */
+apr_status_t agw_jwk_thumbprint_of(unsigned char out[32], apr_pool_t *p,
+                                   const void *json_object);
+
 /* A JWK Set document: must be a JSON object with a "keys" array (limits of agw_json_parse
  * apply, plus AGW_JWKS_MAX_BYTES). Unusable keys are listed in skipped, not fatal.
  * A set with zero usable keys is still APR_SUCCESS (the caller decides).
