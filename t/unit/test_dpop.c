@@ -2,12 +2,16 @@
 #include <string.h>
 #include <openssl/x509.h>
 #include <check.h>
+#include <apr_atomic.h>
+#include <apr_thread_proc.h>
 #include "tests.h"
 #include "testkit.h"
 #include "agw_b64.h"
 #include "agw_crypt.h"
 #include "agw_dpop.h"
 #include "agw_nonce.h"
+#include "agw_jws.h"
+#include "agw_pkcache.h"
 
 #define NOW 1700000000
 #define URL "https://api.example.com/orders/1"
@@ -44,7 +48,7 @@ static const char *proof(const char *alg, EVP_PKEY *k, const char *header, const
 
 static apr_status_t verify(const char *jwt, agw_dpop_t **out, agw_err_t *err)
 {
-    agw_dpop_req_t req = { "GET", URL, TOKEN, strlen(TOKEN), NOW, 0, 5 };
+    agw_dpop_req_t req = { "GET", URL, TOKEN, strlen(TOKEN), NOW, 0, 5, NULL };
     agw_dpop_t *ignored;
 
     return agw_dpop_verify(out ? out : &ignored, agw_test_pool, jwt, strlen(jwt), &req, err);
@@ -485,6 +489,367 @@ START_TEST(proof_nonce_claim)
 }
 END_TEST
 
+/* ---- proof keys imported once (agw_pkcache) -------------------------------------------------- */
+
+/* verify() through the key cache pc (NULL: none), in pool p. */
+static apr_status_t verify_pc(agw_pkcache_t *pc, apr_pool_t *p, const char *jwt, agw_dpop_t **out,
+                              agw_err_t *err)
+{
+    agw_dpop_req_t req = { "GET", URL, TOKEN, strlen(TOKEN), NOW, 0, 5, pc };
+    agw_dpop_t *ignored;
+
+    return agw_dpop_verify(out ? out : &ignored, p, jwt, strlen(jwt), &req, err);
+}
+
+static agw_pkcache_stats_t pc_stats(agw_pkcache_t *pc)
+{
+    agw_pkcache_stats_t st;
+    agw_pkcache_stats(pc, &st);
+    return st;
+}
+
+#define PC_OK(pc, k, alg) do {                                                                 \
+        agw_err_t e_ = { NULL, NULL, AGW_R_NONE };                                             \
+        ck_assert_msg(verify_pc((pc), agw_test_pool, proof((alg), (k), NULL, NULL), NULL, &e_) \
+                      == APR_SUCCESS, "%s: %s", (alg), e_.reason);                              \
+    } while (0)
+
+START_TEST(pkcache_hit_and_miss)
+{
+    agw_pkcache_t *pc = agw_pkcache_create(agw_test_pool, 8);
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_dpop_t *cold = NULL, *warm = NULL;
+    const char *a = proof("ES256", tk_p256, NULL, NULL);
+    agw_pkcache_stats_t st;
+
+    ck_assert_ptr_null(agw_pkcache_create(agw_test_pool, 0));
+    ck_assert_int_eq(verify_pc(pc, agw_test_pool, a, &cold, &err), APR_SUCCESS);
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.hits, 0);
+    ck_assert_uint_eq(st.entries, 1);
+    /* another proof of the same key: no import, the same thumbprint */
+    ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, NULL,
+                     payload_at("GET", URL, NOW - 3, NULL)), &warm, &err), APR_SUCCESS);
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_int_eq(warm->iat, NOW - 3);
+    ck_assert_mem_eq(cold->jkt, warm->jkt, 32);
+    ck_assert_int_eq(agw_cnf_jkt_check(jkt_of(tk_p256), warm, &err), APR_SUCCESS);
+    /* members in another order: the same key */
+    {
+        const char *j = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL);
+        char crv[16], x[128], y[128];
+        ck_assert_int_eq(sscanf(j, "{\"kty\":\"EC\",\"crv\":\"%15[^\"]\",\"x\":\"%127[^\"]\","
+                                "\"y\":\"%127[^\"]\"", crv, x, y), 3);
+        PC_OK(pc, tk_p256, "ES256");
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+            agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"y\":\"%s\","
+            "\"x\":\"%s\",\"crv\":\"%s\",\"kty\":\"EC\"}}", y, x, crv), NULL), NULL, &err),
+            APR_SUCCESS);
+        ck_assert_uint_eq(pc_stats(pc).hits, 3);
+    }
+    /* other keys miss, each once */
+    PC_OK(pc, tk_ed, "EdDSA");
+    PC_OK(pc, tk_rsa, "PS256");
+    PC_OK(pc, tk_rsa, "RS256");     /* the same RSA key under another alg: a hit */
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.misses, 3);
+    ck_assert_uint_eq(st.hits, 4);
+    ck_assert_uint_eq(st.entries, 3);
+    /* a warm key still verifies signatures: another key's signature under its jwk fails */
+    {
+        EVP_PKEY *forger = tk_keygen_ec("P-256");
+        const char *jwt = tk_token(agw_test_pool, "ES256", forger, NULL, 0,
+                                   header_for("ES256", tk_p256), payload_at("GET", URL, NOW, NULL));
+        EVP_PKEY_free(forger);
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, jwt, NULL, &err), APR_EINVAL);
+        ck_assert_str_eq(err.reason, "DPoP proof signature invalid");
+    }
+}
+END_TEST
+
+/* The cache never changes a result: each jwk below gives the same answer (status, reason,
+ * kind) with the cache warm as without a cache, and none but the good key is remembered. */
+START_TEST(pkcache_hostile_jwk_same_answer)
+{
+    agw_pkcache_t *pc = agw_pkcache_create(agw_test_pool, 8);
+    const char *j = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL), *x2, *y2;
+    char crv[16], x[128], y[128];
+    const char *jwks[32];
+    size_t n = 0, i, xl;
+
+    ck_assert_int_eq(sscanf(j, "{\"kty\":\"EC\",\"crv\":\"%15[^\"]\",\"x\":\"%127[^\"]\","
+                            "\"y\":\"%127[^\"]\"", crv, x, y), 3);
+    xl = strlen(x);
+    /* the last character of x with its unused low bits set: other text, same bytes if lax */
+    x2 = apr_psprintf(agw_test_pool, "%.*s%c", (int)xl - 1, x, x[xl - 1] == 'A' ? 'B' : 'A');
+    y2 = apr_psprintf(agw_test_pool, "%c%s", y[0] == 'A' ? 'B' : 'A', y + 1);
+#define JWK(...) (jwks[n++] = apr_psprintf(agw_test_pool, __VA_ARGS__))
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"AAAA\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"alg\":\"ES384\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"alg\":\"ES256\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"alg\":\"none\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"use\":\"enc\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"key_ops\":[\"sign\"]}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":5}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"k1\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"p-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":1,\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"RSA\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"OKP\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"ec\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x2, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s=\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\\u0000\",\"y\":\"%s\"}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", x, y2);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}", y, x);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\"}", x);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":[\"%s\"]}", x, y);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"x\":\"%s\"}", y, y, x);
+    JWK("{\"kty\":\"oct\",\"k\":\"%s\"}", x);
+    JWK("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"e\":\"AQAB\"}", x, y);
+#undef JWK
+    PC_OK(pc, tk_p256, "ES256");                        /* warm */
+    for (i = 0; i < n; i++) {
+        const char *jwt = proof("ES256", tk_p256, apr_psprintf(agw_test_pool,
+                                "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwks[i]),
+                                NULL);
+        agw_err_t cold = { NULL, NULL, AGW_R_NONE }, warm = { NULL, NULL, AGW_R_NONE };
+        apr_status_t rc = verify_pc(NULL, agw_test_pool, jwt, NULL, &cold);
+        apr_status_t rw = verify_pc(pc, agw_test_pool, jwt, NULL, &warm);
+
+        ck_assert_msg(rc == rw, "jwk #%u: %d without the cache, %d with it (%s)", (unsigned)i,
+                      rc, rw, rw ? warm.reason : cold.reason);
+        ck_assert_int_eq(cold.kind, warm.kind);
+        if (rc != APR_SUCCESS)
+            ck_assert_str_eq(cold.reason, warm.reason);
+    }
+    ck_assert_uint_eq(pc_stats(pc).entries, 1);
+    /* and the answers are the refusals they should be */
+    {
+        agw_err_t e = { NULL, NULL, AGW_R_NONE };
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+            agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwks[1]),
+            NULL), NULL, &e), APR_EINVAL);
+        ck_assert_str_eq(e.reason, "DPoP proof jwk holds a private key");
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+            agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwks[2]),
+            NULL), NULL, &e), APR_EINVAL);
+        ck_assert_str_eq(e.reason, "DPoP proof jwk: alg does not fit crv");
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+            agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwks[5]),
+            NULL), NULL, &e), APR_EINVAL);
+        ck_assert_str_eq(e.reason, "DPoP proof jwk: use is not sig");
+        ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+            agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":%s}", jwks[18]),
+            NULL), NULL, &e), APR_EINVAL);
+        ck_assert_str_eq(e.reason, "DPoP proof jwk: EC point not on curve");
+    }
+}
+END_TEST
+
+START_TEST(pkcache_changed_member_misses)
+{
+    agw_pkcache_t *pc = agw_pkcache_create(agw_test_pool, 8);
+    EVP_PKEY *other = tk_keygen_ec("P-256");
+    const char *j = tk_jwk(agw_test_pool, tk_p256, NULL, NULL, NULL);
+    char crv[16], x[128], y[128], ox[128], oy[128];
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    ck_assert_int_eq(sscanf(j, "{\"kty\":\"EC\",\"crv\":\"%15[^\"]\",\"x\":\"%127[^\"]\","
+                            "\"y\":\"%127[^\"]\"", crv, x, y), 3);
+    j = tk_jwk(agw_test_pool, other, NULL, NULL, NULL);
+    ck_assert_int_eq(sscanf(j, "{\"kty\":\"EC\",\"crv\":\"%15[^\"]\",\"x\":\"%127[^\"]\","
+                            "\"y\":\"%127[^\"]\"", crv, ox, oy), 3);
+    PC_OK(pc, tk_p256, "ES256");
+    PC_OK(pc, other, "ES256");
+    ck_assert_uint_eq(pc_stats(pc).misses, 2);
+    /* x of one key and y of the other: neither key, a miss, refused by the import */
+    ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256, apr_psprintf(
+        agw_test_pool, "{\"typ\":\"dpop+jwt\",\"alg\":\"ES256\",\"jwk\":{\"kty\":\"EC\","
+        "\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}}", x, oy), NULL), NULL, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "DPoP proof jwk: EC point not on curve");
+    ck_assert_uint_eq(pc_stats(pc).misses, 3);
+    ck_assert_uint_eq(pc_stats(pc).hits, 0);
+    ck_assert_uint_eq(pc_stats(pc).entries, 2);
+    /* a proof signed by one key naming the other: the other's cached key, which refuses it */
+    ck_assert_int_eq(verify_pc(pc, agw_test_pool, proof("ES256", tk_p256,
+                     header_for("ES256", other), NULL), NULL, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "DPoP proof signature invalid");
+    ck_assert_uint_eq(pc_stats(pc).hits, 1);
+    EVP_PKEY_free(other);
+}
+END_TEST
+
+START_TEST(pkcache_eviction_bound)
+{
+    agw_pkcache_t *pc = agw_pkcache_create(agw_test_pool, 2);
+    agw_pkcache_stats_t st;
+
+    PC_OK(pc, tk_p256, "ES256");
+    PC_OK(pc, tk_p384, "ES384");
+    PC_OK(pc, tk_p256, "ES256");       /* hit: p384 is now the least recently used */
+    PC_OK(pc, tk_ed, "EdDSA");         /* evicts p384 */
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.entries, 2);
+    ck_assert_uint_eq(st.evictions, 1);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.misses, 3);
+    PC_OK(pc, tk_p256, "ES256");       /* still there */
+    ck_assert_uint_eq(pc_stats(pc).hits, 2);
+    PC_OK(pc, tk_p384, "ES384");       /* gone: imported again, evicting ed */
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.misses, 4);
+    ck_assert_uint_eq(st.evictions, 2);
+    ck_assert_uint_eq(st.entries, 2);
+    PC_OK(pc, tk_p256, "ES256");
+    PC_OK(pc, tk_ed, "EdDSA");
+    st = pc_stats(pc);
+    ck_assert_uint_eq(st.hits, 3);
+    ck_assert_uint_eq(st.misses, 5);
+    ck_assert_uint_eq(st.entries, 2);
+}
+END_TEST
+
+/* A key a request holds outlives its eviction: the request's pool lets go of it last. */
+START_TEST(pkcache_held_key_outlives_eviction)
+{
+    agw_pkcache_t *pc = agw_pkcache_create(agw_test_pool, 1);
+    apr_pool_t *held, *other;
+    agw_jwk_t *jwk = NULL, *k2 = NULL;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_jws_t *jws = NULL;
+    agw_jwks_t set;
+    const char *tok = tk_token(agw_test_pool, "ES256", tk_p256, NULL, 0, "{\"alg\":\"ES256\"}",
+                               "{\"sub\":\"x\"}");
+    json_t *obj = json_loads(tk_jwk(agw_test_pool, tk_p256, "kid-1", NULL, NULL), 0, NULL);
+    json_t *obj2 = json_loads(tk_jwk(agw_test_pool, tk_ed, NULL, NULL, NULL), 0, NULL);
+
+    /* imported by one request, which ends; held by a second one, through a hit */
+    apr_pool_create(&other, agw_test_pool);
+    ck_assert_int_eq(agw_pkcache_jwk(&jwk, pc, other, obj, &err), APR_SUCCESS);
+    apr_pool_destroy(other);
+    apr_pool_create(&held, agw_test_pool);
+    apr_pool_create(&other, agw_test_pool);
+    ck_assert_int_eq(agw_pkcache_jwk(&jwk, pc, held, obj, &err), APR_SUCCESS);
+    ck_assert_uint_eq(pc_stats(pc).hits, 1);
+    ck_assert_str_eq(jwk->kid, "kid-1");
+    ck_assert_int_eq(agw_pkcache_jwk(&k2, pc, other, obj2, &err), APR_SUCCESS);
+    ck_assert_uint_eq(pc_stats(pc).evictions, 1);
+    apr_pool_destroy(other);            /* ed: its request and the table both let go */
+    json_decref(obj2);
+    ck_assert_int_eq(agw_jws_decode(&jws, held, tok, strlen(tok), 0, &err), APR_SUCCESS);
+    set.keys = apr_array_make(held, 1, sizeof(agw_jwk_t *));
+    set.skipped = NULL;
+    APR_ARRAY_PUSH(set.keys, agw_jwk_t *) = jwk;
+    ck_assert_msg(agw_jws_verify(jws, &set, AGW_ALG_BIT(AGW_ALG_ES256), &err) == APR_SUCCESS,
+                  "%s", err.reason);
+    apr_pool_destroy(held);
+    json_decref(obj);
+}
+END_TEST
+
+START_TEST(pkcache_thumbprint_of)
+{
+    EVP_PKEY *keys[] = { tk_p256, tk_p521, tk_rsa, tk_ed };
+    unsigned char tp[32];
+    json_t *o;
+    size_t i;
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        o = json_loads(tk_jwk(agw_test_pool, keys[i], "k", "", "sig"), 0, NULL);
+        ck_assert_int_eq(agw_jwk_thumbprint_of(tp, agw_test_pool, o), APR_SUCCESS);
+        ck_assert_str_eq(tk_b64url(agw_test_pool, tp, 32), jkt_of(keys[i]));
+        json_decref(o);
+    }
+    {
+        static const char *const none[] = {
+            "{\"kty\":\"oct\",\"k\":\"AAAA\"}", "{\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}",
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA=\",\"y\":\"AA\"}",
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"A\\\"A\",\"y\":\"AA\"}",
+            "{\"kty\":\"EC\",\"crv\":\"P 256\",\"x\":\"AA\",\"y\":\"AA\"}",
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"\",\"y\":\"AA\"}",
+            "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\"}",
+            "{\"kty\":\"RSA\",\"n\":\"AA\",\"e\":1}",
+            "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AA\\u0000\"}",
+        };
+        for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+            o = json_loads(none[i], JSON_ALLOW_NUL, NULL);
+            ck_assert_ptr_nonnull(o);
+            ck_assert_msg(agw_jwk_thumbprint_of(tp, agw_test_pool, o) == APR_EINVAL, "%s",
+                          none[i]);
+            json_decref(o);
+        }
+    }
+}
+END_TEST
+
+/* Threads verify proofs of more keys than the cache holds, so keys are evicted while other
+ * threads verify with them; each thread keeps the previous request's pool (and key) alive
+ * across the next one. Under make unit-asan a key freed too early is a use-after-free. */
+#define PK_THREADS 4
+#define PK_KEYS 6
+#define PK_ROUNDS 120
+static const char *pk_proofs[PK_KEYS];
+static agw_pkcache_t *pk_cache;
+static volatile apr_uint32_t pk_failed;
+
+static void *APR_THREAD_FUNC pk_worker(apr_thread_t *th, void *data)
+{
+    unsigned int id = (unsigned int)(apr_uintptr_t)data, i;
+    apr_pool_t *pools[2];
+
+    apr_pool_create_unmanaged(&pools[0]);
+    apr_pool_create_unmanaged(&pools[1]);
+    for (i = 0; i < PK_ROUNDS; i++) {
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
+        apr_pool_t *p = pools[i & 1];
+        const char *jwt = pk_proofs[(i * 5 + id * 3) % PK_KEYS];
+
+        apr_pool_clear(p);
+        if (verify_pc(pk_cache, p, jwt, NULL, &err) != APR_SUCCESS)
+            apr_atomic_inc32(&pk_failed);
+    }
+    apr_pool_destroy(pools[0]);
+    apr_pool_destroy(pools[1]);
+    /* a plain return: apr_thread_exit's pthread_exit unwinds past ASan's stack poisoning */
+    return NULL;
+}
+
+START_TEST(pkcache_threads_evict_while_verifying)
+{
+    EVP_PKEY *k[PK_KEYS];
+    apr_thread_t *th[PK_THREADS];
+    apr_status_t rv;
+    agw_pkcache_stats_t st;
+    unsigned int i;
+
+    pk_cache = agw_pkcache_create(agw_test_pool, 3);
+    pk_failed = 0;
+    for (i = 0; i < PK_KEYS; i++) {
+        k[i] = i % 2 ? tk_keygen_ed25519() : tk_keygen_ec("P-256");
+        pk_proofs[i] = proof(i % 2 ? "EdDSA" : "ES256", k[i], NULL, NULL);
+    }
+    for (i = 0; i < PK_THREADS; i++)
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL, pk_worker, (void *)(apr_uintptr_t)i,
+                                           agw_test_pool), APR_SUCCESS);
+    for (i = 0; i < PK_THREADS; i++)
+        apr_thread_join(&rv, th[i]);
+    st = pc_stats(pk_cache);
+    ck_assert_uint_eq(pk_failed, 0);
+    ck_assert_uint_eq(st.hits + st.misses, PK_THREADS * PK_ROUNDS);
+    ck_assert_uint_le(st.entries, 3);
+    ck_assert_uint_gt(st.evictions, 0);
+    ck_assert_uint_gt(st.hits, 0);
+    for (i = 0; i < PK_KEYS; i++)
+        EVP_PKEY_free(k[i]);
+}
+END_TEST
+
 Suite *agw_suite_dpop(void)
 {
     Suite *s = suite_create("dpop");
@@ -510,6 +875,18 @@ Suite *agw_suite_dpop(void)
     tcase_add_test(tc, nonce_slots);
     tcase_add_test(tc, nonce_forged_refused);
     tcase_add_test(tc, nonce_keys);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("proofkeys");
+    tcase_add_unchecked_fixture(tc, tk_keys_setup, tk_keys_teardown);
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, pkcache_hit_and_miss);
+    tcase_add_test(tc, pkcache_hostile_jwk_same_answer);
+    tcase_add_test(tc, pkcache_changed_member_misses);
+    tcase_add_test(tc, pkcache_eviction_bound);
+    tcase_add_test(tc, pkcache_held_key_outlives_eviction);
+    tcase_add_test(tc, pkcache_thumbprint_of);
+    tcase_add_test(tc, pkcache_threads_evict_while_verifying);
     suite_add_tcase(s, tc);
     return s;
 }
