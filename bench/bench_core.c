@@ -1,4 +1,4 @@
-/* Benchmark (not a test): our full token path against a bare OpenSSL verify of the same signature, per algorithm; and the gateway's DPoP proof against a bare sign. */
+/* Benchmark (not a test): our full token path against a bare OpenSSL verify of the same signature, per algorithm; the gateway's DPoP proof against a bare sign; the gate's DPoP proof verify with and without the proof key cache. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,8 @@
 #include "agw_jws.h"
 #include "agw_jwt.h"
 #include "agw_dpopsign.h"
+#include "agw_dpop.h"
+#include "agw_pkcache.h"
 
 /* Fairness rules: both paths verify the same signature over the same signing input with the
  * same public key; the bare path gets everything it can prepare ahead for free (imported
@@ -403,6 +405,95 @@ static void bench_dpop(apr_pool_t *root, apr_pool_t *req, double seconds)
     }
 }
 
+/* ---- DPoP proofs at the gate: a new proof per request, its key imported or cached ------------ */
+
+#define VERIFY_PROOFS 64    /* distinct proofs (jti) per key, taken in turn */
+
+typedef struct {
+    const char *proofs[VERIFY_PROOFS];
+    agw_pkcache_t *keys;    /* NULL: cold, each proof's jwk imported */
+} verify_set_t;
+
+static int verify_once(const verify_set_t *v, unsigned long i, apr_pool_t *p)
+{
+    agw_dpop_req_t r = { "GET", NULL, DPOP_TOKEN, strlen(DPOP_TOKEN), NOW, 0, 30, v->keys };
+    const char *proof = v->proofs[i % VERIFY_PROOFS];
+    agw_err_t err = { 0 };
+    agw_dpop_t *d;
+    int ok;
+
+    apr_pool_clear(p);
+    r.url = agw_dpopsign_htu(p, DPOP_URL);
+    ok = agw_dpop_verify(&d, p, proof, strlen(proof), &r, &err) == APR_SUCCESS;
+    if (!ok)
+        fprintf(stderr, "bench_core: DPoP proof refused: %s\n", err.reason);
+    return ok;
+}
+
+static double run_verify(const verify_set_t *v, apr_pool_t *p, double budget_ns)
+{
+    double start = now_ns(), end = start + budget_ns, t;
+    unsigned long n = 0;
+    int i;
+
+    do {
+        for (i = 0; i < 16; i++)
+            if (!verify_once(v, n + (unsigned long)i, p))
+                die("a DPoP proof was refused");
+        n += 16;
+        t = now_ns();
+    } while (t < end);
+    return (t - start) / (double)n;
+}
+
+static void bench_dpop_verify(apr_pool_t *root, apr_pool_t *req, double seconds)
+{
+    sign_case_t cases[] = { { .alg = "ES256", .kind = 1 }, { .alg = "EdDSA", .kind = 2 },
+                            { .alg = "RS256", .kind = 0 } };
+    double slice = seconds * 1e9 / ROUNDS, cold[ROUNDS], warm[ROUNDS];
+    agw_pkcache_stats_t st;
+    size_t i, j;
+    int r;
+
+    printf("\nDPoP proof at the gate (new proof per request): agw_dpop_verify (typ, alg, jwk, "
+           "signature, htm, htu, iat, jti, ath), cold = jwk imported every time, warm = "
+           "agw_pkcache (%d entries)\n", AGW_PKCACHE_ENTRIES);
+    printf("%-6s %11s %11s %10s %12s\n", "alg", "cold us", "warm us", "cold/warm", "saved us");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sign_case_t *s = &cases[i];
+        verify_set_t c = { { NULL }, NULL }, w;
+        agw_err_t err = { 0 };
+
+        sign_prepare(s, root);
+        for (j = 0; j < VERIFY_PROOFS; j++)
+            if (agw_dpopsign_proof(&c.proofs[j], root, s->key, "GET", DPOP_URL, DPOP_TOKEN, NULL,
+                                   NOW, &err) != APR_SUCCESS)
+                die("DPoP proof failed");
+        w = c;
+        w.keys = agw_pkcache_create(root, AGW_PKCACHE_ENTRIES);
+        run_verify(&c, req, 2e7);
+        run_verify(&w, req, 2e7);
+        for (r = 0; r < ROUNDS; r++) {
+            if (r % 2 == 0) {
+                cold[r] = run_verify(&c, req, slice * 0.5);
+                warm[r] = run_verify(&w, req, slice * 0.5);
+            }
+            else {
+                warm[r] = run_verify(&w, req, slice * 0.5);
+                cold[r] = run_verify(&c, req, slice * 0.5);
+            }
+        }
+        agw_pkcache_stats(w.keys, &st);
+        if (st.misses != 1 || st.entries != 1)
+            die("the warm key cache missed more than once");
+        printf("%-6s %11.2f %11.2f %10.3f %12.2f\n", s->alg, median(cold) / 1e3,
+               median(warm) / 1e3, median(cold) / median(warm),
+               (median(cold) - median(warm)) / 1e3);
+        EVP_PKEY_free(s->pk);
+        EVP_MD_free(s->md);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bench_case_t cases[] = {
@@ -470,6 +561,7 @@ int main(int argc, char **argv)
         EVP_MD_free(cases[i].md);
     }
     bench_dpop(root, req, seconds);
+    bench_dpop_verify(root, req, seconds);
     apr_pool_destroy(root);
     apr_terminate();
     return 0;
