@@ -1,4 +1,4 @@
-/* libFuzzer target: DPoP proofs (RFC 9449) whose header and payload JSON come from the input, signed with a fixed P-256 key, so that the jwk, htm/htu/iat/jti/ath checks and the cnf binding meet mutated input past the signature. */
+/* libFuzzer target: DPoP proofs (RFC 9449) whose header and payload JSON come from the input, signed with a fixed P-256 key, so that the jwk, htm/htu/iat/jti/ath checks and the cnf binding meet mutated input past the signature; each proof is also verified through a proof key cache (cold, then warm, beside the signing key), which must not change the answer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,14 +76,41 @@ static char *sign(apr_pool_t *p, const char *data)
     return agw_b64url_encode(p, raw, sizeof(raw));
 }
 
+/* The proof through a small key cache of this input's own, warmed with the signing key and
+ * then asked twice (a miss, then a hit, for a key that imports): every answer as without. */
+static void cached_same(apr_pool_t *p, const char *jwt, apr_status_t rv, const agw_err_t *err,
+                        const agw_dpop_t *proof)
+{
+    agw_dpop_req_t req = { "GET", URL, TOKEN, sizeof(TOKEN) - 1, NOW, 0, 30, NULL };
+    const char *warm = apr_pstrcat(p, agw_b64url_encode(p, (const unsigned char *)header_default,
+                                                        strlen(header_default)), ".e30", NULL);
+    int i;
+
+    req.keys = agw_pkcache_create(p, 4);
+    warm = apr_pstrcat(p, warm, ".", sign(p, warm), NULL);
+    if (!req.keys)
+        abort();
+    for (i = 0; i < 3; i++) {
+        agw_err_t cerr = { NULL, NULL, AGW_R_NONE };
+        agw_dpop_t *cproof = NULL;
+        apr_status_t crv = agw_dpop_verify(&cproof, p, i ? jwt : warm, strlen(i ? jwt : warm),
+                                           &req, &cerr);
+        if (i && (crv != rv || cerr.kind != err->kind
+                  || (rv != APR_SUCCESS && strcmp(cerr.reason, err->reason) != 0)
+                  || (rv == APR_SUCCESS && memcmp(cproof->jkt, proof->jkt, 32) != 0)))
+            abort();    /* the key cache changed an answer */
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *in = (const char *)data, *nul = memchr(in, '\0', size), *nul2 = NULL;
     const char *header = header_default, *payload = in;
     apr_size_t hlen = strlen(header_default), plen = size;
-    agw_dpop_req_t req = { "GET", URL, TOKEN, sizeof(TOKEN) - 1, NOW, 0, 30 };
+    agw_dpop_req_t req = { "GET", URL, TOKEN, sizeof(TOKEN) - 1, NOW, 0, 30, NULL };
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_dpop_t *proof = NULL;
+    apr_status_t rv;
     agw_cnf_t cnf;
     apr_pool_t *p;
     char *si, *jwt;
@@ -108,7 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     si = apr_pstrcat(p, agw_b64url_encode(p, (const unsigned char *)header, hlen), ".",
                      agw_b64url_encode(p, (const unsigned char *)payload, plen), NULL);
     jwt = apr_pstrcat(p, si, ".", sign(p, si), NULL);
-    if (agw_dpop_verify(&proof, p, jwt, strlen(jwt), &req, &err) != APR_SUCCESS) {
+    rv = agw_dpop_verify(&proof, p, jwt, strlen(jwt), &req, &err);
+    cached_same(p, jwt, rv, &err, proof);
+    if (rv != APR_SUCCESS) {
         check_reason(&err);
         if (err.kind != AGW_R_DPOP || proof)
             abort();
