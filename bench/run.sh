@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `make bench` / `make bench-memory` / `make bench-graceful` / `make bench-child-memory`: private httpd instances on loopback (plain Apache, mod_auth0gw, and with PEERS=1 Debian's mod_oauth2 and mod_auth_openidc) in front of the local issuer fixture, driven by wrk in interleaved rounds; prints req/s, p99, httpd CPU per request and JWKS fetches as ratios to plain Apache (a benchmark, not a test).
+# `make bench` / `make bench-memory` / `make bench-graceful` / `make bench-child-memory`: private httpd instances on loopback (plain Apache, mod_auth0gw, reverse proxies with and without its backend tokens, and with PEERS=1 Debian's mod_oauth2 and mod_auth_openidc) in front of the local issuer fixture, driven by wrk in interleaved rounds; prints req/s, p99, httpd CPU per request and JWKS fetches as ratios to plain Apache (the proxied cases: to a plain reverse proxy) (a benchmark, not a test).
 #
-# Usage: bench/run.sh            the comparison (about 5 minutes; with PEERS=1 about 10)
+# Usage: bench/run.sh            the comparison (about 7 minutes; with PEERS=1 about 12)
 #        bench/run.sh --memory   1,000,000 requests with rotating valid tokens against one
 #                                child process; its RSS before, during and after
 #        bench/run.sh --profile CASE   perf profile of one case (ids: plain agw-same agw-rs
-#                                agw-es agw-flood agw-nocache agw-dpop, with PEERS=1 also oauth2-*,
-#                                openidc-*); BENCH_PROFILE_FOCUS picks the inclusive view
+#                                agw-es agw-flood agw-nocache agw-dpop px-plain agw-px agw-pxdpop,
+#                                with PEERS=1 also oauth2-*, openidc-*); BENCH_PROFILE_FOCUS picks
+#                                the inclusive view
 #        bench/run.sh --graceful  prefork, 32 children: time from SIGUSR1 (what `apache2 -k
 #                                graceful` sends) until 32 children of the new generation
 #                                serve, plain Apache and mod_auth0gw under load (a valid token,
@@ -18,6 +19,12 @@
 # run; event and worker: one child x 64 threads; prefork: 32 children, and wrk's connections
 # default to 32 (a prefork child holds a keep-alive connection: more would wait for one).
 # --graceful and --child-memory run under prefork only.
+# The proxied cases: mod_proxy_http forwards /api/ to the "backend" instance (a plain Apache
+# serving the same file); px-plain does nothing else (their reference), agw-px puts the
+# client-credentials token of an <Auth0Client> in every proxied request (Bearer), agw-pxdpop
+# a DPoP-bound token and a fresh proof signed by the module (EC P-256 key made with openssl).
+# Each client is registered in an issuer tenant of its own (t/INSTANCE/), whose token
+# requests are counted: one per instance for the whole run, as the token is cached.
 # The comparison's "Zipf mix": 2,000 Auth0-shaped RS256 tokens (bench/mint.js --zipf), sent in
 # one fixed order where token i comes with probability ~ 1/i^s (top 20% of the users make 80%
 # of the requests); every round replays that order from its start.
@@ -207,6 +214,8 @@ WRK_PID=""             # a wrk in the background (--graceful)
 ISSUER_PID=""
 INSTANCES=()           # names of started httpd instances
 declare -A PORT KIND
+# the gateway-client instances whose client has a DPoP key (Auth0ClientDPoPKey)
+declare -A CLIENT_DPOP=([agw-pxdpop]=1)
 
 # shellcheck source=../t/fixtures/proc.sh
 source "$ROOT/t/fixtures/proc.sh"
@@ -317,9 +326,17 @@ start_issuer() {
     say "issuer: $ISSUER (pid $ISSUER_PID)"
 }
 
+# admin_post OP JSON [TENANT]: the default tenant's admin API, or t/TENANT/'s.
 admin_post() {
-    curl -sf -m 10 -H 'Content-Type: application/json' -d "$2" "$ADMIN/admin/$1" >/dev/null \
-        || die "issuer admin/$1 failed"
+    local at="${3:+t/$3/}admin/$1"
+    curl -sf -m 10 -H 'Content-Type: application/json' -d "$2" "$ADMIN/$at" >/dev/null \
+        || die "issuer $at failed"
+}
+
+# Token requests a tenant's token endpoint has answered since its client was registered.
+token_requests() {
+    curl -sf -m 10 "$ADMIN/t/$1/admin/stats" | perl -MJSON::PP -e 'print decode_json(do { local $/; <STDIN> })->{token_requests}, "\n"' \
+        || die "issuer t/$1/admin/stats failed"
 }
 
 jwks_fetches() {
@@ -396,9 +413,12 @@ new_instance() {
     local name=$1 kind=$2 cache=${3:-default} dir="$B/$1" line
     mkdir -p "$dir/run"
     chmod 755 "$dir"
+    local dpop_line="# Auth0ClientDPoPKey: none (Bearer tokens)"
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
+    [[ -n "${CLIENT_DPOP[$name]-}" ]] && dpop_line="Auth0ClientDPoPKey file:$dir/dpop-key.pem"
     {
         printf 'Define KIND_%s\n' "$kind"
+        [[ "$kind" == PROXY || "$kind" == AGWPX ]] && printf 'Define PROXIED\n'
         ((STATUS_PAGE)) && printf 'Define BENCH_STATUS\n'
         sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" -e "s|@MPM@|$MPM|g" \
             -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$MODULE|g" \
@@ -406,12 +426,59 @@ new_instance() {
             -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
             -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
             -e "s|@COOLDOWN@|$COOLDOWN|g" -e "s|@TOKEN_CACHE_LINE@|$line|g" \
-            -e "s|@MMAP@|$MMAP|g" "$TEMPLATE"
+            -e "s|@MMAP@|$MMAP|g" -e "s|@BACKEND@|http://127.0.0.1:${PORT[backend]:-0}|g" \
+            -e "s|@ECHO@|$ADMIN/echo|g" -e "s|@CLIENT_TENANT@|$name|g" \
+            -e "s|@CLIENT_DPOP_LINE@|$dpop_line|g" "$TEMPLATE"
     } >"$dir/httpd.conf"
     if grep -n '@[A-Z_]*@' "$dir/httpd.conf" >&2; then
         die "unreplaced @NAME@ values in $(rel "$dir/httpd.conf") (lines above)"
     fi
     KIND[$name]=$kind
+}
+
+# prepare_client NAME: the gateway-client instance's client secret (and, for a DPoP client, its
+# EC P-256 key) in its directory, and its client registered in the issuer tenant t/NAME/ (whose
+# counters start from zero; the key is made anew every run).
+prepare_client() {
+    local name=$1 dir="$B/$1" secret dpop=false
+    mkdir -p "$dir"
+    secret="$(openssl rand -hex 24)"
+    (umask 077 && printf '%s\n' "$secret" >"$dir/client.secret")
+    if [[ -n "${CLIENT_DPOP[$name]-}" ]]; then
+        dpop=true
+        (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/dpop-key.pem" 2>/dev/null) \
+            || die "openssl could not make the DPoP key $(rel "$dir/dpop-key.pem")"
+    fi
+    admin_post reset '{}' "$name"
+    admin_post client "{\"client_id\":\"bench-gateway\",\"client_secret\":\"$secret\",\"scope\":\"read:orders\",\"expires_in\":86400,\"dpop\":$dpop}" "$name"
+}
+
+# check_injection NAME: one request with the caller's token through the instance's
+# /echo-check/ (the issuer's echo backend): the backend must get the client's token in place of
+# the caller's, as Bearer, or for a DPoP client as DPoP with a proof the issuer verifies
+# (admin/dpopcheck: htm GET, htu the backend URL, ath of that token). Prints what it saw.
+check_injection() {
+    local name=$1 caller echo scheme token proof check want=Bearer
+    [[ -n "${CLIENT_DPOP[$name]-}" ]] && want=DPoP
+    caller="$(head -n 1 "$TOKENS/same.txt")"
+    echo="$(curl -sf -m 10 -H "Authorization: Bearer $caller" "http://127.0.0.1:${PORT[$name]}/echo-check/data.json")" \
+        || die "$name: the request through /echo-check/ failed (see $(rel "$B/$name/error_log"))"
+    read -r scheme token proof < <(perl -MJSON::PP -e '
+        my %h; $h{lc $_->[0]} //= $_->[1] for @{ decode_json(do { local $/; <STDIN> })->{headers} };
+        my ($scheme, $token) = split / /, $h{authorization} // "- -";
+        print join(" ", $scheme, $token // "-", $h{dpop} // "-"), "\n"' <<<"$echo")
+    [[ "$scheme" == "$want" ]] || die "$name: the backend got Authorization: $scheme ..., not $want"
+    [[ "$token" != "$caller" ]] || die "$name: the backend got the caller's token, not the client's"
+    if [[ "$want" == DPoP ]]; then
+        [[ "$proof" != - ]] || die "$name: the backend got a DPoP token without a DPoP proof"
+        check="$(curl -sf -m 10 -H 'Content-Type: application/json' \
+            -d "{\"proof\":\"$proof\",\"htm\":\"GET\",\"htu\":\"$ADMIN/echo/data.json\",\"token\":\"$token\"}" \
+            "$ADMIN/t/$name/admin/dpopcheck")" || die "issuer t/$name/admin/dpopcheck failed"
+        [[ "$check" == *'"ok":true'* ]] || die "$name: the issuer does not accept the DPoP proof the backend got: $check"
+        printf 'Authorization: DPoP <client token>, DPoP: <a proof the issuer verifies>'
+    else
+        printf 'Authorization: Bearer <client token>'
+    fi
 }
 
 start_instance() {
@@ -536,6 +603,15 @@ run_wrk() {
         printf "%d\n", $t * $tck + 0.5;' "$CLK_TCK")"
 }
 
+# CPU ticks so far of the instance that serves a proxied case's requests (0 for the others): its
+# work is the case's own, not other work on the machine.
+backend_ticks() {
+    case "${KIND[$1]}" in
+        PROXY|AGWPX) instance_cpu_ticks backend ;;
+        *) echo 0 ;;
+    esac
+}
+
 # "busy total" clock ticks of the whole machine so far (steal counts as busy: another guest had
 # the CPU).
 machine_ticks() {
@@ -552,25 +628,27 @@ process_ticks() {
 field() { sed -E "s/.*[[:space:]]$1=([0-9]+).*/\\1/" <<<"$2"; }
 
 measure_case() {
-    local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res m0 m1 iss0 iss1 other
+    local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res m0 m1 iss0 iss1 be0 be1 other
     IFS='|' read -r id label inst file expect <<<"$spec"
     [[ "$file" == dpop.txt ]] && dpop_proofs "$inst" "$SECONDS_PER_RUN"
     c0="$(cache_stats "$inst")"
     jw0="$(jwks_fetches)"
     iss0="$(process_ticks "$ISSUER_PID")"
+    be0="$(backend_ticks "$inst")"
     m0="$(machine_ticks)"
     cpu0="$(instance_cpu_ticks "$inst")"
     res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN")"
     cpu1="$(instance_cpu_ticks "$inst")"
     m1="$(machine_ticks)"
+    be1="$(backend_ticks "$inst")"
     iss1="$(process_ticks "$ISSUER_PID")"
     jw1="$(jwks_fetches)"
     c1="$(cache_stats "$inst")"
-    # CPU used by anything but this httpd, wrk and the issuer, as a share of the machine:
+    # CPU used by anything but this httpd (and its backend), wrk and the issuer, as a share of the machine:
     # other helpers' work, or another guest's (steal), that slowed this round down.
     other="$(perl -e 'my ($b0, $t0, $b1, $t1, $ours) = @ARGV; my $o = ($b1 - $b0) - $ours;
         printf "%.1f", $t1 > $t0 ? 100 * ($o > 0 ? $o : 0) / ($t1 - $t0) : 0' \
-        ${m0} ${m1} $(( (cpu1 - cpu0) + (iss1 - iss0) + $(field wrk_ticks "$res") )))"
+        ${m0} ${m1} $(( (cpu1 - cpu0) + (be1 - be0) + (iss1 - iss0) + $(field wrk_ticks "$res") )))"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" \
         "$(field requests "$res")" "$(field duration_us "$res")" "$(field p99_us "$res")" \
         "$((cpu1 - cpu0))" "$(field status_errors "$res")" \
@@ -580,12 +658,14 @@ measure_case() {
         "$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$(field requests "$res")" "$(field duration_us "$res")")" >&2
 }
 
+# print_table [TOKEN_REQUESTS]: TOKEN_REQUESTS "INSTANCE=N ...", the token requests each
+# gateway client's issuer tenant saw during the whole run.
 print_table() {
-    local specs spec
+    local specs spec tokens=${1:-}
     specs="$(for spec in "${CASES[@]}"; do printf '%s|%s\n' "$spec" "${REF[${spec%%|*}]}"; done)"
     perl -e '
         use strict; use warnings; use List::Util qw(sum max);
-        my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns, $wthreads) = @ARGV;
+        my ($results, $specs, $tck, $secs, $cooldown, $rounds, $conns, $wthreads, $tokens) = @ARGV;
         my (@order, %label, %expect, %ref, %rows);
         for (split /\n/, $specs) {
             my ($id, $label, $inst, $file, $expect, $ref) = split /\|/;
@@ -623,8 +703,10 @@ print_table() {
         printf "medians of the rounds; CPU = utime+stime of all httpd processes of the instance / requests;\n";
         printf "JWKS = fetches from the issuer during the case (sum of rounds); answered = share of requests\n";
         printf "with the status the case expects; cache = the module'"'"'s verified-token cache hit rate;\n";
-        printf "xplain = ratio to plain Apache in this run (the Zipf case: to plain Apache with its headers);\n";
-        printf "other = CPU share of the machine used by anything but this httpd, wrk and the issuer (worst round).\n\n";
+        printf "xplain = ratio to plain Apache in this run (the Zipf case: to plain Apache with its headers;\n";
+        printf "the proxied cases: to the plain reverse proxy);\n";
+        printf "other = CPU share of the machine used by anything but this httpd (and a proxied case'"'"'s backend),\n";
+        printf "wrk and the issuer (worst round).\n\n";
         my $fmt = "%-44s %9s %6s %8s %6s %9s %6s %6s %14s %6s %6s\n";
         printf $fmt, "case", "req/s", "xplain", "p99 ms", "xplain", "CPU us/r", "xplain", "JWKS", "answered", "cache", "other";
         printf $fmt, "-" x 44, "-" x 9, "-" x 6, "-" x 8, "-" x 6, "-" x 9, "-" x 6, "-" x 6, "-" x 14, "-" x 6, "-" x 6;
@@ -645,6 +727,21 @@ print_table() {
         if (my $x = $m{"agw-dpop"} and my $s = $m{"agw-same"}) {
             printf "\nDPoP: a new proof per request (one ES256 verify, its jti written to the Auth0Cache) against\n"
                 . "the same token as Bearer: %+.1f us CPU/request (%.1f vs %.1f), req/s x%.3f, p99 %.2f vs %.2f ms\n",
+                $x->{cpu} - $s->{cpu}, $x->{cpu}, $s->{cpu}, $x->{rps} / $s->{rps}, $x->{p99}, $s->{p99};
+        }
+        if (my $r = $m{"px-plain"}) {
+            print "\nproxied (mod_proxy_http to a plain Apache backend; ratios to the plain reverse proxy):\n";
+            for my $id (grep { $m{$_} } qw(agw-px agw-pxdpop)) {
+                my $x = $m{$id};
+                printf "  %-42s req/s x%.3f, p99 %.2f ms (plain proxy %.2f), CPU %+.1f us/request over it (%.1f vs %.1f)\n",
+                    $label{$id}, $x->{rps} / $r->{rps}, $x->{p99}, $r->{p99}, $x->{cpu} - $r->{cpu}, $x->{cpu}, $r->{cpu};
+            }
+            printf "  token requests the issuer saw, whole run (1 per instance: the token is cached): %s\n",
+                join(", ", split / /, $tokens) if $tokens;
+        }
+        if (my $x = $m{"agw-pxdpop"} and my $s = $m{"agw-px"}) {
+            printf "\nDPoP, proxied: a DPoP-bound backend token and a fresh proof per request (one ES256 sign)\n"
+                . "against the client'"'"'s Bearer token: %+.1f us CPU/request (%.1f vs %.1f), req/s x%.3f, p99 %.2f vs %.2f ms\n",
                 $x->{cpu} - $s->{cpu}, $x->{cpu}, $s->{cpu}, $x->{rps} / $s->{rps}, $x->{p99}, $s->{p99};
         }
         my $sockerr = sum(map { $m{$_} ? $m{$_}{sock} : 0 } @order);
@@ -668,7 +765,7 @@ print_table() {
                 "JWKS fetches under flood", $x->{jwmax}, $secs, $allowed, $cooldown,
                 $x->{jwmax} <= $allowed ? "met" : "MISSED";
         }
-    ' "$RESULTS" "$specs" "$CLK_TCK" "$SECONDS_PER_RUN" "$COOLDOWN" "$ROUNDS" "$CONNECTIONS" "$THREADS"
+    ' "$RESULTS" "$specs" "$CLK_TCK" "$SECONDS_PER_RUN" "$COOLDOWN" "$ROUNDS" "$CONNECTIONS" "$THREADS" "$tokens"
 }
 
 # ---- the comparison -----------------------------------------------------------------------------
@@ -724,6 +821,11 @@ define_cases() {
     # case's reference.
     add_case plain-zipf "plain Apache, Zipf-mix headers" plain zipf.txt 200
     add_case agw-zipf "auth0gw: Zipf mix, 2,000 users" agw zipf.txt 200 plain-zipf
+    # Proxied to the backend instance, the same caller's token everywhere (the plain proxy
+    # forwards it, the gateway client replaces it): ratios to the plain reverse proxy.
+    add_case px-plain "plain Apache reverse proxy" px-plain same.txt 200 px-plain
+    add_case agw-px "proxied, client-credentials token (Bearer)" agw-px same.txt 200 px-plain
+    add_case agw-pxdpop "proxied, DPoP-bound token, proof/request" agw-pxdpop same.txt 200 px-plain
     if ((PEERS)); then
         add_case oauth2-same "mod_oauth2: same RS256 token" oauth2 same.txt 200
         add_case oauth2-rs "mod_oauth2: new RS256 token per request" oauth2 rs256.txt 200
@@ -736,27 +838,35 @@ define_cases() {
     fi
 }
 
-# start_instances NAME...: configures and starts these instances on free ports.
+# start_instances NAME...: configures and starts these instances on free ports (a reverse
+# proxy's backend first, also when not named).
 start_instances() {
-    local ports i
-    read -r -a ports <<<"$(free_ports "$#")"
-    i=0
-    for name in "$@"; do PORT[$name]=${ports[$i]}; i=$((i + 1)); done
+    local ports i names=()
     for name in "$@"; do
+        if [[ "$name" == px-plain || "$name" == agw-px* ]] && [[ " $* " != *" backend "* ]]; then names=(backend); fi
+    done
+    names+=("$@")
+    read -r -a ports <<<"$(free_ports "${#names[@]}")"
+    i=0
+    for name in "${names[@]}"; do PORT[$name]=${ports[$i]}; i=$((i + 1)); done
+    for name in "${names[@]}"; do
         case "$name" in
-            plain) new_instance plain PLAIN ;;
+            plain|backend) new_instance "$name" PLAIN ;;
             agw) new_instance agw AGW ;;
             agw-nocache) new_instance agw-nocache AGW 0 ;;
+            px-plain) new_instance px-plain PROXY ;;
+            agw-px*) prepare_client "$name"; new_instance "$name" AGWPX ;;
             oauth2) new_instance oauth2 OAUTH2 ;;
             openidc) new_instance openidc OPENIDC ;;
         esac
         start_instance "$name"
     done
-    say "httpd instances: $(for name in "$@"; do printf '%s=127.0.0.1:%s ' "$name" "${PORT[$name]}"; done)"
+    say "httpd instances: $(for name in "${names[@]}"; do printf '%s=127.0.0.1:%s ' "$name" "${PORT[$name]}"; done)"
 }
 
 bench_main() {
-    local spec id label inst file expect code round names=(plain agw agw-nocache) load0 i res
+    local spec id label inst file expect code round names=(plain agw agw-nocache backend px-plain agw-px agw-pxdpop)
+    local load0 i res tokens=()
     ((PEERS)) && names+=(oauth2 openidc)
     start_instances "${names[@]}"
     define_cases
@@ -779,6 +889,9 @@ bench_main() {
         kept+=("$spec")
     done
     CASES=("${kept[@]}")
+    for inst in agw-px agw-pxdpop; do
+        say "$inst: the backend gets $(check_injection "$inst")"
+    done
 
     load0="$(loadavg)"
     say "warm-up: ${WARMUP}s per case"
@@ -802,7 +915,8 @@ bench_main() {
             measure_case "${CASES[$(((k + round - 1) % n))]}" "$round"
         done
     done
-    print_table
+    for inst in agw-px agw-pxdpop; do tokens+=("$inst=$(token_requests "$inst")"); done
+    print_table "${tokens[*]}"
     printf '\nsetup: %s; %s cores; httpd %s, %s MPM,\n' "$(uname -srm)" "$(nproc)" \
         "$("$APACHE_BIN" -v | sed -n 's/^Server version: //p')" "$MPM"
     printf '%s per instance;\n' "$(mpm_setup)"
@@ -814,6 +928,9 @@ bench_main() {
     printf 'Zipf mix: %s;\nevery round replays the order from its start.\n%s\n' "$(zipf_info)" "$(counters_scope agw)"
     printf 'DPoP case: one RS256 token with cnf.jkt, proofs made by bench/dpop.js before each run (not\n'
     printf 'timed): %s.\n' "$(IFS=';'; printf '%s' "${DPOP_MADE[*]-none}" | sed 's/;/; /g')"
+    printf 'Proxied cases: mod_proxy_http to a plain Apache backend on loopback (the same file, its CPU\n'
+    printf 'not counted), backend connections reused; the clients'"'"' tokens (RS256, 24 h) from the issuer, the\n'
+    printf 'DPoP client'"'"'s key EC P-256 (openssl genpkey), no gate on the proxied location.\n'
     printf 'module: %s\n' "$(module_version)"
     if perl -e 'my $busy = 0; while (<STDIN>) { my @f = split /\t/; chomp $f[11]; $busy = 1 if $f[11] > 10 }
         exit !$busy' <"$RESULTS"; then
@@ -834,10 +951,14 @@ bench_main() {
 
 # perf on the instance's child while wrk runs the case: where its CPU goes by library and by
 # function (self time), then the call tree under BENCH_PROFILE_FOCUS (default gw_authenticate,
-# the module's check_authn hook) with each callee's share of all the child's samples.
+# the module's check_authn hook; for the proxied gateway-client cases gw_proxy_fixups, where the
+# token and proof are put in the proxied request) with each callee's share of all the child's
+# samples.
 profile_main() {
     local want=$1 spec id label inst file expect child data out focus res perf_pid
-    focus="${BENCH_PROFILE_FOCUS:-gw_authenticate}"
+    focus=gw_authenticate
+    [[ "$want" == agw-px* ]] && focus=gw_proxy_fixups
+    focus="${BENCH_PROFILE_FOCUS:-$focus}"
     need perf linux-perf
     define_cases
     for spec in "${CASES[@]}"; do
@@ -867,9 +988,11 @@ profile_main() {
         perf report -i "$data" --no-children --sort dso,symbol --stdio -g none --percent-limit 0.7 2>/dev/null \
             | grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//'
         printf '\ncall tree under %s (self + callees, over 0.3%%):\n' "$focus"
+        # awk and head stop reading early: the SIGPIPE of the commands before them is no failure
+        # (with pipefail and set -e it ended the script before the profile was shown).
         perf report -i "$data" --children --sort symbol --stdio -g caller,0.3 2>/dev/null \
             | grep -v '^#' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' \
-            | awk -v f="$focus" '$0 ~ ("[]] " f "$") { p = 1 } p && /^$/ { exit } p' | head -n 150
+            | awk -v f="$focus" '$0 ~ ("[]] " f "$") { p = 1 } p && /^$/ { exit } p' | head -n 150 || true
     } >"$out"
     cat "$out"
     printf '\nfull data: %s (perf report -i %s)\n' "$(rel "$data")" "$(rel "$data")"
