@@ -168,10 +168,11 @@ bench-core: $(BUILD)/bench_core
 # ---- against plain Apache and (PEERS=1) mod_oauth2 / mod_auth_openidc (not a test) ----------
 # MPM=event|worker|prefork: the MPM of every instance (default event). bench-graceful and
 # bench-child-memory run under prefork (32 children) unless MPM is given (only prefork works).
+# BASELINE=path/to/other/mod_auth0gw.so: that build measured beside this one in the same rounds.
 PEERS ?= 0
 BENCH_MPM_ARG = $(if $(filter command line environment,$(origin MPM)),BENCH_MPM=$(MPM))
 bench: deps $(MODULE)
-	PEERS=$(PEERS) BENCH_MPM=$(MPM) bash bench/run.sh
+	PEERS=$(PEERS) BENCH_MPM=$(MPM) BASELINE=$(BASELINE) bash bench/run.sh
 
 bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory

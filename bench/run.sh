@@ -40,6 +40,11 @@
 # scoreboard polls), BENCH_CHILD_MEMORY_SECONDS (20), BENCH_CHILD_MEMORY_CACHES ("1000 10000
 # 100000"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
 # case's warm-up req/s x BENCH_SECONDS).
+# BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
+# change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
+# base-rs, base-es, base-flood and base-zipf; the end prints each case of this build against
+# the baseline's (before/after in one run: two separate runs on a shared machine differ more
+# than most changes do).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +53,8 @@ BUILT_MODULE="$ROOT/build/mod_auth0gw.so"
 # httpd maps the module from a private copy: a `make` elsewhere rewrites build/mod_auth0gw.so
 # in place, which would change the code under running instances.
 MODULE="$B/mod_auth0gw.so"
+BASELINE="${BASELINE:-}"
+BASE_MODULE="$B/baseline/mod_auth0gw.so"
 TEMPLATE="$ROOT/bench/httpd.conf.in"
 LUA="$ROOT/bench/tokens.lua"
 ISSUER_DIR="$B/issuer"
@@ -413,7 +420,8 @@ new_instance() {
     local name=$1 kind=$2 cache=${3:-default} dir="$B/$1" line
     mkdir -p "$dir/run"
     chmod 755 "$dir"
-    local dpop_line="# Auth0ClientDPoPKey: none (Bearer tokens)"
+    local dpop_line="# Auth0ClientDPoPKey: none (Bearer tokens)" module="$MODULE"
+    [[ "$name" == base ]] && module="$BASE_MODULE"
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
     [[ -n "${CLIENT_DPOP[$name]-}" ]] && dpop_line="Auth0ClientDPoPKey file:$dir/dpop-key.pem"
     {
@@ -421,7 +429,7 @@ new_instance() {
         [[ "$kind" == PROXY || "$kind" == AGWPX ]] && printf 'Define PROXIED\n'
         ((STATUS_PAGE)) && printf 'Define BENCH_STATUS\n'
         sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" -e "s|@MPM@|$MPM|g" \
-            -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$MODULE|g" \
+            -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$module|g" \
             -e "s|@RUN_USER@|$RUN_USER|g" -e "s|@RUN_GROUP@|$RUN_GROUP|g" \
             -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
             -e "s|@ISSUER_CA@|$ISSUER_DIR/ca.pem|g" -e "s|@AUDIENCE@|$AUDIENCE|g" \
@@ -744,6 +752,17 @@ print_table() {
                 . "against the client'"'"'s Bearer token: %+.1f us CPU/request (%.1f vs %.1f), req/s x%.3f, p99 %.2f vs %.2f ms\n",
                 $x->{cpu} - $s->{cpu}, $x->{cpu}, $s->{cpu}, $x->{rps} / $s->{rps}, $x->{p99}, $s->{p99};
         }
+        if (grep { /^base-/ } keys %m) {
+            print "\nthis build against the baseline build (BASELINE), same rounds: req/s and CPU/request ratios\n";
+            for my $case (qw(same rs es flood zipf)) {
+                my ($x, $b) = ($m{"agw-$case"}, $m{"base-$case"});
+                next unless $x && $b;
+                my $r = $m{$ref{"agw-$case"}} || $p;
+                printf "  %-42s req/s x%.3f (xplain %.2f vs %.2f), CPU/request x%.3f (%.1f vs %.1f us)\n",
+                    $label{"agw-$case"}, $x->{rps} / $b->{rps}, $x->{rps} / $r->{rps}, $b->{rps} / $r->{rps},
+                    $x->{cpu} / $b->{cpu}, $x->{cpu}, $b->{cpu};
+            }
+        }
         my $sockerr = sum(map { $m{$_} ? $m{$_}{sock} : 0 } @order);
         printf "\nsocket errors/timeouts seen by wrk: %d\n", $sockerr;
         my @t = (["agw-same", ">=", 0.95, "same token req/s"], ["agw-rs", ">=", 0.75, "new RS256 req/s"],
@@ -826,6 +845,13 @@ define_cases() {
     add_case px-plain "plain Apache reverse proxy" px-plain same.txt 200 px-plain
     add_case agw-px "proxied, client-credentials token (Bearer)" agw-px same.txt 200 px-plain
     add_case agw-pxdpop "proxied, DPoP-bound token, proof/request" agw-pxdpop same.txt 200 px-plain
+    if [[ -n "$BASELINE" ]]; then
+        add_case base-same "baseline build: same RS256 token" base same.txt 200
+        add_case base-rs "baseline build: new RS256 token per request" base rs256.txt 200
+        add_case base-es "baseline build: new ES256 token per request" base es256.txt 200
+        add_case base-flood "baseline build: bad-signature flood" base flood.txt 401
+        add_case base-zipf "baseline build: Zipf mix, 2,000 users" base zipf.txt 200 plain-zipf
+    fi
     if ((PEERS)); then
         add_case oauth2-same "mod_oauth2: same RS256 token" oauth2 same.txt 200
         add_case oauth2-rs "mod_oauth2: new RS256 token per request" oauth2 rs256.txt 200
@@ -854,6 +880,7 @@ start_instances() {
             plain|backend) new_instance "$name" PLAIN ;;
             agw) new_instance agw AGW ;;
             agw-nocache) new_instance agw-nocache AGW 0 ;;
+            base) new_instance base AGW ;;
             px-plain) new_instance px-plain PROXY ;;
             agw-px*) prepare_client "$name"; new_instance "$name" AGWPX ;;
             oauth2) new_instance oauth2 OAUTH2 ;;
@@ -868,6 +895,7 @@ bench_main() {
     local spec id label inst file expect code round names=(plain agw agw-nocache backend px-plain agw-px agw-pxdpop)
     local load0 i res tokens=()
     ((PEERS)) && names+=(oauth2 openidc)
+    [[ -n "$BASELINE" ]] && names+=(base)
     start_instances "${names[@]}"
     define_cases
 
@@ -1343,6 +1371,12 @@ chmod 755 "$B" "$ISSUER_DIR"
 stop_leftovers
 rm -f "$MODULE"
 cp "$BUILT_MODULE" "$MODULE"
+if [[ -n "$BASELINE" ]]; then
+    [[ -f "$BASELINE" ]] || die "BASELINE=$BASELINE: no such file (give a mod_auth0gw.so built elsewhere)"
+    mkdir -p "$B/baseline"
+    rm -f "$BASE_MODULE"
+    cp "$BASELINE" "$BASE_MODULE"
+fi
 ((PEERS)) && [[ "$MODE" == bench || "$MODE" == profile ]] && install_peers
 trap cleanup EXIT
 trap 'die "interrupted"' INT TERM
