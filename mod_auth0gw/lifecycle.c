@@ -1,4 +1,4 @@
-/* A child process's life with mod_auth0gw: what it makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
+/* A process's life with mod_auth0gw: libcurl kept loaded across restarts; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
 #include <apr_thread_proc.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
@@ -8,6 +8,7 @@
 
 #include "mod_auth0gw.h"
 #include "messages.h"
+#include "agw_http.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -76,4 +77,15 @@ void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
     gw_cache_child_init(pchild, s);
     gw_proxy_child_init(pchild, s);
     gw_child_init(pchild, s);
+}
+
+int gw_lifecycle_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    /* the next restart unloads this module but no longer libcurl's tree: the parent forks
+     * the new generation as soon as plain Apache would */
+    if (agw_http_pin() != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, NULL, AGW_M_NO_PIN
+                     ": libcurl could not be kept loaded across restarts; a restart maps it "
+                     "again");
+    return OK;
 }

@@ -1,4 +1,5 @@
 /* A small HTTP client over libcurl for the key and token endpoints: TLS verified, timeouts, size cap. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,19 @@ apr_status_t agw_http_init(void)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return APR_EGENERAL;
     http_initialized = 1;
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_http_pin(void)
+{
+    Dl_info info;
+
+    /* RTLD_NOLOAD: libcurl is mapped already (the module links it); only its unloading is
+     * undone. Its dependencies stay with it, as a library it uses is never unloaded first. */
+    if (!dladdr((void *)curl_easy_init, &info) || !info.dli_fname)
+        return APR_ENOENT;
+    if (!dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+        return APR_EGENERAL;
     return APR_SUCCESS;
 }
 
