@@ -1343,6 +1343,11 @@ void gw_token_cache_stats(agw_tcache_stats_t *st)
     agw_tcache_stats(tcache, st);
 }
 
+void gw_proof_key_stats(agw_pkcache_stats_t *st)
+{
+    agw_pkcache_stats(proofkeys, st);
+}
+
 apr_array_header_t *gw_key_stats(apr_pool_t *p)
 {
     return keystore ? agw_keystore_stats(keystore, p) : NULL;

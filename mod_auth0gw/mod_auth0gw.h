@@ -18,6 +18,7 @@
 #include "agw_client.h"
 #include "agw_tcache.h"
 #include "agw_hcache.h"
+#include "agw_pkcache.h"
 #include "messages.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
@@ -261,6 +262,8 @@ const char *gw_counter_name(agw_counter_e which);
 int gw_status_handler(request_rec *r);   /* hook */
 apr_array_header_t *gw_key_stats(apr_pool_t *p);
 void gw_token_cache_stats(agw_tcache_stats_t *st);
+/* This process's cache of imported DPoP proof keys (zeros before child_init). */
+void gw_proof_key_stats(agw_pkcache_stats_t *st);
 
 /* metrics.c: the host's counters, in shared memory made by the parent and kept across
  * restarts. Series named at run time (key sources, clients) take one of a fixed number of

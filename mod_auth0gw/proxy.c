@@ -445,21 +445,6 @@ void gw_proxy_child_init(apr_pool_t *pchild, server_rec *s)
     agw_ccstore_persist(ccstore, gw_state_persist(s));
 }
 
-/* The token for a proxied request, or NULL with *retry_after set (503). */
-static const char *token_for(request_rec *r, const agw_client_t *c, apr_int64_t *retry_after)
-{
-    const char *token = NULL;
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    cc_baton_t baton = { r, c };
-
-    if (!ccstore
-        || agw_ccstore_token(&token, retry_after, ccstore, c, r->pool,
-                             (apr_int64_t)apr_time_sec(apr_time_now()), &baton, &err)
-           != APR_SUCCESS)
-        return NULL;
-    return token;
-}
-
 /* ProxyPass, balancers and RewriteRule [P] are decided by now; SetHandler "proxy:URL" only
  * names mod_proxy's handler, which turns it into a proxy request after the fixups. */
 static int is_proxied(request_rec *r)
@@ -513,26 +498,43 @@ static const char *dpop_target(request_rec *r)
     return url;
 }
 
-/* A fresh proof for this request and token: htm the method, htu the backend URL, ath the
- * token's hash, iat now (not the request's arrival: it may have waited for the token). NULL
- * (logged) when there is none. */
-static const char *dpop_proof_for(request_rec *r, const agw_client_t *c, const char *token)
+/* The credential for this request, from the core in one call: the token, and for a DPoP
+ * client a fresh proof of it (htm the method, htu the backend URL, ath the token's hash, iat
+ * the time the token was had: it may have waited for it). OK, or the status to answer with
+ * (503 with Retry-After, 500), logged. */
+static int credential_for(request_rec *r, const agw_client_t *c, agw_credential_t *cred)
 {
-    const char *target = dpop_target(r), *proof = NULL;
+    agw_cred_req_t req = { r->method, c->dpop_key ? dpop_target(r) : NULL };
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    cc_baton_t baton = { r, c };
+    apr_int64_t retry_after = 5;
 
-    if (target
-        && agw_dpopsign_proof(&proof, r->pool, c->dpop_key, r->method, target, token, NULL,
-                              (apr_int64_t)apr_time_sec(apr_time_now()), &err)
-           == APR_SUCCESS)
-        return proof;
+    memset(cred, 0, sizeof(*cred));
+    cred->fail = AGW_CRED_NO_TOKEN;
+    if (ccstore)
+        agw_ccstore_credential(cred, &retry_after, ccstore, c, &req, r->pool,
+                               (apr_int64_t)apr_time_sec(apr_time_now()), &baton, &err);
+    switch (cred->fail) {
+    case AGW_CRED_OK:
+        return OK;
+    case AGW_CRED_NO_TOKEN:
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                    retry_after > 0 ? retry_after : 1));
+        gw_count(AGW_COUNT_PROXY_503);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      AGW_M_PROXY_NO_TOKEN ": no token for client %s: request not forwarded", c->name);
+        return HTTP_SERVICE_UNAVAILABLE;
+    case AGW_CRED_NO_PROOF:
+        break;
+    }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                   AGW_M_PROXY_DPOP ": client %s: no DPoP proof for the backend request: %s; "
                   "request not forwarded (500)", c->name,
-                  target ? (err.reason ? err.reason : "signing failed")
-                         : "the backend URL is not known here (a balancer:// chooses its "
-                           "member later; use a ProxyPass to the member's URL)");
-    return NULL;
+                  req.target ? (err.reason ? err.reason : "signing failed")
+                             : "the backend URL is not known here (a balancer:// chooses its "
+                               "member later; use a ProxyPass to the member's URL)");
+    return HTTP_INTERNAL_SERVER_ERROR;
 }
 
 /* ---- the caller's token does not travel on --------------------------------------------------- */
@@ -687,8 +689,9 @@ int gw_proxy_fixups(request_rec *r)
     const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
     const agw_client_t *c;
-    const char *token, *url, *origin, *proof = NULL;
-    apr_int64_t retry_after = 5;
+    const char *url, *origin;
+    agw_credential_t cred;
+    int status;
 
     if (!dc || !dc->proxy_client || !is_proxied(r))
         return DECLINED;
@@ -719,27 +722,17 @@ int gw_proxy_fixups(request_rec *r)
                       origin ? ap_escape_logitem(r->pool, origin) : "(no origin)");
         return HTTP_FORBIDDEN;
     }
-    if (!(token = token_for(r, c, &retry_after))) {
-        apr_table_setn(r->err_headers_out, "Retry-After",
-                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                    retry_after > 0 ? retry_after : 1));
-        gw_count(AGW_COUNT_PROXY_503);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      AGW_M_PROXY_NO_TOKEN ": no token for client %s: request not forwarded", c->name);
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
-    if (c->dpop_key && !(proof = dpop_proof_for(r, c, token)))
-        return HTTP_INTERNAL_SERVER_ERROR;
+    if ((status = credential_for(r, c, &cred)) != OK)
+        return status;
     gw_count(AGW_COUNT_PROXY_OK);
     /* the caller's own credential stays here: the backend sees only ours; a caller's DPoP
      * proof never goes on (with a Bearer client's token it proves nothing, and a DPoP
      * client's request carries its own) */
     scrub_caller_token(r, dc);
     scrub_header(r, "DPoP");
-    apr_table_setn(r->headers_in, "Authorization",
-                   apr_pstrcat(r->pool, proof ? "DPoP " : "Bearer ", token, NULL));
-    if (proof)
-        apr_table_setn(r->headers_in, "DPoP", proof);
+    apr_table_setn(r->headers_in, "Authorization", cred.authorization);
+    if (cred.dpop)
+        apr_table_setn(r->headers_in, "DPoP", cred.dpop);
     return DECLINED;
 }
 

@@ -617,46 +617,104 @@ static void wait_for_token(const char **pout, apr_int64_t *pretry_after, call_t 
         end_turn(st);
 }
 
-apr_status_t agw_ccstore_token(const char **ptoken, apr_int64_t *pretry_after,
-                               agw_ccstore_t *store, const agw_client_t *c, apr_pool_t *p,
-                               apr_int64_t now, void *log_baton, agw_err_t *err)
+/* agw_ccstore_token for the call k (its clock at k->now0). */
+static apr_status_t token_call(call_t *k, const char **ptoken, apr_int64_t *pretry_after,
+                               agw_err_t *err)
 {
-    call_t k = { store, NULL, c, p, log_baton, now, 0, NULL, NULL };
+    const agw_client_t *c = k->c;
+    apr_pool_t *p = k->p;
+    apr_int64_t now = k->now0;
     const char *out;
     int due;
 
     *ptoken = NULL;
     *pretry_after = 1;
-    if (!c->cache_key || !(k.st = state_of(store, c))) {
+    if (!c->cache_key || !(k->st = state_of(k->store, c))) {
         agw_err_set(err, NULL, "no state for the client");
         return APR_ENOMEM;
     }
-    apr_thread_mutex_lock(k.st->mutex);
-    if (now < k.st->renew_at && (*ptoken = serve_locked(&k))) {
-        apr_thread_mutex_unlock(k.st->mutex);
+    apr_thread_mutex_lock(k->st->mutex);
+    if (now < k->st->renew_at && (*ptoken = serve_locked(k))) {
+        apr_thread_mutex_unlock(k->st->mutex);
         return APR_SUCCESS;
     }
-    apr_thread_mutex_unlock(k.st->mutex);
-    k.fail_key = apr_pstrcat(p, "fail:", c->cache_key, NULL);
-    k.lock_key = apr_pstrcat(p, "lock:", c->cache_key, NULL);
-    adopt_shared(&k);           /* another process (or host) may have renewed it already */
-    apr_thread_mutex_lock(k.st->mutex);
-    due = now >= k.st->renew_at && now >= k.st->next_try;
-    out = serve_locked(&k);
-    apr_thread_mutex_unlock(k.st->mutex);
+    apr_thread_mutex_unlock(k->st->mutex);
+    k->fail_key = apr_pstrcat(p, "fail:", c->cache_key, NULL);
+    k->lock_key = apr_pstrcat(p, "lock:", c->cache_key, NULL);
+    adopt_shared(k);            /* another process (or host) may have renewed it already */
+    apr_thread_mutex_lock(k->st->mutex);
+    due = now >= k->st->renew_at && now >= k->st->next_try;
+    out = serve_locked(k);
+    apr_thread_mutex_unlock(k->st->mutex);
     if (out) {
-        *ptoken = due ? renew(&k, out) : out;
+        *ptoken = due ? renew(k, out) : out;
         return APR_SUCCESS;
     }
-    wait_for_token(ptoken, pretry_after, &k);
+    wait_for_token(ptoken, pretry_after, k);
     if (*ptoken)
         return APR_SUCCESS;
-    apr_thread_mutex_lock(k.st->mutex);
-    k.st->refused++;
-    agw_err_set(err, NULL, apr_pstrdup(p, k.st->last_error[0] ? k.st->last_error
-                                                              : "no token"));
-    apr_thread_mutex_unlock(k.st->mutex);
+    apr_thread_mutex_lock(k->st->mutex);
+    k->st->refused++;
+    agw_err_set(err, NULL, apr_pstrdup(p, k->st->last_error[0] ? k->st->last_error
+                                                                : "no token"));
+    apr_thread_mutex_unlock(k->st->mutex);
     return APR_EAGAIN;
+}
+
+apr_status_t agw_ccstore_token(const char **ptoken, apr_int64_t *pretry_after,
+                               agw_ccstore_t *store, const agw_client_t *c, apr_pool_t *p,
+                               apr_int64_t now, void *log_baton, agw_err_t *err)
+{
+    call_t k = { store, NULL, c, p, log_baton, now, 0, NULL, NULL };
+
+    return token_call(&k, ptoken, pretry_after, err);
+}
+
+/* The time after the call k, which began at real time t0: its clock moved on by its (possibly
+ * fake) sleeps, and by the real time it took when that is more (a token request's own time). */
+static apr_int64_t time_after(const call_t *k, apr_time_t t0)
+{
+    apr_int64_t slept = now_of(k), real = k->now0 + (apr_int64_t)apr_time_sec(apr_time_now())
+                                          - (apr_int64_t)apr_time_sec(t0);
+
+    return real > slept ? real : slept;
+}
+
+apr_status_t agw_ccstore_credential(agw_credential_t *out, apr_int64_t *pretry_after,
+                                    agw_ccstore_t *store, const agw_client_t *c,
+                                    const agw_cred_req_t *req, apr_pool_t *p, apr_int64_t now,
+                                    void *log_baton, agw_err_t *err)
+{
+    call_t k = { store, NULL, c, p, log_baton, now, 0, NULL, NULL };
+    apr_time_t t0 = apr_time_now();
+    const char *token, *proof;
+    apr_status_t rv;
+
+    memset(out, 0, sizeof(*out));
+    if ((rv = token_call(&k, &token, pretry_after, err)) != APR_SUCCESS) {
+        out->fail = AGW_CRED_NO_TOKEN;
+        return rv;
+    }
+    if (!c->dpop_key) {
+        out->authorization = apr_pstrcat(p, "Bearer ", token, NULL);
+        return APR_SUCCESS;
+    }
+    if (!req || !req->target) {
+        agw_err_set(err, NULL, "DPoP proof: the backend URL is not known");
+        rv = APR_EINVAL;
+    }
+    else
+        rv = agw_dpopsign_proof(&proof, p, c->dpop_key, req->method, req->target, token, NULL,
+                                time_after(&k, t0), err);
+    if (rv != APR_SUCCESS) {
+        if (err && !err->reason)
+            agw_err_set(err, NULL, "signing failed");
+        out->fail = AGW_CRED_NO_PROOF;
+        return rv;
+    }
+    out->authorization = apr_pstrcat(p, "DPoP ", token, NULL);
+    out->dpop = proof;
+    return APR_SUCCESS;
 }
 
 void agw_ccstore_stats(agw_ccstore_stats_t *out, agw_ccstore_t *store, const agw_client_t *c,

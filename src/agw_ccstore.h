@@ -76,6 +76,40 @@ apr_status_t agw_ccstore_token(const char **ptoken, apr_int64_t *pretry_after,
                                agw_ccstore_t *store, const agw_client_t *c, apr_pool_t *p,
                                apr_int64_t now, void *log_baton, agw_err_t *err);
 
+/* What a proxied request asks agw_ccstore_credential for. */
+typedef struct agw_cred_req_t {
+    const char *method;         /* the backend request's method: a DPoP proof's htm */
+    const char *target;         /* the backend URL: a DPoP proof's htu (query dropped); NULL
+                                 * when it is not known (a DPoP client then gets no proof) */
+} agw_cred_req_t;
+
+/* Why a request gets no credential: the caller decides by this, never by err's text. */
+typedef enum agw_cred_fail_e {
+    AGW_CRED_OK = 0,
+    AGW_CRED_NO_TOKEN,          /* no token can be had now: 503, retry after *pretry_after */
+    AGW_CRED_NO_PROOF           /* a DPoP client's proof cannot be made (no target, or signing
+                                 * failed): 500 */
+} agw_cred_fail_e;
+
+/* The credential a proxied request carries to the backend. */
+typedef struct agw_credential_t {
+    const char *authorization;  /* the Authorization value: "Bearer <token>" or "DPoP <token>" */
+    const char *dpop;           /* the DPoP header's value; NULL for a Bearer client */
+    agw_cred_fail_e fail;       /* AGW_CRED_OK, or why both above are NULL */
+} agw_credential_t;
+
+/* The credential for one request of client c, in one call: agw_ccstore_token's token (with its
+ * waits, backoff and *pretry_after), and for a DPoP client a fresh proof of it for
+ * req->method and req->target (ath the token's hash, iat the time the token was had: now plus
+ * what the call waited, on the real clock when that is later). From p. Errors: APR_EAGAIN (or
+ * APR_ENOMEM) with out->fail AGW_CRED_NO_TOKEN; APR_EINVAL or agw_dpopsign_proof's status
+ * with out->fail AGW_CRED_NO_PROOF and err's reason ("DPoP proof: the backend URL is not
+ * known" without a target). */
+apr_status_t agw_ccstore_credential(agw_credential_t *out, apr_int64_t *pretry_after,
+                                    agw_ccstore_t *store, const agw_client_t *c,
+                                    const agw_cred_req_t *req, apr_pool_t *p, apr_int64_t now,
+                                    void *log_baton, agw_err_t *err);
+
 /* This process's state of client c at now (zeros when it never asked for a token). */
 void agw_ccstore_stats(agw_ccstore_stats_t *st, agw_ccstore_t *store, const agw_client_t *c,
                        apr_pool_t *p, apr_int64_t now);

@@ -7,8 +7,10 @@ use lib "$FindBin::Bin/../lib";
 
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
+use Apache::TestRequest ();
+use JSON::PP ();
 
-plan tests => 37;
+plan tests => 47;
 
 my $STATUS = '/agw-status';
 
@@ -85,6 +87,42 @@ my $prom = call(GET => "$STATUS?format=prometheus");
 like($prom->header('Content-Type') // '', qr{\Atext/plain; version=0\.0\.4}, 'Prometheus form: text format 0.0.4');
 my ($sig) = $prom->content =~ /^auth0gw_requests_total\{result="signature"\} (\d+)$/m;
 is($sig, $s4->{requests}{signature}, 'Prometheus form: the same signature count as the JSON form');
+
+# The DPoP proof keys this process imported at the gate: a key seen for the first time is a
+# miss and stays; its next proof is a hit. The key is new on each run, so never cached before.
+my $pk = state_dir() . "/status-dpop-$$.pem";
+system('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256',
+       '-out', $pk, '-quiet') == 0 or die "openssl genpkey failed";
+my $PJSON = JSON::PP->new->canonical;
+sub dpop {
+    my (%a) = @_;
+    my $out = `node '$FindBin::Bin/../fixtures/dpop-proof.js' '@{[ $PJSON->encode(\%a) ]}'`;
+    die "dpop-proof.js failed ($?)" if $?;
+    return $PJSON->decode($out);
+}
+my $DPOP_PATH = '/gate/dpop/orders';
+my $bound = mint(claims => { sub => 'auth0|status', jti => "status-dpop-$$",
+                             cnf => { jkt => dpop(key => $pk, thumbprint_only => JSON::PP::true)->{jkt} } });
+sub dpop_call {
+    my $proof = dpop(key => $pk, method => 'GET', token => $bound,
+                     url => 'http://' . Apache::TestRequest::hostport() . $DPOP_PATH)->{proof};
+    return call(GET => $DPOP_PATH, headers => [Authorization => "DPoP $bound", DPoP => $proof])->code;
+}
+my $k0 = status();
+is(ref $k0->{dpop_proof_key_cache}, 'HASH', 'JSON has dpop_proof_key_cache');
+is($k0->{dpop_proof_key_cache}{capacity}, 256, 'its capacity: 256 keys');
+ok(grep({ $_ eq 'dpop_proof_key_cache' } @{ $k0->{per_process} }), 'it is listed as per process');
+is(dpop_call(), 200, 'a DPoP request with a new proof key');
+my $k1 = status();
+my %k = map { $_ => $k1->{dpop_proof_key_cache}{$_} - $k0->{dpop_proof_key_cache}{$_} }
+    qw(hits misses entries);
+is("$k{misses} $k{hits} $k{entries}", '1 0 1', 'new key: a miss, and it is kept');
+is(dpop_call(), 200, 'the same key, a new proof');
+my $k2 = status();
+%k = map { $_ => $k2->{dpop_proof_key_cache}{$_} - $k1->{dpop_proof_key_cache}{$_} }
+    qw(hits misses entries);
+is("$k{misses} $k{hits} $k{entries}", '0 1 0', 'known key: a hit, no new entry');
+unlink $pk;
 
 # Nothing secret on any form of the page.
 my $html = call(GET => $STATUS)->content;

@@ -8,6 +8,8 @@
 
 #include "tests.h"
 #include "agw_ccstore.h"
+#include "agw_b64.h"
+#include "agw_dpop.h"
 
 /* ---- a fake shared store with expiry on a fake clock, a fake endpoint, a fake sleep ---- */
 
@@ -803,6 +805,172 @@ START_TEST(dpop_client_refuses_an_unbound_token)
 }
 END_TEST
 
+/* ---- the credential of a proxied request, in one call --------------------------------------- */
+
+static agw_client_t *dpop_client(const char *name)
+{
+    agw_client_t *c = client(name);
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    ck_assert_int_eq(agw_dpopsign_load(&c->dpop_key, agw_test_pool, DPOP_PEM,
+                                       sizeof(DPOP_PEM) - 1, AGW_ALG_NONE, &err), APR_SUCCESS);
+    return c;
+}
+
+/* agw_ccstore_credential at the fake clock's time: its status, with *err's reason. */
+static apr_status_t credential(agw_credential_t *cred, apr_int64_t *retry, agw_err_t *err,
+                               agw_ccstore_t *s, const agw_client_t *c, const char *method,
+                               const char *target)
+{
+    agw_cred_req_t req = { method, target };
+
+    *retry = -1;
+    return agw_ccstore_credential(cred, retry, s, c, &req, agw_test_pool, fake_now(), NULL,
+                                  err);
+}
+
+/* The proof verifies for method and url with the token's ath at time now; its iat. */
+static apr_int64_t proof_verifies(const agw_credential_t *cred, const agw_client_t *c,
+                                  const char *token, const char *method, const char *url,
+                                  apr_int64_t now)
+{
+    agw_dpop_req_t req = { method, url, token, strlen(token), now, 0, 1, NULL };
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_dpop_t *proof = NULL;
+
+    ck_assert_ptr_nonnull(cred->dpop);
+    ck_assert_msg(agw_dpop_verify(&proof, agw_test_pool, cred->dpop, strlen(cred->dpop), &req,
+                                  &err) == APR_SUCCESS, "proof refused: %s", err.reason);
+    ck_assert_str_eq(agw_b64url_encode(agw_test_pool, proof->jkt, sizeof(proof->jkt)),
+                     agw_dpopsign_jkt(c->dpop_key));
+    return proof->iat;
+}
+
+START_TEST(credential_of_a_bearer_client)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+    agw_credential_t cred;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry;
+
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", "http://backend.test/x"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cred.fail, AGW_CRED_OK);
+    ck_assert_str_eq(cred.authorization, "Bearer tok-a-1");
+    ck_assert_ptr_null(cred.dpop);
+    /* no target is needed without DPoP; the token is the store's, served from memory */
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", NULL), APR_SUCCESS);
+    ck_assert_str_eq(cred.authorization, "Bearer tok-a-1");
+    ck_assert_ptr_null(cred.dpop);
+    ck_assert_int_eq(ep.calls_a, 1);
+}
+END_TEST
+
+START_TEST(credential_of_a_dpop_client_carries_a_fresh_proof)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = dpop_client("a");
+    agw_credential_t cred;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry, iat;
+    const char *first;
+
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "POST",
+                                "https://backend.test:8443/api/items?q=secret#f"), APR_SUCCESS);
+    ck_assert_int_eq(cred.fail, AGW_CRED_OK);
+    ck_assert_str_eq(cred.authorization, "DPoP tok-a-1");
+    iat = proof_verifies(&cred, a, "tok-a-1", "POST", "https://backend.test:8443/api/items",
+                         fake_now());
+    ck_assert_int_ge(iat, 1000);
+    ck_assert_int_le(iat, 1001);
+    ck_assert_ptr_null(strstr(cred.dpop, "secret"));
+    /* another method is another proof, refused for the first method */
+    first = cred.dpop;
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET",
+                                "https://backend.test:8443/api/items"), APR_SUCCESS);
+    ck_assert_str_ne(cred.dpop, first);
+    proof_verifies(&cred, a, "tok-a-1", "GET", "https://backend.test:8443/api/items",
+                   fake_now());
+    ck_assert_int_eq(ep.calls_a, 1);
+}
+END_TEST
+
+START_TEST(credential_proof_is_dated_after_the_wait_for_the_token)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = dpop_client("a");
+    agw_credential_t cred;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry, iat;
+
+    /* another host's claim makes this call wait AGW_CC_CLAIM_TTL s before fetching */
+    fake_set("lock:cc:a", "dead-host", 1000 + AGW_CC_CLAIM_TTL);
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", "https://backend.test/"),
+                     APR_SUCCESS);
+    ck_assert_int_ge(fake_now(), 1000 + AGW_CC_CLAIM_TTL);
+    iat = proof_verifies(&cred, a, "tok-a-1", "GET", "https://backend.test/", fake_now());
+    ck_assert_int_ge(iat, 1000 + AGW_CC_CLAIM_TTL);
+    ck_assert_int_le(iat, fake_now() + 1);
+}
+END_TEST
+
+START_TEST(credential_of_a_dpop_client_without_target_is_no_proof)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = dpop_client("a");
+    agw_credential_t cred;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry;
+
+    ck_assert_int_ne(credential(&cred, &retry, &err, s, a, "GET", NULL), APR_SUCCESS);
+    ck_assert_int_eq(cred.fail, AGW_CRED_NO_PROOF);
+    ck_assert_ptr_null(cred.authorization);
+    ck_assert_ptr_null(cred.dpop);
+    ck_assert_str_eq(err.reason, "DPoP proof: the backend URL is not known");
+    /* a proof that cannot be signed (no method) is no proof either */
+    err.reason = NULL;
+    ck_assert_int_ne(credential(&cred, &retry, &err, s, a, "", "https://backend.test/"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cred.fail, AGW_CRED_NO_PROOF);
+    ck_assert_ptr_null(cred.authorization);
+    ck_assert_ptr_nonnull(err.reason);
+    /* the token was had (once), and stays for the next request */
+    ck_assert_int_eq(ep.calls_a, 1);
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", "https://backend.test/"),
+                     APR_SUCCESS);
+    ck_assert_str_eq(cred.authorization, "DPoP tok-a-1");
+}
+END_TEST
+
+START_TEST(credential_with_the_endpoint_failing_is_no_token_with_retry_after)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a"), *b = dpop_client("b");
+    agw_credential_t cred;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    apr_int64_t retry;
+
+    ep.fail = 1;
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", "http://backend.test/"),
+                     APR_EAGAIN);
+    ck_assert_int_eq(cred.fail, AGW_CRED_NO_TOKEN);
+    ck_assert_int_eq(retry, 2);
+    ck_assert_ptr_null(cred.authorization);
+    ck_assert_str_eq(err.reason, "simulated");
+    at(1001);
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, a, "GET", "http://backend.test/"),
+                     APR_EAGAIN);
+    ck_assert_int_eq(retry, 1);
+    /* a DPoP client without a token: no token, whether or not a proof could be made */
+    ck_assert_int_eq(credential(&cred, &retry, &err, s, b, "GET", NULL), APR_EAGAIN);
+    ck_assert_int_eq(cred.fail, AGW_CRED_NO_TOKEN);
+    ck_assert_int_eq(retry, 2);
+    ck_assert_ptr_null(cred.dpop);
+    ck_assert_int_eq(ep.calls_a, 1);
+}
+END_TEST
+
 Suite *agw_suite_ccstore(void)
 {
     Suite *s = suite_create("ccstore");
@@ -828,6 +996,11 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, a_kept_token_survives_a_restart_while_valid);
     tcase_add_test(tc, dpop_tokens_are_shared_only_with_dpop_clients);
     tcase_add_test(tc, dpop_client_refuses_an_unbound_token);
+    tcase_add_test(tc, credential_of_a_bearer_client);
+    tcase_add_test(tc, credential_of_a_dpop_client_carries_a_fresh_proof);
+    tcase_add_test(tc, credential_proof_is_dated_after_the_wait_for_the_token);
+    tcase_add_test(tc, credential_of_a_dpop_client_without_target_is_no_proof);
+    tcase_add_test(tc, credential_with_the_endpoint_failing_is_no_token_with_retry_after);
     suite_add_tcase(s, tc);
     return s;
 }
