@@ -125,9 +125,9 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(CORE_SRC) $(CORE_HDR)
 
 fuzz: $(BUILD)/fuzz_token $(BUILD)/fuzz_jwks $(BUILD)/fuzz_json
 	@mkdir -p $(BUILD)/corpus/token $(BUILD)/corpus/jwks $(BUILD)/corpus/json
-	$(BUILD)/fuzz_token -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/token fuzz/seeds/token
-	$(BUILD)/fuzz_jwks -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/jwks fuzz/seeds/jwks
-	$(BUILD)/fuzz_json -max_total_time=$(FUZZ_TIME) -max_len=4096 -dict=fuzz/json.dict $(BUILD)/corpus/json fuzz/seeds/json
+	$(BUILD)/fuzz_token -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/token fuzz/corpus/token fuzz/seeds/token
+	$(BUILD)/fuzz_jwks -max_total_time=$(FUZZ_TIME) -max_len=20000 $(BUILD)/corpus/jwks fuzz/corpus/jwks fuzz/seeds/jwks
+	$(BUILD)/fuzz_json -max_total_time=$(FUZZ_TIME) -max_len=4096 -dict=fuzz/json.dict $(BUILD)/corpus/json fuzz/corpus/json fuzz/seeds/json
 	$(MAKE) fuzz-more
 
 # Targets past the signature and for the other parsers of outside input; each starts from its

@@ -368,36 +368,32 @@ static const char *set_token_type(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* A keyword setter's value, parsed by the core, its error prefixed with the directive. */
+static const char *set_keyword(cmd_parms *cmd, int *out, const char *arg,
+                               const agw_conf_word_t *words, const char *what)
+{
+    const char *err = agw_conf_keyword(out, cmd->pool, arg, words, what);
+    return err ? fail(cmd, err) : NULL;
+}
+
+static const agw_conf_word_t mode_words[] = {
+    { "enforce", AGW_MODE_ENFORCE }, { "optional", AGW_MODE_OPTIONAL },
+    { "report-only", AGW_MODE_REPORT }, { NULL, 0 }
+};
+
 static const char *set_mode(cmd_parms *cmd, void *dc, const char *arg)
 {
-    agw_dir_conf_t *c = dc;
-
-    if (!strcasecmp(arg, "enforce"))
-        c->mode = AGW_MODE_ENFORCE;
-    else if (!strcasecmp(arg, "optional"))
-        c->mode = AGW_MODE_OPTIONAL;
-    else if (!strcasecmp(arg, "report-only"))
-        c->mode = AGW_MODE_REPORT;
-    else
-        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a mode; give enforce, optional "
-                                      "or report-only", arg));
-    return NULL;
+    return set_keyword(cmd, &((agw_dir_conf_t *)dc)->mode, arg, mode_words, "a mode");
 }
+
+static const agw_conf_word_t dpop_words[] = {
+    { "off", AGW_DPOP_OFF }, { "allowed", AGW_DPOP_ALLOWED }, { "required", AGW_DPOP_REQUIRED },
+    { NULL, 0 }
+};
 
 static const char *set_dpop(cmd_parms *cmd, void *dc, const char *arg)
 {
-    agw_dir_conf_t *c = dc;
-
-    if (!strcasecmp(arg, "off"))
-        c->dpop = AGW_DPOP_OFF;
-    else if (!strcasecmp(arg, "allowed"))
-        c->dpop = AGW_DPOP_ALLOWED;
-    else if (!strcasecmp(arg, "required"))
-        c->dpop = AGW_DPOP_REQUIRED;
-    else
-        return fail(cmd, apr_psprintf(cmd->pool, "'%s' is not a DPoP mode; give off, allowed "
-                                      "or required", arg));
-    return NULL;
+    return set_keyword(cmd, &((agw_dir_conf_t *)dc)->dpop, arg, dpop_words, "a DPoP mode");
 }
 
 static const char *set_dpop_nonce(cmd_parms *cmd, void *dc, int on)

@@ -21,6 +21,17 @@ static apr_status_t gw_crypt_release_cleanup(void *unused)
     return APR_SUCCESS;
 }
 
+/* The providers of `Require auth0-scope`, `auth0-role` and `auth0-claim` (authz.c). */
+static void gw_register_authz_providers(apr_pool_t *p)
+{
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
+                              &gw_scope_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-role", AUTHZ_PROVIDER_VERSION,
+                              &gw_role_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-claim", AUTHZ_PROVIDER_VERSION,
+                              &gw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+}
+
 /* Every hook of the module is registered here, each with the phase it runs in; the order of
  * registration and the APR_HOOK_* positions decide the order among ours. */
 static void gw_register_hooks(apr_pool_t *p)
@@ -83,12 +94,7 @@ static void gw_register_hooks(apr_pool_t *p)
      * SetEnvIfExpr) is parsed and names auth0_claim() */
     ap_hook_expr_lookup(gw_claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: authz_core evaluates a `Require auth0-*` line */
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-scope", AUTHZ_PROVIDER_VERSION,
-                              &gw_scope_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-role", AUTHZ_PROVIDER_VERSION,
-                              &gw_role_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "auth0-claim", AUTHZ_PROVIDER_VERSION,
-                              &gw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+    gw_register_authz_providers(p);
     /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
      * the client's token is put into the proxied request (proxy.c) */
     ap_hook_fixups(gw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);

@@ -117,45 +117,49 @@ static json_t *client_json(const agw_client_stats_t *st, const agw_metrics_named
     return o;
 }
 
-/* The token caches (this process's and the host's) and this process's DPoP proof keys. */
-static void caches_json(json_t *doc, const agw_metrics_t *m)
+/* This process's client token cache, with the host's hit and miss counts. */
+static json_t *token_cache_json(const agw_metrics_t *m)
 {
-    {
-        agw_tcache_stats_t ts;
-        json_t *o = json_object();
-        gw_token_cache_stats(&ts);
-        json_object_set_new(o, "entries", jint(ts.entries));
-        json_object_set_new(o, "bytes", jint(ts.bytes));
-        json_object_set_new(o, "hits", jint(m->tc_hits));
-        json_object_set_new(o, "misses", jint(m->tc_misses));
-        json_object_set_new(o, "evictions", jint(ts.evictions));
-        json_object_set_new(o, "first_sightings", jint(ts.deferred));
-        json_object_set_new(doc, "token_cache", o);
-    }
-    {
-        agw_hcache_stats_t hs;
-        json_t *o = json_object();
-        agw_hcache_stats(gw_hostcache(), &hs);
-        json_object_set_new(o, "enabled", json_boolean(gw_hostcache() != NULL));
-        json_object_set_new(o, "entries", jint(hs.entries));
-        json_object_set_new(o, "capacity", jint(hs.capacity));
-        json_object_set_new(o, "stored", jint(hs.stored));
-        json_object_set_new(o, "first_sightings", jint(hs.deferred));
-        json_object_set_new(o, "evictions", jint(hs.evictions));
-        json_object_set_new(o, "busy", jint(hs.busy));
-        json_object_set_new(doc, "host_token_cache", o);
-    }
-    {
-        agw_pkcache_stats_t ps;
-        json_t *o = json_object();
-        gw_proof_key_stats(&ps);
-        json_object_set_new(o, "entries", jint(ps.entries));
-        json_object_set_new(o, "capacity", jint(AGW_PKCACHE_ENTRIES));
-        json_object_set_new(o, "hits", jint(ps.hits));
-        json_object_set_new(o, "misses", jint(ps.misses));
-        json_object_set_new(o, "evictions", jint(ps.evictions));
-        json_object_set_new(doc, "dpop_proof_key_cache", o);
-    }
+    agw_tcache_stats_t ts;
+    json_t *o = json_object();
+    gw_token_cache_stats(&ts);
+    json_object_set_new(o, "entries", jint(ts.entries));
+    json_object_set_new(o, "bytes", jint(ts.bytes));
+    json_object_set_new(o, "hits", jint(m->tc_hits));
+    json_object_set_new(o, "misses", jint(m->tc_misses));
+    json_object_set_new(o, "evictions", jint(ts.evictions));
+    json_object_set_new(o, "first_sightings", jint(ts.deferred));
+    return o;
+}
+
+/* The host-wide table of verified tokens (hostcache.c); "enabled": false when it is off. */
+static json_t *host_token_cache_json(void)
+{
+    agw_hcache_stats_t hs;
+    json_t *o = json_object();
+    agw_hcache_stats(gw_hostcache(), &hs);
+    json_object_set_new(o, "enabled", json_boolean(gw_hostcache() != NULL));
+    json_object_set_new(o, "entries", jint(hs.entries));
+    json_object_set_new(o, "capacity", jint(hs.capacity));
+    json_object_set_new(o, "stored", jint(hs.stored));
+    json_object_set_new(o, "first_sightings", jint(hs.deferred));
+    json_object_set_new(o, "evictions", jint(hs.evictions));
+    json_object_set_new(o, "busy", jint(hs.busy));
+    return o;
+}
+
+/* This process's imported DPoP proof keys (the gate's, src/agw_pkcache.c). */
+static json_t *proof_key_cache_json(void)
+{
+    agw_pkcache_stats_t ps;
+    json_t *o = json_object();
+    gw_proof_key_stats(&ps);
+    json_object_set_new(o, "entries", jint(ps.entries));
+    json_object_set_new(o, "capacity", jint(AGW_PKCACHE_ENTRIES));
+    json_object_set_new(o, "hits", jint(ps.hits));
+    json_object_set_new(o, "misses", jint(ps.misses));
+    json_object_set_new(o, "evictions", jint(ps.evictions));
+    return o;
 }
 
 static json_t *build(request_rec *r, const agw_metrics_t *m)
@@ -189,7 +193,9 @@ static json_t *build(request_rec *r, const agw_metrics_t *m)
     }
     for (i = 0; i < AGW_COUNT_MAX; i++)
         json_object_set_new(counts, counter_names[i], jint(m->counts[i]));
-    caches_json(doc, m);
+    json_object_set_new(doc, "token_cache", token_cache_json(m));
+    json_object_set_new(doc, "host_token_cache", host_token_cache_json());
+    json_object_set_new(doc, "dpop_proof_key_cache", proof_key_cache_json());
     json_object_set_new(host, "shared_memory", json_boolean(m->shared));
     json_object_set_new(host, "since", json_integer(m->since));
     json_object_set_new(host, "restarts", jint(m->restarts));

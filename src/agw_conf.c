@@ -157,6 +157,36 @@ const char *agw_conf_token_from(agw_token_src_t *out, apr_pool_t *p, const char 
                         "or query=NAME", echo_arg(p, arg));
 }
 
+/* ---- keywords (Auth0Mode, Auth0DPoP, ...) -------------------------------------------- */
+
+/* "a, b or c": the keywords as the error message offers them. */
+static const char *keyword_list(apr_pool_t *p, const agw_conf_word_t *words)
+{
+    const char *list = NULL;
+    size_t i;
+
+    for (i = 0; words[i].word; i++)
+        list = !list ? words[i].word
+                     : apr_pstrcat(p, list, words[i + 1].word ? ", " : " or ", words[i].word,
+                                   NULL);
+    return list ? list : "";
+}
+
+const char *agw_conf_keyword(int *out, apr_pool_t *p, const char *arg,
+                             const agw_conf_word_t *words, const char *what)
+{
+    size_t i;
+
+    for (i = 0; arg && words[i].word; i++) {
+        if (strcasecmp(arg, words[i].word) == 0) {
+            *out = words[i].value;
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "'%s' is not %s; give %s", echo_arg(p, arg ? arg : ""), what,
+                        keyword_list(p, words));
+}
+
 /* ---- secrets ------------------------------------------------------------------------ */
 
 static apr_size_t strip_crlf(const char *s, apr_size_t len)

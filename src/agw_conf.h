@@ -26,6 +26,17 @@ typedef struct agw_token_src_t {
 /* Auth0TokenFrom: `header`, `header=NAME`, `cookie=NAME`, `query=NAME`. */
 const char *agw_conf_token_from(agw_token_src_t *out, apr_pool_t *p, const char *arg);
 
+/* One keyword of a directive's fixed set and the value it stands for. */
+typedef struct agw_conf_word_t {
+    const char *word;
+    int value;
+} agw_conf_word_t;
+
+/* One of the keywords of words (ended by a NULL word), in any case: *out its value. Else
+ * "'ARG' is not WHAT; give A, B or C" (the keywords in table order); *out is left alone. */
+const char *agw_conf_keyword(int *out, apr_pool_t *p, const char *arg,
+                             const agw_conf_word_t *words, const char *what);
+
 /* A secret reference `file:PATH` or `env:VAR` (or, when allow_literal, anything else as the
  * literal value, *pliteral set to 1). Reads the file now; trailing CR/LF are stripped;
  * empty or unreadable is an error naming the path (never the content). */

@@ -5,6 +5,7 @@
 #include "agw_nonce.h"
 #include "agw_crypt.h"
 #include "agw_b64.h"
+#include "agw_keyring.h"
 
 #define KEY_BYTES  32
 #define SLOT_BYTES 8
@@ -12,45 +13,26 @@
 #define LABEL      "dpop-nonce"
 
 struct agw_nonce_t {
-    unsigned char keys[AGW_NONCE_MAX_KEYS][KEY_BYTES];
-    int nkeys;
+    agw_keyring_t *ring;
 };
 
-static apr_status_t nonce_wipe(void *data)
-{
-    OPENSSL_cleanse(data, sizeof(agw_nonce_t));
-    return APR_SUCCESS;
-}
+static const agw_keyring_spec_t nonce_keys = {
+    KEY_BYTES, AGW_NONCE_MIN_SECRET, "mod_auth0gw DPoP nonce", "HMAC-SHA256 nonce key v1",
+    "DPoP nonce"
+};
 
 apr_status_t agw_nonce_add_old(agw_nonce_t *n, const unsigned char *secret, apr_size_t len,
                                agw_err_t *err)
 {
-    if (n->nkeys >= AGW_NONCE_MAX_KEYS) {
-        agw_err_set(err, NULL, "too many DPoP nonce keys");
-        return APR_EINVAL;
-    }
-    if (!secret || len < AGW_NONCE_MIN_SECRET) {
-        agw_err_set(err, NULL, "DPoP nonce secret shorter than 32 bytes");
-        return APR_EINVAL;
-    }
-    if (agw_crypt_hkdf_sha256(n->keys[n->nkeys], KEY_BYTES, secret, len,
-                              "mod_auth0gw DPoP nonce", "HMAC-SHA256 nonce key v1")
-        != APR_SUCCESS) {
-        agw_err_set(err, NULL, "cannot derive the DPoP nonce key");
-        return APR_EGENERAL;
-    }
-    n->nkeys++;
-    return APR_SUCCESS;
+    return agw_keyring_add_old(n->ring, secret, len, err);
 }
 
 apr_status_t agw_nonce_create(agw_nonce_t **pn, apr_pool_t *p, const unsigned char *secret,
                               apr_size_t len, agw_err_t *err)
 {
     agw_nonce_t *n = apr_pcalloc(p, sizeof(*n));
-    apr_status_t rv;
+    apr_status_t rv = agw_keyring_create(&n->ring, p, &nonce_keys, secret, len, err);
 
-    apr_pool_cleanup_register(p, n, nonce_wipe, apr_pool_cleanup_null);
-    rv = agw_nonce_add_old(n, secret, len, err);
     *pn = rv == APR_SUCCESS ? n : NULL;
     return rv;
 }
@@ -83,7 +65,8 @@ const char *agw_nonce_make(apr_pool_t *p, const agw_nonce_t *n, apr_int64_t now)
 
     for (i = SLOT_BYTES - 1; i >= 0; i--, slot >>= 8)
         raw[i] = (unsigned char)(slot & 0xff);
-    if (!n || !n->nkeys || slot_mac(raw + SLOT_BYTES, n->keys[0], raw) != APR_SUCCESS)
+    if (!n || !agw_keyring_count(n->ring)
+        || slot_mac(raw + SLOT_BYTES, agw_keyring_key(n->ring, 0), raw) != APR_SUCCESS)
         return NULL;
     return agw_b64url_encode(p, raw, sizeof(raw));
 }
@@ -101,8 +84,8 @@ static int mac_holds(const agw_nonce_t *n, const unsigned char *slot, const unsi
     unsigned char want[MAC_BYTES];
     int i, ok = 0;
 
-    for (i = 0; i < n->nkeys; i++)
-        if (slot_mac(want, n->keys[i], slot) == APR_SUCCESS)
+    for (i = 0; i < agw_keyring_count(n->ring); i++)
+        if (slot_mac(want, agw_keyring_key(n->ring, i), slot) == APR_SUCCESS)
             ok |= CRYPTO_memcmp(want, mac, MAC_BYTES) == 0;
     OPENSSL_cleanse(want, sizeof(want));
     return ok;

@@ -6,72 +6,28 @@
 #include <openssl/err.h>
 
 #include "agw_seal.h"
-#include "agw_crypt.h"
+#include "agw_keyring.h"
 
 #define KEY_BYTES   32
 #define KID_BYTES   4
 #define NONCE_BYTES 12
 #define TAG_BYTES   16
 
-typedef struct seal_key_t {
-    unsigned char key[KEY_BYTES];
-    unsigned char kid[KID_BYTES];
-} seal_key_t;
-
 struct agw_seal_t {
-    seal_key_t keys[AGW_SEAL_MAX_KEYS];
-    int nkeys;
+    agw_keyring_t *ring;    /* each key: KEY_BYTES of AES key, then the KID_BYTES naming it */
 };
 
-static apr_status_t seal_wipe(void *data)
-{
-    OPENSSL_cleanse(data, sizeof(agw_seal_t));
-    return APR_SUCCESS;
-}
-
-/* HKDF-SHA256(secret) -> 32 key bytes and a 4-byte key id that names the key in records. */
-static apr_status_t derive(seal_key_t *k, const unsigned char *secret, apr_size_t len)
-{
-    unsigned char out[KEY_BYTES + KID_BYTES];
-    apr_status_t rv = agw_crypt_hkdf_sha256(out, sizeof(out), secret, len,
-                                            "mod_auth0gw shared cache",
-                                            "AES-256-GCM record key v1");
-
-    if (rv == APR_SUCCESS) {
-        memcpy(k->key, out, KEY_BYTES);
-        memcpy(k->kid, out + KEY_BYTES, KID_BYTES);
-    }
-    OPENSSL_cleanse(out, sizeof(out));
-    return rv;
-}
-
-static apr_status_t add_key(agw_seal_t *s, const unsigned char *secret, apr_size_t len,
-                            agw_err_t *err)
-{
-    if (s->nkeys >= AGW_SEAL_MAX_KEYS) {
-        agw_err_set(err, NULL, "too many cache keys");
-        return APR_EINVAL;
-    }
-    if (!secret || len < AGW_SEAL_MIN_SECRET) {
-        agw_err_set(err, NULL, "cache secret shorter than 32 bytes");
-        return APR_EINVAL;
-    }
-    if (derive(&s->keys[s->nkeys], secret, len) != APR_SUCCESS) {
-        agw_err_set(err, NULL, "cannot derive the cache key");
-        return APR_EGENERAL;
-    }
-    s->nkeys++;
-    return APR_SUCCESS;
-}
+static const agw_keyring_spec_t seal_keys = {
+    KEY_BYTES + KID_BYTES, AGW_SEAL_MIN_SECRET, "mod_auth0gw shared cache",
+    "AES-256-GCM record key v1", "cache"
+};
 
 apr_status_t agw_seal_create(agw_seal_t **ps, apr_pool_t *p, const unsigned char *secret,
                              apr_size_t len, agw_err_t *err)
 {
     agw_seal_t *s = apr_pcalloc(p, sizeof(*s));
-    apr_status_t rv;
+    apr_status_t rv = agw_keyring_create(&s->ring, p, &seal_keys, secret, len, err);
 
-    apr_pool_cleanup_register(p, s, seal_wipe, apr_pool_cleanup_null);
-    rv = add_key(s, secret, len, err);
     *ps = rv == APR_SUCCESS ? s : NULL;
     return rv;
 }
@@ -79,7 +35,7 @@ apr_status_t agw_seal_create(agw_seal_t **ps, apr_pool_t *p, const unsigned char
 apr_status_t agw_seal_add_old(agw_seal_t *s, const unsigned char *secret, apr_size_t len,
                               agw_err_t *err)
 {
-    return add_key(s, secret, len, err);
+    return agw_keyring_add_old(s->ring, secret, len, err);
 }
 
 apr_status_t agw_seal_create_random(agw_seal_t **ps, apr_pool_t *p, agw_err_t *err)
@@ -109,22 +65,22 @@ static int gcm_aad(EVP_CIPHER_CTX *ctx, const unsigned char *head, const char *n
 apr_status_t agw_seal(unsigned char **pout, apr_size_t *plen, apr_pool_t *p,
                       const agw_seal_t *s, const char *name, const void *data, apr_size_t len)
 {
-    const seal_key_t *k = &s->keys[0];
+    const unsigned char *k = agw_keyring_key(s->ring, 0);
     EVP_CIPHER_CTX *ctx = NULL;
     unsigned char *out, *nonce, *ct;
     apr_status_t rv = APR_EGENERAL;
     int n, fin;
 
-    if (len > (apr_size_t)INT32_MAX - AGW_SEAL_OVERHEAD || s->nkeys < 1)
+    if (len > (apr_size_t)INT32_MAX - AGW_SEAL_OVERHEAD || !k)
         return APR_EINVAL;
     out = apr_palloc(p, len + AGW_SEAL_OVERHEAD);
     out[0] = AGW_SEAL_VERSION;
-    memcpy(out + 1, k->kid, KID_BYTES);
+    memcpy(out + 1, k + KEY_BYTES, KID_BYTES);
     nonce = out + 1 + KID_BYTES;
     ct = nonce + NONCE_BYTES;
     if (RAND_bytes(nonce, NONCE_BYTES) != 1 || !(ctx = EVP_CIPHER_CTX_new()))
         goto leave;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, nonce) != 1
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, nonce) != 1
         || !gcm_aad(ctx, out, name)
         || EVP_EncryptUpdate(ctx, ct, &n, data, (int)len) != 1
         || EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1
@@ -143,8 +99,7 @@ apr_status_t agw_unseal(char **pout, apr_size_t *plen, apr_pool_t *p, const agw_
                         const char *name, const unsigned char *rec, apr_size_t len,
                         agw_err_t *err)
 {
-    const seal_key_t *k = NULL;
-    const unsigned char *nonce, *ct;
+    const unsigned char *k = NULL, *nonce, *ct;
     EVP_CIPHER_CTX *ctx = NULL;
     apr_size_t ctlen;
     unsigned char *out;
@@ -158,9 +113,9 @@ apr_status_t agw_unseal(char **pout, apr_size_t *plen, apr_pool_t *p, const agw_
         agw_err_set(err, NULL, "record version unknown");
         return APR_EINVAL;
     }
-    for (i = 0; i < s->nkeys && !k; i++)
-        if (CRYPTO_memcmp(s->keys[i].kid, rec + 1, KID_BYTES) == 0)
-            k = &s->keys[i];
+    for (i = 0; i < agw_keyring_count(s->ring) && !k; i++)
+        if (CRYPTO_memcmp(agw_keyring_key(s->ring, i) + KEY_BYTES, rec + 1, KID_BYTES) == 0)
+            k = agw_keyring_key(s->ring, i);
     if (!k) {
         agw_err_set(err, NULL, "record key unknown");
         return APR_EINVAL;
@@ -170,7 +125,7 @@ apr_status_t agw_unseal(char **pout, apr_size_t *plen, apr_pool_t *p, const agw_
     ctlen = len - AGW_SEAL_OVERHEAD;
     out = apr_palloc(p, ctlen + 1);
     if (!(ctx = EVP_CIPHER_CTX_new())
-        || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->key, nonce) != 1
+        || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k, nonce) != 1
         || !gcm_aad(ctx, rec, name)
         || EVP_DecryptUpdate(ctx, out, &n, ct, (int)ctlen) != 1
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES,

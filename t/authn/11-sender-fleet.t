@@ -9,24 +9,12 @@ use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
 use Digest::SHA qw(sha256);
-use File::Path qw(make_path);
 use JSON::PP ();
 
-for my $bin (qw(curl redis-server openssl node)) {
-    system("command -v $bin >/dev/null 2>&1") == 0 or BAIL_OUT("$bin is not installed");
-}
+my $site = gated_site('sender', realm => 'agw-sender', tools => [qw(curl redis-server openssl node)]);
+my ($STATE, $DIR, $gate) = @$site{qw(state dir gate)};
 
 plan tests => 13;
-
-my $STATE = $ENV{AGW_STATE_DIR} or BAIL_OUT('AGW_STATE_DIR not set: run through t/TEST');
-my $ISS = issuer_url();
-my $DIR = "$STATE/sender";
-make_path("$DIR/www", { mode => 0755 });
-chmod 0755, $DIR;
-open my $fh, '>', "$DIR/www/x" or die "$DIR/www/x: $!";
-print $fh "ok\n";
-close $fh;
-chmod 0644, "$DIR/www/x";
 
 sub run { system(@_) == 0 or die "failed: @_\n" }
 # A self-signed client certificate (RFC 8705 3.1 allows them) and its x5t#S256.
@@ -42,15 +30,6 @@ sub client_cert {
 my $x5t_a = client_cert('client-a');
 client_cert('client-b');
 
-my $gate = <<"EOF";
-    AuthType Auth0
-    AuthName "agw-sender"
-    Auth0Issuer $ISS
-    Auth0Audience @{[ AUD ]}
-    Auth0JWKS $ISS.well-known/jwks.json
-    Auth0CAFile $STATE/ca.pem
-    Require valid-user
-EOF
 my $tls_port = free_port();
 my $host = start_httpd(name => 'sender-tls', processes => 2,
                        modules => [qw(authz_user ssl socache_shmcb alias)], config => <<"EOF");
@@ -99,8 +78,7 @@ is(curl($TLS, $plain, 'client-b'), '200 -', 'an unbound token with any certifica
 
 # ---- a DPoP proof sent ten times at once, to a host of two processes ----
 my $JSON = JSON::PP->new->canonical;
-my $key = "$DIR/dpop.pem";
-run('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', $key);
+my $key = $site->{key};
 sub dpop {
     my (%a) = @_;
     my $out = `node '$FindBin::Bin/../fixtures/dpop-proof.js' '@{[ $JSON->encode(\%a) ]}'`;
@@ -128,11 +106,7 @@ stop_httpd('sender-tls');
 
 # ---- a Redis fleet of two hosts ----
 my ($redis_pid, $redis_port) = start_redis();
-my $fleet_key = "$DIR/fleet.key";
-open $fh, '>', $fleet_key or die "$fleet_key: $!";
-print $fh unpack('H*', join '', map { chr int rand 256 } 1 .. 32), "\n";
-close $fh;
-chmod 0600, $fleet_key;
+my $fleet_key = $site->{fleet_key};
 my @hosts = map {
     start_httpd(name => "sender-$_", processes => 1, modules => [qw(authz_user socache_redis alias)],
                 config => "Auth0Cache redis:127.0.0.1:$redis_port\nAuth0CacheSecret file:$fleet_key\n"

@@ -8,45 +8,14 @@ use lib "$FindBin::Bin/../lib";
 use Apache::Test qw(-withtestmore);
 use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
-use File::Path qw(make_path);
 use JSON::PP ();
 use POSIX ();
 
-for my $bin (qw(openssl node)) {
-    system("command -v $bin >/dev/null 2>&1") == 0 or BAIL_OUT("$bin is not installed");
-}
+my $site = gated_site('dpop-nonce', realm => 'agw-nonce', tools => [qw(openssl node)]);
+my ($DIR, $key, $fleet_key, $gate) = @$site{qw(dir key fleet_key gate)};
 
 plan tests => 33;
 
-my $STATE = $ENV{AGW_STATE_DIR} or BAIL_OUT('AGW_STATE_DIR not set: run through t/TEST');
-my $ISS = issuer_url();
-my $DIR = "$STATE/dpop-nonce";
-make_path("$DIR/www", { mode => 0755 });
-chmod 0755, $DIR;
-open my $fh, '>', "$DIR/www/x" or die "$DIR/www/x: $!";
-print $fh "ok\n";
-close $fh;
-chmod 0644, "$DIR/www/x";
-
-sub run { system(@_) == 0 or die "failed: @_\n" }
-my $key = "$DIR/dpop.pem";
-run('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', $key)
-    unless -s $key;
-my $fleet_key = "$DIR/fleet.key";
-open $fh, '>', $fleet_key or die "$fleet_key: $!";
-print $fh unpack('H*', join '', map { chr int rand 256 } 1 .. 32), "\n";
-close $fh;
-chmod 0600, $fleet_key;
-
-my $gate = <<"EOF";
-    AuthType Auth0
-    AuthName "agw-nonce"
-    Auth0Issuer $ISS
-    Auth0Audience @{[ AUD ]}
-    Auth0JWKS $ISS.well-known/jwks.json
-    Auth0CAFile $STATE/ca.pem
-    Require valid-user
-EOF
 sub config {
     my ($secret) = @_;
     return ($secret ? "Auth0CacheSecret file:$fleet_key\n" : '') . <<"EOF";

@@ -25,6 +25,7 @@ int main(void)
         agw_suite_conf, agw_suite_http, agw_suite_keys,
         agw_suite_client, agw_suite_sign, agw_suite_cache, agw_suite_seal, agw_suite_ccstore,
         agw_suite_hcache,
+        agw_suite_keyring,
         agw_suite_util,
         agw_suite_dpop,
         agw_suite_dpopsign,

@@ -411,6 +411,69 @@ START_TEST(urls)
 }
 END_TEST
 
+/* ---- keywords -------------------------------------------------------------------------- */
+
+static const agw_conf_word_t modes[] = {
+    { "enforce", 10 }, { "optional", 11 }, { "report-only", 12 }, { NULL, 0 }
+};
+
+START_TEST(keywords)
+{
+    static const agw_conf_word_t two[] = { { "on", 1 }, { "off", 0 }, { NULL, 0 } };
+    static const agw_conf_word_t one[] = { { "only", 7 }, { NULL, 0 } };
+    const char *give = "give enforce, optional or report-only";
+    int v = -1;
+
+    ck_assert_ptr_null(agw_conf_keyword(&v, agw_test_pool, "enforce", modes, "a mode"));
+    ck_assert_int_eq(v, 10);
+    ck_assert_ptr_null(agw_conf_keyword(&v, agw_test_pool, "report-only", modes, "a mode"));
+    ck_assert_int_eq(v, 12);
+    /* any case, as Apache's own keywords (On/Off) */
+    ck_assert_ptr_null(agw_conf_keyword(&v, agw_test_pool, "OPTIONAL", modes, "a mode"));
+    ck_assert_int_eq(v, 11);
+    ck_assert_ptr_null(agw_conf_keyword(&v, agw_test_pool, "Report-Only", modes, "a mode"));
+    ck_assert_int_eq(v, 12);
+
+    /* refused: *out untouched, the keywords offered in table order */
+    v = -1;
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "audit", modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'audit' is not a mode; ", give, NULL));
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "", modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'' is not a mode; ", give, NULL));
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, NULL, modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'' is not a mode; ", give, NULL));
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "enforce ", modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'enforce ' is not a mode; ", give, NULL));
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "enforc", modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'enforc' is not a mode; ", give, NULL));
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "report_only", modes, "a mode"),
+                     apr_pstrcat(agw_test_pool, "'report_only' is not a mode; ", give, NULL));
+    ck_assert_int_eq(v, -1);
+    /* what is echoed is bounded and printable */
+    {
+        char *longarg = apr_pcalloc(agw_test_pool, 5001);
+        const char *err;
+        memset(longarg, 'x', 5000);
+        err = agw_conf_keyword(&v, agw_test_pool, longarg, modes, "a mode");
+        ck_assert_ptr_nonnull(err);
+        ck_assert_uint_lt(strlen(err), 200);
+        err = agw_conf_keyword(&v, agw_test_pool, "off\n\x1b[31m", modes, "a mode");
+        ck_assert_ptr_nonnull(err);
+        ck_assert_ptr_null(strchr(err, '\n'));
+        ck_assert_ptr_null(strchr(err, '\x1b'));
+        ck_assert_int_eq(v, -1);
+    }
+
+    /* the list reads right for two keywords and for one */
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "maybe", two, "a switch"),
+                     "'maybe' is not a switch; give on or off");
+    ck_assert_str_eq(agw_conf_keyword(&v, agw_test_pool, "x", one, "it"),
+                     "'x' is not it; give only");
+    ck_assert_ptr_null(agw_conf_keyword(&v, agw_test_pool, "Off", two, "a switch"));
+    ck_assert_int_eq(v, 0);
+}
+END_TEST
+
 Suite *agw_suite_conf(void)
 {
     Suite *s = suite_create("conf");
@@ -422,6 +485,7 @@ Suite *agw_suite_conf(void)
     tcase_add_test(tc, algorithms_refused);
     tcase_add_test(tc, seconds);
     tcase_add_test(tc, token_from);
+    tcase_add_test(tc, keywords);
     tcase_add_test(tc, urls);
     suite_add_tcase(s, tc);
 

@@ -23,6 +23,7 @@ AGW_SUITE(client);
 AGW_SUITE(sign);
 AGW_SUITE(cache);
 AGW_SUITE(seal);
+AGW_SUITE(keyring);
 AGW_SUITE(ccstore);
 AGW_SUITE(hcache);
 AGW_SUITE(util);

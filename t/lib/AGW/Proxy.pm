@@ -14,13 +14,13 @@ use JSON::PP ();
 use POSIX qw(WNOHANG _exit);
 use Time::HiRes qw(sleep time);
 
-use AGW::Test qw(admin stats mpm);
+use AGW::Test qw(admin stats mpm issuer_url AUD);
 
 our @EXPORT_OK = qw(
     register_client token_requests token_log echo_auth echo_header echo_of http_get parallel_get
     raw_request
     free_port start_daemon stop_daemon start_redis start_memcached start_httpd stop_httpd
-    httpd_log server_log_lines
+    httpd_log server_log_lines gated_site
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -332,6 +332,55 @@ sub _pid_of {
     open my $fh, '<', "$root/logs/httpd.pid" or return;
     my $pid = <$fh>;
     return $pid && $pid =~ /^(\d+)/ ? $1 : undef;
+}
+
+# gated_site(NAME, realm => 'agw-x', tools => [...]): the opening of a test whose own httpds
+# gate a static file. Bails out unless each tool is on PATH and t/TEST set AGW_STATE_DIR; makes
+# $AGW_STATE_DIR/NAME (readable by the children) with www/x ("ok"), dpop.pem (an EC P-256 key,
+# kept when there) and fleet.key (32 new random bytes in hex, mode 0600). Returns {state, iss,
+# dir, www, key, fleet_key, gate}: gate is the block for a <Location> that takes the issuer's
+# tokens (AuthName REALM, Require valid-user).
+sub gated_site {
+    my ($name, %a) = @_;
+    for my $bin (@{ $a{tools} || [] }) {
+        system("command -v $bin >/dev/null 2>&1") == 0
+            or Test::More::BAIL_OUT("$bin is not installed");
+    }
+    my $state = $ENV{AGW_STATE_DIR}
+        or Test::More::BAIL_OUT('AGW_STATE_DIR not set: run through t/TEST');
+    my $iss = issuer_url();
+    my $dir = "$state/$name";
+    make_path("$dir/www", { mode => 0755 });
+    chmod 0755, $dir;
+    _write("$dir/www/x", "ok\n", 0644);
+    my $key = "$dir/dpop.pem";
+    unless (-s $key) {
+        system('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256',
+               '-out', $key) == 0 or die "AGW::Proxy: openssl genpkey failed ($?)\n";
+    }
+    my $fleet_key = "$dir/fleet.key";
+    _write($fleet_key, unpack('H*', join '', map { chr int rand 256 } 1 .. 32) . "\n", 0600);
+    my $realm = $a{realm} || "agw-$name";
+    my $aud = AUD;
+    return { state => $state, iss => $iss, dir => $dir, www => "$dir/www", key => $key,
+             fleet_key => $fleet_key, gate => <<"EOF" };
+    AuthType Auth0
+    AuthName "$realm"
+    Auth0Issuer $iss
+    Auth0Audience $aud
+    Auth0JWKS $iss.well-known/jwks.json
+    Auth0CAFile $state/ca.pem
+    Require valid-user
+EOF
+}
+
+sub _write {
+    my ($file, $text, $mode) = @_;
+    open my $fh, '>', $file or die "AGW::Proxy: $file: $!\n";
+    print $fh $text;
+    close $fh or die "AGW::Proxy: $file: $!\n";
+    chmod $mode, $file;
+    return;
 }
 
 # Stops an instance this process started and waits (at most 10 s) for its parent to end.
