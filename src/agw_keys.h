@@ -123,6 +123,10 @@ void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec);
 
+/* The source made for a spec equal to spec (by value), or NULL; takes no lock (sources are
+ * append-only, published by an atomic count), for the request path. */
+agw_keysrc_t *agw_keystore_find(agw_keystore_t *ks, const agw_keys_spec_t *spec);
+
 /* 32 bytes that name the source (a hash of its spec), for the verified-token cache. */
 const unsigned char *agw_keysrc_id(const agw_keysrc_t *src);
 
