@@ -15,8 +15,7 @@
 
 #define AGW_GATE_NEGATIVE_TTL 600   /* seconds a bad signature is remembered (per set version) */
 
-/* Message numbers the gate logs with (the glue prints them as AGW0nnn). */
-#define AGW_MSG_UNKNOWN_KID 104
+/* The gate logs AGW_MSG_UNKNOWN_KID (agw_keys.h) through g->log before an unknown-kid refetch. */
 
 /* Auth0DPoP: whether the DPoP authorization scheme (RFC 9449) is understood */
 typedef enum {

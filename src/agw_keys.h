@@ -34,6 +34,8 @@ typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const cha
 #define AGW_MSG_JWKS_FAILED   201
 #define AGW_MSG_JWKS_SKIPPED  202
 #define AGW_MSG_JWKS_RESTORED 203
+/* and the gate (agw_gate.h) through its own callback, before an unknown-kid refetch */
+#define AGW_MSG_UNKNOWN_KID   104
 
 /* A store shared with other processes and hosts (the glue puts mod_socache behind it).
  * Keys and values are text; get returns APR_NOTFOUND on a miss, anything else on failure.
