@@ -485,6 +485,7 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
     ctx_t x;
 
     memset(out, 0, sizeof(*out));
+    out->outcome = AGW_GATE_ERROR;      /* fails closed: every path sets its outcome */
     out->proof_alg = AGW_ALG_NONE;
     x.out = out;
     x.g = g;
