@@ -25,6 +25,7 @@
 #include "agw_util.h"
 #include "agw_dpop.h"
 #include "agw_nonce.h"
+#include "agw_gate.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -38,10 +39,8 @@ static agw_keystore_t *keystore;
 static __thread request_rec *keys_for;
 
 static agw_claim_path_t *default_user_claim;
-static agw_tcache_t *tcache;        /* verified tokens of this process; NULL when off */
-static agw_tcache_t *ncache;        /* tokens whose signature failed, per key set version */
-static agw_pkcache_t *proofkeys;    /* DPoP proof keys imported by this process */
-#define NEGATIVE_TTL 600
+/* The token check's state in this process (caches, keys, proof keys), made in child_init. */
+static agw_gate_t gate;
 #define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
 
 agw_req_t *gw_req_get(request_rec *r)
@@ -94,7 +93,6 @@ static void set_challenge(request_rec *r, const char *error, const char *desc)
 typedef struct sender_t {
     int dpop;                   /* the DPoP scheme was used */
     int dpop_challenge;         /* a refusal answers with the DPoP challenge */
-    const char *token;          /* the Authorization header's token (for the proof's ath) */
 } sender_t;
 
 static sender_t *sender_of(request_rec *r)
@@ -148,7 +146,6 @@ static const char *from_authorization(request_rec *r, const char *value, int *ma
         *malformed = 1;
         return NULL;
     }
-    sender_of(r)->token = v;
     return v;
 }
 
@@ -397,18 +394,6 @@ static int reject(request_rec *r, const char *fp, const json_t *claims, const ag
     return HTTP_UNAUTHORIZED;
 }
 
-/* A token refused before its signature was trusted: its payload is parsed only for the log
- * line's iss/sub, and only when that line is written. */
-static int reject_unverified(request_rec *r, const char *fp, agw_jws_t *jws,
-                             const agw_err_t *err)
-{
-    agw_err_t ignored = { NULL, NULL, AGW_R_NONE };
-
-    if (APLOG_R_IS_LEVEL(r, APLOG_INFO))
-        agw_jws_claims(jws, r->pool, &ignored);
-    return reject(r, fp, jws->payload, err);
-}
-
 static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after,
                        const agw_err_t *err)
 {
@@ -427,14 +412,6 @@ static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after
     return HTTP_SERVICE_UNAVAILABLE;
 }
 
-static int is_hs(agw_alg_e alg)
-{
-    return alg == AGW_ALG_HS256 || alg == AGW_ALG_HS384 || alg == AGW_ALG_HS512;
-}
-
-static const agw_alg_set_t hs_algs = AGW_ALG_BIT(AGW_ALG_HS256) | AGW_ALG_BIT(AGW_ALG_HS384)
-                                     | AGW_ALG_BIT(AGW_ALG_HS512);
-
 static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
 {
     memset(spec, 0, sizeof(*spec));
@@ -448,141 +425,23 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
     spec->http.allow_http = c->insecure_http == 1;
 }
 
-/* The JWKS a request's location uses, with its keys held for the request. */
-typedef struct keys_t {
-    agw_keysrc_t *src;
-    agw_keys_ref_t *ref;
-    const char *name;
-} keys_t;
-
-/* What a section's key source resolved to: written once per process, then only read. The
- * spec's strings are copies in the same malloc'd block: the configuration's may live in a
- * request pool that is gone by the next request. */
-typedef struct src_memo_t {
-    agw_keys_spec_t spec;
-    agw_keysrc_t *src;
-} src_memo_t;
-
-static int same_str(const char *a, const char *b)
+/* The gate's policy for a merged section: every default of the token check applied here,
+ * and nowhere else. Allocates only for a section with several issuers. */
+static void gate_policy(agw_gate_policy_t *pol, request_rec *r, const agw_dir_conf_t *c)
 {
-    return a == b || (a && b && !strcmp(a, b));
+    memset(pol, 0, sizeof(*pol));
+    pol->algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
+    pol->leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
+    pol->audiences = c->audiences;
+    pol->token_types = c->token_types;
+    pol->trust = gw_conf_trust(r->pool, c);
+    keys_spec(&pol->keys, c);
+    pol->hmac_jwks = c->hmac_jwks;
+    pol->hmac_id = c->hmac ? c->hmac_id : NULL;
+    pol->dpop = gw_conf_dpop(c);
+    pol->dpop_nonce = gw_conf_dpop_nonce(c);
 }
 
-static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
-{
-    /* by value: equal addresses say nothing once a request pool has been reused */
-    return same_str(a->jwks, b->jwks) && same_str(a->issuer, b->issuer)
-           && a->refresh == b->refresh && a->cooldown == b->cooldown
-           && a->fetch_wait == b->fetch_wait
-           && a->max_stale == b->max_stale && same_str(a->http.ca_file, b->http.ca_file)
-           && a->http.allow_http == b->http.allow_http
-           && a->http.connect_timeout_ms == b->http.connect_timeout_ms
-           && a->http.timeout_ms == b->http.timeout_ms && a->http.max_body == b->http.max_body;
-}
-
-static agw_keysrc_t *memo_get(const agw_dir_conf_t *c, const agw_keys_spec_t *spec)
-{
-    const src_memo_t *m;
-
-    /* a configuration with .htaccess in it has no memo (config.c); checked here as well */
-    if (c->htaccess || !c->src_memo)
-        return NULL;
-    m = apr_atomic_casptr(c->src_memo, NULL, NULL);
-    return m && same_spec(&m->spec, spec) ? m->src : NULL;
-}
-
-/* Appends s to the block at *at; returns the copy (NULL stays NULL). */
-static const char *memo_str(char **at, const char *s)
-{
-    char *copy = *at;
-    apr_size_t n;
-
-    if (!s)
-        return NULL;
-    n = strlen(s) + 1;
-    memcpy(copy, s, n);
-    *at += n;
-    return copy;
-}
-
-static void memo_set(const agw_dir_conf_t *c, const agw_keys_spec_t *spec, agw_keysrc_t *src)
-{
-    src_memo_t *m;
-    char *at;
-    apr_size_t len = sizeof(*m);
-
-    if (c->htaccess || !c->src_memo || *c->src_memo)
-        return;
-    len += spec->jwks ? strlen(spec->jwks) + 1 : 0;
-    len += spec->issuer ? strlen(spec->issuer) + 1 : 0;
-    len += spec->http.ca_file ? strlen(spec->http.ca_file) + 1 : 0;
-    if (!(m = malloc(len)))
-        return;
-    m->spec = *spec;
-    at = (char *)(m + 1);
-    m->spec.jwks = memo_str(&at, spec->jwks);
-    m->spec.issuer = memo_str(&at, spec->issuer);
-    m->spec.http.ca_file = memo_str(&at, spec->http.ca_file);
-    m->src = src;
-    /* the first writer wins; a section merged under other parents just looks up each time */
-    if (apr_atomic_casptr(c->src_memo, m, NULL) != NULL)
-        free(m);
-}
-
-/* The keys of one source: the section's own (memo: it is remembered for the section), or
- * one issuer's of a section with several (no memo). */
-static int get_keys_of(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *sp,
-                       int memo, keys_t *k, apr_int64_t now)
-{
-    agw_keys_spec_t spec = *sp;
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    apr_int64_t retry = 0;
-    apr_status_t rv;
-
-    k->name = spec.jwks ? spec.jwks : spec.issuer;
-    k->ref = apr_pcalloc(r->pool, sizeof(*k->ref));
-    if (!memo || !(k->src = memo_get(c, &spec))) {
-        if (!keystore || agw_keystore_source(&k->src, keystore, &spec) != APR_SUCCESS) {
-            agw_err_set(&err, NULL, "too many distinct key sources in this process");
-            return unavailable(r, k->name, 60, &err);
-        }
-        if (memo)
-            memo_set(c, &spec, k->src);
-    }
-    keys_for = r;
-    rv = agw_keysrc_get(k->ref, k->src, r->pool, now, &retry, &err);
-    keys_for = NULL;
-    if (rv != APR_SUCCESS)
-        return unavailable(r, k->name, retry, &err);
-    return OK;
-}
-
-static int get_keys(request_rec *r, const agw_dir_conf_t *c, keys_t *k, apr_int64_t now)
-{
-    agw_keys_spec_t spec;
-
-    keys_spec(&spec, c);
-    return get_keys_of(r, c, &spec, 1, k, now);
-}
-
-/* Whether the set still holds the very key (by thumbprint, not by kid: an issuer may reuse
- * a kid for new key material) that verified a cached token, under the same kid. */
-static const agw_jwk_t *find_key(const agw_jwks_t *jwks, const unsigned char thumbprint[32],
-                                 const char *kid, agw_alg_e alg)
-{
-    int i;
-
-    for (i = 0; i < jwks->keys->nelts; i++) {
-        const agw_jwk_t *j = APR_ARRAY_IDX(jwks->keys, i, agw_jwk_t *);
-        if (memcmp(j->thumbprint, thumbprint, 32) == 0
-            && (*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
-            && j->kty == agw_alg_kty(alg) && (j->alg == AGW_ALG_NONE || j->alg == alg))
-            return j;
-    }
-    return NULL;
-}
-
-/* The claims are the token's and its signature is good: check them and let the request in. */
 /* ---- sender-constrained tokens: DPoP (RFC 9449) and certificate-bound (RFC 8705) ---------- */
 
 /* Bearer, or DPoP with its algorithms when the request used DPoP, the refusal is about DPoP,
@@ -597,13 +456,6 @@ static const char *challenge_scheme(request_rec *r)
     if ((snd && (snd->dpop || snd->dpop_challenge)) || dpop_mode(r) == AGW_DPOP_REQUIRED)
         return apr_psprintf(r->pool, "DPoP algs=\"%s\",", agw_dpop_alg_names(r->pool));
     return "Bearer";
-}
-
-static apr_status_t dpop_refused(agw_err_t *err, const char *reason)
-{
-    apr_status_t rv = agw_err_refuse(err, AGW_R_DPOP, reason);
-    err->code = AGW_E_INVALID_DPOP_PROOF;
-    return rv;
 }
 
 static int count_header(void *rec, const char *key, const char *value)
@@ -640,96 +492,37 @@ static const request_rec *initial_request(const request_rec *r)
     return r;
 }
 
-/* ---- server-provided DPoP nonces (Auth0DPoPNonce, RFC 9449 sections 8 and 9) ---------------- */
-
-/* The current nonce in one DPoP-Nonce header of the client's request, whatever the answer:
- * err_headers_out outlives an error, an internal redirect and a proxied response's headers. */
-static void dpop_nonce_offer(request_rec *r, apr_int64_t now)
+/* The current nonce (Auth0DPoPNonce) in one DPoP-Nonce header of the client's request,
+ * whatever the answer: err_headers_out outlives an error, an internal redirect and a proxied
+ * response's headers. */
+static void dpop_nonce_offer(request_rec *r, const char *nonce)
 {
     request_rec *top = r;
-    const char *nonce;
 
     while (top->main)
         top = top->main;
-    if ((nonce = agw_nonce_make(top->pool, gw_cache_dpop_nonces(), now)))
-        apr_table_setn(top->err_headers_out, "DPoP-Nonce", nonce);
+    apr_table_setn(top->err_headers_out, "DPoP-Nonce",
+                   top == r ? nonce : apr_pstrdup(top->pool, nonce));
 }
 
-/* With Auth0DPoPNonce On, a verified proof must carry a nonce issued here (by any process of
- * the host, or any host sharing Auth0CacheSecret) within the last two slots; otherwise 401
- * use_dpop_nonce, and the client retries with the DPoP-Nonce it got. DECLINED when it holds. */
-static int dpop_nonce_check(request_rec *r, const agw_dir_conf_t *c, const agw_dpop_t *proof,
-                            json_t *claims, const char *fp, apr_int64_t now)
-{
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-
-    if (!gw_conf_dpop_nonce(c))
-        return DECLINED;
-    dpop_nonce_offer(r, now);
-    if (agw_nonce_check(gw_cache_dpop_nonces(), r->pool, proof->nonce, now,
-                        gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) == APR_SUCCESS)
-        return DECLINED;
-    return reject(r, fp, claims, &err);
-}
-
-/* The DPoP header verified against the request, the token and (Auth0DPoPNonce On) the nonces
- * issued here: DECLINED when it holds, else the refusal's answer. */
-static int dpop_proof(request_rec *r, const agw_dir_conf_t *c, const sender_t *snd,
-                      json_t *claims, const char *fp, apr_int64_t now, agw_dpop_t **proof)
-{
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    const char *hdr = dpop_header(r);
-    const request_rec *first = initial_request(r);
-    agw_dpop_req_t req;
-
-    if (!hdr) {
-        dpop_refused(&err, "DPoP scheme without exactly one DPoP header");
-        return reject(r, fp, claims, &err);
-    }
-    req.method = first->method;
-    req.url = request_url(r, first);
-    req.token = snd->token;
-    req.token_len = strlen(snd->token);
-    req.now = now;
-    req.window = AGW_DPOP_WINDOW;
-    req.leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
-    req.keys = proofkeys;
-    if (agw_dpop_verify(proof, r->pool, hdr, strlen(hdr), &req, &err) != APR_SUCCESS)
-        return reject(r, fp, claims, &err);
-    return dpop_nonce_check(r, c, *proof, claims, fp, now);
-}
-
-/* A proof's jti, remembered in the shared cache until the proof would be too old anyway:
- * seen there already is a replay. A cache that fails lets the proof on (logged by cache.c):
- * it is fresh and verified, the cache only adds the once-only rule. The request that brought
- * the proof may check it again (an internal redirect or subrequest to a location of another
- * configuration): the client's request remembers the proof it used, and that is no replay. */
+/* The client request remembers the DPoP proof it used (its replay key): an internal redirect
+ * or subrequest to a location of another configuration checks it again, and that is no
+ * replay. */
 #define DPOP_USED_KEY "auth0gw-dpop-used"
-static int dpop_fresh(request_rec *r, const agw_dpop_t *proof, json_t *claims, const char *fp)
-{
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    const char *key = agw_dpop_replay_key(r->pool, proof);
-    apr_pool_t *first = initial_request(r)->pool;
-    void *used = NULL;
 
-    if (key && apr_pool_userdata_get(&used, DPOP_USED_KEY, first) == APR_SUCCESS && used
-        && !strcmp(used, key))
-        return DECLINED;
-    if (!key)
-        dpop_refused(&err, "DPoP proof cannot be checked (hash failed)");
-    else if (gw_cache_add(key, proof->replay_until, r->pool, r->server) == APR_EEXIST)
-        dpop_refused(&err, "DPoP proof replayed");
-    else {
-        apr_pool_userdata_setn(apr_pstrdup(first, key), DPOP_USED_KEY, NULL, first);
-        return DECLINED;
-    }
-    return reject(r, fp, claims, &err);
+/* The shared cache's add, for the gate's replay check: logged (by cache.c) to the request's
+ * virtual host. */
+static apr_status_t replay_add(void *baton, const char *key, apr_int64_t expires_at,
+                               apr_pool_t *p)
+{
+    return gw_cache_add(key, expires_at, p, keys_for ? keys_for->server : baton);
 }
 
 /* The client certificate of the TLS connection in PEM, from mod_ssl; NULL without one. */
-static const char *client_cert(request_rec *r)
+static const char *client_cert(void *baton)
 {
     APR_OPTIONAL_FN_TYPE(ssl_var_lookup) *lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+    request_rec *r = baton;
     const char *pem = NULL;
 
     if (lookup)
@@ -737,182 +530,86 @@ static const char *client_cert(request_rec *r)
     return pem && *pem ? pem : NULL;
 }
 
-/* What the token's cnf binds it to, proved by the request (a DPoP proof of that key, the
- * TLS client certificate), and Auth0DPoP's rule on schemes. DECLINED when it all holds,
- * else the refusal's answer (OK in report-only). */
-static int sender_check(request_rec *r, const agw_dir_conf_t *c, json_t *claims,
-                        const char *fp, apr_int64_t now)
+/* What the request brings to the gate; the DPoP parts only when it used that scheme. */
+static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
 {
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    sender_t *snd = sender_of(r);
-    agw_dpop_mode_e mode = gw_conf_dpop(c);
-    agw_dpop_t *proof = NULL;
-    agw_cnf_t cnf;
-    int status;
+    void *v = NULL;
+    const sender_t *snd;
 
-    if (agw_cnf_read(&cnf, claims, &err) != APR_SUCCESS)
-        return reject(r, fp, claims, &err);
-    if (snd->dpop && (status = dpop_proof(r, c, snd, claims, fp, now, &proof)) != DECLINED)
-        return status;
-    if (!snd->dpop && (cnf.jkt || mode == AGW_DPOP_REQUIRED)) {
-        snd->dpop_challenge = mode != AGW_DPOP_OFF;
-        if (cnf.jkt)
-            agw_err_refuse(&err, AGW_R_BINDING, "DPoP-bound token sent without DPoP");
-        else
-            agw_err_refuse(&err, AGW_R_DPOP, "Bearer token refused (Auth0DPoP required)");
-        return reject(r, fp, claims, &err);
+    memset(in, 0, sizeof(*in));
+    in->token = token;
+    in->len = strlen(token);
+    in->client_cert = client_cert;
+    in->cert_baton = r;
+    in->log_payload = APLOG_R_IS_LEVEL(r, APLOG_INFO);
+    apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
+    if ((snd = v) && snd->dpop) {
+        const request_rec *first = initial_request(r);
+        void *used = NULL;
+        in->dpop_scheme = 1;
+        in->dpop = dpop_header(r);
+        in->method = first->method;
+        in->url = request_url(r, first);
+        if (apr_pool_userdata_get(&used, DPOP_USED_KEY, first->pool) == APR_SUCCESS)
+            in->used_replay = used;
     }
-    if (proof && !cnf.jkt && mode == AGW_DPOP_REQUIRED)
-        agw_err_refuse(&err, AGW_R_BINDING, "token is not DPoP-bound (Auth0DPoP required)");
-    else if (cnf.jkt)
-        agw_cnf_jkt_check(cnf.jkt, proof, &err);
-    if (!err.reason && cnf.x5t_s256)
-        agw_cnf_x5t_check(cnf.x5t_s256, client_cert(r), r->pool, &err);
-    if (err.reason)
-        return reject(r, fp, claims, &err);
-    if (proof && (status = dpop_fresh(r, proof, claims, fp)) != DECLINED)
-        return status;
-    if (proof || cnf.x5t_s256)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_SENDER_PROVED ": sender constraint "
-                      "proved (fp=%s, dpop=%s, jkt bound=%s, certificate bound=%s)", fp,
-                      proof ? agw_alg_name(proof->alg) : "no", cnf.jkt ? "yes" : "no",
-                      cnf.x5t_s256 ? "yes" : "no");
-    return DECLINED;
 }
 
-static int accept_claims(request_rec *r, const agw_dir_conf_t *c, const char *issuer,
-                         json_t *claims, const char *fp, const char *kid, agw_alg_e alg,
-                         apr_int64_t now, int cached)
+/* The token is good: the request goes on with its user, claims and headers. */
+static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
 {
-    agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_req_t *st;
 
-    int status;
-
-    if (agw_jwt_check_claims(claims, issuer, c->audiences, now,
-                             gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &err) != APR_SUCCESS)
-        return reject(r, fp, claims, &err);
-    if ((status = sender_check(r, c, claims, fp, now)) != DECLINED)
-        return status;
+    if (out->proof_alg != AGW_ALG_NONE || out->cert_bound)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_SENDER_PROVED ": sender constraint "
+                      "proved (fp=%s, dpop=%s, jkt bound=%s, certificate bound=%s)", out->fp,
+                      out->proof_alg != AGW_ALG_NONE ? agw_alg_name(out->proof_alg) : "no",
+                      out->jkt_bound ? "yes" : "no", out->cert_bound ? "yes" : "no");
     st = apr_pcalloc(r->pool, sizeof(*st));
-    st->claims = claims;
-    st->fingerprint = fp;
+    st->claims = out->claims;
+    st->fingerprint = out->fp;
     st->conf = c;
     ap_set_module_config(r->request_config, &auth0gw_module, st);
     set_result(r, "valid", NULL);
-    r->user = (char *)remote_user(r, c, claims);
+    r->user = (char *)remote_user(r, c, out->claims);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
-    copy_claims(r, c, claims);
+    copy_claims(r, c, out->claims);
     gw_count(AGW_COUNT_ACCEPTED);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_TOKEN_ACCEPTED ": token accepted%s (fp=%s, kid=%s, "
-                  "alg=%s, user=%s)", cached ? " from the verified-token cache" : "", fp,
-                  loggable(r->pool, kid && *kid ? kid : NULL), agw_alg_name(alg),
-                  loggable(r->pool, r->user));
+                  "alg=%s, user=%s)", out->served == AGW_GATE_SERVED_FRONT
+                  ? " from the verified-token cache" : "", out->fp,
+                  loggable(r->pool, out->kid && *out->kid ? out->kid : NULL),
+                  agw_alg_name(out->alg), loggable(r->pool, r->user));
     return OK;
 }
 
-/* A look-up in the process's verified-token cache. The host's counters count a hit when a
- * token is served from a cache (this one or the host's table), a miss when its signature is
- * verified. */
-static int tcache_get(const unsigned char *digest, const unsigned char *source, apr_int64_t now,
-                      apr_int64_t leeway, apr_pool_t *p, agw_tcache_hit_t *hit)
+/* The gate's outcome as the request's answer: counters, headers, log lines, status. */
+static int gate_answer(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
 {
-    return agw_tcache_get(tcache, digest, source, now, leeway, p, hit);
-}
-
-/* A hit of the front cache: counted and let through the claim checks. */
-static int serve_cached(request_rec *r, const agw_dir_conf_t *c, agw_tcache_hit_t *hit,
-                        const char *fp, apr_int64_t now)
-{
-    gw_metrics_token_cache(1);
-    return accept_claims(r, c, gw_conf_issuer(c), hit->claims, fp, hit->kid, hit->alg, now, 1);
-}
-
-/* A token verified before against the same key source: only its signature check is
- * skipped. Returns DECLINED on a miss (the full path runs), else the request's answer. */
-static int from_token_cache(request_rec *r, const agw_dir_conf_t *c, agw_alg_set_t algs,
-                            const unsigned char *digest, const char *fp, apr_int64_t now)
-{
-    agw_tcache_hit_t hit;
-    apr_int64_t leeway = gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY);
-    agw_keys_spec_t spec;
-    agw_keysrc_t *src;
-    unsigned long version;
-    keys_t k;
-    int status, held = 0;
-
-    if (!tcache)
-        return DECLINED;
-    if ((algs & hs_algs) && c->hmac
-        && tcache_get(digest, c->hmac_id, now, leeway, r->pool, &hit)) {
-        if (!(algs & AGW_ALG_BIT(hit.alg)))
-            return DECLINED;
-        return serve_cached(r, c, &hit, fp, now);
+    /* the host's counters count a hit when a token is served from a cache (this process's or
+     * the host's table), a miss when its signature is verified */
+    if (gate.front && out->served != AGW_GATE_SERVED_NONE)
+        gw_metrics_token_cache(out->served != AGW_GATE_SERVED_VERIFIED);
+    if (out->nonce)
+        dpop_nonce_offer(r, out->nonce);
+    if (out->replay_key) {
+        apr_pool_t *first = initial_request(r)->pool;
+        apr_pool_userdata_setn(apr_pstrdup(first, out->replay_key), DPOP_USED_KEY, NULL, first);
     }
-    if (!(algs & ~hs_algs))
-        return DECLINED;
-    /* the hot path takes no lock of the key store: the section knows its source, and the
-     * source's version says whether the key set changed since the token was verified */
-    keys_spec(&spec, c);
-    src = memo_get(c, &spec);
-    version = src ? agw_keysrc_peek(src, now) : 0;
-    if (!version) {
-        if ((status = get_keys(r, c, &k, now)) != OK)
-            return status;
-        src = k.src;
-        version = k.ref->version;
-        held = 1;
+    if (out->dpop_challenge)
+        sender_of(r)->dpop_challenge = out->dpop_challenge > 0;
+    switch (out->outcome) {
+    case AGW_GATE_ACCEPT:
+        return accepted(r, c, out);
+    case AGW_GATE_REFUSE:
+        return reject(r, out->fp, out->claims, &out->err);
+    case AGW_GATE_UNAVAILABLE:
+        return unavailable(r, out->source, out->retry_after, &out->err);
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_HASH_FAILED ": cannot hash the token "
+                      "(libcrypto failed); refusing the request");
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (!tcache_get(digest, agw_keysrc_id(src), now, leeway, r->pool, &hit)) {
-        /* a bad signature stays bad while the key set is the same: no second verify */
-        if (agw_tcache_get(ncache, digest, agw_keysrc_id(src), now, 0, r->pool, &hit)) {
-            agw_err_t err = { NULL, NULL, AGW_R_NONE };
-            if (hit.version == version) {
-                agw_err_refuse(&err, AGW_R_SIGNATURE, "signature invalid");
-                return reject(r, fp, hit.claims, &err);
-            }
-            agw_tcache_drop(ncache, digest);
-        }
-        return DECLINED;
-    }
-    if (!(algs & AGW_ALG_BIT(hit.alg)))
-        return DECLINED;
-    if (hit.version != version) {
-        /* the set changed since: the token stays trusted only while its key is still there */
-        if (!held && (status = get_keys(r, c, &k, now)) != OK)
-            return status;
-        if (hit.version != k.ref->version) {
-            if (!find_key(k.ref->jwks, hit.key, hit.kid, hit.alg)) {
-                agw_tcache_drop(tcache, digest);
-                return DECLINED;
-            }
-            agw_tcache_touch_version(tcache, digest, k.ref->version);
-        }
-    }
-    return serve_cached(r, c, &hit, fp, now);
-}
-
-/* A location with several issuers: the issuer named by the token's iss, read before the
- * signature only to choose the key source (*jwks; NULL: discovery), and checked again after
- * it. NULL, with err set and nothing fetched, for an iss the location does not trust. */
-static const char *route(request_rec *r, const apr_array_header_t *trust, agw_jws_t *jws,
-                         const char **jwks, agw_err_t *err)
-{
-    const char *iss;
-    int i;
-
-    if (agw_jws_claims(jws, r->pool, err) != APR_SUCCESS)
-        return NULL;
-    iss = agw_json_str(jws->payload, "iss");
-    for (i = 0; iss && i < trust->nelts; i++) {
-        const agw_trust_t *t = &APR_ARRAY_IDX(trust, i, agw_trust_t);
-        if (!strcmp(iss, t->issuer)) {
-            *jwks = t->jwks;
-            return t->issuer;
-        }
-    }
-    agw_err_refuse(err, AGW_R_ISSUER, "issuer not trusted here");
-    return NULL;
 }
 
 /* A request without a token: refused, let on anonymous (optional, where no Require line asks
@@ -953,155 +650,17 @@ static int incomplete(request_rec *r, const agw_dir_conf_t *c)
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* The token's SHA-256, the key of both token caches and its fingerprint's source. */
-static int token_digest(request_rec *r, const char *token, apr_size_t len,
-                        unsigned char digest[32])
-{
-    if (agw_crypt_sha256(digest, token, len) == APR_SUCCESS)
-        return OK;
-    /* an all-zero digest would be one cache key for every such token: refuse instead */
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  AGW_M_HASH_FAILED ": cannot hash the token (libcrypto failed); refusing the request");
-    return HTTP_INTERNAL_SERVER_ERROR;
-}
-
-/* What the signature step found: its outcome, the key source and key set version it used,
- * and whether the host's table spared the verification. */
-typedef struct verdict_t {
-    apr_status_t rv;
-    const unsigned char *source;
-    unsigned long version;
-    int from_host;
-} verdict_t;
-
-/* The host's table knows these exact token bytes verified by a key of this source that is
- * still in this process's set: the signature check would say the same, so it is skipped
- * (jws->key set). An entry whose key this process does not hold is left alone: another
- * process may hold a newer set, and the entry dies with its token or by eviction. */
-static int host_verified(agw_jws_t *jws, const unsigned char *digest, const agw_jwks_t *jwks,
-                         const unsigned char *source, const agw_dir_conf_t *c, apr_int64_t now)
-{
-    agw_hcache_t *hc = gw_hostcache();
-    agw_hcache_hit_t hit;
-    const agw_jwk_t *key;
-
-    if (!hc || !agw_hcache_get(hc, digest, source, now,
-                               gw_conf_get(c->leeway, AGW_DEFAULT_LEEWAY), &hit))
-        return 0;
-    /* same bytes, same header: a mismatch here would mean another token's entry */
-    if (hit.alg != jws->alg || strcmp(hit.kid, jws->kid ? jws->kid : ""))
-        return 0;
-    if (!(key = find_key(jwks, hit.key, hit.kid, hit.alg)))
-        return 0;
-    jws->key = key;
-    return 1;
-}
-
-/* A verified token whose claims passed, for the host's table (tokens of HMAC secrets stay
- * in the process: their key is no key set's). */
-static void host_remember(const unsigned char *digest, const verdict_t *v,
-                          const agw_jws_t *jws, apr_int64_t now)
-{
-    apr_int64_t exp;
-
-    if (!v->from_host && !is_hs(jws->alg) && jws->key
-        && agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) == APR_SUCCESS)
-        agw_hcache_put(gw_hostcache(), digest, v->source, jws->alg, jws->kid ? jws->kid : "",
-                       jws->key->thumbprint, exp, now);
-}
-
-/* A signature checked against the keys of spec's source (or found good in the host's
- * table), refetched once for an unknown kid. OK with v->rv the verification's outcome (err
- * set), or the status when there are no keys. */
-static int verify_keys(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
-                       int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
-                       const unsigned char *digest, verdict_t *v, agw_err_t *err)
-{
-    keys_t k;
-    apr_status_t *rv = &v->rv;
-    int status;
-
-    if ((status = get_keys_of(r, c, spec, memo, &k, now)) != OK)
-        return status;
-    v->source = agw_keysrc_id(k.src);
-    v->version = k.ref->version;
-    if ((v->from_host = host_verified(jws, digest, k.ref->jwks, v->source, c, now))) {
-        *rv = APR_SUCCESS;
-        return OK;
-    }
-    *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
-    if (*rv == APR_NOTFOUND) {
-        unsigned long seen = k.ref->version;
-        apr_status_t refetched;
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      AGW_M_UNKNOWN_KID ": token names kid %s, not in the cached JWKS; refetching if "
-                      "the cooldown allows", loggable(r->pool, jws->kid));
-        keys_for = r;
-        refetched = agw_keysrc_unknown_kid(k.ref, k.src, r->pool, now, err);
-        keys_for = NULL;
-        if (refetched == APR_SUCCESS && k.ref->version != seen)
-            *rv = agw_jws_verify(jws, k.ref->jwks, algs, err);
-        if (*rv == APR_NOTFOUND)
-            agw_err_refuse(err, AGW_R_UNKNOWN_KEY, "unknown key");
-    }
-    v->version = k.ref->version;
-    return OK;
-}
-
-/* A verified token whose claims passed, for the verified-token cache. */
-static void cache_verified(const unsigned char *digest, const verdict_t *v,
-                           const agw_jws_t *jws, apr_size_t len)
-{
-    apr_int64_t exp;
-
-    if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) != APR_SUCCESS)
-        return;
-    /* the host has seen a token of its table twice already */
-    (v->from_host ? agw_tcache_put_admitted : agw_tcache_put)(
-        tcache, digest, v->source, jws->payload, jws->alg, jws->kid ? jws->kid : "",
-        jws->key->thumbprint, v->version, exp, len);
-}
-
-/* The signature step: an HMAC secret's or a key source's (with the host's table), counted
- * as a cache miss when a signature was verified; a bad signature is remembered per key set
- * version. OK with v->rv its outcome, or the status when there are no keys. */
-static int check_signature(request_rec *r, const agw_dir_conf_t *c, const agw_keys_spec_t *spec,
-                           int memo, agw_jws_t *jws, agw_alg_set_t algs, apr_int64_t now,
-                           const unsigned char *digest, apr_size_t len, verdict_t *v,
-                           agw_err_t *err)
-{
-    int status;
-
-    memset(v, 0, sizeof(*v));
-    if (is_hs(jws->alg)) {
-        v->rv = agw_jws_verify(jws, c->hmac_jwks, algs, err);
-        v->source = c->hmac_id;
-    }
-    else if ((status = verify_keys(r, c, spec, memo, jws, algs, now, digest, v, err)) != OK)
-        return status;
-    if (tcache)
-        gw_metrics_token_cache(v->from_host);
-    if (ncache && v->rv == APR_EINVAL && err->kind == AGW_R_SIGNATURE && !is_hs(jws->alg))
-        agw_tcache_put(ncache, digest, v->source, NULL, jws->alg, jws->kid ? jws->kid : "",
-                       NULL, v->version, now + NEGATIVE_TTL, len);
-    return OK;
-}
-
 /* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
- * or the refusal's status. need_user: a Require line asks for a user (check_authn). */
+ * or the refusal's status. need_user: a Require line asks for a user (check_authn). One call
+ * of the gate decides; this finds the token and answers for it. */
 static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
 {
-    const char *token, *fp;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    apr_array_header_t *trust;
-    agw_keys_spec_t spec;
-    agw_jws_t *jws = NULL;
-    agw_alg_set_t algs;
-    unsigned char digest[32];
-    verdict_t v;
-    apr_size_t len;
-    apr_int64_t now;
-    int malformed, status;
+    agw_gate_policy_t pol;
+    agw_gate_in_t in;
+    agw_gate_out_t out;
+    const char *token;
+    int malformed;
 
     token = find_token(r, c, &malformed);
     if (!token) {
@@ -1111,46 +670,13 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
         }
         return no_token(r, gw_conf_mode(c), need_user);
     }
-    len = strlen(token);
-    if ((status = token_digest(r, token, len, digest)) != OK)
-        return status;
-    fp = agw_hex(r->pool, digest, 6);
-    algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
-    now = now_sec();
-    /* the cache keeps no typ: a location with Auth0TokenType checks every token in full;
-     * nor does a location with several issuers use it (each token's source is routed) */
-    trust = gw_conf_trust(r->pool, c);
-    if (len <= AGW_TOKEN_MAX_BYTES && !c->token_types && !trust
-        && (status = from_token_cache(r, c, algs, digest, fp, now)) != DECLINED)
-        return status;
-
-    if (agw_jws_decode_header(&jws, r->pool, token, len, AGW_TOKEN_MAX_BYTES, &err)
-        != APR_SUCCESS)
-        return reject(r, fp, NULL, &err);
-    if (agw_jwt_check_typ(jws->typ, c->token_types, &err) != APR_SUCCESS)
-        return reject_unverified(r, fp, jws, &err);
-    if (!(algs & AGW_ALG_BIT(jws->alg))) {
-        agw_err_refuse(&err, AGW_R_ALG, "alg not allowed");
-        return reject_unverified(r, fp, jws, &err);
-    }
-    keys_spec(&spec, c);
-    if (trust && !(spec.issuer = route(r, trust, jws, &spec.jwks, &err)))
-        return reject_unverified(r, fp, jws, &err);
-    if ((status = check_signature(r, c, &spec, !trust, jws, algs, now, digest, len, &v,
-                                  &err)) != OK)
-        return status;
-    if (v.rv != APR_SUCCESS)
-        return reject_unverified(r, fp, jws, &err);
-    if (agw_jws_claims(jws, r->pool, &err) != APR_SUCCESS)
-        return reject(r, fp, NULL, &err);
-    status = accept_claims(r, c, spec.issuer, jws->payload, fp, jws->kid, jws->alg, now, 0);
-    if (status == OK)
-        host_remember(digest, &v, jws, now);
-    /* only tokens that pass the default typ rule are cached: every location that reads the
-     * cache applies that rule (those with Auth0TokenType skip the cache) */
-    if (status == OK && tcache && !c->token_types && !trust)
-        cache_verified(digest, &v, jws, len);
-    return status;
+    gate_policy(&pol, r, c);
+    gate_input(&in, r, token);
+    /* the key store's log lines (a fetch this request caused) go to its virtual host */
+    keys_for = r;
+    agw_gate_check(&out, &gate, &pol, &in, now_sec(), r->pool);
+    keys_for = NULL;
+    return gate_answer(r, c, &out);
 }
 
 static int is_preflight(request_rec *r)
@@ -1301,7 +827,13 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
 
     agw_http_init();
     /* a client signs all its proofs with one key: import it once per process, not per request */
-    proofkeys = agw_pkcache_create(pchild, AGW_PKCACHE_ENTRIES);
+    gate.proofkeys = agw_pkcache_create(pchild, AGW_PKCACHE_ENTRIES);
+    gate.host = gw_hostcache();
+    gate.nonces = gw_cache_dpop_nonces();
+    gate.replay_add = replay_add;
+    gate.replay_baton = s;
+    gate.log = log_core;
+    gate.log_baton = s;
     if ((rv = agw_keystore_create(&keystore, pchild, log_core, s)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, AGW_M_NO_KEYSTORE ": cannot create the key store");
         keystore = NULL;
@@ -1319,9 +851,9 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
          * a prefork child does not hold a copy of the host's tokens */
         if (gw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1))
             front = FRONT_PER_THREAD * (threads > 1 ? threads : 1);
-        tcache = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
+        gate.front = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
-        ncache = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,
+        gate.negative = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
     }
     shared_store.baton = s;
@@ -1335,17 +867,18 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
         agw_keystore_set_max_waiters(keystore, threads / 2);
     }
     agw_keystore_claim_lock(keystore, claim_lock, claim_unlock);
+    gate.keys = keystore;
     gw_refresher_start(pchild, s, refresh_tick);
 }
 
 void gw_token_cache_stats(agw_tcache_stats_t *st)
 {
-    agw_tcache_stats(tcache, st);
+    agw_tcache_stats(gate.front, st);
 }
 
 void gw_proof_key_stats(agw_pkcache_stats_t *st)
 {
-    agw_pkcache_stats(proofkeys, st);
+    agw_pkcache_stats(gate.proofkeys, st);
 }
 
 apr_array_header_t *gw_key_stats(apr_pool_t *p)

@@ -18,12 +18,6 @@ APLOG_USE_MODULE(auth0gw);
  * setters while it is read (kind letter + value). Complete before any .htaccess is read. */
 static apr_hash_t *server_named;
 
-static apr_status_t src_memo_free(void *slot)
-{
-    free((void *)*(volatile void **)slot);
-    return APR_SUCCESS;
-}
-
 void *gw_dir_create(apr_pool_t *p, char *dir)
 {
     agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
@@ -37,13 +31,7 @@ void *gw_dir_create(apr_pool_t *p, char *dir)
     c->pass_preflight = AGW_UNSET;
     c->dpop = AGW_UNSET;
     c->dpop_nonce = AGW_UNSET;
-    /* a section read at start lives as long as the configuration: it may remember things */
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_RUN_MPM) {
-        c->src_memo = apr_pcalloc(p, sizeof(*c->src_memo));
-        /* the memo itself is malloc'd by a request thread (authn.c): freed with the section */
-        apr_pool_cleanup_register(p, c->src_memo, src_memo_free, apr_pool_cleanup_null);
-    }
-    else
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_RUN_MPM)
         c->htaccess = 1;        /* made while serving: a .htaccess file, in a request pool */
     return c;
 }
@@ -134,11 +122,7 @@ void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(dpop);
     MERGE_NUM(dpop_nonce);
     MERGE_PTR(where);
-    /* a memo is only for configurations read at start: one that has .htaccess in it lives
-     * in a request pool, and must neither fill nor trust its parent section's memo */
     c->htaccess = base->htaccess || add->htaccess;
-    if (!c->htaccess)
-        MERGE_PTR(src_memo);
     return c;
 }
 

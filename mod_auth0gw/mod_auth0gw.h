@@ -19,6 +19,7 @@
 #include "agw_tcache.h"
 #include "agw_hcache.h"
 #include "agw_pkcache.h"
+#include "agw_gate.h"
 #include "messages.h"
 
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
@@ -40,13 +41,6 @@ typedef enum {
     AGW_MODE_OPTIONAL,          /* no token: on, anonymous; a bad one: 401 */
     AGW_MODE_REPORT             /* nothing refused for the token's sake: logged and counted */
 } agw_mode_e;
-
-/* Auth0DPoP: whether the DPoP authorization scheme (RFC 9449) is understood */
-typedef enum {
-    AGW_DPOP_ALLOWED = 0,       /* DPoP and Bearer; a DPoP-bound token only with its proof */
-    AGW_DPOP_OFF,               /* Bearer only (a DPoP-bound token is still refused) */
-    AGW_DPOP_REQUIRED           /* DPoP-bound tokens with their proof only */
-} agw_dpop_mode_e;
 
 /* A claim copied to a header or an environment variable. */
 typedef struct agw_claim_copy_t {
@@ -89,8 +83,6 @@ typedef struct agw_dir_conf_t {
     int pass_preflight;                 /* Auth0PassPreflight; AGW_UNSET: Off */
     int dpop;                           /* Auth0DPoP, agw_dpop_mode_e; AGW_UNSET: allowed */
     int dpop_nonce;                     /* Auth0DPoPNonce; AGW_UNSET: Off */
-    volatile void **src_memo;           /* the key source this section resolved to (authn.c);
-                                         * only for sections read at start, not .htaccess */
     int htaccess;                       /* read from .htaccess, or merged with such */
     const char *where;                  /* "file:line" of this section's first Auth0
                                          * directive (inner sections win), for log lines */
@@ -139,13 +131,9 @@ apr_int64_t gw_conf_get(apr_int64_t v, apr_int64_t dflt);
 /* Why this merged configuration cannot run, or NULL. For .htaccess, checked per request. */
 const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c);
 
-/* One trusted issuer of a location with several, and its key source (NULL: discovery). */
-typedef struct agw_trust_t {
-    const char *issuer;
-    const char *jwks;
-} agw_trust_t;
 /* With several issuers (Auth0Issuer values, else Auth0Domain values): agw_trust_t for each,
- * from p; NULL when there is one (gw_conf_issuer and gw_conf_jwks name it). */
+ * from p; NULL when there is one (gw_conf_issuer and gw_conf_jwks name it). agw_trust_t and
+ * agw_dpop_mode_e are the gate's (agw_gate.h). */
 apr_array_header_t *gw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c);
 
 /* Auth0Mode of a merged configuration */

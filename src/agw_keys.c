@@ -28,6 +28,7 @@ typedef struct keyver_t {
 struct agw_keysrc_t {
     agw_keystore_t *store;
     agw_keys_spec_t spec;
+    agw_keys_spec_t asked;      /* the spec as asked for (before limits), strings in spec's */
     const char *name;           /* for logs and stats: the URL, file or issuer */
     const char *jwks_uri;       /* found by discovery, kept for later fetches */
     const char *shared_key;     /* "jwks:<hash of the spec>" in the shared store */
@@ -57,6 +58,10 @@ struct agw_keystore_t {
     apr_thread_cond_t *done;    /* signalled when any fetch ends */
     apr_hash_t *by_key;
     apr_array_header_t *sources;
+    /* the sources again, append-only, for agw_keystore_find without the mutex: a slot is
+     * written before the count that covers it is raised */
+    agw_keysrc_t *volatile published[AGW_KEYS_MAX_SOURCES];
+    volatile apr_uint32_t npublished;
     agw_log_fn *log;
     void *baton;
     const agw_shared_t *shared;
@@ -169,6 +174,50 @@ static apr_size_t spec_key(char *buf, apr_size_t size, const agw_keys_spec_t *s)
                         s->http.max_body);
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
+{
+    /* by value: equal addresses say nothing once a request pool has been reused */
+    return same_str(a->jwks, b->jwks) && same_str(a->issuer, b->issuer)
+           && a->refresh == b->refresh && a->cooldown == b->cooldown
+           && a->fetch_wait == b->fetch_wait
+           && a->max_stale == b->max_stale && same_str(a->http.ca_file, b->http.ca_file)
+           && a->http.allow_http == b->http.allow_http
+           && a->http.connect_timeout_ms == b->http.connect_timeout_ms
+           && a->http.timeout_ms == b->http.timeout_ms && a->http.max_body == b->http.max_body;
+}
+
+agw_keysrc_t *agw_keystore_find(agw_keystore_t *ks, const agw_keys_spec_t *spec)
+{
+    apr_uint32_t i, n = apr_atomic_read32(&ks->npublished);
+
+    for (i = 0; i < n; i++) {
+        agw_keysrc_t *src = ks->published[i];
+        if (same_spec(&src->asked, spec))
+            return src;
+    }
+    return NULL;
+}
+
+/* With ks->mutex held: src (complete) becomes visible to agw_keystore_find. */
+static void publish(agw_keystore_t *ks, agw_keysrc_t *src, const agw_keys_spec_t *spec)
+{
+    apr_uint32_t n = apr_atomic_read32(&ks->npublished);
+
+    src->asked = *spec;
+    src->asked.jwks = src->spec.jwks;
+    src->asked.issuer = src->spec.issuer;
+    src->asked.http.ca_file = src->spec.http.ca_file;
+    if (n >= AGW_KEYS_MAX_SOURCES)
+        return;
+    ks->published[n] = src;
+    apr_atomic_inc32(&ks->npublished);     /* a full barrier: the slot is seen first */
+}
+
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec)
 {
@@ -176,7 +225,9 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     agw_keysrc_t *src;
     char key[4096];
 
-    /* lookups happen per request and creations rarely: the key is built on the stack */
+    /* lookups happen per request and creations rarely: first without the mutex */
+    if ((*psrc = agw_keystore_find(ks, spec)))
+        return APR_SUCCESS;
     if (spec_key(key, sizeof(key), spec) >= sizeof(key) - 1)
         return APR_EINVAL;
     apr_thread_mutex_lock(ks->mutex);
@@ -219,6 +270,7 @@ apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
     }
     apr_hash_set(ks->by_key, apr_pstrdup(ks->pool, key), APR_HASH_KEY_STRING, src);
     APR_ARRAY_PUSH(ks->sources, agw_keysrc_t *) = src;
+    publish(ks, src, spec);
 leave:
     apr_thread_mutex_unlock(ks->mutex);
     *psrc = (rv == APR_SUCCESS) ? src : NULL;

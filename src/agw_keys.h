@@ -34,6 +34,8 @@ typedef void agw_log_fn(void *baton, agw_log_level_e level, int msgno, const cha
 #define AGW_MSG_JWKS_FAILED   201
 #define AGW_MSG_JWKS_SKIPPED  202
 #define AGW_MSG_JWKS_RESTORED 203
+/* and the gate (agw_gate.h) through its own callback, before an unknown-kid refetch */
+#define AGW_MSG_UNKNOWN_KID   104
 
 /* A store shared with other processes and hosts (the glue puts mod_socache behind it).
  * Keys and values are text; get returns APR_NOTFOUND on a miss, anything else on failure.
@@ -122,6 +124,10 @@ void agw_keystore_on_load(agw_keystore_t *ks, agw_keys_event_fn *fn, void *baton
 /* The shared source for spec, created on first use. APR_ENOSPC beyond AGW_KEYS_MAX_SOURCES. */
 apr_status_t agw_keystore_source(agw_keysrc_t **psrc, agw_keystore_t *ks,
                                  const agw_keys_spec_t *spec);
+
+/* The source made for a spec equal to spec (by value), or NULL; takes no lock (sources are
+ * append-only, published by an atomic count), for the request path. */
+agw_keysrc_t *agw_keystore_find(agw_keystore_t *ks, const agw_keys_spec_t *spec);
 
 /* 32 bytes that name the source (a hash of its spec), for the verified-token cache. */
 const unsigned char *agw_keysrc_id(const agw_keysrc_t *src);

@@ -29,6 +29,7 @@ int main(void)
         agw_suite_util,
         agw_suite_dpop,
         agw_suite_dpopsign,
+        agw_suite_gate,
     };
     SRunner *sr = NULL;
     int failed;

@@ -892,6 +892,31 @@ START_TEST(shared_record_is_read_within_its_length)
 }
 END_TEST
 
+START_TEST(find_without_lock_by_value)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec, copy, other;
+
+    ck_assert_int_eq(agw_keystore_create(&ks, agw_test_pool, log_cb, NULL), APR_SUCCESS);
+    spec = file_spec();
+    spec.refresh = 0;               /* limited to 1 inside: found by the spec as asked */
+    ck_assert_ptr_null(agw_keystore_find(ks, &spec));
+    ck_assert_int_eq(agw_keystore_source(&src, ks, &spec), APR_SUCCESS);
+    ck_assert_ptr_eq(agw_keystore_find(ks, &spec), src);
+    /* equal by value, other addresses (a request pool's copy) */
+    copy = spec;
+    copy.jwks = apr_pstrdup(agw_test_pool, spec.jwks);
+    ck_assert_ptr_eq(agw_keystore_find(ks, &copy), src);
+    other = spec;
+    other.cooldown = 31;
+    ck_assert_ptr_null(agw_keystore_find(ks, &other));
+    ck_assert_int_eq(agw_keystore_source(&src, ks, &other), APR_SUCCESS);
+    ck_assert_ptr_eq(agw_keystore_find(ks, &other), src);
+    ck_assert_ptr_ne(agw_keystore_find(ks, &spec), src);
+}
+END_TEST
+
 Suite *agw_suite_keys(void)
 {
     Suite *s = suite_create("keys");
@@ -900,6 +925,7 @@ Suite *agw_suite_keys(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);      /* the bounded-wait test waits for real, a few seconds */
     tcase_add_test(tc, fetches_once_then_serves_from_memory);
+    tcase_add_test(tc, find_without_lock_by_value);
     tcase_add_test(tc, unknown_kid_refetch_respects_cooldown);
     tcase_add_test(tc, no_keys_is_eagain_with_retry_after);
     tcase_add_test(tc, stale_beyond_max_stale_stops_serving);

@@ -29,6 +29,7 @@ AGW_SUITE(hcache);
 AGW_SUITE(util);
 AGW_SUITE(dpop);
 AGW_SUITE(dpopsign);
+AGW_SUITE(gate);
 
 /* A pool per test, created in setup and destroyed in teardown of the suites that want it. */
 extern apr_pool_t *agw_test_pool;
