@@ -156,22 +156,23 @@ const char *gw_set_client_scope(cmd_parms *cmd, void *dc, const char *arg)
     return err;
 }
 
+static const agw_conf_word_t client_auth_words[] = {
+    { "client_secret_post", AGW_CLIENT_AUTH_POST }, { "client_secret_basic", AGW_CLIENT_AUTH_BASIC },
+    { "private_key_jwt", AGW_CLIENT_AUTH_PKJWT }, { NULL, 0 }
+};
+
 const char *gw_set_client_auth(cmd_parms *cmd, void *dc, const char *arg)
 {
     agw_client_t *c;
     const char *err = in_client(cmd, &c);
+    int method;
 
     if (err)
         return err;
-    if (!strcasecmp(arg, "client_secret_post"))
-        c->auth = AGW_CLIENT_AUTH_POST;
-    else if (!strcasecmp(arg, "client_secret_basic"))
-        c->auth = AGW_CLIENT_AUTH_BASIC;
-    else if (!strcasecmp(arg, "private_key_jwt"))
-        c->auth = AGW_CLIENT_AUTH_PKJWT;
-    else
-        return "Auth0ClientAuth: use client_secret_post, client_secret_basic or "
-               "private_key_jwt";
+    if ((err = agw_conf_keyword(&method, cmd->pool, arg, client_auth_words,
+                                "a client authentication method")))
+        return apr_pstrcat(cmd->pool, "Auth0ClientAuth: ", err, NULL);
+    c->auth = (agw_client_auth_e)method;
     return NULL;
 }
 

@@ -112,7 +112,7 @@ fails_with(client('p', 'Auth0ClientParam Client_Secret x'),
            qr/Auth0ClientParam: Client_Secret is set by its own directive/, 'Auth0ClientParam overriding client_secret, any case');
 fails_with(client('r', 'Auth0ClientRenew 5%'), qr/Auth0ClientRenew: .*between 10% and 95%/, 'Auth0ClientRenew 5%');
 fails_with(client('a', 'Auth0ClientAuth client_secret_jwt'),
-           qr/Auth0ClientAuth: use client_secret_post, client_secret_basic or private_key_jwt/, 'unknown Auth0ClientAuth');
+           qr/Auth0ClientAuth: 'client_secret_jwt' is not a client authentication method; give client_secret_post, client_secret_basic or private_key_jwt/, 'unknown Auth0ClientAuth');
 fails_with(client('k', '#no-secret', 'Auth0ClientAuth private_key_jwt', "Auth0ClientKey file:$SMALL"),
            qr/Auth0ClientKey: file:\S+rsa1024\.pem: RSA key shorter than 2048 bits/, 'private_key_jwt with an RSA 1024 key');
 passes(client('k', '#no-secret', 'Auth0ClientAuth private_key_jwt', "Auth0ClientKey file:$EC"),
