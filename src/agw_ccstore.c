@@ -486,6 +486,7 @@ static apr_status_t fetch_and_publish(call_t *k)
 {
     agw_ccstore_t *store = k->store;
     apr_int64_t now = now_of(k), next_try;
+    apr_time_t t0;
     agw_cc_token_t tok = { NULL, 0, 0, 0 };
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     unsigned int failures;
@@ -494,6 +495,7 @@ static apr_status_t fetch_and_publish(call_t *k)
 
     if ((rv = apr_pool_create(&p, k->p)) != APR_SUCCESS)
         return rv;
+    t0 = apr_time_now();
     rv = store->fetch(store->fetch_baton, &tok, p, k->c, now, &err);
     if (rv == APR_SUCCESS && (!tok.access_token || tok.expires_at - now <= AGW_CC_EXPIRY_MARGIN)) {
         /* never usable by the next request: without the backoff every request would fetch */
@@ -505,6 +507,10 @@ static apr_status_t fetch_and_publish(call_t *k)
         agw_err_set(&err, NULL, "token type does not fit the client (DPoP key or not)");
         rv = APR_EGENERAL;
     }
+    /* a failure's backoff counts from when it is known: an endpoint answering slower than
+     * the backoff (timeouts, an overloaded issuer) would otherwise be asked again at once */
+    if (rv != APR_SUCCESS)
+        now += apr_time_sec(apr_time_now() - t0);
     apr_thread_mutex_lock(k->st->mutex);
     record_locked(k->st, k->c, &tok, rv, &err, now);
     failures = k->st->failures;

@@ -38,6 +38,7 @@ typedef struct endpoint_t {
     const char *block;          /* this client's requests wait for release */
     int blocked, released;
     int calls_a, calls_b;
+    apr_interval_time_t real_delay;     /* each request takes this long in real time */
 } endpoint_t;
 
 static fake_t fk;
@@ -144,6 +145,8 @@ static apr_status_t fake_fetch(void *baton, agw_cc_token_t *tok, apr_pool_t *p,
             apr_thread_cond_wait(ep.cv, ep.m);
     }
     apr_thread_mutex_unlock(ep.m);
+    if (ep.real_delay)
+        apr_sleep(ep.real_delay);
     if (ep.fail) {
         agw_err_set(err, NULL, "simulated");
         return APR_EGENERAL;
@@ -364,6 +367,28 @@ START_TEST(endpoint_failing_backs_off_and_shares_it)
     ck_assert_str_eq(get(p1, a, NULL), "tok-a-9");
     ck_assert_ptr_null(fake_value("fail:cc:a"));
     ck_assert_str_eq(get(p2, a, NULL), "tok-a-9");
+}
+END_TEST
+
+/* An endpoint slower than the backoff is not asked again as soon as it has answered: the
+ * backoff counts from the failure's answer, not from the request. */
+START_TEST(backoff_counts_from_a_slow_failure)
+{
+    agw_ccstore_t *s = process(1);
+    agw_client_t *a = client("a");
+    apr_int64_t retry;
+
+    ep.fail = 1;
+    ep.real_delay = apr_time_from_msec(2200);
+    at(1000);
+    ck_assert_ptr_null(get(s, a, &retry));
+    ck_assert_int_ge(retry, 4);     /* 2 s of answer + the 2 s backoff */
+    ck_assert_int_le(retry, 5);
+    ck_assert_str_eq(fake_value("fail:cc:a"),
+                     apr_psprintf(agw_test_pool, "1 %" APR_INT64_T_FMT, 1000 + retry));
+    at(1003);                       /* past a backoff counted from the request */
+    ck_assert_ptr_null(get(s, a, &retry));
+    ck_assert_int_eq(ep.calls_a, 1);
 }
 END_TEST
 
@@ -983,6 +1008,7 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, never_served_in_its_last_seconds);
     tcase_add_test(tc, too_short_lifetime_is_a_failure);
     tcase_add_test(tc, endpoint_failing_backs_off_and_shares_it);
+    tcase_add_test(tc, backoff_counts_from_a_slow_failure);
     tcase_add_test(tc, renewal_claimed_elsewhere_serves_the_old_token);
     tcase_add_test(tc, lock_of_a_dead_host_expires_then_the_waiter_fetches);
     tcase_add_test(tc, lock_that_never_goes_is_waited_for_boundedly);
