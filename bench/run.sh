@@ -38,7 +38,8 @@
 # after that), BENCH_ZIPF_TOKENS (2000), BENCH_GRACEFUL_REPEATS (3), BENCH_GRACEFUL_CONNECTIONS
 # (8: the load during a graceful restart; the rest of the 32 children stay free for the
 # scoreboard polls), BENCH_CHILD_MEMORY_SECONDS (20), BENCH_CHILD_MEMORY_CACHES ("1000 10000
-# 100000"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
+# 100000"), BENCH_CASES (the comparison: only these case ids, plain Apache's always included,
+# e.g. "plain-zipf agw-zipf"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
 # case's warm-up req/s x BENCH_SECONDS).
 # BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
 # change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
@@ -116,6 +117,7 @@ GRACEFUL_TIMEOUT=60
 CM_SECONDS="${BENCH_CHILD_MEMORY_SECONDS:-20}"
 CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
 DPOP_PROOFS="${BENCH_DPOP_PROOFS:-auto}"
+ONLY_CASES="${BENCH_CASES:-}"
 DPOP_RATE=0            # the DPoP case's req/s in its warm-up (sizes its proof files)
 DPOP_MADE=()           # "N proofs in S s", each time bench/dpop.js made them
 STATUS_PAGE=0          # 1: every instance gets mod_status' /server-status (--graceful)
@@ -143,7 +145,7 @@ done
 [[ "$DPOP_PROOFS" == auto || "$DPOP_PROOFS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_DPOP_PROOFS must be auto or a number"
 [[ "$CM_CACHES" =~ ^[0-9\ ]+$ ]] || die "BENCH_CHILD_MEMORY_CACHES must be numbers separated by spaces"
 case "$MODE" in
-    memory|profile) [[ "$MPM" != prefork ]] || die "--$MODE watches one child process: use BENCH_MPM=event or worker" ;;
+    memory) [[ "$MPM" != prefork ]] || die "--$MODE watches one child process: use BENCH_MPM=event or worker" ;;
     graceful|child-memory) [[ "$MPM" == prefork ]] || die "--$MODE measures $PREFORK_CHILDREN prefork children: BENCH_MPM must be prefork (got $MPM)" ;;
 esac
 if [[ "$MPM" == prefork ]] && ((CONNECTIONS > PREFORK_CHILDREN)); then
@@ -523,6 +525,29 @@ instance_cpu_ticks() {
         print "$sum\n";' "$parent"
 }
 
+# Context switches (voluntary + involuntary, every thread) and minor page faults so far of the
+# instance's processes: "SWITCHES FAULTS".
+instance_ctx_switches() {
+    local parent
+    parent="$(cat "$B/$1/httpd.pid")"
+    perl -e '
+        my ($parent, $sum, $flt) = (shift, 0, 0);
+        for my $f (glob "/proc/[0-9]*/stat") {
+            open(my $fh, "<", $f) or next;
+            my $s = <$fh>;
+            close $fh;
+            next unless defined $s && $s =~ /^(\d+) \(.*\) (.*)$/s;
+            my ($pid, @f) = ($1, split / /, $2);
+            next unless $pid == $parent || $f[1] == $parent;
+            $flt += $f[7];      # minflt
+            for my $t (glob "/proc/$pid/task/*/status") {
+                open(my $th, "<", $t) or next;
+                while (<$th>) { $sum += $1 if /^(?:non)?voluntary_ctxt_switches:\s+(\d+)/ }
+            }
+        }
+        print "$sum $flt\n";' "$parent"
+}
+
 instance_children() {
     local parent
     parent="$(cat "$B/$1/httpd.pid")"
@@ -636,7 +661,7 @@ process_ticks() {
 field() { sed -E "s/.*[[:space:]]$1=([0-9]+).*/\\1/" <<<"$2"; }
 
 measure_case() {
-    local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res m0 m1 iss0 iss1 be0 be1 other
+    local spec=$1 round=$2 id label inst file expect jw0 jw1 cpu0 cpu1 c0 c1 res m0 m1 iss0 iss1 be0 be1 other cs0 cs1
     IFS='|' read -r id label inst file expect <<<"$spec"
     [[ "$file" == dpop.txt ]] && dpop_proofs "$inst" "$SECONDS_PER_RUN"
     c0="$(cache_stats "$inst")"
@@ -644,9 +669,11 @@ measure_case() {
     iss0="$(process_ticks "$ISSUER_PID")"
     be0="$(backend_ticks "$inst")"
     m0="$(machine_ticks)"
+    cs0="$(instance_ctx_switches "$inst")"
     cpu0="$(instance_cpu_ticks "$inst")"
     res="$(run_wrk "$inst" "$file" "$id" "$SECONDS_PER_RUN")"
     cpu1="$(instance_cpu_ticks "$inst")"
+    cs1="$(instance_ctx_switches "$inst")"
     m1="$(machine_ticks)"
     be1="$(backend_ticks "$inst")"
     iss1="$(process_ticks "$ISSUER_PID")"
@@ -657,11 +684,11 @@ measure_case() {
     other="$(perl -e 'my ($b0, $t0, $b1, $t1, $ours) = @ARGV; my $o = ($b1 - $b0) - $ours;
         printf "%.1f", $t1 > $t0 ? 100 * ($o > 0 ? $o : 0) / ($t1 - $t0) : 0' \
         ${m0} ${m1} $(( (cpu1 - cpu0) + (be1 - be0) + (iss1 - iss0) + $(field wrk_ticks "$res") )))"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$round" \
         "$(field requests "$res")" "$(field duration_us "$res")" "$(field p99_us "$res")" \
         "$((cpu1 - cpu0))" "$(field status_errors "$res")" \
         "$(( $(field connect "$res") + $(field read "$res") + $(field write "$res") + $(field timeout "$res") ))" \
-        "$((jw1 - jw0))" "$c0" "$c1" "$other" >>"$RESULTS"
+        "$((jw1 - jw0))" "$c0" "$c1" "$other" "$((${cs1% *} - ${cs0% *})) $((${cs1#* } - ${cs0#* }))" >>"$RESULTS"
     printf '  round %d  %-40s %8.0f req/s\n' "$round" "$label" \
         "$(perl -e 'printf "%.0f", $ARGV[0] / ($ARGV[1] / 1e6)' "$(field requests "$res")" "$(field duration_us "$res")")" >&2
 }
@@ -682,8 +709,9 @@ print_table() {
         open(my $fh, "<", $results) or die;
         while (<$fh>) {
             chomp;
-            my ($id, $round, $req, $dur, $p99, $ticks, $st, $sock, $jw, $c0, $c1, $other) = split /\t/;
+            my ($id, $round, $req, $dur, $p99, $ticks, $st, $sock, $jw, $c0, $c1, $other, $cs) = split /\t/;
             push @{ $rows{$id} }, { rps => $req / ($dur / 1e6), p99 => $p99 / 1000, req => $req, other => $other,
+                cs => (split / /, $cs)[0] / ($req || 1), flt => (split / /, $cs)[1] / ($req || 1),
                 cpu => $ticks * (1e6 / $tck) / ($req || 1), st => $st, sock => $sock, jw => $jw,
                 c0 => [split / /, $c0], c1 => [split / /, $c1] };
         }
@@ -692,7 +720,8 @@ print_table() {
         for my $id (@order) {
             my $r = $rows{$id} or next;
             my %x = (rps => median(map { $_->{rps} } @$r), p99 => median(map { $_->{p99} } @$r),
-                     cpu => median(map { $_->{cpu} } @$r), jw => sum(map { $_->{jw} } @$r),
+                     cpu => median(map { $_->{cpu} } @$r), cs => median(map { $_->{cs} } @$r),
+                     flt => median(map { $_->{flt} } @$r), jw => sum(map { $_->{jw} } @$r),
                      jwmax => max(map { $_->{jw} } @$r), req => sum(map { $_->{req} } @$r),
                      st => sum(map { $_->{st} } @$r), sock => sum(map { $_->{sock} } @$r),
                      other => max(map { $_->{other} } @$r));
@@ -726,11 +755,13 @@ print_table() {
                 sprintf("%.1f", $x->{cpu}), sprintf("%.2f", $x->{cpu} / $p->{cpu}),
                 $x->{jw}, $x->{as}, $x->{hit}, sprintf("%.0f%%", $x->{other});
         }
-        if (my $x = $m{"agw-zipf"}) {
-            my $r = $m{$ref{"agw-zipf"}} || $p;
-            printf "\nZipf mix: %.3f of plain Apache'"'"'s req/s, p99 %.2f ms (plain %.2f), CPU %.1f us/request (plain %.1f),\n"
-                . "verified-token cache hit rate %s (host-wide hits / (hits + misses), all rounds)\n",
-                $x->{rps} / $r->{rps}, $x->{p99}, $r->{p99}, $x->{cpu}, $r->{cpu}, $x->{hit};
+        for my $z (grep { $m{$_} } qw(agw-zipf agw-zipf-b)) {
+            my $x = $m{$z};
+            my $r = $m{$ref{$z}} || $p;
+            printf "\n%s: %.3f of plain Apache'"'"'s req/s, p99 %.2f ms (plain %.2f), CPU %.1f us/request (plain %.1f),\n"
+                . "verified-token cache hit rate %s (host-wide hits / (hits + misses), all rounds),\n"
+                . "context switches of httpd threads per request %.2f (plain %.2f), minor page faults per request %.3f (plain %.3f)\n",
+                $label{$z}, $x->{rps} / $r->{rps}, $x->{p99}, $r->{p99}, $x->{cpu}, $r->{cpu}, $x->{hit}, $x->{cs}, $r->{cs}, $x->{flt}, $r->{flt};
         }
         if (my $x = $m{"agw-dpop"} and my $s = $m{"agw-same"}) {
             printf "\nDPoP: a new proof per request (one ES256 verify, its jti written to the Auth0Cache) against\n"
@@ -822,6 +853,7 @@ module_version() {
         dirty=" + uncommitted changes in src/ or mod_auth0gw/"
     fi
     printf 'commit %s%s, mod_auth0gw.so sha256 %s' "$rev" "$dirty" "$(sha256sum "$MODULE" | cut -c1-12)"
+    [[ -z "$BASELINE" ]] || printf '; baseline: %s, sha256 %s' "$BASELINE" "$(sha256sum "$BASE_MODULE" | cut -c1-12)"
 }
 
 # Every case: "id|label|instance|token file|expected status". The plain instance gets the
@@ -904,6 +936,7 @@ bench_main() {
     local kept=()
     for spec in "${CASES[@]}"; do
         IFS='|' read -r id label inst file expect <<<"$spec"
+        [[ -z "$ONLY_CASES" || "$id" == plain || " $ONLY_CASES " == *" $id "* ]] || continue
         code="$(probe "$inst" "$file")"
         if [[ "$code" != "$expect" ]]; then
             case "$inst" in
@@ -977,7 +1010,7 @@ bench_main() {
 
 # ---- profiling one case --------------------------------------------------------------------------
 
-# perf on the instance's child while wrk runs the case: where its CPU goes by library and by
+# perf on the instance's child (prefork: all its children) while wrk runs the case: where its CPU goes by library and by
 # function (self time), then the call tree under BENCH_PROFILE_FOCUS (default gw_authenticate,
 # the module's check_authn hook; for the proxied gateway-client cases gw_proxy_fixups, where the
 # token and proof are put in the proxied request) with each callee's share of all the child's
@@ -996,7 +1029,11 @@ profile_main() {
     [[ "$id" == "$want" ]] || die "no case '$want'; cases: $(printf '%s ' "${CASES[@]%%|*}")"
     start_instances "$inst"
     [[ "$(probe "$inst" "$file")" == "$expect" ]] || die "$label does not answer $expect"
-    read -r child < <(instance_children "$inst")
+    if [[ "$MPM" == prefork ]]; then
+        child="$(instance_children "$inst" | paste -sd, -)"
+    else
+        read -r child < <(instance_children "$inst")
+    fi
     [[ "$file" == dpop.txt ]] && dpop_proofs "$inst" "$((WARMUP + SECONDS_PER_RUN))"
     run_wrk "$inst" "$file" "$id" "$WARMUP" >/dev/null
     data="$B/perf-$id.data"
@@ -1008,7 +1045,7 @@ profile_main() {
     wait "$perf_pid" || { cat "$B/perf-$id.log" >&2; die "perf record failed"; }
     say "profiled $label: $(field requests "$res") requests in ${SECONDS_PER_RUN}s; reading the samples"
     {
-        printf '%s: perf, %ss, child pid %s; shares of all its samples\n\nby library (self):\n' \
+        printf '%s: perf, %ss, child pid(s) %s; shares of all their samples\n\nby library (self):\n' \
             "$label" "$SECONDS_PER_RUN" "$child"
         perf report -i "$data" --no-children --sort dso --stdio -g none --percent-limit 0.5 2>/dev/null \
             | grep -v '^#' | grep -v '^$'
