@@ -325,6 +325,11 @@ int gw_strip_claim_headers(request_rec *r)
      * the request it came from: what those had stripped holds token values only */
     request_rec *from = r->main ? r->main : r->prev;
 
+    /* a configuration without Auth0ClaimHeader strips nothing, and a record of it would
+     * keep nothing later (strip_named reads a keep without claim headers as none): the
+     * common case pays no key and no userdata table on every request */
+    if (!c || !c->claim_headers || !c->claim_headers->nelts)
+        return DECLINED;
     strip_named(r, c, from ? stripped_for(from) : NULL);
     apr_pool_userdata_setn(r->per_dir_config, stripped_key(r), NULL, r->pool);
     return DECLINED;
