@@ -854,8 +854,11 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
         /* with the host's table behind it, a process keeps only a small front of its own:
          * a prefork child does not hold a copy of the host's tokens */
-        if (gw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1))
+        gate.front_capped = 0;
+        if (gw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1)) {
             front = FRONT_PER_THREAD * (threads > 1 ? threads : 1);
+            gate.front_capped = 1;
+        }
         gate.front = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
         gate.negative = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,

@@ -437,8 +437,10 @@ static void remember(ctx_t *x, const verdict_t *v, const agw_jws_t *jws)
                        jws->key->thumbprint, exp, x->now);
     if (!x->g->front || x->pol->token_types || x->pol->trust)
         return;
-    /* the host has seen a token of its table twice already */
-    (v->from_host ? agw_tcache_put_admitted : agw_tcache_put)(
+    /* the host has seen a token of its table twice already; a capped front still waits for
+     * this process's second sighting, so that a token seen once here does not push out one
+     * that keeps coming back (Zipf mix under prefork: 128 entries hit 62% instead of 54%) */
+    (v->from_host && !x->g->front_capped ? agw_tcache_put_admitted : agw_tcache_put)(
         x->g->front, x->digest, v->source, jws->payload, jws->alg, jws->kid ? jws->kid : "",
         jws->key->thumbprint, v->version, exp, x->in->len);
 }

@@ -40,6 +40,8 @@ typedef apr_status_t agw_gate_add_fn(void *baton, const char *key, apr_int64_t e
 typedef struct agw_gate_t {
     agw_keystore_t *keys;       /* NULL: every token needing keys is UNAVAILABLE */
     agw_tcache_t *front;        /* verified tokens of this process */
+    int front_capped;           /* front is a small front of the host's table (admits on the
+                                 * process's own second sighting) */
     agw_tcache_t *negative;     /* tokens whose signature failed, per key set version */
     agw_hcache_t *host;         /* the host-wide table of verified tokens */
     agw_pkcache_t *proofkeys;   /* DPoP proof keys imported by this process */

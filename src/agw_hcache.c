@@ -1,4 +1,5 @@
 /* A host-wide table of verified tokens in memory shared by the host's processes: fixed slots read under seqlocks, no lock on any path. */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ typedef struct slot_t {
 
 /* 192 bytes: three cache lines (README's arithmetic counts on it) */
 typedef char slot_size_check[sizeof(slot_t) == 192 ? 1 : -1];
+/* a look-up tells another token's slot by its first cache line: seq and the digest's start */
+typedef char slot_glance_check[offsetof(slot_t, e.digest) + 8 <= 64 ? 1 : -1];
 
 struct agw_hcache_t {
     uint64_t magic;
@@ -153,6 +156,10 @@ int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
         return 0;
     b = bucket_of(hc, digest);
     for (w = 0; w < WAYS; w++) {
+        /* another token's slot is told by its first cache line: the rest is not read (a
+         * torn glance only skips the slot, as a slot being written is skipped) */
+        if (digest_word(b[w].e.digest, 0) != digest_word(digest, 0))
+            continue;
         if (!read_slot(&b[w], &e) || !same_token(&e, digest, source))
             continue;
         if (now >= e.exp + leeway)
