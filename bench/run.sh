@@ -507,45 +507,43 @@ start_instance() {
         || { tail -n 20 "$dir/error_log" >&2 || true; die "$name did not start (error_log above)"; }
 }
 
-# The parent and children of an instance, and their CPU time so far in clock ticks.
-instance_cpu_ticks() {
+# The parent and children of an instance so far: "TICKS SWITCHES FAULTS", their CPU time in
+# clock ticks (utime + stime), context switches (voluntary + involuntary, every thread) and
+# minor page faults.
+instance_stats() {
     local parent
     parent="$(cat "$B/$1/httpd.pid")"
     perl -e '
-        my ($parent, $sum) = (shift, 0);
+        my ($parent, $ticks, $sw, $flt) = (shift, 0, 0, 0);
         for my $f (glob "/proc/[0-9]*/stat") {
             open(my $fh, "<", $f) or next;
             my $s = <$fh>;
             close $fh;
             next unless defined $s && $s =~ /^(\d+) \(.*\) (.*)$/s;
             my ($pid, @f) = ($1, split / /, $2);
-            # after the command: state ppid ... utime (11th) stime (12th)
-            $sum += $f[11] + $f[12] if $pid == $parent || $f[1] == $parent;
-        }
-        print "$sum\n";' "$parent"
-}
-
-# Context switches (voluntary + involuntary, every thread) and minor page faults so far of the
-# instance's processes: "SWITCHES FAULTS".
-instance_ctx_switches() {
-    local parent
-    parent="$(cat "$B/$1/httpd.pid")"
-    perl -e '
-        my ($parent, $sum, $flt) = (shift, 0, 0);
-        for my $f (glob "/proc/[0-9]*/stat") {
-            open(my $fh, "<", $f) or next;
-            my $s = <$fh>;
-            close $fh;
-            next unless defined $s && $s =~ /^(\d+) \(.*\) (.*)$/s;
-            my ($pid, @f) = ($1, split / /, $2);
+            # after the command: state ppid ... minflt (8th) ... utime (12th) stime (13th)
             next unless $pid == $parent || $f[1] == $parent;
-            $flt += $f[7];      # minflt
+            $ticks += $f[11] + $f[12];
+            $flt += $f[7];
             for my $t (glob "/proc/$pid/task/*/status") {
                 open(my $th, "<", $t) or next;
-                while (<$th>) { $sum += $1 if /^(?:non)?voluntary_ctxt_switches:\s+(\d+)/ }
+                while (<$th>) { $sw += $1 if /^(?:non)?voluntary_ctxt_switches:\s+(\d+)/ }
             }
         }
-        print "$sum $flt\n";' "$parent"
+        print "$ticks $sw $flt\n";' "$parent"
+}
+
+instance_cpu_ticks() {
+    local s
+    s="$(instance_stats "$1")"
+    printf '%s\n' "${s%% *}"
+}
+
+# "SWITCHES FAULTS" of the instance so far (instance_stats).
+instance_ctx_switches() {
+    local s
+    s="$(instance_stats "$1")"
+    printf '%s\n' "${s#* }"
 }
 
 instance_children() {
