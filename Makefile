@@ -133,7 +133,7 @@ fuzz: $(BUILD)/fuzz_token $(BUILD)/fuzz_jwks $(BUILD)/fuzz_json
 # Targets past the signature and for the other parsers of outside input; each starts from its
 # minimized corpus in the tree (fuzz/corpus/NAME, read only: finds go to build/corpus/NAME;
 # fold them in with `-merge=1` now and then, keeping it to a few hundred small files).
-FUZZ_MORE := token_signed client discovery records claimpath dpop
+FUZZ_MORE := token_signed client discovery records claimpath dpop gate
 .PHONY: fuzz-more
 fuzz-more: $(addprefix $(BUILD)/fuzz_,$(FUZZ_MORE))
 	@set -e; for t in $(FUZZ_MORE); do \
