@@ -242,7 +242,8 @@ static int serve_cached(ctx_t *x, agw_tcache_hit_t *hit)
     return accept_claims(x, x->pol->keys.issuer, hit->claims, x->out->kid_buf, hit->alg);
 }
 
-/* A bad signature stays bad while the key set is the same: no second verify. */
+/* A bad signature stays bad while the key set is the same: no second verify. An alg this
+ * section does not allow is refused as such by the full path (the entry is left alone). */
 static int negative_hit(ctx_t *x, const unsigned char *source, unsigned long version)
 {
     agw_tcache_hit_t hit;
@@ -250,6 +251,8 @@ static int negative_hit(ctx_t *x, const unsigned char *source, unsigned long ver
 
     if (!x->g->negative
         || !agw_tcache_get(x->g->negative, x->digest, source, x->now, 0, x->p, &hit))
+        return 0;
+    if (!(x->pol->algs & AGW_ALG_BIT(hit.alg)))
         return 0;
     if (hit.version == version) {
         agw_err_refuse(&err, AGW_R_SIGNATURE, "signature invalid");
@@ -407,6 +410,8 @@ static int verify_keys(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws, ve
 static int check_signature(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws,
                            verdict_t *v, agw_err_t *err)
 {
+    agw_err_t typ_err = { NULL, NULL, AGW_R_NONE };
+
     memset(v, 0, sizeof(*v));
     if (is_hs(jws->alg)) {
         v->rv = agw_jws_verify(jws, x->pol->hmac_jwks, x->pol->algs, err);
@@ -415,8 +420,9 @@ static int check_signature(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws
     else if (verify_keys(x, spec, jws, v, err))
         return 1;
     x->out->served = v->from_host ? AGW_GATE_SERVED_HOST : AGW_GATE_SERVED_VERIFIED;
+    /* only a token the sections that read the cache (no token types) would check this far */
     if (x->g->negative && v->rv == APR_EINVAL && err->kind == AGW_R_SIGNATURE
-        && !is_hs(jws->alg))
+        && !is_hs(jws->alg) && agw_jwt_check_typ(jws->typ, NULL, &typ_err) == APR_SUCCESS)
         agw_tcache_put(x->g->negative, x->digest, v->source, NULL, jws->alg,
                        jws->kid ? jws->kid : "", NULL, v->version,
                        x->now + AGW_GATE_NEGATIVE_TTL, x->in->len);

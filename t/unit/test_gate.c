@@ -237,6 +237,40 @@ START_TEST(negative_cache_refuses_without_verifying)
 }
 END_TEST
 
+/* A bad signature remembered where the token got that far is no answer where it would not:
+ * an alg the section does not allow, a typ only another section accepts (found by
+ * fuzz/fuzz_gate.c: "signature invalid" instead of the full check's refusal). */
+START_TEST(negative_cache_keeps_the_sections_refusal)
+{
+    agw_gate_t *g = gate(1, 0);
+    agw_gate_policy_t pol = policy(), rs = policy(), typed = policy();
+    apr_array_header_t *types = apr_array_make(P, 1, sizeof(const char *));
+    agw_gate_in_t in = input(token(k2, "a", ISS, NULL));
+    agw_gate_in_t in2 = input(tk_token(P, "ES256", k2, NULL, 0,
+                                       "{\"alg\":\"ES256\",\"typ\":\"example+jwt\",\"kid\":\"a\"}",
+                                       "{\"iss\":\"" ISS "\",\"exp\":1700003600}"));
+    agw_gate_out_t out;
+    int i;
+
+    write_jwks(jwks_of("a", NULL));
+    rs.algs = AGW_ALG_BIT(AGW_ALG_RS256);
+    APR_ARRAY_PUSH(types, const char *) = "example+jwt";
+    typed.token_types = types;
+    for (i = 0; i < 3; i++) {
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_SIGNATURE);
+        check(&out, g, &typed, &in2, NOW);
+        REFUSED(out, AGW_R_SIGNATURE);
+    }
+    check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_NONE);    /* the negative cache has it */
+    check(&out, g, &rs, &in, NOW);
+    REFUSED(out, AGW_R_ALG);
+    check(&out, g, &pol, &in2, NOW);
+    REFUSED(out, AGW_R_TYPE);
+}
+END_TEST
+
 START_TEST(unknown_kid_is_refetched)
 {
     agw_gate_t *g = gate(1, 0);
@@ -475,6 +509,7 @@ Suite *agw_suite_gate(void)
     tcase_add_test(tc, front_cache_serves_the_third_sighting);
     tcase_add_test(tc, host_table_spares_the_signature);
     tcase_add_test(tc, negative_cache_refuses_without_verifying);
+    tcase_add_test(tc, negative_cache_keeps_the_sections_refusal);
     tcase_add_test(tc, unknown_kid_is_refetched);
     tcase_add_test(tc, cached_token_dropped_when_its_key_leaves);
     tcase_add_test(tc, no_keys_is_unavailable_with_retry);
