@@ -21,11 +21,13 @@
 /* Input: a policy byte, a mode byte, then header JSON, a NUL byte, payload JSON (without a
  * NUL: the payload under a default ES256 header naming the EC key's kid).
  * Policy byte: bits 0-1 algs (ES256 / RS256 / both / both + HS256), bit 2 token types
- * (at+jwt, JWT), bits 3-4 issuers (ISS1 / ISS2 / trust ISS1+ISS2 / trust ISS1 + ISS3 whose
+ * (at+jwt, JWT, secevent+jwt), bits 3-4 issuers (ISS1 / ISS2 / trust ISS1+ISS2 / trust ISS1 + ISS3 whose
  * key source is missing), bits 5-6 DPoP mode (off / allowed / required / allowed), bit 7
  * audiences (any / AUD + "other").
  * Mode byte: bit 0 the signature is corrupted, bit 1 the rest of the input is the token as
- * is, bit 2 the DPoP scheme without a DPoP header, bit 3 log_payload. */
+ * is, bit 2 the DPoP scheme without a DPoP header, bit 3 log_payload, bits 4-7 (when not
+ * zero) a second policy, the first byte XOR these bits and their low nibble, that the token
+ * meets after the first (the caches filled under one section, read under another). */
 #define NOW 1700000000
 #define LEEWAY 30
 #define ISS1 "https://issuer.example/"
@@ -148,9 +150,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     capped = make_gate(1, 1, host);
     uncapped = make_gate(1, 0, host);
     bare = make_gate(0, 0, NULL);
-    types = apr_array_make(root, 2, sizeof(const char *));
+    types = apr_array_make(root, 3, sizeof(const char *));
     APR_ARRAY_PUSH(types, const char *) = "at+jwt";
     APR_ARRAY_PUSH(types, const char *) = "JWT";
+    APR_ARRAY_PUSH(types, const char *) = "secevent+jwt";  /* not an access token's */
     auds = apr_array_make(root, 2, sizeof(const char *));
     APR_ARRAY_PUSH(auds, const char *) = AUD;
     APR_ARRAY_PUSH(auds, const char *) = "other";
@@ -412,6 +415,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     same_answer(&c1, &u);
     same_answer(&c2, &u);
     same_answer(&c3, &u);
+    if (mode & 0xf0) {
+        policy_of(&pol, (unsigned char)(data[0] ^ (mode & 0xf0) ^ (mode >> 4)));
+        run(&c1, capped, &pol, &in, p);
+        run(&c3, uncapped, &pol, &in, p);
+        run(&u, bare, &pol, &in, p);
+        same_answer(&c1, &u);
+        same_answer(&c3, &u);
+    }
     apr_pool_destroy(p);
     return 0;
 }
