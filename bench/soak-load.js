@@ -138,11 +138,12 @@ function forge(token) {
   return token.slice(0, i) + c + token.slice(i + 1);
 }
 
-// One GET; resolves to {status, headers, body} or rejects on a network error.
-function get(path, token) {
+// One GET (through the keep-alive pool, or with via === false on a connection of its own);
+// resolves to {status, headers, body} or rejects on a network error.
+function get(path, token, via = agent) {
   return new Promise((resolve, reject) => {
     const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const req = http.get(`${o.url}${path}`, { agent, headers, timeout: 15000 }, (res) => {
+    const req = http.get(`${o.url}${path}`, { agent: via, headers, timeout: 15000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { if (body.length < 65536) body += c; });
@@ -158,8 +159,11 @@ async function send(path, token) {
   try {
     return await get(path, token);
   } catch (e) {
+    // A graceful restart closes the idle keep-alive connections of the exiting processes, and
+    // the pool may hand out another of them: the one retry (the request is idempotent, RFC
+    // 9112 9.3.1) goes on a new connection, which only a serving process can accept.
     retries++;
-    return get(path, token);
+    return get(path, token, false);
   }
 }
 
