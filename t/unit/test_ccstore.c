@@ -493,7 +493,37 @@ START_TEST(fleet_claim_read_back_loses_to_another_host)
     fk.slept_ms = 0;
     at(1200);
     ck_assert_str_eq(get(s, a, NULL), "tok-a-2");
-    ck_assert_int_eq(fk.slept_ms, 150);
+    ck_assert_int_eq(fk.slept_ms, 300);     /* two settle waits */
+}
+END_TEST
+
+/* The other host's claim lands at this fake time (ms), after this host's first read-back. */
+static apr_int64_t late_claim_ms = -1;
+
+static apr_status_t late_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                             apr_pool_t *p)
+{
+    if (late_claim_ms >= 0 && fk.now_ms >= late_claim_ms && !strncmp(key, "lock:", 5)) {
+        late_claim_ms = -1;
+        fake_set(key, "other-host", fk.now_ms / 1000 + AGW_CC_CLAIM_TTL);
+    }
+    return fake_get(baton, key, pdata, plen, p);
+}
+
+START_TEST(fleet_claim_stored_late_by_another_host_is_seen)
+{
+    agw_shared_t late = { late_get, fake_put, &fk, fake_del };
+    agw_ccstore_t *s = process(0);
+    agw_client_t *a = client("a");
+
+    agw_ccstore_share(s, &late, NULL, 1);
+    at(1000);
+    /* the other host looked before this one stored, and stores 200 ms later: between this
+     * host's first read-back (150 ms) and its second (300 ms) */
+    late_claim_ms = 1000 * 1000 + 200;
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_ge(fk.slept_ms, AGW_CC_CLAIM_TTL * 1000);
+    ck_assert_int_eq(ep.calls_a, 1);
 }
 END_TEST
 
@@ -1014,6 +1044,7 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, lock_that_never_goes_is_waited_for_boundedly);
     tcase_add_test(tc, waiter_takes_what_the_lock_holder_published);
     tcase_add_test(tc, fleet_claim_read_back_loses_to_another_host);
+    tcase_add_test(tc, fleet_claim_stored_late_by_another_host_is_seen);
     tcase_add_test(tc, host_lock_is_only_tried);
     tcase_add_test(tc, hostile_shared_records_are_ignored);
     tcase_add_test(tc, store_down_each_process_fetches_single_flight_within);
