@@ -231,6 +231,7 @@ static void policy_of(agw_gate_policy_t *pol, unsigned char b)
     }
     pol->dpop = modes[(b >> 5) & 3];
     pol->audiences = (b & 0x80) ? auds : NULL;
+    pol->user_default = 1;
 }
 
 /* A signature of si by the key the header's alg names (a cheap look, not the parser under
@@ -379,6 +380,16 @@ static void run(agw_gate_out_t *o, agw_gate_t *g, const agw_gate_policy_t *pol,
         abort();
     if (o->outcome != AGW_GATE_ACCEPT && (!o->err.reason || !*o->err.reason))
         abort();
+    /* accepted from the host table's brief: the claims parse, and the brief's user is the
+     * one the rule finds in them */
+    if (o->outcome == AGW_GATE_ACCEPT && !o->claims) {
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
+        if (!o->lazy || agw_jws_claims(o->lazy, p, &err) != APR_SUCCESS)
+            abort();
+        o->claims = o->lazy->payload;
+        if (!same_str(o->user, agw_jwt_user(p, o->claims, NULL)))
+            abort();
+    }
     accept_ok(pol, in, o);
 }
 

@@ -38,7 +38,6 @@ static agw_keystore_t *keystore;
  * caused) go to that request's virtual host; a scheduled refresh logs to the main server. */
 static __thread request_rec *keys_for;
 
-static agw_claim_path_t *default_user_claim;
 /* The token check's state in this process (caches, keys, proof keys), made in child_init. */
 static agw_gate_t gate;
 #define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
@@ -46,6 +45,26 @@ static agw_gate_t gate;
 agw_req_t *gw_req_get(request_rec *r)
 {
     return ap_get_module_config(r->request_config, &auth0gw_module);
+}
+
+json_t *gw_req_claims(request_rec *r, agw_req_t *st)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    if (!st)
+        return NULL;
+    if (!st->claims && st->lazy) {
+        /* these exact bytes were parsed when they were verified: a failure here would mean a
+         * broken libjansson; the request then has no claims to give (authz denies) */
+        if (agw_jws_claims(st->lazy, r->pool, &err) == APR_SUCCESS)
+            st->claims = st->lazy->payload;
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, AGW_M_CLAIMS_LOST ": the claims of token "
+                          "fp=%s, verified before, cannot be parsed now: %s", st->fingerprint,
+                          err.reason ? err.reason : "?");
+        st->lazy = NULL;
+    }
+    return st->claims;
 }
 
 static apr_int64_t now_sec(void)
@@ -214,9 +233,14 @@ static const char *claim_value(apr_pool_t *p, const json_t *v)
     return s ? agw_text_header(p, s, 4096) : NULL;
 }
 
-static void copy_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
+static void copy_claims(request_rec *r, const agw_dir_conf_t *c, agw_req_t *st)
 {
+    json_t *claims;
     int i;
+
+    if (!c->claim_headers && !c->claim_envs)
+        return;
+    claims = gw_req_claims(r, st);
 
     for (i = 0; c->claim_headers && i < c->claim_headers->nelts; i++) {
         agw_claim_copy_t *cc = &APR_ARRAY_IDX(c->claim_headers, i, agw_claim_copy_t);
@@ -234,17 +258,13 @@ static void copy_claims(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
     }
 }
 
-static const char *remote_user(request_rec *r, const agw_dir_conf_t *c, json_t *claims)
+/* REMOTE_USER: the core's rule on the claims, or its text from a token's brief. */
+static const char *remote_user(request_rec *r, const agw_dir_conf_t *c,
+                               const agw_gate_out_t *out)
 {
-    const json_t *v = agw_claim_path_get(c->user_claim ? c->user_claim : default_user_claim,
-                                         claims);
-    const char *s;
+    const char *u = out->claims ? agw_jwt_user(r->pool, out->claims, c->user_claim) : out->user;
+    const char *s = u ? agw_text_header(r->pool, u, 4096) : NULL;
 
-    if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v))
-        v = json_object_get(claims, "azp");
-    if (!v || !json_is_string(v))
-        v = json_object_get(claims, "client_id");
-    s = (v && !json_is_object(v) && !json_is_array(v)) ? claim_value(r->pool, v) : NULL;
     return (s && *s) ? s : "-";
 }
 
@@ -445,6 +465,7 @@ static void gate_policy(agw_gate_policy_t *pol, request_rec *r, const agw_dir_co
     pol->hmac_id = c->hmac ? c->hmac_id : NULL;
     pol->dpop = gw_conf_dpop(c);
     pol->dpop_nonce = gw_conf_dpop_nonce(c);
+    pol->user_default = c->user_claim == NULL;
 }
 
 /* ---- sender-constrained tokens: DPoP (RFC 9449) and certificate-bound (RFC 8705) ---------- */
@@ -572,13 +593,14 @@ static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_
                       out->jkt_bound ? "yes" : "no", out->cert_bound ? "yes" : "no");
     st = apr_pcalloc(r->pool, sizeof(*st));
     st->claims = out->claims;
+    st->lazy = out->claims ? NULL : out->lazy;
     st->fingerprint = out->fp;
     st->conf = c;
     ap_set_module_config(r->request_config, &auth0gw_module, st);
     set_result(r, "valid", NULL);
-    r->user = (char *)remote_user(r, c, out->claims);
+    r->user = (char *)remote_user(r, c, out);
     r->ap_auth_type = (char *)AGW_AUTH_TYPE;
-    copy_claims(r, c, out->claims);
+    copy_claims(r, c, st);
     gw_count(AGW_COUNT_ACCEPTED);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_TOKEN_ACCEPTED ": token accepted%s (fp=%s, kid=%s, "
                   "alg=%s, user=%s)", out->served == AGW_GATE_SERVED_FRONT
@@ -892,11 +914,4 @@ void gw_proof_key_stats(agw_pkcache_stats_t *st)
 apr_array_header_t *gw_key_stats(apr_pool_t *p)
 {
     return keystore ? agw_keystore_stats(keystore, p) : NULL;
-}
-
-int gw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
-{
-    const char *err;
-    default_user_claim = agw_claim_path_compile(pconf, "sub", &err);
-    return OK;
 }

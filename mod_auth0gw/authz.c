@@ -92,7 +92,7 @@ typedef int (*matcher_fn)(const json_t *value, const char *want);
 static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_path_t *path,
                           matcher_fn match)
 {
-    const agw_req_t *st;
+    agw_req_t *st;
     const json_t *v;
     int i;
 
@@ -105,7 +105,7 @@ static authz_status check(request_rec *r, const agw_require_t *req, agw_claim_pa
                        && apr_table_get(r->notes, AGW_NOTE_OUTCOME);
         return reported ? AUTHZ_GRANTED : AUTHZ_DENIED;
     }
-    v = agw_claim_path_get(path, st->claims);
+    v = agw_claim_path_get(path, gw_req_claims(r, st));
     for (i = 0; v && i < req->values->nelts; i++)
         if (match(v, APR_ARRAY_IDX(req->values, i, const char *)))
             return AUTHZ_GRANTED;
@@ -143,15 +143,16 @@ const authz_provider gw_claim_provider = { check_claim, parse_claim };
 static const char *claim_fn(ap_expr_eval_ctx_t *ctx, const void *data, const char *arg)
 {
     const agw_claim_path_t *path = data;
-    const agw_req_t *st;
+    agw_req_t *st;
     const json_t *v;
     const char *err;
+    json_t *claims;
 
-    if (!ctx->r || !(st = gw_req_get(ctx->r)) || !st->claims)
+    if (!ctx->r || !(st = gw_req_get(ctx->r)) || !(claims = gw_req_claims(ctx->r, st)))
         return "";
     if (!path && !(path = agw_claim_path_compile(ctx->p, arg ? arg : "", &err)))
         return "";
-    v = agw_claim_path_get(path, st->claims);
+    v = agw_claim_path_get(path, claims);
     return v ? agw_json_text(ctx->p, v) : "";
 }
 

@@ -43,6 +43,7 @@
 #define AGW_M_ANONYMOUS         "AGW0108" /* debug: Auth0Mode optional: no token, the request goes on anonymous */
 #define AGW_M_PREFLIGHT         "AGW0109" /* debug: Auth0PassPreflight On: a CORS preflight passes without a token */
 #define AGW_M_HEADER_REMOVED    "AGW0110" /* debug: an incoming claim header was removed */
+#define AGW_M_CLAIMS_LOST       "AGW0111" /* error: a token accepted from the host table's brief of its claims, whose claims cannot be parsed when the request asks for them (libjansson failing): the request has no claims (Require auth0-* denies, no claim headers) */
 #define AGW_M_SENDER_PROVED     "AGW0120" /* debug: a sender-constrained request proved: a DPoP proof verified and remembered, a token bound to its key (cnf.jkt) or to the TLS client certificate (cnf x5t#S256) */
 
 /* keys (logged by the core's key store through its callback: src/agw_keys.h AGW_MSG_*) */

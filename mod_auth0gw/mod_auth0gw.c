@@ -63,8 +63,6 @@ static void gw_register_hooks(apr_pool_t *p)
     ap_hook_post_config(gw_hostcache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: each child starts, before its worker threads: key store + refresher */
     ap_hook_child_init(gw_child_init_hook, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: config is read; compiles the default claim paths once (authn.c) */
-    ap_hook_pre_config(gw_pre_config_authn, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the per-dir walks are done, for main requests, subrequests and internal
      * redirects alike (header_parser runs for main requests only), before header_parser,
      * access/authn/authz and mod_rewrite's per-dir rules: claim headers are cleared before

@@ -112,7 +112,8 @@ typedef struct agw_client_stats_t {
 
 /* What check_authn learned, for the authz providers and later phases of one request. */
 typedef struct agw_req_t {
-    json_t *claims;
+    json_t *claims;             /* NULL until gw_req_claims parses lazy's */
+    agw_jws_t *lazy;            /* a token accepted from its brief: claims not parsed yet */
     const char *fingerprint;
     const agw_dir_conf_t *conf;
 } agw_req_t;
@@ -151,7 +152,6 @@ void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
 
 /* authn.c */
 /* hooks, registered in mod_auth0gw.c */
-int gw_pre_config_authn(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 int gw_strip_claim_headers(request_rec *r);
 void gw_strip_final(request_rec *r);
 int gw_authenticate(request_rec *r);
@@ -160,6 +160,9 @@ int gw_preflight(request_rec *r);
 int gw_note_auth_failure(request_rec *r, const char *auth_type);
 void gw_insert_error_filter(request_rec *r);
 agw_req_t *gw_req_get(request_rec *r);
+/* The request's verified claims, parsed on first use for a token accepted from its brief;
+ * NULL without any. */
+json_t *gw_req_claims(request_rec *r, agw_req_t *st);
 void gw_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* proxy.c */

@@ -352,7 +352,7 @@ static int host_verified(ctx_t *x, agw_jws_t *jws, const agw_jwks_t *jwks,
     const agw_jwk_t *key;
 
     if (!x->g->host
-        || !agw_hcache_get(x->g->host, x->digest, source, x->now, x->pol->leeway, &hit))
+        || !agw_hcache_get(x->g->host, x->digest, source, x->now, x->pol->leeway, &hit, NULL))
         return 0;
     /* same bytes, same header: a mismatch here would mean another token's entry */
     if (hit.alg != jws->alg || strcmp(hit.kid, jws->kid ? jws->kid : ""))
@@ -434,13 +434,19 @@ static int check_signature(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws
  * a location with one issuer: every location that reads the cache is such). */
 static void remember(ctx_t *x, const verdict_t *v, const agw_jws_t *jws)
 {
+    agw_err_t typ_err = { NULL, NULL, AGW_R_NONE };
+    agw_jwt_brief_t brief;
     apr_int64_t exp;
 
     if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) != APR_SUCCESS)
         return;
-    if (x->g->host && !v->from_host && !is_hs(jws->alg) && jws->key)
+    /* the table serves tokens without parsing their header again: only those that pass the
+     * default typ rule (what every location without Auth0TokenType asks) go in */
+    if (x->g->host && !v->from_host && !is_hs(jws->alg) && jws->key
+        && agw_jwt_check_typ(jws->typ, NULL, &typ_err) == APR_SUCCESS)
         agw_hcache_put(x->g->host, x->digest, v->source, jws->alg, jws->kid ? jws->kid : "",
-                       jws->key->thumbprint, exp, x->now);
+                       jws->key->thumbprint, exp, x->now,
+                       agw_jwt_brief_make(&brief, jws->payload, x->p) ? &brief : NULL);
     if (!x->g->front || x->pol->token_types || x->pol->trust)
         return;
     /* the host has seen a token of its table twice already; a capped front still waits for
@@ -487,6 +493,73 @@ static void check_full(ctx_t *x)
         remember(x, &v, jws);
 }
 
+/* A token whose claims the host's table briefed: they are checked from the brief, and parsed
+ * only if the request needs more of them (the glue asks agw_jws_claims of out->lazy). Only a
+ * Bearer token where Bearer tokens may pass comes here, and a briefed token has no cnf: the
+ * sender check would have nothing to prove. A token the brief refuses takes the parse path,
+ * so that its refusal is logged with its iss and sub. 1 when accepted. */
+static int accept_brief(ctx_t *x, agw_jws_t *jws, const agw_jwt_brief_t *b)
+{
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+    if (agw_jwt_check_brief(b, x->pol->keys.issuer, x->pol->audiences, x->now, x->pol->leeway,
+                            &err) != APR_SUCCESS)
+        return 0;
+    x->out->outcome = AGW_GATE_ACCEPT;
+    x->out->lazy = jws;
+    x->out->user = agw_jwt_brief_user(x->p, b);
+    x->out->kid = jws->kid;
+    x->out->alg = jws->alg;
+    return 1;
+}
+
+/* A token the host's table knows by its exact bytes, verified by a key this process still
+ * holds: its header, checked when it was verified, is not parsed again (the table holds only
+ * tokens that passed the default typ rule, so a location with token types, or with several
+ * issuers, checks in full). Nothing is fetched here: without usable keys the full path runs.
+ * 0 on a miss, 1 when the answer is out. */
+static int from_host(ctx_t *x)
+{
+    const agw_gate_policy_t *pol = x->pol;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_hcache_hit_t hit;
+    agw_jwt_brief_t brief;
+    agw_keysrc_t *src;
+    agw_jws_t *jws;
+    verdict_t v = { APR_SUCCESS, NULL, 0, 1 };
+    keys_t k;
+    int briefs = pol->user_default && !x->in->dpop_scheme && pol->dpop != AGW_DPOP_REQUIRED;
+
+    if (!x->g->host || pol->token_types || pol->trust || !(pol->algs & ~hs_algs)
+        || !x->g->keys || !(src = agw_keystore_find(x->g->keys, &pol->keys))
+        || !agw_keysrc_peek(src, x->now))
+        return 0;
+    v.source = agw_keysrc_id(src);
+    if (!agw_hcache_get(x->g->host, x->digest, v.source, x->now, pol->leeway, &hit,
+                        briefs ? &brief : NULL)
+        || !(pol->algs & AGW_ALG_BIT(hit.alg)))
+        return 0;
+    if (get_keys(x, &pol->keys, &k))
+        return 1;
+    if (agw_keysrc_id(k.src) != v.source)
+        return 0;
+    memcpy(x->out->kid_buf, hit.kid, sizeof(x->out->kid_buf));
+    if (agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
+                                *hit.kid ? x->out->kid_buf : NULL, &err) != APR_SUCCESS
+        || !(jws->key = find_key(k.ref->jwks, hit.key, hit.kid, hit.alg)))
+        return 0;
+    v.version = k.ref->version;
+    x->out->served = AGW_GATE_SERVED_HOST;
+    if (hit.briefed && accept_brief(x, jws, &brief))
+        return 1;
+    if (agw_jws_claims(jws, x->p, &err) != APR_SUCCESS)
+        return refuse(x, NULL, &err);
+    accept_claims(x, pol->keys.issuer, jws->payload, jws->kid, jws->alg);
+    if (x->out->outcome == AGW_GATE_ACCEPT)
+        remember(x, &v, jws);
+    return 1;
+}
+
 apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_policy_t *pol,
                             const agw_gate_in_t *in, apr_int64_t now, apr_pool_t *p)
 {
@@ -513,6 +586,8 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
      * does a location with several issuers use it (each token's source is routed) */
     if (g->front && in->len <= AGW_TOKEN_MAX_BYTES && !pol->token_types && !pol->trust
         && from_front(&x, pol->algs))
+        return APR_SUCCESS;
+    if (in->len <= AGW_TOKEN_MAX_BYTES && from_host(&x))
         return APR_SUCCESS;
     check_full(&x);
     return APR_SUCCESS;

@@ -10,6 +10,7 @@
 #include "agw_keys.h"
 #include "agw_tcache.h"
 #include "agw_hcache.h"
+#include "agw_jws.h"
 #include "agw_pkcache.h"
 #include "agw_nonce.h"
 
@@ -65,6 +66,9 @@ typedef struct agw_gate_policy_t {
     const unsigned char *hmac_id;           /* 32 bytes naming it; NULL: no secret */
     agw_dpop_mode_e dpop;
     int dpop_nonce;                         /* 1: proofs carry a nonce issued here */
+    int user_default;                       /* 1: REMOTE_USER comes from sub (azp, client_id):
+                                             * a token briefed in the host's table is accepted
+                                             * without parsing its payload */
 } agw_gate_policy_t;
 
 /* What the request brings. */
@@ -100,7 +104,11 @@ typedef enum {
 typedef struct agw_gate_out_t {
     agw_gate_outcome_e outcome;
     agw_err_t err;
-    json_t *claims;             /* ACCEPT: verified; REFUSE: the payload when known (log) */
+    json_t *claims;             /* ACCEPT: verified (NULL when lazy is set); REFUSE: the
+                                 * payload when known (log) */
+    agw_jws_t *lazy;            /* ACCEPT from a brief: the token, whose claims agw_jws_claims
+                                 * parses when the request needs them */
+    const char *user;           /* ACCEPT from a brief: REMOTE_USER's text (NULL: none) */
     const char *fp;             /* the token's fingerprint (12 hex digits) */
     const char *kid;            /* ACCEPT: the kid ("" or NULL: none), maybe in kid_buf */
     agw_alg_e alg;

@@ -8,7 +8,8 @@
 /* A token goes to one bucket of WAYS slots (set-associative: a look-up reads at most WAYS
  * slots, a put replaces the emptiest, most expired or least recently hit one). */
 #define WAYS 4
-#define MAGIC 0x6167776863310001ULL     /* "agwhc1" and the layout's version */
+#define MAGIC 0x6167776863310002ULL     /* "agwhc1" and the layout's version (2: only tokens
+                                         * of the default typ rule are stored) */
 
 /* What a slot says, copied out whole under the slot's seqlock. */
 typedef struct entry_t {
@@ -17,6 +18,7 @@ typedef struct entry_t {
     unsigned char source[32];
     unsigned char key[32];
     char kid[AGW_HCACHE_KID_MAX + 1];
+    unsigned char briefed;              /* the slot's brief holds the token's claims */
     uint32_t alg;
 } entry_t;
 
@@ -51,6 +53,14 @@ static uint32_t *seen_of(agw_hcache_t *hc)
     return (uint32_t *)(slots_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
 }
 
+/* Each slot's brief, in an array of its own (read only on a hit), under the slot's seqlock. */
+static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
+{
+    agw_jwt_brief_t *briefs = (agw_jwt_brief_t *)(void *)(seen_of(hc) + hc->nseen);
+
+    return briefs + (sl - slots_of(hc));
+}
+
 static uint64_t digest_word(const unsigned char *digest, int at)
 {
     uint64_t w;
@@ -71,7 +81,8 @@ apr_size_t agw_hcache_bytes(unsigned int entries)
 
     if (!entries)
         return 0;
-    return HEADER_BYTES + nbuckets * WAYS * sizeof(slot_t) + nseen * sizeof(uint32_t);
+    return HEADER_BYTES + nbuckets * WAYS * (sizeof(slot_t) + sizeof(agw_jwt_brief_t))
+           + nseen * sizeof(uint32_t);
 }
 
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries)
@@ -93,7 +104,7 @@ agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entrie
 
 /* A consistent copy of a slot; 0 while it is being written (then it is skipped, not waited
  * for: a writer that died between its two stores leaves only that slot unusable). */
-static int read_slot(slot_t *sl, entry_t *out)
+static int read_slot(slot_t *sl, entry_t *out, const agw_jwt_brief_t *from, agw_jwt_brief_t *to)
 {
     int tries;
 
@@ -102,6 +113,8 @@ static int read_slot(slot_t *sl, entry_t *out)
         if (s1 & 1)
             return 0;
         memcpy(out, &sl->e, sizeof(*out));
+        if (to && out->briefed)
+            memcpy(to, from, sizeof(*to));
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&sl->seq, __ATOMIC_RELAXED) == s1)
             return 1;
@@ -110,7 +123,8 @@ static int read_slot(slot_t *sl, entry_t *out)
 }
 
 /* Writes a slot unless another writer holds it (then the put is given up: it is a cache). */
-static int write_slot(agw_hcache_t *hc, slot_t *sl, const entry_t *e, int64_t used)
+static int write_slot(agw_hcache_t *hc, slot_t *sl, const entry_t *e,
+                      const agw_jwt_brief_t *brief, int64_t used)
 {
     uint32_t s = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
 
@@ -121,6 +135,8 @@ static int write_slot(agw_hcache_t *hc, slot_t *sl, const entry_t *e, int64_t us
     }
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(&sl->e, e, sizeof(*e));
+    if (brief)
+        memcpy(brief_of(hc, sl), brief, sizeof(*brief));
     __atomic_store_n(&sl->used, used, __ATOMIC_RELAXED);
     __atomic_store_n(&sl->seq, s + 2, __ATOMIC_RELEASE);
     return 1;
@@ -146,7 +162,7 @@ static slot_t *bucket_of(agw_hcache_t *hc, const unsigned char *digest)
 
 int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
-                   agw_hcache_hit_t *hit)
+                   agw_hcache_hit_t *hit, agw_jwt_brief_t *brief)
 {
     slot_t *b;
     entry_t e;
@@ -160,7 +176,7 @@ int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
          * torn glance only skips the slot, as a slot being written is skipped) */
         if (digest_word(b[w].e.digest, 0) != digest_word(digest, 0))
             continue;
-        if (!read_slot(&b[w], &e) || !same_token(&e, digest, source))
+        if (!read_slot(&b[w], &e, brief_of(hc, &b[w]), brief) || !same_token(&e, digest, source))
             continue;
         if (now >= e.exp + leeway)
             return 0;
@@ -169,6 +185,7 @@ int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
         hit->kid[AGW_HCACHE_KID_MAX] = '\0';
         memcpy(hit->key, e.key, sizeof(hit->key));
         hit->exp = e.exp;
+        hit->briefed = brief && e.briefed;
         /* at most one store per slot and second: hits do not fight over the cache line */
         if (__atomic_load_n(&b[w].used, __ATOMIC_RELAXED) != now)
             __atomic_store_n(&b[w].used, now, __ATOMIC_RELAXED);
@@ -205,7 +222,7 @@ static slot_t *victim(agw_hcache_t *hc, slot_t *b, const unsigned char *digest,
 
     for (w = 0; w < WAYS; w++) {
         int64_t rank;
-        if (!read_slot(&b[w], &e))
+        if (!read_slot(&b[w], &e, NULL, NULL))
             continue;
         if (same_token(&e, digest, source)) {
             *was = 1;
@@ -229,7 +246,8 @@ static slot_t *victim(agw_hcache_t *hc, slot_t *b, const unsigned char *digest,
 
 void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
                     const unsigned char source[32], agw_alg_e alg, const char *kid,
-                    const unsigned char key[32], apr_int64_t exp, apr_int64_t now)
+                    const unsigned char key[32], apr_int64_t exp, apr_int64_t now,
+                    const agw_jwt_brief_t *brief)
 {
     apr_size_t kidlen = kid ? strlen(kid) : 0;
     slot_t *sl;
@@ -249,7 +267,8 @@ void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
     memcpy(e.key, key, 32);
     if (kidlen)
         memcpy(e.kid, kid, kidlen);
-    if (!write_slot(hc, sl, &e, now))
+    e.briefed = brief != NULL;
+    if (!write_slot(hc, sl, &e, brief, now))
         return;
     bump(&hc->stored, 1);
     if (was == 0)

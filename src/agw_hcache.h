@@ -4,6 +4,7 @@
 
 #include <apr_pools.h>
 #include "agw_crypt.h"
+#include "agw_jwt.h"
 
 #define AGW_HCACHE_KID_MAX 64
 
@@ -19,6 +20,7 @@ typedef struct agw_hcache_hit_t {
     char kid[AGW_HCACHE_KID_MAX + 1];   /* "" when the token had no kid */
     unsigned char key[32];
     apr_int64_t exp;
+    int briefed;                        /* the caller's brief was filled */
 } agw_hcache_hit_t;
 
 /* The bytes a table of entries entries needs (0 for entries == 0). */
@@ -31,17 +33,21 @@ apr_size_t agw_hcache_bytes(unsigned int entries);
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries);
 
 /* A hit (1) when the token whose SHA-256 is digest was verified against source's keys and
- * now < exp + leeway; 0 otherwise (also when its slot is being written at this moment). */
+ * now < exp + leeway; 0 otherwise (also when its slot is being written at this moment).
+ * With brief not NULL, the brief of its claims stored with it is copied there in the same
+ * consistent read (hit->briefed says whether there was one). */
 int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
-                   agw_hcache_hit_t *hit);
+                   agw_hcache_hit_t *hit, agw_jwt_brief_t *brief);
 
 /* Remembers a verified token. A token is stored only when it is put a second time (by any
  * process) while its first put is still remembered: one-shot tokens evict nothing. A kid
- * longer than AGW_HCACHE_KID_MAX is not stored. */
+ * longer than AGW_HCACHE_KID_MAX is not stored. brief (NULL: none) is
+ * the brief of its claims (agw_jwt_brief_make). */
 void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
                     const unsigned char source[32], agw_alg_e alg, const char *kid,
-                    const unsigned char key[32], apr_int64_t exp, apr_int64_t now);
+                    const unsigned char key[32], apr_int64_t exp, apr_int64_t now,
+                    const agw_jwt_brief_t *brief);
 
 typedef struct agw_hcache_stats_t {
     unsigned long entries, capacity, stored, deferred, evictions, busy;

@@ -38,17 +38,13 @@ static int jws_opt_string(const char **pval, const json_t *hdr, const char *name
     return 1;
 }
 
-apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *token,
-                                   apr_size_t len, apr_size_t max_len, agw_err_t *err)
+/* The three segments of a compact JWS: a new jws with its signing input set, and the dots. */
+static apr_status_t jws_split(agw_jws_t **pjws, const char **pdot1, const char **pdot2,
+                              apr_pool_t *p, const char *token, apr_size_t len,
+                              apr_size_t max_len, agw_err_t *err)
 {
-    const char *dot1, *dot2, *end, *alg;
-    unsigned char *raw;
-    apr_size_t rawlen;
-    agw_jws_t *jws;
-    json_t *v;
-    apr_status_t rv;
+    const char *dot1, *dot2, *end;
 
-    *pjws = NULL;
     if (!token || len == 0)
         return agw_err_refuse(err, AGW_R_MALFORMED, "token empty");
     if (max_len == 0)
@@ -62,10 +58,28 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
         return agw_err_refuse(err, AGW_R_MALFORMED, "token is not three segments");
     if (dot2 + 1 == end)
         return agw_err_refuse(err, AGW_R_MALFORMED, "signature missing");
+    *pjws = apr_pcalloc(p, sizeof(**pjws));
+    (*pjws)->signing_input = token;
+    (*pjws)->signing_input_len = (apr_size_t)(dot2 - token);
+    *pdot1 = dot1;
+    *pdot2 = dot2;
+    return APR_SUCCESS;
+}
 
-    jws = apr_pcalloc(p, sizeof(*jws));
-    jws->signing_input = token;
-    jws->signing_input_len = (apr_size_t)(dot2 - token);
+apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                                   apr_size_t len, apr_size_t max_len, agw_err_t *err)
+{
+    const char *dot1, *dot2, *end, *alg;
+    unsigned char *raw;
+    apr_size_t rawlen;
+    agw_jws_t *jws;
+    json_t *v;
+    apr_status_t rv;
+
+    *pjws = NULL;
+    if ((rv = jws_split(&jws, &dot1, &dot2, p, token, len, max_len, err)) != APR_SUCCESS)
+        return rv;
+    end = token + len;
     if (agw_b64url_decode(&jws->sig, &jws->sig_len, p, dot2 + 1, (apr_size_t)(end - dot2 - 1))
         != APR_SUCCESS)
         return agw_err_refuse(err, AGW_R_MALFORMED, "signature is not base64url");
@@ -99,6 +113,26 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
     if (agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, dot1 + 1,
                           (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS)
         return agw_err_refuse(err, AGW_R_MALFORMED, "payload is not base64url");
+    *pjws = jws;
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                                     apr_size_t len, agw_alg_e alg, const char *kid,
+                                     agw_err_t *err)
+{
+    const char *dot1, *dot2;
+    agw_jws_t *jws;
+    apr_status_t rv;
+
+    *pjws = NULL;
+    if ((rv = jws_split(&jws, &dot1, &dot2, p, token, len, 0, err)) != APR_SUCCESS)
+        return rv;
+    if (agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, dot1 + 1,
+                          (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS)
+        return agw_err_refuse(err, AGW_R_MALFORMED, "payload is not base64url");
+    jws->alg = alg;
+    jws->kid = kid;
     *pjws = jws;
     return APR_SUCCESS;
 }

@@ -49,6 +49,15 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
                                    apr_size_t len, apr_size_t max_len, agw_err_t *err);
 apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err);
 
+/* A token whose exact bytes a process of this host verified before (the host's table found
+ * its SHA-256): only the three segments are split and the payload's base64url decoded; the
+ * header, checked then, is not parsed again. alg and kid come from that check; typ is left
+ * NULL, which is why the table holds only tokens that pass the default typ rule. Reasons are
+ * agw_jws_decode_header's. */
+apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+                                     apr_size_t len, agw_alg_e alg, const char *kid,
+                                     agw_err_t *err);
+
 /* Verifies jws against keys: alg must be in allowed; candidate keys are those whose kid equals
  * the header's kid (all keys when the header has no kid; when no key has the header's kid,
  * the keys without a kid, such as agw_jwks_from_secret's), whose x5t matches when both have

@@ -93,20 +93,45 @@ static int audience_ok(const json_t *aud, const apr_array_header_t *audiences)
     return 0;
 }
 
-apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
-                                  const apr_array_header_t *audiences,
-                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err)
-{
-    agw_numeric_t exp = { 0 }, nbf = { 0 }, iat = { 0 };
-    const json_t *v;
-    const char *why;
-    int has_nbf = 0, has_iat = 0;
+/* The time claims as the checks read them. */
+typedef struct times_t {
+    agw_numeric_t exp, nbf, iat;
+    int has_nbf, has_iat;
+} times_t;
 
+/* iss, aud, then the times: one rule for a claims object and for a brief. */
+static apr_status_t check_registered(const times_t *t, int iss_ok, int aud_ok, apr_int64_t now,
+                                     apr_int64_t leeway, agw_err_t *err)
+{
     /* Config bounds leeway far below this; the clamp only keeps now +- leeway from overflowing. */
     if (leeway < 0)
         leeway = 0;
     if (leeway > APR_INT64_C(0x7fffffff))
         leeway = APR_INT64_C(0x7fffffff);
+    if (!iss_ok)
+        return agw_err_refuse(err, AGW_R_ISSUER, "issuer mismatch");
+    if (!aud_ok)
+        return agw_err_refuse(err, AGW_R_AUDIENCE, "audience mismatch");
+    /* Valid while now < exp + leeway, i.e. exp > now - leeway (no overflow on huge exp). */
+    if (!numeric_gt(&t->exp, now - leeway))
+        return agw_err_refuse(err, AGW_R_EXPIRED, "token expired");
+    /* nbf and iat must be <= now + leeway. */
+    if (t->has_nbf && numeric_gt(&t->nbf, now + leeway))
+        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "token not yet valid");
+    if (t->has_iat && numeric_gt(&t->iat, now + leeway))
+        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "iat in the future");
+    return APR_SUCCESS;
+}
+
+apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
+                                  const apr_array_header_t *audiences,
+                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err)
+{
+    times_t t;
+    const json_t *v;
+    const char *why;
+
+    memset(&t, 0, sizeof(t));
     if (!json_is_object(claims))
         return agw_err_refuse(err, AGW_R_MALFORMED, "claims not an object");
 
@@ -114,34 +139,182 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
     v = json_object_get(claims, "exp");
     if (!v)
         return agw_err_refuse(err, AGW_R_CLAIM, "exp missing");
-    if ((why = numeric_why(numeric_get(&exp, v), "exp not a number", "exp invalid")))
+    if ((why = numeric_why(numeric_get(&t.exp, v), "exp not a number", "exp invalid")))
         return agw_err_refuse(err, AGW_R_CLAIM, why);
     if ((v = json_object_get(claims, "nbf")) != NULL) {
-        if ((why = numeric_why(numeric_get(&nbf, v), "nbf not a number", "nbf invalid")))
+        if ((why = numeric_why(numeric_get(&t.nbf, v), "nbf not a number", "nbf invalid")))
             return agw_err_refuse(err, AGW_R_CLAIM, why);
-        has_nbf = 1;
+        t.has_nbf = 1;
     }
     if ((v = json_object_get(claims, "iat")) != NULL) {
-        if ((why = numeric_why(numeric_get(&iat, v), "iat not a number", "iat invalid")))
+        if ((why = numeric_why(numeric_get(&t.iat, v), "iat not a number", "iat invalid")))
             return agw_err_refuse(err, AGW_R_CLAIM, why);
-        has_iat = 1;
+        t.has_iat = 1;
     }
+    return check_registered(&t, !issuer || json_str_eq(json_object_get(claims, "iss"), issuer),
+                            !audiences || audiences->nelts == 0
+                                || audience_ok(json_object_get(claims, "aud"), audiences),
+                            now, leeway, err);
+}
 
-    if (issuer && !json_str_eq(json_object_get(claims, "iss"), issuer))
-        return agw_err_refuse(err, AGW_R_ISSUER, "issuer mismatch");
-    if (audiences && audiences->nelts > 0
-        && !audience_ok(json_object_get(claims, "aud"), audiences))
-        return agw_err_refuse(err, AGW_R_AUDIENCE, "audience mismatch");
+/* ---- briefs: the registered claims of a verified token in a flat record ---------------- */
 
-    /* Valid while now < exp + leeway, i.e. exp > now - leeway (no overflow on huge exp). */
-    if (!numeric_gt(&exp, now - leeway))
-        return agw_err_refuse(err, AGW_R_EXPIRED, "token expired");
-    /* nbf and iat must be <= now + leeway. */
-    if (has_nbf && numeric_gt(&nbf, now + leeway))
-        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "token not yet valid");
-    if (has_iat && numeric_gt(&iat, now + leeway))
-        return agw_err_refuse(err, AGW_R_NOT_YET_VALID, "iat in the future");
-    return APR_SUCCESS;
+/* An integer time claim within range into *out; absent is fine unless required. */
+static int brief_time(apr_int64_t *out, unsigned char *has, const json_t *v, int required)
+{
+    json_int_t i;
+
+    *has = 0;
+    if (!v)
+        return !required;
+    if (!json_is_integer(v))
+        return 0;
+    i = json_integer_value(v);
+    if (i < 0 || i > AGW_JWT_TIME_MAX)
+        return 0;
+    *out = (apr_int64_t)i;
+    *has = 1;
+    return 1;
+}
+
+static int brief_put(agw_jwt_brief_t *b, apr_size_t *used, const char *s, apr_size_t len,
+                     apr_uint16_t *plen)
+{
+    if (len > AGW_JWT_BRIEF_TEXT - *used)
+        return 0;
+    memcpy(b->text + *used, s, len);
+    *used += len;
+    *plen = (apr_uint16_t)len;
+    return 1;
+}
+
+/* aud as audience_ok reads it: strings kept, anything else marks the claim malformed. */
+static int brief_aud(agw_jwt_brief_t *b, apr_size_t *used, const json_t *aud)
+{
+    size_t i;
+
+    if (!aud)
+        return 1;
+    if (json_is_string(aud)) {
+        b->naud = 1;
+        return brief_put(b, used, json_string_value(aud), json_string_length(aud), b->aud_len);
+    }
+    if (!json_is_array(aud) || json_array_size(aud) > AGW_JWT_BRIEF_AUD_MAX) {
+        b->aud_malformed = 1;
+        return json_is_array(aud) ? 0 : 1;
+    }
+    for (i = 0; i < json_array_size(aud); i++)
+        if (!json_is_string(json_array_get(aud, i))) {
+            b->aud_malformed = 1;
+            return 1;
+        }
+    for (i = 0; i < json_array_size(aud); i++) {
+        const json_t *v = json_array_get(aud, i);
+        if (!brief_put(b, used, json_string_value(v), json_string_length(v), &b->aud_len[i]))
+            return 0;
+    }
+    b->naud = (unsigned char)json_array_size(aud);
+    return 1;
+}
+
+int agw_jwt_brief_make(agw_jwt_brief_t *b, const json_t *claims, apr_pool_t *p)
+{
+    const json_t *iss;
+    unsigned char has_exp;
+    apr_size_t used = 0;
+    const char *user;
+
+    memset(b, 0, sizeof(*b));
+    if (!json_is_object(claims) || json_object_get(claims, "cnf")
+        || !brief_time(&b->exp, &has_exp, json_object_get(claims, "exp"), 1)
+        || !brief_time(&b->nbf, &b->has_nbf, json_object_get(claims, "nbf"), 0)
+        || !brief_time(&b->iat, &b->has_iat, json_object_get(claims, "iat"), 0))
+        return 0;
+    if ((iss = json_object_get(claims, "iss")) != NULL) {
+        if (!json_is_string(iss)
+            || !brief_put(b, &used, json_string_value(iss), json_string_length(iss), &b->iss_len))
+            return 0;
+        b->has_iss = 1;
+    }
+    if ((user = agw_jwt_user(p, claims, NULL)) != NULL) {
+        if (!brief_put(b, &used, user, strlen(user), &b->user_len))
+            return 0;
+        b->has_user = 1;
+    }
+    return brief_aud(b, &used, json_object_get(claims, "aud"));
+}
+
+static int text_eq(const char *s, apr_size_t len, const char *want)
+{
+    apr_size_t wlen = strlen(want);
+
+    return len == wlen && memcmp(s, want, wlen) == 0;
+}
+
+/* 1 when the brief's lengths stay within its text. */
+static int brief_readable(const agw_jwt_brief_t *b)
+{
+    apr_size_t used = (apr_size_t)b->iss_len + b->user_len;
+    int i;
+
+    if (b->naud > AGW_JWT_BRIEF_AUD_MAX)
+        return 0;
+    for (i = 0; i < b->naud; i++)
+        used += b->aud_len[i];
+    return used <= AGW_JWT_BRIEF_TEXT;
+}
+
+static int brief_audience_ok(const agw_jwt_brief_t *b, const apr_array_header_t *audiences)
+{
+    const char *at = b->text + b->iss_len + b->user_len;
+    int i, j;
+
+    if (b->aud_malformed)
+        return 0;
+    for (i = 0; i < b->naud; at += b->aud_len[i], i++)
+        for (j = 0; j < audiences->nelts; j++)
+            if (text_eq(at, b->aud_len[i], APR_ARRAY_IDX(audiences, j, const char *)))
+                return 1;
+    return 0;
+}
+
+apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
+                                 const apr_array_header_t *audiences,
+                                 apr_int64_t now, apr_int64_t leeway, agw_err_t *err)
+{
+    times_t t;
+
+    if (!brief_readable(b))
+        return agw_err_refuse(err, AGW_R_MALFORMED, "cached claims unreadable");
+    memset(&t, 0, sizeof(t));
+    t.exp.is_int = t.nbf.is_int = t.iat.is_int = 1;
+    t.exp.i = b->exp;
+    t.nbf.i = b->nbf;
+    t.iat.i = b->iat;
+    t.has_nbf = b->has_nbf;
+    t.has_iat = b->has_iat;
+    return check_registered(&t, !issuer || (b->has_iss && text_eq(b->text, b->iss_len, issuer)),
+                            !audiences || audiences->nelts == 0 || brief_audience_ok(b, audiences),
+                            now, leeway, err);
+}
+
+char *agw_jwt_brief_user(apr_pool_t *p, const agw_jwt_brief_t *b)
+{
+    if (!b->has_user || !brief_readable(b))
+        return NULL;
+    return apr_pstrmemdup(p, b->text + b->iss_len, b->user_len);
+}
+
+char *agw_jwt_user(apr_pool_t *p, const json_t *claims, const agw_claim_path_t *path)
+{
+    const json_t *v = path ? agw_claim_path_get(path, claims) : json_object_get(claims, "sub");
+
+    if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v)) {
+        v = json_object_get(claims, "azp");
+        if (!v || !json_is_string(v))
+            v = json_object_get(claims, "client_id");
+    }
+    return (v && !json_is_object(v) && !json_is_array(v)) ? agw_json_text(p, v) : NULL;
 }
 
 /* ---- explicit typing ------------------------------------------------------------------ */

@@ -24,6 +24,37 @@ apr_status_t agw_jwt_check_claims(const json_t *claims, const char *issuer,
                                   const apr_array_header_t *audiences,
                                   apr_int64_t now, apr_int64_t leeway, agw_err_t *err);
 
+/* What the host's table keeps of a verified token's claims, so that a token served from it
+ * is checked without parsing its payload: the registered claims agw_jwt_check_claims reads
+ * and the remote user's text, in a flat record of fixed size (no pointers: it is shared
+ * between processes). Only tokens whose claims fit are briefed: exp, nbf and iat integers,
+ * iss absent or a string, aud absent, a string or an array of at most AGW_JWT_BRIEF_AUD_MAX
+ * strings, no cnf (a sender constraint needs its claims), all text within
+ * AGW_JWT_BRIEF_TEXT bytes. */
+#define AGW_JWT_BRIEF_AUD_MAX 4
+#define AGW_JWT_BRIEF_TEXT 256
+typedef struct agw_jwt_brief_t {
+    apr_int64_t exp, nbf, iat;
+    unsigned char has_nbf, has_iat, has_iss, has_user;
+    unsigned char naud, aud_malformed;  /* aud_malformed: an array with a non-string */
+    apr_uint16_t iss_len, user_len;
+    apr_uint16_t aud_len[AGW_JWT_BRIEF_AUD_MAX];
+    char text[AGW_JWT_BRIEF_TEXT];      /* iss, the user, each aud, back to back */
+} agw_jwt_brief_t;
+
+/* Briefs claims (verified) into b: 1 when they fit, 0 when not (b is then unusable). */
+int agw_jwt_brief_make(agw_jwt_brief_t *b, const json_t *claims, apr_pool_t *p);
+
+/* agw_jwt_check_claims on a brief (its claims had the right shape when briefed): the same
+ * rules in the same order, the same reasons. A brief that cannot be read (lengths beyond its
+ * text) is refused as malformed. */
+apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
+                                 const apr_array_header_t *audiences,
+                                 apr_int64_t now, apr_int64_t leeway, agw_err_t *err);
+
+/* The remote user's text from a brief (agw_jwt_user with the default path), or NULL. */
+char *agw_jwt_brief_user(apr_pool_t *p, const agw_jwt_brief_t *b);
+
 /* A NumericDate claim's value in whole seconds (a fraction truncated): APR_SUCCESS, or
  * APR_EINVAL when v is not a number or lies outside 0..AGW_JWT_TIME_MAX (*out untouched). */
 apr_status_t agw_jwt_time(apr_int64_t *out, const json_t *v);
@@ -53,6 +84,12 @@ agw_claim_path_t *agw_claim_path_compile(apr_pool_t *p, const char *path, const 
 const char *agw_claim_path_text(const agw_claim_path_t *cp);
 /* Borrowed reference into claims, or NULL. */
 json_t *agw_claim_path_get(const agw_claim_path_t *cp, const json_t *claims);
+
+/* The text that becomes REMOTE_USER (SPEC.md): the claim at path (sub when path is NULL),
+ * a string, number or boolean; when it is absent, null, an object or an array: azp when a
+ * string, else client_id unless an object or an array; as agw_json_text gives it. NULL when
+ * none of them does. */
+char *agw_jwt_user(apr_pool_t *p, const json_t *claims, const agw_claim_path_t *path);
 
 /* 1 when value (a space-separated string or an array of strings) contains the word want. */
 int agw_claim_has_word(const json_t *value, const char *want);

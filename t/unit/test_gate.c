@@ -215,6 +215,108 @@ START_TEST(host_table_spares_the_signature)
 }
 END_TEST
 
+/* The table serves a token without parsing its header again, so it holds only tokens of the
+ * default typ rule: a typ that one section accepts never passes another through the table. */
+START_TEST(host_table_keeps_only_default_typ_tokens)
+{
+    agw_gate_t *g = gate(0, 1);
+    agw_gate_policy_t pol = policy(), typed = policy();
+    apr_array_header_t *types = apr_array_make(P, 1, sizeof(const char *));
+    agw_gate_in_t in = input(tk_token(P, "ES256", k1, NULL, 0,
+                                      "{\"alg\":\"ES256\",\"typ\":\"example+jwt\",\"kid\":\"a\"}",
+                                      "{\"iss\":\"" ISS "\",\"exp\":1700003600}"));
+    agw_gate_out_t out;
+    agw_hcache_stats_t st;
+    int i;
+
+    write_jwks(jwks_of("a", NULL));
+    APR_ARRAY_PUSH(types, const char *) = "example+jwt";
+    typed.token_types = types;
+    for (i = 0; i < 3; i++) {
+        check(&out, g, &typed, &in, NOW);
+        ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+        ck_assert_int_eq(out.served, AGW_GATE_SERVED_VERIFIED);
+    }
+    agw_hcache_stats(g->host, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    check(&out, g, &pol, &in, NOW);
+    REFUSED(out, AGW_R_TYPE);
+}
+END_TEST
+
+/* A token served by the table is served only while this process's set holds its key. */
+START_TEST(host_table_entry_ignored_when_its_key_leaves)
+{
+    agw_gate_t *g = gate(0, 1);
+    agw_gate_policy_t pol = policy();
+    agw_gate_in_t in;
+    agw_gate_out_t out;
+    int i;
+
+    write_jwks(jwks_of("a", "b"));
+    in = input(token(k1, "a", ISS, NULL));
+    for (i = 0; i < 3; i++)
+        check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_str_eq(out.kid, "a");
+    /* kid a now names other key material: the table's entry names the old key */
+    write_jwks(apr_psprintf(P, "{\"keys\":[%s]}", tk_jwk(P, k2, "a", NULL, NULL)));
+    agw_keystore_tick(g->keys, NOW + 1000);
+    check(&out, g, &pol, &in, NOW + 1000);
+    REFUSED(out, AGW_R_SIGNATURE);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_VERIFIED);
+}
+END_TEST
+
+/* A token whose claims the host's table briefed is accepted from the brief: no payload parse,
+ * REMOTE_USER's text from it, the claims parsed only when asked. A refusal takes the parse
+ * path (its claims are there for the log), and so do a location with its own user claim and
+ * one that requires DPoP. */
+START_TEST(host_table_brief_spares_the_parse)
+{
+    agw_gate_t *g = gate(0, 1);
+    agw_gate_policy_t pol = policy(), other, own_user, dpop_only;
+    apr_array_header_t *x_aud = apr_array_make(P, 1, sizeof(const char *));
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_gate_in_t in;
+    agw_gate_out_t out;
+    int i;
+
+    write_jwks(jwks_of("a", NULL));
+    pol.user_default = 1;
+    in = input(token(k1, "a", ISS, ",\"aud\":\"https://api.example/\""));
+    for (i = 0; i < 3; i++)
+        check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_ptr_null(out.claims);
+    ck_assert_ptr_nonnull(out.lazy);
+    ck_assert_str_eq(out.user, "u1");
+    ck_assert_str_eq(out.kid, "a");
+    ck_assert_int_eq(agw_jws_claims(out.lazy, P, &err), APR_SUCCESS);
+    ck_assert_str_eq(json_string_value(json_object_get(out.lazy->payload, "sub")), "u1");
+
+    other = pol;
+    APR_ARRAY_PUSH(x_aud, const char *) = "https://x.example/";
+    other.audiences = x_aud;
+    check(&out, g, &other, &in, NOW);
+    REFUSED(out, AGW_R_AUDIENCE);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_ptr_nonnull(out.claims);
+    own_user = pol;
+    own_user.user_default = 0;
+    check(&out, g, &own_user, &in, NOW);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_ptr_nonnull(out.claims);
+    dpop_only = pol;
+    dpop_only.dpop = AGW_DPOP_REQUIRED;
+    check(&out, g, &dpop_only, &in, NOW);
+    REFUSED(out, AGW_R_DPOP);
+    check(&out, g, &pol, &in, NOW + 3600 + 30);
+    REFUSED(out, AGW_R_EXPIRED);
+}
+END_TEST
+
 START_TEST(negative_cache_refuses_without_verifying)
 {
     agw_gate_t *g = gate(1, 0);
@@ -508,6 +610,9 @@ Suite *agw_suite_gate(void)
     tcase_add_test(tc, accepts_after_full_verify);
     tcase_add_test(tc, front_cache_serves_the_third_sighting);
     tcase_add_test(tc, host_table_spares_the_signature);
+    tcase_add_test(tc, host_table_keeps_only_default_typ_tokens);
+    tcase_add_test(tc, host_table_entry_ignored_when_its_key_leaves);
+    tcase_add_test(tc, host_table_brief_spares_the_parse);
     tcase_add_test(tc, negative_cache_refuses_without_verifying);
     tcase_add_test(tc, negative_cache_keeps_the_sections_refusal);
     tcase_add_test(tc, unknown_kid_is_refetched);

@@ -53,7 +53,7 @@ static void put(agw_hcache_t *hc, unsigned int i, const unsigned char *source, i
 
     token(i, d, k, kid);
     while (times-- > 0)
-        agw_hcache_put(hc, d, source, AGW_ALG_RS256, kid, k, NOW + 3600 + i % 7, NOW);
+        agw_hcache_put(hc, d, source, AGW_ALG_RS256, kid, k, NOW + 3600 + i % 7, NOW, NULL);
 }
 
 static int has(agw_hcache_t *hc, unsigned int i, const unsigned char *source, apr_int64_t now)
@@ -63,7 +63,7 @@ static int has(agw_hcache_t *hc, unsigned int i, const unsigned char *source, ap
     agw_hcache_hit_t hit;
 
     token(i, d, k, kid);
-    if (!agw_hcache_get(hc, d, source, now, 30, &hit))
+    if (!agw_hcache_get(hc, d, source, now, 30, &hit, NULL))
         return 0;
     ck_assert_int_eq(hit.alg, AGW_ALG_RS256);
     ck_assert_str_eq(hit.kid, kid);
@@ -108,21 +108,21 @@ START_TEST(refuses_what_it_cannot_hold)
     token(3, d, k, kid);
     memset(longkid, 'k', sizeof(longkid) - 1);
     longkid[sizeof(longkid) - 1] = '\0';
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW);
-    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW);     /* expired */
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW);
-    ck_assert(!agw_hcache_get(hc, d, src_a, NOW - 10, 0, &hit));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW);
-    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
-    ck_assert(agw_hcache_get(hc, d, src_a, NOW, 0, &hit));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL);     /* expired */
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW - 10, 0, &hit, NULL));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL);
+    ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
+    ck_assert(agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
     ck_assert_str_eq(hit.kid, "");
-    ck_assert(!agw_hcache_get(NULL, d, src_a, NOW, 0, &hit));
-    agw_hcache_put(NULL, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW);
+    ck_assert(!agw_hcache_get(NULL, d, src_a, NOW, 0, &hit, NULL));
+    agw_hcache_put(NULL, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
     munmap(region, agw_hcache_bytes(16));
 }
 END_TEST
@@ -164,16 +164,16 @@ START_TEST(expired_entries_go_before_live_ones)
 
     for (i = 0; i < 4; i++) {
         token(i, d, k, kid);
-        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW);
-        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL);
     }
     token(9, d, k, kid);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL);
     for (i = 0; i < 4; i++) {
         agw_hcache_hit_t hit;
         token(i, d, k, kid);
-        ck_assert_int_eq(agw_hcache_get(hc, d, src_a, NOW + 20, 0, &hit), i == 2 ? 0 : 1);
+        ck_assert_int_eq(agw_hcache_get(hc, d, src_a, NOW + 20, 0, &hit, NULL), i == 2 ? 0 : 1);
     }
     munmap(region, agw_hcache_bytes(4));
 }

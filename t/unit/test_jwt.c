@@ -46,6 +46,26 @@ static apr_array_header_t *auds(const char *a, const char *b)
     return arr;
 }
 
+/* Where claims can be briefed, the brief's check says exactly what the claims' check says. */
+static void same_on_brief(const json_t *c, const char *iss, const apr_array_header_t *aud,
+                          apr_int64_t now, apr_int64_t leeway)
+{
+    agw_err_t e1 = { 0 }, e2 = { 0 };
+    agw_jwt_brief_t b;
+    apr_status_t r1, r2;
+
+    if (!agw_jwt_brief_make(&b, c, agw_test_pool))
+        return;
+    r1 = agw_jwt_check_claims(c, iss, aud, now, leeway, &e1);
+    r2 = agw_jwt_check_brief(&b, iss, aud, now, leeway, &e2);
+    ck_assert_int_eq(r1, r2);
+    ck_assert_msg((!e1.reason && !e2.reason) || (e1.reason && e2.reason
+                                                 && !strcmp(e1.reason, e2.reason)),
+                  "claims: %s, brief: %s", e1.reason ? e1.reason : "-",
+                  e2.reason ? e2.reason : "-");
+    ck_assert_int_eq(e1.kind, e2.kind);
+}
+
 /* Runs the check with the standard issuer/audience and asserts the outcome. */
 static void expect_with(const json_t *c, const char *iss, const apr_array_header_t *aud,
                         apr_int64_t leeway, const char *reason)
@@ -53,6 +73,7 @@ static void expect_with(const json_t *c, const char *iss, const apr_array_header
     agw_err_t err = { 0 };
     apr_status_t rv = agw_jwt_check_claims(c, iss, aud, NOW, leeway, &err);
 
+    same_on_brief(c, iss, aud, NOW, leeway);
     if (!reason) {
         ck_assert_msg(rv == APR_SUCCESS, "expected success, got '%s'",
                       err.reason ? err.reason : "(null)");
@@ -376,6 +397,130 @@ START_TEST(err_may_be_null)
 }
 END_TEST
 
+/* Which claims are briefed: the shapes the check can read without the claims object. */
+START_TEST(brief_shapes)
+{
+    static const struct { const char *claims; int briefed; } cases[] = {
+        { "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1700000100}", 1 },
+        { "{\"exp\":1700000100}", 1 },
+        { "{\"exp\":1700000100.5}", 0 },                            /* a real */
+        { "{\"exp\":1700000100,\"nbf\":1.0}", 0 },
+        { "{\"exp\":\"1700000100\"}", 0 },
+        { "{\"exp\":-1}", 0 },
+        { "{\"exp\":9007199254740993}", 0 },                       /* beyond 2^53 */
+        { "{\"iss\":\"x\"}", 0 },                                 /* no exp */
+        { "{\"exp\":1700000100,\"iss\":7}", 0 },
+        { "{\"exp\":1700000100,\"cnf\":{\"jkt\":\"x\"}}", 0 },     /* a sender constraint */
+        { "{\"exp\":1700000100,\"cnf\":null}", 0 },
+        { "{\"exp\":1700000100,\"aud\":[\"a\",\"b\",\"c\",\"d\"]}", 1 },
+        { "{\"exp\":1700000100,\"aud\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 0 },
+        { "{\"exp\":1700000100,\"aud\":[\"a\",1]}", 1 },            /* malformed: never matches */
+        { "{\"exp\":1700000100,\"aud\":{}}", 1 },
+        { "{\"exp\":1700000100,\"sub\":{\"a\":1},\"azp\":\"c\"}", 1 },
+        { "[1]", 0 },
+    };
+    agw_jwt_brief_t b;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(agw_jwt_brief_make(&b, claims(cases[i].claims), agw_test_pool)
+                      == cases[i].briefed, "case %zu: %s", i, cases[i].claims);
+    /* text beyond the brief's room: not briefed */
+    ck_assert(!agw_jwt_brief_make(&b, claims(apr_psprintf(agw_test_pool,
+              "{\"exp\":1700000100,\"iss\":\"%0300d\"}", 1)), agw_test_pool));
+    ck_assert(!agw_jwt_brief_make(&b, claims(apr_psprintf(agw_test_pool,
+              "{\"exp\":1700000100,\"iss\":\"a\",\"sub\":\"%0200d\",\"aud\":\"%0100d\"}",
+              1, 2)), agw_test_pool));
+}
+END_TEST
+
+/* The brief decides as the claims do over a matrix of issuers, audiences, times and hostile
+ * values (an embedded NUL, a prefix, another case, a malformed audience array). */
+START_TEST(brief_agrees_with_claims)
+{
+    static const char *const bodies[] = {
+        "\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"",
+        "\"iss\":\"" ISS "\",\"aud\":[\"other\",\"" AUD "\"]",
+        "\"iss\":\"" ISS "x\",\"aud\":\"" AUD "\"",
+        "\"iss\":\"https://tenant.eu.auth0.com\",\"aud\":\"" AUD "\"",
+        "\"iss\":\"HTTPS://tenant.eu.auth0.com/\",\"aud\":\"" AUD "\"",
+        "\"iss\":\"" ISS "\",\"aud\":\"" AUD "/\"",
+        "\"iss\":\"" ISS "\",\"aud\":[\"" AUD "\",2]",
+        "\"iss\":\"" ISS "\",\"aud\":[]",
+        "\"iss\":\"" ISS "\"",
+        "\"aud\":\"" AUD "\"",
+    };
+    static const char *const times[] = {
+        "\"exp\":1700000100", "\"exp\":1699999971", "\"exp\":1699999970",
+        "\"exp\":1700000100,\"nbf\":1700000030", "\"exp\":1700000100,\"nbf\":1700000031",
+        "\"exp\":1700000100,\"iat\":1700000031", "\"exp\":0", "\"exp\":9007199254740992",
+    };
+    const char *issuers[] = { ISS, NULL, "https://other/" };
+    const apr_array_header_t *audiences[] = { auds(AUD, NULL), auds("x", AUD), auds("x", NULL),
+                                              NULL, auds(NULL, NULL) };
+    agw_jwt_brief_t b;
+    size_t i, j, k, l;
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+        for (j = 0; j < sizeof(times) / sizeof(times[0]); j++) {
+            json_t *c = claims(apr_psprintf(agw_test_pool, "{%s,%s}", bodies[i], times[j]));
+            ck_assert(agw_jwt_brief_make(&b, c, agw_test_pool));
+            for (k = 0; k < 3; k++)
+                for (l = 0; l < 5; l++)
+                    same_on_brief(c, issuers[k], audiences[l], NOW, LEEWAY);
+        }
+}
+END_TEST
+
+/* REMOTE_USER's rule, and the brief's user is what the rule gives. */
+START_TEST(user_rule)
+{
+    static const struct { const char *claims; const char *user; } cases[] = {
+        { "{\"sub\":\"u1\",\"azp\":\"a\"}", "u1" },
+        { "{\"sub\":\"\",\"azp\":\"a\"}", "" },                /* a string, even empty */
+        { "{\"sub\":null,\"azp\":\"a\"}", "a" },
+        { "{\"sub\":[1],\"azp\":7,\"client_id\":\"c\"}", "c" },
+        { "{\"sub\":12,\"client_id\":\"c\"}", "12" },        /* numbers are users too */
+        { "{\"sub\":true}", "true" },
+        { "{\"azp\":{},\"client_id\":{}}", NULL },
+        { "{}", NULL },
+    };
+    agw_jwt_brief_t b;
+    const char *u;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *c = claims(strcmp(cases[i].claims, "{}")
+                           ? apr_psprintf(agw_test_pool, "{\"exp\":1700000100,%s",
+                                          cases[i].claims + 1)
+                           : "{\"exp\":1700000100}");
+        u = agw_jwt_user(agw_test_pool, c, NULL);
+        ck_assert_msg(cases[i].user ? (u && !strcmp(u, cases[i].user)) : !u, "case %zu", i);
+        ck_assert(agw_jwt_brief_make(&b, c, agw_test_pool));
+        u = agw_jwt_brief_user(agw_test_pool, &b);
+        ck_assert_msg(cases[i].user ? (u && !strcmp(u, cases[i].user)) : !u, "brief %zu", i);
+    }
+}
+END_TEST
+
+/* A brief whose lengths run past its text (a corrupted record) is refused, never read past. */
+START_TEST(brief_unreadable)
+{
+    agw_jwt_brief_t b;
+    agw_err_t err = { 0 };
+
+    ck_assert(agw_jwt_brief_make(&b, timed(num(NOW + 100), NULL, NULL), agw_test_pool));
+    b.iss_len = AGW_JWT_BRIEF_TEXT;
+    b.user_len = 1;
+    ck_assert_int_eq(agw_jwt_check_brief(&b, ISS, NULL, NOW, LEEWAY, &err), APR_EINVAL);
+    ck_assert_str_eq(err.reason, "cached claims unreadable");
+    ck_assert_ptr_null(agw_jwt_brief_user(agw_test_pool, &b));
+    b.iss_len = 0;
+    b.naud = AGW_JWT_BRIEF_AUD_MAX + 1;
+    ck_assert_int_eq(agw_jwt_check_brief(&b, ISS, NULL, NOW, LEEWAY, &err), APR_EINVAL);
+}
+END_TEST
+
 Suite *agw_suite_jwt(void)
 {
     Suite *s = suite_create("jwt");
@@ -396,6 +541,10 @@ Suite *agw_suite_jwt(void)
     tcase_add_test(tc, audience_forms);
     tcase_add_test(tc, order_and_shape);
     tcase_add_test(tc, err_may_be_null);
+    tcase_add_test(tc, brief_shapes);
+    tcase_add_test(tc, brief_agrees_with_claims);
+    tcase_add_test(tc, user_rule);
+    tcase_add_test(tc, brief_unreadable);
     suite_add_tcase(s, tc);
     return s;
 }
