@@ -581,6 +581,19 @@ static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
     }
 }
 
+/* Where an accepted token's signature verdict came from, for the debug line. */
+static const char *served_from(const agw_gate_out_t *out)
+{
+    switch (out->served) {
+    case AGW_GATE_SERVED_FRONT:
+        return " from the verified-token cache";
+    case AGW_GATE_SERVED_HOST:
+        return out->claims ? " from the host's table" : " from the host's table, claims briefed";
+    default:
+        return "";
+    }
+}
+
 /* The token is good: the request goes on with its user, claims and headers. */
 static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
 {
@@ -603,8 +616,7 @@ static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_
     copy_claims(r, c, st);
     gw_count(AGW_COUNT_ACCEPTED);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, AGW_M_TOKEN_ACCEPTED ": token accepted%s (fp=%s, kid=%s, "
-                  "alg=%s, user=%s)", out->served == AGW_GATE_SERVED_FRONT
-                  ? " from the verified-token cache" : "", out->fp,
+                  "alg=%s, user=%s)", served_from(out), out->fp,
                   loggable(r->pool, out->kid && *out->kid ? out->kid : NULL),
                   agw_alg_name(out->alg), loggable(r->pool, r->user));
     return OK;

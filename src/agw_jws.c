@@ -128,9 +128,8 @@ apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char
     *pjws = NULL;
     if ((rv = jws_split(&jws, &dot1, &dot2, p, token, len, 0, err)) != APR_SUCCESS)
         return rv;
-    if (agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, dot1 + 1,
-                          (apr_size_t)(dot2 - dot1 - 1)) != APR_SUCCESS)
-        return agw_err_refuse(err, AGW_R_MALFORMED, "payload is not base64url");
+    jws->payload_b64 = dot1 + 1;
+    jws->payload_b64_len = (apr_size_t)(dot2 - dot1 - 1);
     jws->alg = alg;
     jws->kid = kid;
     *pjws = jws;
@@ -143,6 +142,10 @@ apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err)
         return agw_err_refuse(err, AGW_R_MALFORMED, "token missing");
     if (jws->payload)
         return APR_SUCCESS;
+    if (!jws->payload_raw && jws->payload_b64
+        && agw_b64url_decode(&jws->payload_raw, &jws->payload_raw_len, p, jws->payload_b64,
+                             jws->payload_b64_len) != APR_SUCCESS)
+        return agw_err_refuse(err, AGW_R_MALFORMED, "payload is not base64url");
     return jws_json(&jws->payload, p, jws->payload_raw, jws->payload_raw_len, "payload", err);
 }
 

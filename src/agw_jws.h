@@ -16,6 +16,9 @@ typedef struct agw_jws_t {
                                      * agw_jws_claims parsed it */
     unsigned char *payload_raw;     /* the payload's decoded bytes, not yet parsed */
     apr_size_t payload_raw_len;
+    const char *payload_b64;        /* agw_jws_decode_verified: the payload segment, decoded
+                                     * by agw_jws_claims (payload_raw NULL until then) */
+    apr_size_t payload_b64_len;
     agw_alg_e alg;
     const char *kid;                /* NULL when absent */
     const char *x5t;                /* NULL when absent */
@@ -50,8 +53,8 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
 apr_status_t agw_jws_claims(agw_jws_t *jws, apr_pool_t *p, agw_err_t *err);
 
 /* A token whose exact bytes a process of this host verified before (the host's table found
- * its SHA-256): only the three segments are split and the payload's base64url decoded; the
- * header, checked then, is not parsed again. alg and kid come from that check; typ is left
+ * its SHA-256): only the three segments are split (the payload is decoded by agw_jws_claims,
+ * if anything asks for the claims); the header, checked then, is not parsed again. alg and kid come from that check; typ is left
  * NULL, which is why the table holds only tokens that pass the default typ rule. Reasons are
  * agw_jws_decode_header's. */
 apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char *token,
