@@ -181,7 +181,7 @@ bench-graceful: deps $(MODULE)
 	$(BENCH_MPM_ARG) bash bench/run.sh --graceful
 
 bench-child-memory: deps $(MODULE)
-	$(BENCH_MPM_ARG) bash bench/run.sh --child-memory
+	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --child-memory
 
 # ---- soak: mixed load, rotations, issuer flaps, graceful restarts (not a test) -------------
 SOAK_MINUTES ?= 10

@@ -38,13 +38,14 @@
 # after that), BENCH_ZIPF_TOKENS (2000), BENCH_GRACEFUL_REPEATS (3), BENCH_GRACEFUL_CONNECTIONS
 # (8: the load during a graceful restart; the rest of the 32 children stay free for the
 # scoreboard polls), BENCH_CHILD_MEMORY_SECONDS (20), BENCH_CHILD_MEMORY_CACHES ("1000 10000
-# 100000"), BENCH_CASES (the comparison: only these case ids, plain Apache's always included,
+# 100000"), BENCH_CHILD_MEMORY_SMAPS (a directory: /proc/PID/smaps of every child, idle and loaded, are
+# saved there), BENCH_CASES (the comparison: only these case ids, plain Apache's always included,
 # e.g. "plain-zipf agw-zipf"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
 # case's warm-up req/s x BENCH_SECONDS).
 # BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
 # change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
 # base-rs, base-es, base-flood and base-zipf; the end prints each case of this build against
-# the baseline's (before/after in one run: two separate runs on a shared machine differ more
+# the baseline's (--child-memory: a "baseline" row before each Auth0TokenCache row) (before/after in one run: two separate runs on a shared machine differ more
 # than most changes do).
 set -euo pipefail
 
@@ -116,6 +117,7 @@ GRACEFUL_CONNECTIONS="${BENCH_GRACEFUL_CONNECTIONS:-8}"
 GRACEFUL_TIMEOUT=60
 CM_SECONDS="${BENCH_CHILD_MEMORY_SECONDS:-20}"
 CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
+CM_SMAPS="${BENCH_CHILD_MEMORY_SMAPS:-}"
 DPOP_PROOFS="${BENCH_DPOP_PROOFS:-auto}"
 ONLY_CASES="${BENCH_CASES:-}"
 DPOP_RATE=0            # the DPoP case's req/s in its warm-up (sizes its proof files)
@@ -423,7 +425,7 @@ new_instance() {
     mkdir -p "$dir/run"
     chmod 755 "$dir"
     local dpop_line="# Auth0ClientDPoPKey: none (Bearer tokens)" module="$MODULE"
-    [[ "$name" == base ]] && module="$BASE_MODULE"
+    [[ "$name" == base || "$name" == cm-base-* ]] && module="$BASE_MODULE"
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
     [[ -n "${CLIENT_DPOP[$name]-}" ]] && dpop_line="Auth0ClientDPoPKey file:$dir/dpop-key.pem"
     {
@@ -1305,9 +1307,9 @@ graceful_main() {
 
 # ---- memory per child under prefork --------------------------------------------------------------------
 
-# children_memory NAME: "PRIVATE PSS TOTAL" in KiB: the medians over the instance's children of
-# Private_Clean + Private_Dirty and of Pss (/proc/PID/smaps_rollup), and the Pss of all its
-# processes, parent included.
+# children_memory NAME: "PRIVATE PSS TOTAL N MEAN" in KiB: the medians over the instance's N
+# children of Private_Clean + Private_Dirty and of Pss (/proc/PID/smaps_rollup), the Pss of all
+# its processes, parent included, and the mean of the children's private memory.
 children_memory() {
     local parent
     parent="$(cat "$B/$1/httpd.pid")"
@@ -1336,7 +1338,18 @@ children_memory() {
         }
         sub median { my @s = sort { $a <=> $b } @_; my $n = @s; $n % 2 ? $s[$n/2] : ($s[$n/2-1] + $s[$n/2]) / 2 }
         die "no readable smaps_rollup of the children of $parent\n" unless @priv;
-        printf "%d %d %d %d\n", median(@priv), median(@pss), $total, scalar @priv;' "$parent"
+        my $sum = 0;
+        $sum += $_ for @priv;
+        printf "%d %d %d %d %d\n", median(@priv), median(@pss), $total, scalar @priv, $sum / @priv;' "$parent"
+}
+
+# save_smaps NAME WHEN: with BENCH_CHILD_MEMORY_SMAPS=DIR, copies /proc/PID/smaps of the instance's
+# children to DIR/NAME/WHEN/PID (to attribute their private memory by mapping).
+save_smaps() {
+    local parent pid dir="$CM_SMAPS/$1/$2"
+    parent="$(cat "$B/$1/httpd.pid")"
+    mkdir -p "$dir"
+    for pid in $(pgrep -P "$parent"); do cat "/proc/$pid/smaps" >"$dir/$pid" 2>/dev/null || true; done
 }
 
 # child_memory_one NAME KIND CACHE: starts the instance, sets CM_ROW to "idle(PRIVATE PSS
@@ -1352,6 +1365,7 @@ child_memory_one() {
     wait_children "$name" "$PREFORK_CHILDREN"
     sleep 2
     idle="$(children_memory "$name")"
+    [[ -z "$CM_SMAPS" ]] || save_smaps "$name" idle
     [[ "$(probe "$name" zipf.txt)" == 200 ]] || die "$name does not accept the Zipf tokens (see $(rel "$B/$name/error_log"))"
     read -r h0 m0 _ < <(cache_stats "$name")
     say "$name: the Zipf mix for ${CM_SECONDS}s"
@@ -1360,6 +1374,7 @@ child_memory_one() {
     [[ "$kind" == AGW ]] && CM_SCOPE="$(counters_scope "$name")"
     sleep 1
     loaded="$(children_memory "$name")"
+    [[ -z "$CM_SMAPS" ]] || save_smaps "$name" loaded
     stop_instance_dir "$B/$name"
     if [[ "$h0" == - ]]; then h0=0 m0=0 h1=0 m1=0; fi
     CM_ROW="$idle $loaded $(field requests "$res") $((h1 - h0)) $((m1 - m0))"
@@ -1371,29 +1386,36 @@ child_memory_main() {
     child_memory_one cm-plain PLAIN default
     out+=("$CM_ROW")
     for cache in $CM_CACHES; do
+        if [[ -n "$BASELINE" ]]; then
+            labels+=("baseline, cache $cache")
+            child_memory_one "cm-base-$cache" AGW "$cache"
+            out+=("$CM_ROW")
+        fi
         labels+=("Auth0TokenCache $cache")
         child_memory_one "cm-$cache" AGW "$cache"
         out+=("$CM_ROW")
     done
     printf '\nmemory per child: %s MPM, %d children; medians over the children of Private_Clean +\n' "$MPM" "$PREFORK_CHILDREN"
-    printf 'Private_Dirty ("private") and of Pss (/proc/PID/smaps_rollup), MiB; "all PSS" = Pss of the\n'
-    printf 'parent and every child. idle: 2 s after the start; loaded: 1 s after %ss of the Zipf mix\n' "$CM_SECONDS"
+    printf 'Private_Dirty ("private") and of Pss (/proc/PID/smaps_rollup), MiB; "(mean)": the mean of\n'
+    printf 'the children'"'"'s private memory (a few children that fetched keys weigh in it); "all PSS" = Pss\n'
+    printf 'of the parent and every child. idle: 2 s after the start; loaded: 1 s after %ss of the Zipf mix\n' "$CM_SECONDS"
     printf '(wrk %d thread, %d connections):\n%s.\n\n' "$THREADS" "$CONNECTIONS" "$(zipf_info)"
     local i
     for ((i = 0; i < ${#out[@]}; i++)); do printf '%s|%s\n' "${labels[$i]}" "${out[$i]}"; done | perl -e '
         use strict; use warnings;
-        my $fmt = "%-24s %8s %8s %8s %8s %8s %8s %9s %7s\n";
-        printf $fmt, "", "idle", "", "", "loaded", "", "", "", "cache";
-        printf $fmt, "instance", "private", "PSS", "all PSS", "private", "PSS", "all PSS", "requests", "hits";
-        printf $fmt, "-" x 24, ("-" x 8) x 6, "-" x 9, "-" x 7;
+        my $fmt = "%-24s %8s %8s %8s %8s %8s %8s %8s %9s %7s\n";
+        printf $fmt, "", "idle", "", "", "loaded", "", "", "", "", "cache";
+        printf $fmt, "instance", "private", "PSS", "all PSS", "private", "(mean)", "PSS", "all PSS", "requests", "hits";
+        printf $fmt, "-" x 24, ("-" x 8) x 7, "-" x 9, "-" x 7;
         while (<STDIN>) {
             chomp;
             my ($label, $v) = split /\|/;
-            my @v = split / /, $v;   # idle: priv pss total n, loaded: priv pss total n, requests hits misses
-            my $mib = sub { sprintf "%.1f", $_[0] / 1024 };
-            my ($h, $m) = @v[9, 10];
-            printf $fmt, $label, $mib->($v[0]), $mib->($v[1]), $mib->($v[2]), $mib->($v[4]), $mib->($v[5]),
-                $mib->($v[6]), $v[8], ($h + $m) ? sprintf("%.0f%%", 100 * $h / ($h + $m)) : "-";
+            # idle: priv pss total n mean, loaded: priv pss total n mean, requests hits misses
+            my @v = split / /, $v;
+            my $mib = sub { sprintf "%.2f", $_[0] / 1024 };
+            my ($h, $m) = @v[11, 12];
+            printf $fmt, $label, $mib->($v[0]), $mib->($v[1]), $mib->($v[2]), $mib->($v[5]), $mib->($v[9]),
+                $mib->($v[6]), $mib->($v[7]), $v[10], ($h + $m) ? sprintf("%.0f%%", 100 * $h / ($h + $m)) : "-";
         }'
     printf '\ncache hits = host-wide hits / (hits + misses) during the load. %s\n' "$CM_SCOPE"
     printf 'module: %s\n' "$(module_version)"

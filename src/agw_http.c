@@ -1,5 +1,8 @@
 /* A small HTTP client over libcurl for the key and token endpoints: TLS verified, timeouts, size cap. */
 #include <dlfcn.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +254,18 @@ static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t 
     }
 }
 
+/* A transfer makes and frees about 1.5 MiB (OpenSSL parses the whole CA bundle into objects
+ * for each handle). glibc keeps the freed pages in the arena of the thread that fetched,
+ * written and so private to the process for good: a prefork child would carry them from its
+ * first key refresh or token fetch on. malloc_trim hands the whole free pages of every arena
+ * back (only free memory; no malloc setting changes), once per transfer, which is rare. */
+static void give_back_freed(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
                             const char *post, apr_size_t post_len, const char *auth_header,
                             const char *extra_header, const agw_http_opts_t *opts,
@@ -311,6 +326,7 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
 
 leave:
     release_transfer(curl, headers, &body);
+    give_back_freed();
     return rv;
 }
 

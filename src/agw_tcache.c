@@ -39,25 +39,9 @@ typedef struct shard_t {
 
 struct agw_tcache_t {
     shard_t shards[AGW_TCACHE_SHARDS];
+    void *map;                          /* every shard's slots, buckets and seen tags */
+    apr_size_t map_len;
 };
-
-/* Zeroed memory whose pages cost nothing until first written: an anonymous mapping (calloc
- * may clear recycled heap memory page by page). */
-static void *zalloc(apr_size_t n, apr_size_t size)
-{
-    void *m;
-
-    if (n == 0 || size > (apr_size_t)-1 / n)
-        return NULL;
-    m = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return m == MAP_FAILED ? NULL : m;
-}
-
-static void zfree(void *m, apr_size_t n, apr_size_t size)
-{
-    if (m)
-        munmap(m, n * size);
-}
 
 static apr_status_t release_all(void *data)
 {
@@ -70,14 +54,45 @@ static apr_status_t release_all(void *data)
         for (i = 0; sh->slots && i < sh->fresh; i++)
             if (sh->slots[i].used)
                 json_decref(sh->slots[i].claims);
-        zfree(sh->slots, sh->max, sizeof(entry_t));
-        zfree(sh->buckets, sh->nbuckets, sizeof(entry_t *));
-        zfree(sh->seen, sh->nseen, sizeof(apr_uint64_t));
         sh->slots = NULL;
         sh->buckets = NULL;
         sh->seen = NULL;
     }
+    if (tc->map)
+        munmap(tc->map, tc->map_len);
+    tc->map = NULL;
     return APR_SUCCESS;
+}
+
+/* All the shards' arrays in one zeroed anonymous mapping, each kind packed across the shards
+ * (all slots, then all buckets, then all seen tags): pages cost nothing until first written
+ * (calloc may clear recycled heap memory page by page), and a small cache fills a few pages,
+ * not three per shard (a prefork child's 128 entries: 10 pages instead of 48). */
+static int map_arrays(agw_tcache_t *tc, unsigned int per)
+{
+    apr_size_t nslots = (apr_size_t)per * AGW_TCACHE_SHARDS;
+    apr_size_t nb = tc->shards[0].nbuckets, ns = tc->shards[0].nseen;
+    apr_size_t bucket_at, seen_at;
+    unsigned char *m;
+    int s;
+
+    if (nslots / AGW_TCACHE_SHARDS != per || nslots > ((apr_size_t)-1 / 4) / sizeof(entry_t))
+        return 0;
+    bucket_at = nslots * sizeof(entry_t);
+    seen_at = bucket_at + nb * AGW_TCACHE_SHARDS * sizeof(entry_t *);
+    tc->map_len = seen_at + ns * AGW_TCACHE_SHARDS * sizeof(apr_uint64_t);
+    m = mmap(NULL, tc->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return 0;
+    tc->map = m;
+    for (s = 0; s < AGW_TCACHE_SHARDS; s++) {
+        shard_t *sh = &tc->shards[s];
+        sh->slots = (entry_t *)(void *)(m + (apr_size_t)s * per * sizeof(entry_t));
+        sh->buckets = (entry_t **)(void *)(m + bucket_at + s * nb * sizeof(entry_t *));
+        sh->seen = ns ? (apr_uint64_t *)(void *)(m + seen_at + s * ns * sizeof(apr_uint64_t))
+                      : NULL;
+    }
+    return 1;
 }
 
 agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes,
@@ -100,21 +115,16 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
         sh->max_bytes = max_bytes / AGW_TCACHE_SHARDS;
         for (sh->nbuckets = 8; sh->nbuckets < per * 2; sh->nbuckets <<= 1)
             ;
-        /* untouched zero pages: a process pays in memory only for the slots it fills, not
-         * for the size it is allowed (prefork: many processes, each with its own cache) */
-        sh->slots = zalloc(per, sizeof(entry_t));
-        sh->buckets = zalloc(sh->nbuckets, sizeof(entry_t *));
         if (flags & AGW_TCACHE_ADMIT_SECOND) {
             /* about half a slot per entry: a token is admitted when it comes back before
              * roughly that many other first sightings (a few seconds even under a flood) */
             for (sh->nseen = 8; sh->nseen * 2 < per; sh->nseen <<= 1)
                 ;
-            sh->seen = zalloc(sh->nseen, sizeof(apr_uint64_t));
         }
-        if (!sh->slots || !sh->buckets || (sh->nseen && !sh->seen))
-            return NULL;
     }
-    return tc;
+    /* untouched zero pages: a process pays in memory only for the slots it fills, not
+     * for the size it is allowed (prefork: many processes, each with its own cache) */
+    return map_arrays(tc, per) ? tc : NULL;
 }
 
 static shard_t *shard_of(agw_tcache_t *tc, const unsigned char *digest)

@@ -1,4 +1,5 @@
 /* Unit tests of the verified-token cache (src/agw_tcache.c): hits, misses, bounds, eviction, threads. */
+#include <stdio.h>
 #include <string.h>
 #include <apr_thread_proc.h>
 
@@ -182,6 +183,68 @@ static void *APR_THREAD_FUNC hammer(apr_thread_t *t, void *data)
     return NULL;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* KiB resident in the process's anonymous mappings other than the heap and stacks (where the
+ * cache's arrays live; claims and pools come from the heap). -1 where /proc is not there, and
+ * under ASan (its shadow memory is anonymous too). */
+static long anon_rss_kib(void)
+{
+#ifdef UNDER_ASAN
+    FILE *f = NULL;
+#else
+    FILE *f = fopen("/proc/self/smaps", "r");
+#endif
+    char line[512];
+    long sum = 0, kib;
+    int anon = 0;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        char path[256] = "";
+        /* a mapping's line starts with its address (lower-case hex); field lines with a name */
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+            sscanf(line, "%*s %*s %*s %*s %*s %255s", path);
+            anon = path[0] == '\0';
+        }
+        else if (sscanf(line, "Rss: %ld kB", &kib) == 1 && anon)
+            sum += kib;
+    }
+    fclose(f);
+    return sum;
+}
+
+/* A prefork child's front cache: 128 entries in 16 shards of 8. Filled, its arrays take a few
+ * pages, not one page per shard and kind (48 pages, 192 KiB, when each was a mapping). */
+START_TEST(small_cache_fills_few_pages)
+{
+    agw_tcache_t *tc;
+    agw_tcache_stats_t st;
+    long before, after;
+    unsigned int i;
+
+    if ((before = anon_rss_kib()) < 0)
+        return;
+    tc = agw_tcache_create(agw_test_pool, 128, 128 * 1536, AGW_TCACHE_ADMIT_SECOND);
+    ck_assert_ptr_nonnull(tc);
+    for (i = 0; i < 512; i++) {         /* each twice in a row: admitted on its second put */
+        put_distinct(tc, i, 1, 900);
+        put_distinct(tc, i, 1, 900);
+    }
+    agw_tcache_stats(tc, &st);
+    ck_assert_uint_ge(st.entries, 96);
+    after = anon_rss_kib();
+    ck_assert_int_lt(after - before, 128);
+}
+END_TEST
+
 START_TEST(threads_share_it_safely)
 {
     apr_thread_t *t[4];
@@ -213,6 +276,7 @@ Suite *agw_suite_cache(void)
     tcase_add_test(tc, bounded_by_entries_and_bytes);
     tcase_add_test(tc, admits_on_second_sighting);
     tcase_add_test(tc, threads_share_it_safely);
+    tcase_add_test(tc, small_cache_fills_few_pages);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
