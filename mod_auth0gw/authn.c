@@ -41,6 +41,10 @@ static __thread request_rec *keys_for;
 /* The token check's state in this process (caches, keys, proof keys), made in child_init. */
 static agw_gate_t gate;
 #define FRONT_PER_THREAD 128     /* front-cache entries per worker thread beside the host's table */
+/* a process of one thread (a prefork child) keeps fewer: its claims objects (about 2.6 KiB
+ * each) are private memory times the number of children, and a token its front misses is
+ * served from the table's brief, usually without a parse */
+#define FRONT_SINGLE_THREAD 32
 
 agw_req_t *gw_req_get(request_rec *r)
 {
@@ -888,9 +892,11 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
         ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
         /* with the host's table behind it, a process keeps only a small front of its own:
          * a prefork child does not hold a copy of the host's tokens */
+        apr_int64_t cap = threads > 1 ? (apr_int64_t)FRONT_PER_THREAD * threads
+                                       : FRONT_SINGLE_THREAD;
         gate.front_capped = 0;
-        if (gw_hostcache() && front > FRONT_PER_THREAD * (threads > 1 ? threads : 1)) {
-            front = FRONT_PER_THREAD * (threads > 1 ? threads : 1);
+        if (gw_hostcache() && front > cap) {
+            front = cap;
             gate.front_capped = 1;
         }
         gate.front = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
