@@ -1,4 +1,4 @@
-/* A process's life with mod_auth0gw: libcurl kept loaded across restarts; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
+/* A process's life with mod_auth0gw: libcurl kept loaded across restarts and set up before the children fork; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
 #include <apr_thread_proc.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
@@ -32,7 +32,8 @@ static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)
         apr_thread_mutex_lock(refresher_mutex);
     }
     apr_thread_mutex_unlock(refresher_mutex);
-    apr_thread_exit(t, APR_SUCCESS);
+    /* a return, not apr_thread_exit: pthread_exit unwinds the stack with libgcc_s, which the
+     * dynamic linker maps into every exiting child (its thread's pool goes with pchild) */
     return NULL;
 }
 
@@ -87,5 +88,9 @@ int gw_lifecycle_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, NULL, AGW_M_NO_PIN
                      ": libcurl could not be kept loaded across restarts; a restart maps it "
                      "again");
+    /* libcurl and OpenSSL set up once, here, before the children fork: each child then
+     * inherits them instead of setting them up at its start (its own call in child_init is
+     * then a no-op, and tries again if this one failed) */
+    (void)agw_http_init();
     return OK;
 }

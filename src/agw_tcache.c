@@ -22,6 +22,9 @@ typedef struct entry_t {
     int used;
 } entry_t;
 
+/* the arrays of a shard follow one another in one mapping: each keeps 8-byte alignment */
+_Static_assert(sizeof(entry_t) % sizeof(apr_uint64_t) == 0, "entry_t keeps the arrays aligned");
+
 typedef struct shard_t {
     apr_thread_mutex_t *mutex;
     entry_t *slots;
@@ -39,24 +42,19 @@ typedef struct shard_t {
 
 struct agw_tcache_t {
     shard_t shards[AGW_TCACHE_SHARDS];
+    void *map;                          /* every shard's arrays, one mapping */
+    apr_size_t map_bytes;
 };
 
-/* Zeroed memory whose pages cost nothing until first written: an anonymous mapping (calloc
- * may clear recycled heap memory page by page). */
-static void *zalloc(apr_size_t n, apr_size_t size)
+/* Zeroed memory whose pages cost nothing until first written: one anonymous mapping for the
+ * arrays of all shards (calloc may clear recycled heap memory page by page; a mapping per array
+ * cost a process 48 mmap calls at start and 48 munmap calls at exit per cache, in a child that
+ * prefork starts and ends at every graceful restart). */
+static void *zalloc(apr_size_t bytes)
 {
-    void *m;
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-    if (n == 0 || size > (apr_size_t)-1 / n)
-        return NULL;
-    m = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return m == MAP_FAILED ? NULL : m;
-}
-
-static void zfree(void *m, apr_size_t n, apr_size_t size)
-{
-    if (m)
-        munmap(m, n * size);
 }
 
 static apr_status_t release_all(void *data)
@@ -70,21 +68,35 @@ static apr_status_t release_all(void *data)
         for (i = 0; sh->slots && i < sh->fresh; i++)
             if (sh->slots[i].used)
                 json_decref(sh->slots[i].claims);
-        zfree(sh->slots, sh->max, sizeof(entry_t));
-        zfree(sh->buckets, sh->nbuckets, sizeof(entry_t *));
-        zfree(sh->seen, sh->nseen, sizeof(apr_uint64_t));
         sh->slots = NULL;
         sh->buckets = NULL;
         sh->seen = NULL;
     }
+    if (tc->map)
+        munmap(tc->map, tc->map_bytes);
+    tc->map = NULL;
     return APR_SUCCESS;
+}
+
+/* The bytes of one shard's arrays (each a multiple of 8 bytes, so every array that follows
+ * is aligned), or 0 on overflow. */
+static apr_size_t shard_bytes(unsigned int per, unsigned int nbuckets, unsigned int nseen)
+{
+    apr_size_t max = (apr_size_t)-1 / AGW_TCACHE_SHARDS / 4;
+
+    if (per > max / sizeof(entry_t) || nbuckets > max / sizeof(entry_t *))
+        return 0;
+    return (apr_size_t)per * sizeof(entry_t) + (apr_size_t)nbuckets * sizeof(entry_t *)
+           + (apr_size_t)nseen * sizeof(apr_uint64_t);
 }
 
 agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_size_t max_bytes,
                                 unsigned int flags)
 {
     agw_tcache_t *tc;
-    unsigned int per;
+    unsigned int per, nbuckets, nseen = 0;
+    apr_size_t each;
+    char *at;
     int s;
 
     if (max_entries == 0)
@@ -92,27 +104,34 @@ agw_tcache_t *agw_tcache_create(apr_pool_t *p, unsigned int max_entries, apr_siz
     tc = apr_pcalloc(p, sizeof(*tc));
     apr_pool_cleanup_register(p, tc, release_all, apr_pool_cleanup_null);
     per = (max_entries + AGW_TCACHE_SHARDS - 1) / AGW_TCACHE_SHARDS;
+    for (nbuckets = 8; nbuckets < per * 2; nbuckets <<= 1)
+        ;
+    /* about half a slot per entry: a token is admitted when it comes back before roughly that
+     * many other first sightings (a few seconds even under a flood) */
+    if (flags & AGW_TCACHE_ADMIT_SECOND)
+        for (nseen = 8; nseen * 2 < per; nseen <<= 1)
+            ;
+    /* untouched zero pages: a process pays in memory only for the slots it fills, not for the
+     * size it is allowed (prefork: many processes, each with its own cache) */
+    if ((each = shard_bytes(per, nbuckets, nseen)) == 0
+        || !(tc->map = zalloc(each * AGW_TCACHE_SHARDS)))
+        return NULL;
+    tc->map_bytes = each * AGW_TCACHE_SHARDS;
+    at = tc->map;
     for (s = 0; s < AGW_TCACHE_SHARDS; s++) {
         shard_t *sh = &tc->shards[s];
         if (apr_thread_mutex_create(&sh->mutex, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
             return NULL;
         sh->max = per;
         sh->max_bytes = max_bytes / AGW_TCACHE_SHARDS;
-        for (sh->nbuckets = 8; sh->nbuckets < per * 2; sh->nbuckets <<= 1)
-            ;
-        /* untouched zero pages: a process pays in memory only for the slots it fills, not
-         * for the size it is allowed (prefork: many processes, each with its own cache) */
-        sh->slots = zalloc(per, sizeof(entry_t));
-        sh->buckets = zalloc(sh->nbuckets, sizeof(entry_t *));
-        if (flags & AGW_TCACHE_ADMIT_SECOND) {
-            /* about half a slot per entry: a token is admitted when it comes back before
-             * roughly that many other first sightings (a few seconds even under a flood) */
-            for (sh->nseen = 8; sh->nseen * 2 < per; sh->nseen <<= 1)
-                ;
-            sh->seen = zalloc(sh->nseen, sizeof(apr_uint64_t));
-        }
-        if (!sh->slots || !sh->buckets || (sh->nseen && !sh->seen))
-            return NULL;
+        sh->nbuckets = nbuckets;
+        sh->nseen = nseen;
+        sh->slots = (entry_t *)at;
+        at += (apr_size_t)per * sizeof(entry_t);
+        sh->buckets = (entry_t **)at;
+        at += (apr_size_t)nbuckets * sizeof(entry_t *);
+        sh->seen = nseen ? (apr_uint64_t *)at : NULL;
+        at += (apr_size_t)nseen * sizeof(apr_uint64_t);
     }
     return tc;
 }
