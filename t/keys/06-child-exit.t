@@ -41,11 +41,12 @@ KeepAlive Off
 </Location>
 EOF
 
-my $ppid = do {
-    open my $pf, '<', "$host->{root}/logs/httpd.pid" or die "httpd.pid: $!";
+sub pid_file {
+    open my $pf, '<', "$host->{root}/logs/httpd.pid" or return;
     my $p = <$pf>;
-    $p =~ /^(\d+)/ ? $1 : die "httpd.pid: no pid";
-};
+    return $p && $p =~ /^(\d+)/ ? $1 : undef;
+}
+my $ppid = wait_until(10, 0.05, \&pid_file) or die "httpd.pid: no pid";
 sub children { return grep { /^\d+$/ } split /\s+/, `pgrep -P $ppid` }
 sub status_of { return http_get("$host->{url}/gate/$_[1]", Authorization => "Bearer $_[0]")->{status} }
 
