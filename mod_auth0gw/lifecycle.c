@@ -22,7 +22,7 @@ APLOG_USE_MODULE(auth0gw);
  * transfer is cancelled. A join cost an exiting child one wake-up of that thread: on a
  * loaded host, a wait in the run queue of up to tens of ms per child. */
 static pthread_mutex_t refresher_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t refresher_wake;       /* to the thread: stop (CLOCK_MONOTONIC) */
+static pthread_cond_t refresher_wake;       /* its tick's timer (CLOCK_MONOTONIC) */
 static pthread_cond_t refresher_idle = PTHREAD_COND_INITIALIZER;  /* from it: tick over */
 static int refresher_started;
 static int refresher_stopping;
@@ -58,8 +58,9 @@ static apr_status_t stop_refresher(void *data)
     if (!refresher_started)
         return APR_SUCCESS;
     pthread_mutex_lock(&refresher_mutex);
+    /* not woken: an idle refresher sees the flag at its next tick, or ends with the process
+     * (a wake-up would only add a task for the scheduler while 32 children end at once) */
     refresher_stopping = 1;
-    pthread_cond_signal(&refresher_wake);
     if (refresher_ticking) {
         /* the tick's fetch ends at once (cancelled) instead of at its timeout */
         agw_http_cancel_all(1);
