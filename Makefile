@@ -178,7 +178,7 @@ bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory
 
 bench-graceful: deps $(MODULE)
-	$(BENCH_MPM_ARG) bash bench/run.sh --graceful
+	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --graceful
 
 bench-child-memory: deps $(MODULE)
 	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --child-memory

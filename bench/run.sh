@@ -44,8 +44,10 @@
 # case's warm-up req/s x BENCH_SECONDS).
 # BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
 # change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
-# base-rs, base-es, base-flood and base-zipf; the end prints each case of this build against
-# the baseline's (--child-memory: a "baseline" row before each Auth0TokenCache row) (before/after in one run: two separate runs on a shared machine differ more
+# base-rs, base-es, base-flood and base-zipf (with --graceful: a third row, "baseline", restarted
+# in the same rounds; with --child-memory: a "baseline" row before each Auth0TokenCache row); the
+# end prints each case of this build against the baseline's (before/after in one run: two
+# separate runs on a shared machine differ more
 # than most changes do).
 set -euo pipefail
 
@@ -1258,18 +1260,19 @@ graceful_report() {
 }
 
 graceful_main() {
-    local rep name load line
+    local rep name load line names=(plain agw)
     local -A rows
     STATUS_PAGE=1
-    start_instances plain agw
-    for name in plain agw; do
+    [[ -n "$BASELINE" ]] && names+=(base)
+    start_instances "${names[@]}"
+    for name in "${names[@]}"; do
         wait_children "$name" "$PREFORK_CHILDREN"
         [[ "$(probe "$name" same.txt)" == 200 ]] || die "$name does not accept the token (see $(rel "$B/$name/error_log"))"
     done
     # Interleaved, so that a burst of other work on the machine does not land on one of them only.
     for ((rep = 1; rep <= GRACEFUL_REPEATS; rep++)); do
         for load in 0 "$GRACEFUL_CONNECTIONS"; do
-            for name in plain agw; do
+            for name in "${names[@]}"; do
                 graceful_under_load "$name" "$load"
                 line=$GRACEFUL_LINE
                 say "graceful $rep of $GRACEFUL_REPEATS, $name, $load connections: first new child, all forked," \
@@ -1296,9 +1299,9 @@ graceful_main() {
     printf 'a second (prefork.c). A median over few repetitions can land on such a restart.\n\n'
     printf '%-26s %-20s %7s %7s %6s  %s\n' "" "all serving, each" median forked first late
     for load in 0 "$GRACEFUL_CONNECTIONS"; do
-        for name in plain agw; do
+        for name in "${names[@]}"; do
             printf '%s' "${rows[$name.$load]}" | graceful_report \
-                "$([[ "$name" == plain ]] && echo "plain Apache" || echo "mod_auth0gw"), $([[ "$load" == 0 ]] && echo idle || echo "under load")" \
+                "$(case "$name" in plain) echo "plain Apache" ;; agw) echo "mod_auth0gw" ;; base) echo "baseline" ;; esac), $([[ "$load" == 0 ]] && echo idle || echo "under load")" \
                 "$load"
         done
     done

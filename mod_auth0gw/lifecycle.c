@@ -1,7 +1,8 @@
-/* A process's life with mod_auth0gw: libcurl kept loaded across restarts; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
-#include <apr_thread_proc.h>
-#include <apr_thread_mutex.h>
-#include <apr_thread_cond.h>
+/* A process's life with mod_auth0gw: libcurl kept loaded across restarts and set up before the children fork; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <apr_errno.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
@@ -9,66 +10,109 @@
 #include "mod_auth0gw.h"
 #include "messages.h"
 #include "agw_http.h"
+#include "agw_crypt.h"
 
 APLOG_USE_MODULE(auth0gw);
 
-/* The refresher: ticks once a second and is woken at once to stop, so that a child exits
- * (graceful restart, MaxConnectionsPerChild) without waiting for it. */
-static apr_thread_mutex_t *refresher_mutex;
-static apr_thread_cond_t *refresher_wake;
-static apr_thread_t *refresher;
+/* The refresher: ticks once a second. Its mutex and conditions are static and never
+ * destroyed, so that a child that ends (graceful restart, MaxConnectionsPerChild) does not
+ * wait for an idle refresher: that thread may still wake on them while pchild goes, sees
+ * refresher_stopping and returns, touching nothing of pchild; the process's exit ends it
+ * otherwise. Only a tick in flight (it uses the key store, in pchild) is waited for, and its
+ * transfer is cancelled. A join cost an exiting child one wake-up of that thread: on a
+ * loaded host, a wait in the run queue of up to tens of ms per child. */
+static pthread_mutex_t refresher_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t refresher_wake;       /* its tick's timer (CLOCK_MONOTONIC) */
+static pthread_cond_t refresher_idle = PTHREAD_COND_INITIALIZER;  /* from it: tick over */
+static int refresher_started;
 static int refresher_stopping;
+static int refresher_ticking;
 static void (*refresher_tick)(void);
 
-static void *APR_THREAD_FUNC refresh_loop(apr_thread_t *t, void *data)
+static void *refresh_loop(void *data)
 {
-    apr_thread_mutex_lock(refresher_mutex);
+    struct timespec until;
+
+    pthread_mutex_lock(&refresher_mutex);
     while (!refresher_stopping) {
-        apr_thread_cond_timedwait(refresher_wake, refresher_mutex, apr_time_from_sec(1));
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&refresher_wake, &refresher_mutex, &until);
         if (refresher_stopping)
             break;
-        apr_thread_mutex_unlock(refresher_mutex);
+        refresher_ticking = 1;
+        pthread_mutex_unlock(&refresher_mutex);
         refresher_tick();       /* never under the mutex: a refresh may take seconds */
-        apr_thread_mutex_lock(refresher_mutex);
+        pthread_mutex_lock(&refresher_mutex);
+        refresher_ticking = 0;
+        pthread_cond_broadcast(&refresher_idle);
     }
-    apr_thread_mutex_unlock(refresher_mutex);
-    apr_thread_exit(t, APR_SUCCESS);
+    pthread_mutex_unlock(&refresher_mutex);
+    /* a return, not pthread_exit: that one unwinds the stack with libgcc_s, which the
+     * dynamic linker would map into every exiting child */
     return NULL;
 }
 
 static apr_status_t stop_refresher(void *data)
 {
-    apr_status_t trv;
-
-    if (!refresher)
+    if (!refresher_started)
         return APR_SUCCESS;
-    apr_thread_mutex_lock(refresher_mutex);
+    pthread_mutex_lock(&refresher_mutex);
+    /* not woken: an idle refresher sees the flag at its next tick, or ends with the process
+     * (a wake-up would only add a task for the scheduler while 32 children end at once) */
     refresher_stopping = 1;
-    apr_thread_cond_signal(refresher_wake);
-    apr_thread_mutex_unlock(refresher_mutex);
-    apr_thread_join(&trv, refresher);
-    refresher = NULL;
+    if (refresher_ticking) {
+        /* the tick's fetch ends at once (cancelled) instead of at its timeout */
+        agw_http_cancel_all(1);
+        while (refresher_ticking)
+            pthread_cond_wait(&refresher_idle, &refresher_mutex);
+    }
+    pthread_mutex_unlock(&refresher_mutex);
+    refresher_started = 0;
     return APR_SUCCESS;
+}
+
+/* Starts the detached thread with every signal blocked: signals for the child (graceful stop,
+ * SIGTERM) go to the thread that serves. */
+static int start_thread(void)
+{
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    pthread_t t;
+    sigset_t all, old;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&ca)) != 0)
+        return rc;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&refresher_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0 || (rc = pthread_attr_init(&ta)) != 0)
+        return rc;
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&t, &ta, refresh_loop, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&ta);
+    return rc;
 }
 
 void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
 {
-    apr_status_t rv;
+    int rc;
 
     refresher_tick = tick;
     refresher_stopping = 0;
-    if ((rv = apr_thread_mutex_create(&refresher_mutex, APR_THREAD_MUTEX_DEFAULT, pchild))
-            != APR_SUCCESS
-        || (rv = apr_thread_cond_create(&refresher_wake, pchild)) != APR_SUCCESS
-        || (rv = apr_thread_create(&refresher, NULL, refresh_loop, NULL, pchild))
-            != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+    refresher_ticking = 0;
+    if ((rc = start_thread()) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, APR_FROM_OS_ERROR(rc), s,
                      AGW_M_NO_REFRESHER ": cannot start the JWKS refresh thread; keys will "
                      "refresh only on unknown kid");
-        refresher = NULL;
         return;
     }
-    /* before pchild's subpools go: the thread's own pool is one of them */
+    refresher_started = 1;
+    /* before pchild's cleanups free the key store a tick in flight uses */
     apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
 }
 
@@ -87,5 +131,10 @@ int gw_lifecycle_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, NULL, AGW_M_NO_PIN
                      ": libcurl could not be kept loaded across restarts; a restart maps it "
                      "again");
+    /* libcurl and OpenSSL set up once, here, before the children fork: each child then
+     * inherits them instead of setting them up at its start (its own call in child_init is
+     * then a no-op, and tries again if this one failed) */
+    agw_crypt_init_no_atexit();
+    (void)agw_http_init();
     return OK;
 }

@@ -125,6 +125,11 @@ static const EVP_MD *md_get(md_e md)
     return md_cache[md];
 }
 
+void agw_crypt_init_no_atexit(void)
+{
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 void agw_crypt_release(void)
 {
     static const pthread_once_t once_init = PTHREAD_ONCE_INIT;

@@ -104,6 +104,12 @@ char *agw_crypt_fingerprint(apr_pool_t *p, const void *data, apr_size_t len);
  * cleared, before the module is unloaded: what a static held would otherwise be lost). */
 void agw_crypt_release(void);
 
+/* For a server: OpenSSL set up without its exit handler (OPENSSL_INIT_NO_ATEXIT), so that
+ * a process that ends (every child at a graceful restart) does not spend its last
+ * milliseconds freeing OpenSSL's tables one by one: the kernel takes them back. Effective
+ * only as the process's first use of OpenSSL (else a no-op). */
+void agw_crypt_init_no_atexit(void);
+
 /* Tests only: the next n calls of agw_crypt_sha256 fail as if libcrypto had (0: none). */
 void agw_crypt_test_fail_sha256(unsigned int n);
 

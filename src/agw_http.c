@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <apr_atomic.h>
 #include <apr_base64.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
@@ -26,6 +27,7 @@
 #define AGW_USER_AGENT       "mod_auth0gw"
 
 static int http_initialized;
+static volatile apr_uint32_t http_cancelled;    /* agw_http_cancel_all: no transfer goes on */
 
 apr_status_t agw_http_init(void)
 {
@@ -49,6 +51,18 @@ apr_status_t agw_http_pin(void)
     if (!dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
         return APR_EGENERAL;
     return APR_SUCCESS;
+}
+
+void agw_http_cancel_all(int cancel)
+{
+    apr_atomic_set32(&http_cancelled, cancel ? 1 : 0);
+}
+
+/* libcurl calls it at least once a second during a transfer, connect and TLS included. */
+static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    return apr_atomic_read32(&http_cancelled) != 0;
 }
 
 /* Clears memory that held a secret; volatile so the compiler keeps the stores. */
@@ -154,6 +168,7 @@ static const char *curl_reason(CURLcode rc)
 {
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:      return "timeout";
+    case CURLE_ABORTED_BY_CALLBACK:     return "cancelled: the process is ending";
     case CURLE_COULDNT_RESOLVE_HOST:    return "DNS lookup failed";
     case CURLE_COULDNT_RESOLVE_PROXY:   return "proxy DNS lookup failed";
     case CURLE_COULDNT_CONNECT:         return "connect failed";
@@ -215,6 +230,8 @@ static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
     curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 }
 
 /* Accept, and for a POST the form's type (no Expect: token endpoints never send 100

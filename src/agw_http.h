@@ -31,6 +31,11 @@ apr_status_t agw_http_init(void);
  * (measured: 3 times plain Apache's time to the first new child under prefork). */
 apr_status_t agw_http_pin(void);
 
+/* With cancel 1: ends every transfer of this process, those in flight (within about a second:
+ * libcurl's progress calls) and those to come, with an error: for a process that is ending,
+ * whose threads should not wait for a network timeout. 0 allows transfers again (tests). */
+void agw_http_cancel_all(int cancel);
+
 /* GET url. Transport errors (DNS, connect, TLS, timeout, too large) return APR_EGENERAL with
  * err->reason naming the failure; an HTTP error status is APR_SUCCESS with resp->status set. */
 apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,

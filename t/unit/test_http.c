@@ -378,6 +378,53 @@ START_TEST(timeout)
 }
 END_TEST
 
+static void *cancel_later(void *data)
+{
+    usleep(200000);
+    agw_http_cancel_all(1);
+    return NULL;
+}
+
+/* A child that ends cancels the fetch of its key refresher: the fetch ends within about a
+ * second (libcurl's progress calls), not at its timeout nor when the server gives up (2 s). */
+START_TEST(cancel_ends_transfer_in_flight)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_time_t t0 = apr_time_now();
+    pthread_t t;
+    apr_status_t rv;
+
+    o.timeout_ms = 10000;
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_later, NULL), 0);
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/slow"), &o, &err);
+    pthread_join(t, NULL);
+    agw_http_cancel_all(0);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "cancelled: the process is ending");
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(1900));
+    /* lifted: transfers work again */
+    resp = NULL;
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+}
+END_TEST
+
+START_TEST(cancel_before_start)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_status_t rv;
+
+    agw_http_cancel_all(1);
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err);
+    agw_http_cancel_all(0);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "cancelled: the process is ending");
+}
+END_TEST
+
 START_TEST(connect_refused)
 {
     agw_http_opts_t o = http_opts();
@@ -718,6 +765,8 @@ Suite *agw_suite_http(void)
     tcase_add_test(tc, size_cap_default);
     tcase_add_test(tc, timeout);
     tcase_add_test(tc, connect_refused);
+    tcase_add_test(tc, cancel_ends_transfer_in_flight);
+    tcase_add_test(tc, cancel_before_start);
     tcase_add_test(tc, scheme_policy);
     tcase_add_test(tc, env_proxy_skipped_for_loopback);
     tcase_add_test(tc, post_form_encoding);
