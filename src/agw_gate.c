@@ -19,6 +19,7 @@ typedef struct ctx_t {
     apr_int64_t now;
     apr_pool_t *p;
     unsigned char digest[32];
+    agw_keysrc_t *src;          /* the policy's key source, once from_front found it usable */
 } ctx_t;
 
 /* The JWKS a token is checked against, held until the call's pool is cleared. */
@@ -306,6 +307,7 @@ static int from_front(ctx_t *x, agw_alg_set_t algs)
         version = k.ref->version;
         held = 1;
     }
+    x->src = src;
     if (!agw_tcache_get(x->g->front, x->digest, agw_keysrc_id(src), x->now, pol->leeway,
                         x->p, &hit))
         return negative_hit(x, agw_keysrc_id(src), version);
@@ -432,10 +434,23 @@ static int check_signature(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws
 /* An accepted token, for the host's table (tokens of HMAC secrets stay in the process: their
  * key is no key set's) and the front cache (only tokens that pass the default typ rule, of
  * a location with one issuer: every location that reads the cache is such). */
+/* The brief of an accepted token's claims, made only when the host's table stores it. */
+typedef struct brief_baton_t {
+    const json_t *claims;
+    apr_pool_t *p;
+} brief_baton_t;
+
+static int make_brief(agw_jwt_brief_t *out, void *baton)
+{
+    brief_baton_t *b = baton;
+
+    return agw_jwt_brief_make(out, b->claims, b->p);
+}
+
 static void remember(ctx_t *x, const verdict_t *v, const agw_jws_t *jws)
 {
     agw_err_t typ_err = { NULL, NULL, AGW_R_NONE };
-    agw_jwt_brief_t brief;
+    brief_baton_t bb = { jws->payload, x->p };
     apr_int64_t exp;
 
     if (agw_jwt_time(&exp, json_object_get(jws->payload, "exp")) != APR_SUCCESS)
@@ -445,8 +460,7 @@ static void remember(ctx_t *x, const verdict_t *v, const agw_jws_t *jws)
     if (x->g->host && !v->from_host && !is_hs(jws->alg) && jws->key
         && agw_jwt_check_typ(jws->typ, NULL, &typ_err) == APR_SUCCESS)
         agw_hcache_put(x->g->host, x->digest, v->source, jws->alg, jws->kid ? jws->kid : "",
-                       jws->key->thumbprint, exp, x->now,
-                       agw_jwt_brief_make(&brief, jws->payload, x->p) ? &brief : NULL);
+                       jws->key->thumbprint, exp, x->now, make_brief, &bb);
     if (!x->g->front || x->pol->token_types || x->pol->trust)
         return;
     /* the host has seen a token of its table twice already; a capped front still waits for
@@ -531,8 +545,10 @@ static int from_host(ctx_t *x)
     int briefs = pol->user_default && !x->in->dpop_scheme && pol->dpop != AGW_DPOP_REQUIRED;
 
     if (!x->g->host || pol->token_types || pol->trust || !(pol->algs & ~hs_algs)
-        || !x->g->keys || !(src = agw_keystore_find(x->g->keys, &pol->keys))
-        || !agw_keysrc_peek(src, x->now))
+        || !x->g->keys)
+        return 0;
+    if (!(src = x->src)
+        && (!(src = agw_keystore_find(x->g->keys, &pol->keys)) || !agw_keysrc_peek(src, x->now)))
         return 0;
     v.source = agw_keysrc_id(src);
     if (!agw_hcache_get(x->g->host, x->digest, v.source, x->now, pol->leeway, &hit,
@@ -574,6 +590,7 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
     x.in = in;
     x.now = now;
     x.p = p;
+    x.src = NULL;
     /* an all-zero digest would be one cache key for every such token: refuse instead */
     if (agw_crypt_sha256(x.digest, in->token, in->len) != APR_SUCCESS) {
         out->outcome = AGW_GATE_ERROR;

@@ -247,8 +247,9 @@ static slot_t *victim(agw_hcache_t *hc, slot_t *b, const unsigned char *digest,
 void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
                     const unsigned char source[32], agw_alg_e alg, const char *kid,
                     const unsigned char key[32], apr_int64_t exp, apr_int64_t now,
-                    const agw_jwt_brief_t *brief)
+                    agw_hcache_brief_fn brief, void *baton)
 {
+    agw_jwt_brief_t b;
     apr_size_t kidlen = kid ? strlen(kid) : 0;
     slot_t *sl;
     entry_t e;
@@ -267,8 +268,8 @@ void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
     memcpy(e.key, key, 32);
     if (kidlen)
         memcpy(e.kid, kid, kidlen);
-    e.briefed = brief != NULL;
-    if (!write_slot(hc, sl, &e, brief, now))
+    e.briefed = brief && brief(&b, baton);
+    if (!write_slot(hc, sl, &e, e.briefed ? &b : NULL, now))
         return;
     bump(&hc->stored, 1);
     if (was == 0)

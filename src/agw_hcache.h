@@ -40,14 +40,17 @@ int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
                    agw_hcache_hit_t *hit, agw_jwt_brief_t *brief);
 
+typedef int (*agw_hcache_brief_fn)(agw_jwt_brief_t *out, void *baton);
+
 /* Remembers a verified token. A token is stored only when it is put a second time (by any
  * process) while its first put is still remembered: one-shot tokens evict nothing. A kid
  * longer than AGW_HCACHE_KID_MAX is not stored. brief (NULL: none) is
- * the brief of its claims (agw_jwt_brief_make). */
+ * called only when the token is about to be stored, to make the brief of its claims (1) or
+ * say there is none (0): a token seen once costs no brief. */
 void agw_hcache_put(agw_hcache_t *hc, const unsigned char digest[32],
                     const unsigned char source[32], agw_alg_e alg, const char *kid,
                     const unsigned char key[32], apr_int64_t exp, apr_int64_t now,
-                    const agw_jwt_brief_t *brief);
+                    agw_hcache_brief_fn brief, void *baton);
 
 typedef struct agw_hcache_stats_t {
     unsigned long entries, capacity, stored, deferred, evictions, busy;

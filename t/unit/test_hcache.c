@@ -53,7 +53,7 @@ static void put(agw_hcache_t *hc, unsigned int i, const unsigned char *source, i
 
     token(i, d, k, kid);
     while (times-- > 0)
-        agw_hcache_put(hc, d, source, AGW_ALG_RS256, kid, k, NOW + 3600 + i % 7, NOW, NULL);
+        agw_hcache_put(hc, d, source, AGW_ALG_RS256, kid, k, NOW + 3600 + i % 7, NOW, NULL, NULL);
 }
 
 static int has(agw_hcache_t *hc, unsigned int i, const unsigned char *source, apr_int64_t now)
@@ -108,21 +108,21 @@ START_TEST(refuses_what_it_cannot_hold)
     token(3, d, k, kid);
     memset(longkid, 'k', sizeof(longkid) - 1);
     longkid[sizeof(longkid) - 1] = '\0';
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, longkid, k, NOW + 60, NOW, NULL, NULL);
     ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL);     /* expired */
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL, NULL);     /* expired */
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, k, NOW, NOW, NULL, NULL);
     ck_assert(!agw_hcache_get(hc, d, src_a, NOW - 10, 0, &hit, NULL));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, kid, NULL, NOW + 60, NOW, NULL, NULL);
     ck_assert(!agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL, NULL);
     ck_assert(agw_hcache_get(hc, d, src_a, NOW, 0, &hit, NULL));
     ck_assert_str_eq(hit.kid, "");
     ck_assert(!agw_hcache_get(NULL, d, src_a, NOW, 0, &hit, NULL));
-    agw_hcache_put(NULL, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL);
+    agw_hcache_put(NULL, d, src_a, AGW_ALG_ES256, NULL, k, NOW + 60, NOW, NULL, NULL);
     munmap(region, agw_hcache_bytes(16));
 }
 END_TEST
@@ -164,12 +164,12 @@ START_TEST(expired_entries_go_before_live_ones)
 
     for (i = 0; i < 4; i++) {
         token(i, d, k, kid);
-        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL);
-        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL, NULL);
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, i == 2 ? NOW + 10 : NOW + 3600, NOW, NULL, NULL);
     }
     token(9, d, k, kid);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL);
-    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL, NULL);
+    agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW + 20, NULL, NULL);
     for (i = 0; i < 4; i++) {
         agw_hcache_hit_t hit;
         token(i, d, k, kid);
