@@ -653,23 +653,6 @@ void agw_crypt_test_fail_sha256(unsigned int n)
     apr_atomic_set32(&sha256_fail_injected, n);
 }
 
-/* Every request hashes its token: each thread keeps one digest context instead of making and
- * freeing two objects per call (a prefork child runs each request on cold caches). It lives
- * as long as its thread. */
-static __thread EVP_MD_CTX *sha256_ctx;
-
-static int sha256_once(unsigned char out[32], unsigned int *outlen, const void *data,
-                       apr_size_t len)
-{
-    const EVP_MD *md = md_get(MD_SHA256);
-
-    if (!sha256_ctx && !(sha256_ctx = EVP_MD_CTX_new()))
-        return EVP_Digest(data, len, out, outlen, md, NULL);
-    return EVP_DigestInit_ex2(sha256_ctx, md, NULL) == 1
-           && EVP_DigestUpdate(sha256_ctx, data, len) == 1
-           && EVP_DigestFinal_ex(sha256_ctx, out, outlen) == 1;
-}
-
 apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
 {
     unsigned int outlen = 0;
@@ -679,7 +662,7 @@ apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_
         memset(out, 0, 32);
         return APR_EGENERAL;
     }
-    if (sha256_once(out, &outlen, data, len) != 1 || outlen != 32) {
+    if (EVP_Digest(data, len, out, &outlen, md_get(MD_SHA256), NULL) != 1 || outlen != 32) {
         /* Cannot happen with a working libcrypto; never hand back stale bytes. */
         memset(out, 0, 32);
         ERR_clear_error();
