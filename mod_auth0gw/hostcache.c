@@ -39,7 +39,11 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     kept = ap_retained_data_get(RETAINED_KEY);
     if (!kept)
         kept = ap_retained_data_create(RETAINED_KEY, sizeof(*kept));
-    if (kept->table && kept->entries != (unsigned int)n) {
+    /* a table kept across the restart is taken over only if it has this build's layout and
+     * size: a graceful restart after an upgrade of the module finds an older table there */
+    if (kept->table && (kept->entries != (unsigned int)n
+                        || !agw_hcache_init(apr_shm_baseaddr_get(kept->shm),
+                                            apr_shm_size_get(kept->shm), (unsigned int)n))) {
         /* the children of the old generation keep their own mapping until they end */
         apr_shm_destroy(kept->shm);
         kept->shm = NULL;
@@ -50,7 +54,8 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!kept->table) {
         size = agw_hcache_bytes((unsigned int)n);
         /* the process pool lives as long as the parent, across restarts */
-        if ((rv = apr_shm_create(&kept->shm, size, NULL, s->process->pool)) != APR_SUCCESS) {
+        rv = size ? apr_shm_create(&kept->shm, size, NULL, s->process->pool) : APR_ENOMEM;
+        if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, AGW_M_HCACHE_SHM ": cannot create "
                          "the shared memory for the host's verified tokens (%" APR_SIZE_T_FMT
                          " bytes); each process keeps its own cache", size);

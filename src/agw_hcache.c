@@ -47,18 +47,22 @@ static slot_t *slots_of(agw_hcache_t *hc)
     return (slot_t *)((char *)hc + HEADER_BYTES);
 }
 
-/* The filter of first sightings: one tag per index, 0 when none. */
-static uint32_t *seen_of(agw_hcache_t *hc)
+/* Each slot's brief, in an array of its own right after the slots (read only on a hit),
+ * under the slot's seqlock. */
+static agw_jwt_brief_t *briefs_of(agw_hcache_t *hc)
 {
-    return (uint32_t *)(slots_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
+    return (agw_jwt_brief_t *)(void *)(slots_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
 }
 
-/* Each slot's brief, in an array of its own (read only on a hit), under the slot's seqlock. */
 static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
 {
-    agw_jwt_brief_t *briefs = (agw_jwt_brief_t *)(void *)(seen_of(hc) + hc->nseen);
+    return briefs_of(hc) + (sl - slots_of(hc));
+}
 
-    return briefs + (sl - slots_of(hc));
+/* The filter of first sightings, after the briefs: one tag per index, 0 when none. */
+static uint32_t *seen_of(agw_hcache_t *hc)
+{
+    return (uint32_t *)(void *)(briefs_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
 }
 
 static uint64_t digest_word(const unsigned char *digest, int at)
@@ -78,8 +82,10 @@ apr_size_t agw_hcache_bytes(unsigned int entries)
 {
     apr_size_t nbuckets = ((apr_size_t)entries + WAYS - 1) / WAYS;
     apr_size_t nseen = entries < 64 ? 64 : entries;
+    apr_size_t per_slot = sizeof(slot_t) + sizeof(agw_jwt_brief_t);
 
-    if (!entries)
+    /* 0 also when the size does not fit in a size_t (a 32-bit host and millions of entries) */
+    if (!entries || nbuckets > ((apr_size_t)-1 / 2 - HEADER_BYTES) / (WAYS * per_slot + WAYS * 4))
         return 0;
     return HEADER_BYTES + nbuckets * WAYS * (sizeof(slot_t) + sizeof(agw_jwt_brief_t))
            + nseen * sizeof(uint32_t);
@@ -94,6 +100,10 @@ agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entrie
         return NULL;
     if (hc->magic == MAGIC)
         return hc->entries == entries ? hc : NULL;
+    /* a table of another layout (an older module's, kept across a graceful restart): its
+     * slots mean something else; the caller makes a new mapping */
+    if (hc->magic != 0)
+        return NULL;
     /* a fresh mapping is zero already: writing it would make every page resident */
     hc->entries = entries;
     hc->nbuckets = (entries + WAYS - 1) / WAYS;

@@ -28,8 +28,9 @@ apr_size_t agw_hcache_bytes(unsigned int entries);
 
 /* Formats a zeroed region of agw_hcache_bytes(entries) bytes (only its header is written:
  * untouched pages of a fresh mapping cost no memory), or takes over one formatted before
- * with the same entries (a graceful restart keeps the host's verified tokens). NULL when size
- * is too small or the region holds a table of another size. */
+ * with the same entries and layout (a graceful restart keeps the host's verified tokens).
+ * NULL when size is too small, or the region holds a table of another size or of another
+ * layout (an older module's): the caller then needs a new, zeroed region. */
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries);
 
 /* A hit (1) when the token whose SHA-256 is digest was verified against source's keys and

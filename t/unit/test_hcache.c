@@ -127,6 +127,31 @@ START_TEST(refuses_what_it_cannot_hold)
 }
 END_TEST
 
+/* A region kept across a graceful restart is taken over only with this layout and size: an
+ * older module's table (another magic), or one too small for the briefs, is refused, so that
+ * the glue makes a new mapping instead of writing past the old one. */
+START_TEST(an_older_or_smaller_table_is_not_taken_over)
+{
+    apr_size_t n = agw_hcache_bytes(256);
+    void *region = shared_region(n);
+    agw_hcache_t *hc = agw_hcache_init(region, n, 256);
+    uint64_t older = 0x6167776863310001ULL;
+
+    ck_assert_ptr_nonnull(hc);
+    ck_assert_ptr_eq(agw_hcache_init(region, n, 256), hc);          /* the same: kept */
+    ck_assert_ptr_null(agw_hcache_init(region, n, 512));            /* another size */
+    ck_assert_ptr_null(agw_hcache_init(region, n - 1, 256));        /* the mapping too small */
+    memcpy(region, &older, sizeof(older));                          /* an older layout */
+    ck_assert_ptr_null(agw_hcache_init(region, n, 256));
+    ck_assert_uint_eq(agw_hcache_bytes(0), 0);
+    if (sizeof(apr_size_t) == 4)
+        ck_assert_uint_eq(agw_hcache_bytes(10000000), 0);           /* would wrap around */
+    else
+        ck_assert_uint_gt(agw_hcache_bytes(10000000), (apr_size_t)10000000 * 496);
+    munmap(region, n);
+}
+END_TEST
+
 START_TEST(bounded_and_a_flood_of_one_shot_tokens_evicts_nothing)
 {
     void *region;
@@ -245,6 +270,7 @@ Suite *agw_suite_hcache(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, second_sighting_stores_and_get_checks_source_and_time);
     tcase_add_test(tc, refuses_what_it_cannot_hold);
+    tcase_add_test(tc, an_older_or_smaller_table_is_not_taken_over);
     tcase_add_test(tc, bounded_and_a_flood_of_one_shot_tokens_evicts_nothing);
     tcase_add_test(tc, expired_entries_go_before_live_ones);
     tcase_add_test(tc, processes_share_it_and_a_restart_keeps_it);
