@@ -610,7 +610,7 @@ static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_
                       out->jkt_bound ? "yes" : "no", out->cert_bound ? "yes" : "no");
     st = apr_pcalloc(r->pool, sizeof(*st));
     st->claims = out->claims;
-    st->lazy = out->claims ? NULL : out->lazy;
+    st->lazy = out->lazy;     /* set only when the claims were not parsed */
     st->fingerprint = out->fp;
     st->conf = c;
     ap_set_module_config(r->request_config, &auth0gw_module, st);

@@ -431,9 +431,6 @@ static int check_signature(ctx_t *x, const agw_keys_spec_t *spec, agw_jws_t *jws
     return 0;
 }
 
-/* An accepted token, for the host's table (tokens of HMAC secrets stay in the process: their
- * key is no key set's) and the front cache (only tokens that pass the default typ rule, of
- * a location with one issuer: every location that reads the cache is such). */
 /* The brief of an accepted token's claims, made only when the host's table stores it. */
 typedef struct brief_baton_t {
     const json_t *claims;
@@ -447,6 +444,9 @@ static int make_brief(agw_jwt_brief_t *out, void *baton)
     return agw_jwt_brief_make(out, b->claims, b->p);
 }
 
+/* An accepted token, for the host's table (tokens of HMAC secrets stay in the process: their
+ * key is no key set's) and the front cache (only tokens that pass the default typ rule, of
+ * a location with one issuer: every location that reads the cache is such). */
 static void remember(ctx_t *x, const verdict_t *v, const agw_jws_t *jws)
 {
     agw_err_t typ_err = { NULL, NULL, AGW_R_NONE };
