@@ -657,7 +657,7 @@ apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_
 {
     unsigned int outlen = 0;
 
-    if (apr_atomic_read32(&sha256_fail_injected) != 0) {
+    if (__atomic_load_n(&sha256_fail_injected, __ATOMIC_RELAXED) != 0) {
         apr_atomic_dec32(&sha256_fail_injected);
         memset(out, 0, 32);
         return APR_EGENERAL;

@@ -25,6 +25,15 @@ typedef struct keyver_t {
     int refs;                   /* request holders, plus one while it is the current set */
 } keyver_t;
 
+/* One key of a source's current set, as agw_keysrc_holds compares it. */
+typedef struct held_key_t {
+    unsigned char thumbprint[32];
+    char kid[AGW_KEYS_HELD_KID_MAX + 1];
+    int has_kid;
+    agw_kty_e kty;
+    agw_alg_e alg;              /* AGW_ALG_NONE: the JWK names none */
+} held_key_t;
+
 struct agw_keysrc_t {
     agw_keystore_t *store;
     agw_keys_spec_t spec;
@@ -36,6 +45,13 @@ struct agw_keysrc_t {
     unsigned char id[32];       /* SHA-256 of the spec */
     volatile apr_uint32_t pub_version;      /* cur's version and time, for lock-free peeks */
     volatile apr_uint64_t pub_fetched_at;
+    /* cur's keys by thumbprint, for agw_keysrc_holds without the mutex: written under it by
+     * install_locked inside a seqlock (held_seq odd while written); held_n 0 when cur has more
+     * keys than fit or a kid too long, so that the caller asks the set itself */
+    apr_uint32_t held_seq;
+    apr_uint32_t held_version;
+    int held_n;
+    held_key_t held[AGW_KEYS_HELD_MAX];
     keyver_t *cur;
     int fetching;
     int waiters;                /* requests waiting for that fetch */
@@ -280,8 +296,9 @@ leave:
 unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now)
 {
     agw_keysrc_t *s = (agw_keysrc_t *)src;
-    apr_uint32_t v = apr_atomic_read32(&s->pub_version);
-    apr_int64_t at = (apr_int64_t)apr_atomic_read64(&s->pub_fetched_at);
+    /* inline loads: this runs on every request the verified-token caches serve */
+    apr_uint32_t v = __atomic_load_n(&s->pub_version, __ATOMIC_ACQUIRE);
+    apr_int64_t at = (apr_int64_t)__atomic_load_n(&s->pub_fetched_at, __ATOMIC_ACQUIRE);
 
     return (v && now - at <= src->spec.max_stale) ? v : 0;
 }
@@ -644,6 +661,55 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
           where, f->jwks->keys->nelts, f->jwks->skipped->nelts);
 }
 
+/* The new current set's keys for agw_keysrc_holds (mutex held: one writer). */
+static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v)
+{
+    const apr_array_header_t *keys = v->jwks->keys;
+    apr_uint32_t seq = __atomic_load_n(&src->held_seq, __ATOMIC_RELAXED);
+    int i, n = keys->nelts <= AGW_KEYS_HELD_MAX ? keys->nelts : 0;
+
+    __atomic_store_n(&src->held_seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (i = 0; i < n; i++) {
+        const agw_jwk_t *j = APR_ARRAY_IDX(keys, i, agw_jwk_t *);
+        held_key_t *h = &src->held[i];
+        if (j->kid && strlen(j->kid) > AGW_KEYS_HELD_KID_MAX) {
+            n = 0;
+            break;
+        }
+        memcpy(h->thumbprint, j->thumbprint, sizeof(h->thumbprint));
+        memset(h->kid, 0, sizeof(h->kid));
+        if ((h->has_kid = j->kid != NULL))
+            memcpy(h->kid, j->kid, strlen(j->kid));
+        h->kty = j->kty;
+        h->alg = j->alg;
+    }
+    src->held_n = n;
+    src->held_version = (apr_uint32_t)v->version;
+    __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
+                     const unsigned char thumbprint[32], const char *kid, agw_alg_e alg)
+{
+    apr_uint32_t s1 = __atomic_load_n(&src->held_seq, __ATOMIC_ACQUIRE);
+    agw_kty_e kty = agw_alg_kty(alg);
+    int i, n, found = 0;
+
+    if ((s1 & 1) || src->held_version != (apr_uint32_t)version || version == 0)
+        return 0;
+    n = src->held_n;
+    for (i = 0; i < n && i < AGW_KEYS_HELD_MAX && !found; i++) {
+        const held_key_t *h = &src->held[i];
+        found = memcmp(h->thumbprint, thumbprint, 32) == 0
+                && (*kid ? h->has_kid && strncmp(h->kid, kid, sizeof(h->kid)) == 0 : !h->has_kid)
+                && h->kty == kty && (h->alg == AGW_ALG_NONE || h->alg == alg);
+    }
+    /* what was read counts only if no install ran meanwhile */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return found && __atomic_load_n(&src->held_seq, __ATOMIC_RELAXED) == s1;
+}
+
 /* Makes a fetched set the current one (mutex held); the set's pool now belongs to it. */
 static void install_locked(agw_keysrc_t *src, fetched_t *f, apr_int64_t now)
 {
@@ -660,6 +726,7 @@ static void install_locked(agw_keysrc_t *src, fetched_t *f, apr_int64_t now)
         src->jwks_uri = apr_pstrdup(ks->pool, f->found_uri);
     ver_release_locked(src->cur);
     src->cur = v;
+    publish_held_locked(src, v);
     /* the time first: a peek that sees the new version must not see the old time */
     apr_atomic_set64(&src->pub_fetched_at, (apr_uint64_t)v->fetched_at);
     apr_atomic_set32(&src->pub_version, (apr_uint32_t)v->version);

@@ -145,6 +145,17 @@ apr_status_t agw_keysrc_get(agw_keys_ref_t *ref, agw_keysrc_t *src, apr_pool_t *
  * older than max_stale), else 0. For the verified-token cache, which needs no key itself. */
 unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now);
 
+#define AGW_KEYS_HELD_MAX 8         /* keys of a set that agw_keysrc_holds knows */
+#define AGW_KEYS_HELD_KID_MAX 64
+
+/* Without locks: 1 if the source's set of this version (from agw_keysrc_peek) holds the key
+ * of that thumbprint under that kid ("" for none), of alg's key type and not naming another
+ * alg: what the verified-token caches need to know of a key. 0 when it does not, or when it
+ * cannot say (a set of more than AGW_KEYS_HELD_MAX keys, a longer kid, a set being
+ * installed): the caller then asks the set itself (agw_keysrc_get). */
+int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
+                     const unsigned char thumbprint[32], const char *kid, agw_alg_e alg);
+
 /* A token named a kid that ref's set does not hold: refetch once if the cooldown allows (or
  * wait, at most spec.fetch_wait, for a fetch already running here or in another process) and
  * return the newer set in ref. An unknown-kid refetch starts the cooldown, host-wide with a

@@ -268,6 +268,42 @@ START_TEST(host_table_entry_ignored_when_its_key_leaves)
 }
 END_TEST
 
+/* A briefed token is served from the table, without the key store's lock, only while the
+ * current key set is known to hold its key: after a rotation that keeps the key it still is;
+ * once its kid names other key material it is verified again, and refused. */
+START_TEST(host_table_brief_needs_its_key_held)
+{
+    agw_gate_t *g = gate(0, 1);
+    agw_gate_policy_t pol = policy();
+    agw_gate_in_t in;
+    agw_gate_out_t out;
+    int i;
+
+    pol.user_default = 1;
+    write_jwks(jwks_of("a", "b"));
+    in = input(token(k1, "a", ISS, ",\"aud\":\"https://api.example/\""));
+    for (i = 0; i < 3; i++)
+        check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_ptr_null(out.claims);
+    /* b leaves: a newer set, a still in it */
+    write_jwks(jwks_of("a", NULL));
+    agw_keystore_tick(g->keys, NOW + 1000);
+    check(&out, g, &pol, &in, NOW + 1000);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_ptr_null(out.claims);
+    ck_assert_str_eq(out.user, "u1");
+    /* kid a now names other key material */
+    write_jwks(apr_psprintf(P, "{\"keys\":[%s]}", tk_jwk(P, k2, "a", NULL, NULL)));
+    agw_keystore_tick(g->keys, NOW + 2000);
+    check(&out, g, &pol, &in, NOW + 2000);
+    REFUSED(out, AGW_R_SIGNATURE);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_VERIFIED);
+}
+END_TEST
+
 /* A token whose claims the host's table briefed is accepted from the brief: no payload parse,
  * REMOTE_USER's text from it, the claims parsed only when asked. A refusal takes the parse
  * path (its claims are there for the log), and so do a location with its own user claim and
@@ -613,6 +649,7 @@ Suite *agw_suite_gate(void)
     tcase_add_test(tc, host_table_keeps_only_default_typ_tokens);
     tcase_add_test(tc, host_table_entry_ignored_when_its_key_leaves);
     tcase_add_test(tc, host_table_brief_spares_the_parse);
+    tcase_add_test(tc, host_table_brief_needs_its_key_held);
     tcase_add_test(tc, negative_cache_refuses_without_verifying);
     tcase_add_test(tc, negative_cache_keeps_the_sections_refusal);
     tcase_add_test(tc, unknown_kid_is_refetched);

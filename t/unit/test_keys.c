@@ -534,6 +534,86 @@ START_TEST(every_process_refreshes_on_schedule)
 END_TEST
 
 /* Issue 9.4: a kid reused for other key material is another key: the thumbprints differ. */
+/* The lock-free answer to "does the current set hold this key": yes only for the key's
+ * thumbprint under its kid, of the key type of the alg asked and not naming another alg, in
+ * the version current now; "cannot say" (0) for a set too large to publish or a kid too
+ * long, and for any older version. */
+START_TEST(holds_answers_for_the_current_set_only)
+{
+    agw_keystore_t *ks;
+    agw_keysrc_t *src;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const agw_jwk_t *a, *b;
+    unsigned char a_md[32], b_md[32];
+    unsigned long v1;
+    char *many = apr_pstrdup(agw_test_pool, "{\"keys\":[" KEY("k0"));
+    char long_kid[AGW_KEYS_HELD_KID_MAX + 2];
+    int i;
+
+    /* b names its alg: a set holds it for that alg only */
+    write_jwks("{\"keys\":[" KEY("a") ",{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"b\","
+               "\"alg\":\"EdDSA\",\"x\":\"PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw\"}]}");
+    ck_assert_int_eq(agw_keystore_create(&ks, agw_test_pool, log_cb, NULL), APR_SUCCESS);
+    ck_assert_int_eq(agw_keystore_source(&src, ks, &spec), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_holds(src, 1, a_md, "a", AGW_ALG_EDDSA), 0);  /* nothing yet */
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    v1 = ref->version;
+    ck_assert_uint_eq(agw_keysrc_peek(src, 1000), v1);
+    a = APR_ARRAY_IDX(ref->jwks->keys, 0, agw_jwk_t *);
+    b = APR_ARRAY_IDX(ref->jwks->keys, 1, agw_jwk_t *);
+    memcpy(a_md, a->thumbprint, 32);
+    memcpy(b_md, b->thumbprint, 32);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_EDDSA), 1);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, b_md, "b", AGW_ALG_EDDSA), 1);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "b", AGW_ALG_EDDSA), 0);  /* other kid */
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "", AGW_ALG_EDDSA), 0);   /* no kid */
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_RS256), 0);  /* other kty */
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_ES256), 0);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1 + 1, a_md, "a", AGW_ALG_EDDSA), 0);
+    ck_assert_int_eq(agw_keysrc_holds(src, 0, a_md, "a", AGW_ALG_EDDSA), 0);
+    a_md[31] ^= 1;
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_EDDSA), 0);
+    a_md[31] ^= 1;
+
+    /* the next set: b is gone, a stays; the older version is known no more */
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_tick(ks, 1000 + 3600);
+    ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000 + 3600, &retry, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_gt(ref->version, v1);
+    ck_assert_int_eq(agw_keysrc_holds(src, ref->version, a_md, "a", AGW_ALG_EDDSA), 1);
+    ck_assert_int_eq(agw_keysrc_holds(src, ref->version, b_md, "b", AGW_ALG_EDDSA), 0);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_EDDSA), 0);
+
+    /* more keys than it publishes: it cannot say, for any of them */
+    for (i = 1; i <= AGW_KEYS_HELD_MAX; i++)
+        many = apr_psprintf(agw_test_pool, "%s,%s", many,
+                            apr_psprintf(agw_test_pool, KEY("k%d"), i));
+    write_jwks(apr_pstrcat(agw_test_pool, many, "]}", NULL));
+    agw_keystore_tick(ks, 1000 + 7200);
+    ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000 + 7200, &retry, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ref->jwks->keys->nelts, AGW_KEYS_HELD_MAX + 1);
+    ck_assert_int_eq(agw_keysrc_holds(src, ref->version, a_md, "k0", AGW_ALG_EDDSA), 0);
+
+    /* a kid longer than it keeps: it cannot say either */
+    memset(long_kid, 'q', sizeof(long_kid) - 1);
+    long_kid[sizeof(long_kid) - 1] = '\0';
+    write_jwks(apr_psprintf(agw_test_pool, "{\"keys\":[" KEY("a") "," KEY("%s") "]}", long_kid));
+    agw_keystore_tick(ks, 1000 + 10800);
+    ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
+    ck_assert_int_eq(agw_keysrc_get(ref, src, agw_test_pool, 1000 + 10800, &retry, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ref->jwks->keys->nelts, 2);
+    ck_assert_int_eq(agw_keysrc_holds(src, ref->version, a_md, "a", AGW_ALG_EDDSA), 0);
+}
+END_TEST
+
 START_TEST(a_reused_kid_has_another_thumbprint)
 {
     agw_jwks_t *one, *two;
@@ -931,6 +1011,7 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, stale_beyond_max_stale_stops_serving);
     tcase_add_test(tc, processes_share_keys_and_cooldown);
     tcase_add_test(tc, every_process_refreshes_on_schedule);
+    tcase_add_test(tc, holds_answers_for_the_current_set_only);
     tcase_add_test(tc, a_reused_kid_has_another_thumbprint);
     tcase_add_test(tc, thumbprint_matches_rfc7638);
     tcase_add_test(tc, waits_for_a_hanging_fetch_are_bounded);
