@@ -20,7 +20,7 @@
 # default to 32 (a prefork child holds a keep-alive connection: more would wait for one).
 # --graceful and --child-memory run under prefork only.
 # The proxied cases: mod_proxy_http forwards /api/ to the "backend" instance (a plain Apache
-# serving the same file); px-plain does nothing else (their reference), agw-px puts the
+# serving the same file, under the event MPM whatever BENCH_MPM); px-plain does nothing else (their reference), agw-px puts the
 # client-credentials token of an <Auth0Client> in every proxied request (Bearer), agw-pxdpop
 # a DPoP-bound token and a fresh proof signed by the module (EC P-256 key made with openssl).
 # Each client is registered in an issuer tenant of its own (t/INSTANCE/), whose token
@@ -430,11 +430,17 @@ new_instance() {
     [[ "$name" == base || "$name" == cm-base-* ]] && module="$BASE_MODULE"
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
     [[ -n "${CLIENT_DPOP[$name]-}" ]] && dpop_line="Auth0ClientDPoPKey file:$dir/dpop-key.pem"
+    # the proxies' backend runs the event MPM whatever BENCH_MPM says: under prefork the three
+    # reverse proxies' 96 kept-alive backend connections would each hold one of its 32
+    # children (the second proxy's requests then found none free and were never answered);
+    # event parks idle connections without a thread
+    local mpm="$MPM"
+    [[ "$name" == backend ]] && mpm=event
     {
         printf 'Define KIND_%s\n' "$kind"
         [[ "$kind" == PROXY || "$kind" == AGWPX ]] && printf 'Define PROXIED\n'
         ((STATUS_PAGE)) && printf 'Define BENCH_STATUS\n'
-        sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" -e "s|@MPM@|$MPM|g" \
+        sed -e "s|@SERVER_ROOT@|$dir|g" -e "s|@PORT@|${PORT[$name]}|g" -e "s|@MPM@|$mpm|g" \
             -e "s|@APACHE_MODULES@|$APACHE_MODULES|g" -e "s|@MODULE@|$module|g" \
             -e "s|@RUN_USER@|$RUN_USER|g" -e "s|@RUN_GROUP@|$RUN_GROUP|g" \
             -e "s|@DOCROOT@|$B/htdocs|g" -e "s|@ISSUER@|$ISSUER|g" \
