@@ -565,10 +565,10 @@ static int from_host(ctx_t *x)
      * key store's lock nor the set: the brief answers for the claims */
     if (hit.briefed && agw_keysrc_holds(src, x->version, hit.key, hit.kid, hit.alg)
         && agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
-                                   *hit.kid ? x->out->kid_buf : NULL, &err) == APR_SUCCESS) {
+                                   *hit.kid ? x->out->kid_buf : NULL, &err) == APR_SUCCESS
+        && accept_brief(x, jws, &brief)) {
         x->out->served = AGW_GATE_SERVED_HOST;
-        if (accept_brief(x, jws, &brief))
-            return 1;
+        return 1;
     }
     if (get_keys(x, &pol->keys, &k))
         return 1;

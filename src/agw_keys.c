@@ -138,6 +138,7 @@ static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool
 }
 
 static void ver_release_locked(keyver_t *v);
+static void unpublish_held_locked(agw_keysrc_t *src);
 
 /* When the process ends: the current sets go (request holders are gone by then). */
 static apr_status_t keystore_cleanup(void *data)
@@ -148,6 +149,7 @@ static apr_status_t keystore_cleanup(void *data)
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
         apr_atomic_set32(&src->pub_version, 0);
+        unpublish_held_locked(src);
         ver_release_locked(src->cur);
         src->cur = NULL;
     }
@@ -684,8 +686,20 @@ static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v)
         h->kty = j->kty;
         h->alg = j->alg;
     }
-    src->held_n = n;
-    src->held_version = (apr_uint32_t)v->version;
+    __atomic_store_n(&src->held_n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&src->held_version, (apr_uint32_t)v->version, __ATOMIC_RELAXED);
+    __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* No set any more (mutex held): agw_keysrc_holds says "cannot say" to every question. */
+static void unpublish_held_locked(agw_keysrc_t *src)
+{
+    apr_uint32_t seq = __atomic_load_n(&src->held_seq, __ATOMIC_RELAXED);
+
+    __atomic_store_n(&src->held_seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&src->held_n, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&src->held_version, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
@@ -696,9 +710,10 @@ int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
     agw_kty_e kty = agw_alg_kty(alg);
     int i, n, found = 0;
 
-    if ((s1 & 1) || src->held_version != (apr_uint32_t)version || version == 0)
+    if ((s1 & 1) || version == 0
+        || __atomic_load_n(&src->held_version, __ATOMIC_RELAXED) != (apr_uint32_t)version)
         return 0;
-    n = src->held_n;
+    n = __atomic_load_n(&src->held_n, __ATOMIC_RELAXED);
     for (i = 0; i < n && i < AGW_KEYS_HELD_MAX && !found; i++) {
         const held_key_t *h = &src->held[i];
         found = memcmp(h->thumbprint, thumbprint, 32) == 0

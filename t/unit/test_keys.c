@@ -10,6 +10,7 @@
 
 #include "tests.h"
 #include "agw_keys.h"
+#include "testkit.h"
 #include "agw_b64.h"
 
 /* An Ed25519 public JWK (RFC 8037 A.2) under two kids, enough for the store's bookkeeping. */
@@ -533,7 +534,6 @@ START_TEST(every_process_refreshes_on_schedule)
 }
 END_TEST
 
-/* Issue 9.4: a kid reused for other key material is another key: the thumbprints differ. */
 /* The lock-free answer to "does the current set hold this key": yes only for the key's
  * thumbprint under its kid, of the key type of the alg asked and not naming another alg, in
  * the version current now; "cannot say" (0) for a set too large to publish or a kid too
@@ -546,16 +546,18 @@ START_TEST(holds_answers_for_the_current_set_only)
     agw_keys_ref_t *ref = apr_pcalloc(agw_test_pool, sizeof(*ref));
     apr_int64_t retry = 0;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    const agw_jwk_t *a, *b;
+    const agw_jwk_t *a, *b, *r;
+    EVP_PKEY *rsa = tk_keygen_rsa(2048);
     unsigned char a_md[32], b_md[32];
     unsigned long v1;
     char *many = apr_pstrdup(agw_test_pool, "{\"keys\":[" KEY("k0"));
     char long_kid[AGW_KEYS_HELD_KID_MAX + 2];
     int i;
 
-    /* b names its alg: a set holds it for that alg only */
-    write_jwks("{\"keys\":[" KEY("a") ",{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"b\","
-               "\"alg\":\"EdDSA\",\"x\":\"PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw\"}]}");
+    /* r names its alg: a set holds it for that alg only, not for another of its key type */
+    memset(a_md, 0, sizeof(a_md));
+    write_jwks(apr_psprintf(agw_test_pool, "{\"keys\":[" KEY("a") "," OTHER_KEY("b") ",%s]}",
+                            tk_jwk(agw_test_pool, rsa, "r", "RS256", NULL)));
     ck_assert_int_eq(agw_keystore_create(&ks, agw_test_pool, log_cb, NULL), APR_SUCCESS);
     ck_assert_int_eq(agw_keystore_source(&src, ks, &spec), APR_SUCCESS);
     ck_assert_int_eq(agw_keysrc_holds(src, 1, a_md, "a", AGW_ALG_EDDSA), 0);  /* nothing yet */
@@ -564,8 +566,13 @@ START_TEST(holds_answers_for_the_current_set_only)
     ck_assert_uint_eq(agw_keysrc_peek(src, 1000), v1);
     a = APR_ARRAY_IDX(ref->jwks->keys, 0, agw_jwk_t *);
     b = APR_ARRAY_IDX(ref->jwks->keys, 1, agw_jwk_t *);
+    r = APR_ARRAY_IDX(ref->jwks->keys, 2, agw_jwk_t *);
     memcpy(a_md, a->thumbprint, 32);
     memcpy(b_md, b->thumbprint, 32);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, r->thumbprint, "r", AGW_ALG_RS256), 1);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, r->thumbprint, "r", AGW_ALG_RS384), 0);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, r->thumbprint, "r", AGW_ALG_PS256), 0);
+    ck_assert_int_eq(agw_keysrc_holds(src, v1, r->thumbprint, "r", AGW_ALG_ES256), 0);
     ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "a", AGW_ALG_EDDSA), 1);
     ck_assert_int_eq(agw_keysrc_holds(src, v1, b_md, "b", AGW_ALG_EDDSA), 1);
     ck_assert_int_eq(agw_keysrc_holds(src, v1, a_md, "b", AGW_ALG_EDDSA), 0);  /* other kid */
@@ -611,9 +618,11 @@ START_TEST(holds_answers_for_the_current_set_only)
                      APR_SUCCESS);
     ck_assert_int_eq(ref->jwks->keys->nelts, 2);
     ck_assert_int_eq(agw_keysrc_holds(src, ref->version, a_md, "a", AGW_ALG_EDDSA), 0);
+    EVP_PKEY_free(rsa);
 }
 END_TEST
 
+/* Issue 9.4: a kid reused for other key material is another key: the thumbprints differ. */
 START_TEST(a_reused_kid_has_another_thumbprint)
 {
     agw_jwks_t *one, *two;
