@@ -19,7 +19,7 @@ typedef struct ctx_t {
     apr_int64_t now;
     apr_pool_t *p;
     unsigned char digest[32];
-    agw_keysrc_t *src;          /* the policy's key source, once from_front found it usable */
+    agw_keysrc_t *src;          /* the policy's key source, once a cache found it usable */
     unsigned long version;      /* and the version of its set then */
 } ctx_t;
 
@@ -110,9 +110,7 @@ static const agw_jwk_t *find_key(const agw_jwks_t *jwks, const unsigned char thu
 
     for (i = 0; i < jwks->keys->nelts; i++) {
         const agw_jwk_t *j = APR_ARRAY_IDX(jwks->keys, i, agw_jwk_t *);
-        if (memcmp(j->thumbprint, thumbprint, 32) == 0
-            && (*kid ? (j->kid && !strcmp(j->kid, kid)) : !j->kid)
-            && j->kty == agw_alg_kty(alg) && (j->alg == AGW_ALG_NONE || j->alg == alg))
+        if (agw_jwk_is_key(j->thumbprint, j->kid, j->kty, j->alg, thumbprint, kid, alg))
             return j;
     }
     return NULL;
@@ -561,21 +559,19 @@ static int from_host(ctx_t *x)
         || !(pol->algs & AGW_ALG_BIT(hit.alg)))
         return 0;
     memcpy(x->out->kid_buf, hit.kid, sizeof(x->out->kid_buf));
+    if (agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
+                                *hit.kid ? x->out->kid_buf : NULL, &err) != APR_SUCCESS)
+        return 0;
     /* a briefed token whose key the source's current set is known to hold needs neither the
      * key store's lock nor the set: the brief answers for the claims */
     if (hit.briefed && agw_keysrc_holds(src, x->version, hit.key, hit.kid, hit.alg)
-        && agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
-                                   *hit.kid ? x->out->kid_buf : NULL, &err) == APR_SUCCESS
         && accept_brief(x, jws, &brief)) {
         x->out->served = AGW_GATE_SERVED_HOST;
         return 1;
     }
     if (get_keys(x, &pol->keys, &k))
         return 1;
-    if (agw_keysrc_id(k.src) != v.source)
-        return 0;
-    if (agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
-                                *hit.kid ? x->out->kid_buf : NULL, &err) != APR_SUCCESS
+    if (agw_keysrc_id(k.src) != v.source
         || !(jws->key = find_key(k.ref->jwks, hit.key, hit.kid, hit.alg)))
         return 0;
     v.version = k.ref->version;

@@ -382,3 +382,12 @@ agw_jwks_t *agw_jwks_from_secret(apr_pool_t *p, const unsigned char *secret, apr
     APR_ARRAY_PUSH(jwks->keys, agw_jwk_t *) = jwk;
     return jwks;
 }
+
+int agw_jwk_is_key(const unsigned char key_thumbprint[32], const char *key_kid,
+                   agw_kty_e key_kty, agw_alg_e key_alg, const unsigned char thumbprint[32],
+                   const char *kid, agw_alg_e alg)
+{
+    return memcmp(key_thumbprint, thumbprint, 32) == 0
+           && (*kid ? key_kid && !strcmp(key_kid, kid) : !key_kid)
+           && key_kty == agw_alg_kty(alg) && (key_alg == AGW_ALG_NONE || key_alg == alg);
+}

@@ -25,6 +25,13 @@ typedef struct agw_jwk_t {
                                   * kid, wherever a key must be recognised again */
 } agw_jwk_t;
 
+/* Whether a key (its thumbprint, kid or NULL, kty and the JWK's alg) is the one a cached token
+ * was verified with: the same key material under the same kid (kid "" for none), of alg's key
+ * type, and not naming another alg. The one rule of every cache that recognises a key again. */
+int agw_jwk_is_key(const unsigned char key_thumbprint[32], const char *key_kid,
+                   agw_kty_e key_kty, agw_alg_e key_alg, const unsigned char thumbprint[32],
+                   const char *kid, agw_alg_e alg);
+
 typedef struct agw_jwks_t {
     apr_array_header_t *keys;    /* agw_jwk_t *: the usable keys, in document order */
     apr_array_header_t *skipped; /* const char *: one line per unusable key, e.g.

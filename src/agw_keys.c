@@ -138,7 +138,7 @@ static void logf_(agw_keystore_t *ks, agw_log_level_e level, int msgno, apr_pool
 }
 
 static void ver_release_locked(keyver_t *v);
-static void unpublish_held_locked(agw_keysrc_t *src);
+static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v);
 
 /* When the process ends: the current sets go (request holders are gone by then). */
 static apr_status_t keystore_cleanup(void *data)
@@ -149,7 +149,7 @@ static apr_status_t keystore_cleanup(void *data)
     for (i = 0; i < ks->sources->nelts; i++) {
         agw_keysrc_t *src = APR_ARRAY_IDX(ks->sources, i, agw_keysrc_t *);
         apr_atomic_set32(&src->pub_version, 0);
-        unpublish_held_locked(src);
+        publish_held_locked(src, NULL);
         ver_release_locked(src->cur);
         src->cur = NULL;
     }
@@ -663,12 +663,13 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
           where, f->jwks->keys->nelts, f->jwks->skipped->nelts);
 }
 
-/* The new current set's keys for agw_keysrc_holds (mutex held: one writer). */
+/* The new current set's keys for agw_keysrc_holds (mutex held: one writer); v NULL: no set
+ * any more, and agw_keysrc_holds cannot say. */
 static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v)
 {
-    const apr_array_header_t *keys = v->jwks->keys;
+    const apr_array_header_t *keys = v ? v->jwks->keys : NULL;
     apr_uint32_t seq = __atomic_load_n(&src->held_seq, __ATOMIC_RELAXED);
-    int i, n = keys->nelts <= AGW_KEYS_HELD_MAX ? keys->nelts : 0;
+    int i, n = keys && keys->nelts <= AGW_KEYS_HELD_MAX ? keys->nelts : 0;
 
     __atomic_store_n(&src->held_seq, seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -687,19 +688,7 @@ static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v)
         h->alg = j->alg;
     }
     __atomic_store_n(&src->held_n, n, __ATOMIC_RELAXED);
-    __atomic_store_n(&src->held_version, (apr_uint32_t)v->version, __ATOMIC_RELAXED);
-    __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
-}
-
-/* No set any more (mutex held): agw_keysrc_holds says "cannot say" to every question. */
-static void unpublish_held_locked(agw_keysrc_t *src)
-{
-    apr_uint32_t seq = __atomic_load_n(&src->held_seq, __ATOMIC_RELAXED);
-
-    __atomic_store_n(&src->held_seq, seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&src->held_n, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&src->held_version, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&src->held_version, v ? (apr_uint32_t)v->version : 0, __ATOMIC_RELAXED);
     __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
@@ -707,7 +696,6 @@ int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
                      const unsigned char thumbprint[32], const char *kid, agw_alg_e alg)
 {
     apr_uint32_t s1 = __atomic_load_n(&src->held_seq, __ATOMIC_ACQUIRE);
-    agw_kty_e kty = agw_alg_kty(alg);
     int i, n, found = 0;
 
     if ((s1 & 1) || version == 0
@@ -716,9 +704,9 @@ int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
     n = __atomic_load_n(&src->held_n, __ATOMIC_RELAXED);
     for (i = 0; i < n && i < AGW_KEYS_HELD_MAX && !found; i++) {
         const held_key_t *h = &src->held[i];
-        found = memcmp(h->thumbprint, thumbprint, 32) == 0
-                && (*kid ? h->has_kid && strncmp(h->kid, kid, sizeof(h->kid)) == 0 : !h->has_kid)
-                && h->kty == kty && (h->alg == AGW_ALG_NONE || h->alg == alg);
+        /* a torn read stays in bounds: h->kid's last byte is never written */
+        found = agw_jwk_is_key(h->thumbprint, h->has_kid ? h->kid : NULL, h->kty, h->alg,
+                               thumbprint, kid, alg);
     }
     /* what was read counts only if no install ran meanwhile */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
