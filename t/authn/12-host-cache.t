@@ -1,4 +1,7 @@
 # The host-wide table of verified tokens: four child processes share one table, so a token is verified at most twice on the host (its first two sightings, in any processes) however many processes serve it; a graceful restart keeps the table; the status page shows it.
+# Concurrent first sightings may each verify (nothing waits for another request's signature
+# check), so the count is asserted exactly only where the sightings are sequential: two
+# requests per token one after the other, then bursts that must all be answered by the table.
 use strict;
 use warnings FATAL => 'all';
 
@@ -16,7 +19,7 @@ my $TENANT = 'hostcache';
 my $TOKENS = 16;
 my $ROUNDS = 3;
 
-plan tests => 13;
+plan tests => 14;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 rotate_key($TENANT);
@@ -60,9 +63,21 @@ my $s0 = status_json();
 ok($s0->{host_token_cache}{enabled}, 'the host-wide table is on');
 cmp_ok($s0->{host_token_cache}{capacity}, '>=', 500, 'its capacity is Auth0TokenCache');
 
-# each token in bursts of eight concurrent requests from separate processes, so that the
-# host's children all take their share of every token
+# each token's first two sightings, one after the other (they may land in any process)
 my ($ok, $n) = (0, 0);
+for my $t (0 .. $TOKENS - 1) {
+    for (1 .. 2) {
+        my $res = http_get("$host->{url}/gate/?t=$t", Authorization => "Bearer $tok[$t]");
+        $n++;
+        $ok++ if $res->{status} == 200;
+    }
+}
+my $sw = status_json();
+my $warm = $sw->{token_cache}{misses} - $s0->{token_cache}{misses};
+cmp_ok($warm, '<=', 2 * $TOKENS, "first two sightings of $TOKENS tokens: $warm signatures verified (at most two each)");
+
+# then each token in bursts of eight concurrent requests from separate processes, so that
+# the host's children all take their share of every token
 for my $round (1 .. $ROUNDS) {
     for my $t (0 .. $TOKENS - 1) {
         my $r = parallel_get([("$host->{url}/gate/?t=$t") x 8], Authorization => "Bearer $tok[$t]");
@@ -70,7 +85,7 @@ for my $round (1 .. $ROUNDS) {
         $ok += grep { $_->{status} == 200 } @$r;
     }
 }
-is($ok, $n, "all $n concurrent requests with valid tokens pass");
+is($ok, $n, "all $n requests with valid tokens pass");
 
 my $by = served();
 my %pids = map { %{ $by->{$_} } } keys %$by;
@@ -83,7 +98,7 @@ for my $t (keys %$by) {
 my $s1 = status_json();
 my $verified = $s1->{token_cache}{misses} - $s0->{token_cache}{misses};
 cmp_ok($per_process, '>', 2 * $TOKENS, "the traffic was spread: per-process caches would verify $per_process times");
-cmp_ok($verified, '<=', 2 * $TOKENS + 4, "signatures verified on the host: $verified for $TOKENS tokens (at most two each, a few races)");
+is($verified - $warm, 0, "the bursts verified no signature: the host's table answered every process");
 cmp_ok($s1->{host_token_cache}{entries}, '>=', $TOKENS - 1, "the table holds the tokens ($s1->{host_token_cache}{entries})");
 my $served = $s1->{token_cache}{hits} - $s0->{token_cache}{hits};
 cmp_ok($served / ($served + $verified), '>=', 0.8, "hit rate " . sprintf('%.3f', $served / ($served + $verified)));
