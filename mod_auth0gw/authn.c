@@ -118,14 +118,22 @@ typedef struct sender_t {
     int dpop_challenge;         /* a refusal answers with the DPoP challenge */
 } sender_t;
 
-static sender_t *sender_of(request_rec *r)
+/* The request's note of its scheme, NULL when none was made (read as Bearer, no DPoP
+ * challenge). */
+static sender_t *sender_noted(request_rec *r)
 {
     void *v = NULL;
-    sender_t *snd;
 
     apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
-    if (v)
-        return v;
+    return v;
+}
+
+static sender_t *sender_of(request_rec *r)
+{
+    sender_t *snd = sender_noted(r);
+
+    if (snd)
+        return snd;
     snd = apr_pcalloc(r->pool, sizeof(*snd));
     apr_pool_userdata_setn(snd, SENDER_KEY, NULL, r->pool);
     return snd;
@@ -141,7 +149,10 @@ static agw_dpop_mode_e dpop_mode(request_rec *r)
 static apr_size_t auth_scheme(request_rec *r, const char *v)
 {
     if (!strncasecmp(v, "Bearer", 6) && (v[6] == ' ' || v[6] == '\t')) {
-        sender_of(r)->dpop = 0;
+        sender_t *snd = sender_noted(r);
+        /* Bearer is what no note says: a note is made only for DPoP or a challenge */
+        if (snd)
+            snd->dpop = 0;
         return 6;
     }
     if (!strncasecmp(v, "DPoP", 4) && (v[4] == ' ' || v[4] == '\t')
@@ -478,11 +489,8 @@ static void gate_policy(agw_gate_policy_t *pol, request_rec *r, const agw_dir_co
  * or the location takes nothing else (RFC 9449 section 7.1). */
 static const char *challenge_scheme(request_rec *r)
 {
-    void *v = NULL;
-    const sender_t *snd;
+    const sender_t *snd = sender_noted(r);
 
-    apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
-    snd = v;
     if ((snd && (snd->dpop || snd->dpop_challenge)) || dpop_mode(r) == AGW_DPOP_REQUIRED)
         return apr_psprintf(r->pool, "DPoP algs=\"%s\",", agw_dpop_alg_names(r->pool));
     return "Bearer";
@@ -563,7 +571,6 @@ static const char *client_cert(void *baton)
 /* What the request brings to the gate; the DPoP parts only when it used that scheme. */
 static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
 {
-    void *v = NULL;
     const sender_t *snd;
 
     memset(in, 0, sizeof(*in));
@@ -572,8 +579,7 @@ static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
     in->client_cert = client_cert;
     in->cert_baton = r;
     in->log_payload = APLOG_R_IS_LEVEL(r, APLOG_INFO);
-    apr_pool_userdata_get(&v, SENDER_KEY, r->pool);
-    if ((snd = v) && snd->dpop) {
+    if ((snd = sender_noted(r)) && snd->dpop) {
         const request_rec *first = initial_request(r);
         void *used = NULL;
         in->dpop_scheme = 1;
@@ -901,6 +907,7 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
         }
         gate.front = agw_tcache_create(pchild, (unsigned int)front, (apr_size_t)front * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
+        gate.host_first = gw_hostcache() != NULL;
         gate.negative = agw_tcache_create(pchild, (unsigned int)(n / 4), (apr_size_t)(n / 4) * 1536,
                                    AGW_TCACHE_ADMIT_SECOND);
     }

@@ -18,9 +18,9 @@ APLOG_USE_MODULE(auth0gw);
  * setters while it is read (kind letter + value). Complete before any .htaccess is read. */
 static apr_hash_t *server_named;
 
-void *gw_dir_create(apr_pool_t *p, char *dir)
+/* A section's configuration before any directive: every value unset. */
+static void dir_unset(agw_dir_conf_t *c)
 {
-    agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
     c->leeway = AGW_UNSET;
     c->refresh = AGW_UNSET;
     c->cooldown = AGW_UNSET;
@@ -31,9 +31,36 @@ void *gw_dir_create(apr_pool_t *p, char *dir)
     c->pass_preflight = AGW_UNSET;
     c->dpop = AGW_UNSET;
     c->dpop_nonce = AGW_UNSET;
+}
+
+/* What a section without Auth0 directives holds (filled by the first gw_dir_create, while
+ * the configuration is read, before any thread). */
+static agw_dir_conf_t unset_conf;
+static int unset_made;
+
+void *gw_dir_create(apr_pool_t *p, char *dir)
+{
+    agw_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    if (!unset_made) {
+        dir_unset(&unset_conf);
+        unset_made = 1;
+    }
+    dir_unset(c);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_RUN_MPM)
         c->htaccess = 1;        /* made while serving: a .htaccess file, in a request pool */
     return c;
+}
+
+/* 1 when section c sets nothing (whether it is a .htaccess file's aside): both made zeroed
+ * by apr_pcalloc and set by dir_unset, so they compare byte for byte, padding included. */
+static int sets_nothing(const agw_dir_conf_t *c)
+{
+    apr_size_t at = offsetof(agw_dir_conf_t, htaccess), past = at + sizeof(c->htaccess);
+
+    return unset_made && memcmp(c, &unset_conf, at) == 0
+           && memcmp((const char *)c + past, (const char *)&unset_conf + past,
+                     sizeof(*c) - past) == 0;
 }
 
 void *gw_srv_create(apr_pool_t *p, server_rec *s)
@@ -77,7 +104,15 @@ static apr_array_header_t *concat(apr_pool_t *p, apr_array_header_t *a, apr_arra
 
 void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
 {
-    agw_dir_conf_t *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
+    agw_dir_conf_t *base = basev, *add = addv, *c;
+
+    /* httpd merges every section on a request's path, most of them without Auth0 directives:
+     * the other side is then the merge's result as it stands (merged confs are never written) */
+    if (add->htaccess <= base->htaccess && sets_nothing(add))
+        return base;
+    if (base->htaccess <= add->htaccess && sets_nothing(base))
+        return add;
+    c = apr_pcalloc(p, sizeof(*c));
 
     MERGE_PTR(domain);
     MERGE_PTR(domain_issuer);

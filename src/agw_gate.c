@@ -21,6 +21,11 @@ typedef struct ctx_t {
     unsigned char digest[32];
     agw_keysrc_t *src;          /* the policy's key source, once a cache found it usable */
     unsigned long version;      /* and the version of its set then */
+    int host_looked;            /* the host's table was read: host_hit says what it held */
+    int host_found;
+    agw_hcache_hit_t host_hit;
+    agw_jwt_brief_t host_brief;
+    agw_jws_t *host_jws;        /* the hit's token, decoded */
 } ctx_t;
 
 /* The JWKS a token is checked against, held until the call's pool is cleared. */
@@ -297,8 +302,14 @@ static int from_front(ctx_t *x, agw_alg_set_t algs)
         return (algs & AGW_ALG_BIT(hit.alg)) ? serve_cached(x, &hit) : 0;
     if (!(algs & ~hs_algs))
         return 0;
-    src = x->g->keys ? agw_keystore_find(x->g->keys, &pol->keys) : NULL;
-    version = src ? agw_keysrc_peek(src, x->now) : 0;
+    if (x->src) {               /* the host's table, read first, found it */
+        src = x->src;
+        version = x->version;
+    }
+    else {
+        src = x->g->keys ? agw_keystore_find(x->g->keys, &pol->keys) : NULL;
+        version = src ? agw_keysrc_peek(src, x->now) : 0;
+    }
     if (!version) {
         if (get_keys(x, &pol->keys, &k))
             return 1;
@@ -527,23 +538,25 @@ static int accept_brief(ctx_t *x, agw_jws_t *jws, const agw_jwt_brief_t *b)
     return 1;
 }
 
-/* A token the host's table knows by its exact bytes, verified by a key this process still
- * holds: its header, checked when it was verified, is not parsed again (the table holds only
- * tokens that passed the default typ rule, so a location with token types, or with several
- * issuers, checks in full). Nothing is fetched here: without usable keys the full path runs.
- * 0 on a miss, 1 when the answer is out. */
-static int from_host(ctx_t *x)
+/* May a token the host's table briefed be accepted from its brief here? Only a Bearer token
+ * where Bearer tokens may pass, and REMOTE_USER from the default claims. */
+static int briefs_allowed(const ctx_t *x)
+{
+    return x->pol->user_default && !x->in->dpop_scheme && x->pol->dpop != AGW_DPOP_REQUIRED;
+}
+
+/* Reads the host's table once per call (a second caller gets the first one's answer): 1 with
+ * x->host_hit (and x->host_brief when briefs are allowed) and the token decoded in
+ * x->host_jws, 0 when the table cannot answer for this token here. */
+static int host_lookup(ctx_t *x)
 {
     const agw_gate_policy_t *pol = x->pol;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
-    agw_hcache_hit_t hit;
-    agw_jwt_brief_t brief;
     agw_keysrc_t *src;
-    agw_jws_t *jws;
-    verdict_t v = { APR_SUCCESS, NULL, 0, 1 };
-    keys_t k;
-    int briefs = pol->user_default && !x->in->dpop_scheme && pol->dpop != AGW_DPOP_REQUIRED;
 
+    if (x->host_looked)
+        return x->host_found;
+    x->host_looked = 1;
     if (!x->g->host || pol->token_types || pol->trust || !(pol->algs & ~hs_algs)
         || !x->g->keys)
         return 0;
@@ -553,30 +566,60 @@ static int from_host(ctx_t *x)
             return 0;
         x->src = src;
     }
-    v.source = agw_keysrc_id(src);
-    if (!agw_hcache_get(x->g->host, x->digest, v.source, x->now, pol->leeway, &hit,
-                        briefs ? &brief : NULL)
-        || !(pol->algs & AGW_ALG_BIT(hit.alg)))
+    if (!agw_hcache_get(x->g->host, x->digest, agw_keysrc_id(src), x->now, pol->leeway,
+                        &x->host_hit, briefs_allowed(x) ? &x->host_brief : NULL)
+        || !(pol->algs & AGW_ALG_BIT(x->host_hit.alg)))
         return 0;
-    memcpy(x->out->kid_buf, hit.kid, sizeof(x->out->kid_buf));
-    if (agw_jws_decode_verified(&jws, x->p, x->in->token, x->in->len, hit.alg,
-                                *hit.kid ? x->out->kid_buf : NULL, &err) != APR_SUCCESS)
+    memcpy(x->out->kid_buf, x->host_hit.kid, sizeof(x->out->kid_buf));
+    if (agw_jws_decode_verified(&x->host_jws, x->p, x->in->token, x->in->len, x->host_hit.alg,
+                                *x->host_hit.kid ? x->out->kid_buf : NULL, &err) != APR_SUCCESS)
         return 0;
-    /* a briefed token whose key the source's current set is known to hold needs neither the
-     * key store's lock nor the set: the brief answers for the claims */
-    if (hit.briefed && agw_keysrc_holds(src, x->version, hit.key, hit.kid, hit.alg)
-        && accept_brief(x, jws, &brief)) {
-        x->out->served = AGW_GATE_SERVED_HOST;
+    x->host_found = 1;
+    return 1;
+}
+
+/* A briefed token whose key the source's current set is known to hold needs neither the key
+ * store's lock nor the set: the brief answers for the claims. 1 when accepted so. */
+static int from_host_brief(ctx_t *x)
+{
+    const agw_hcache_hit_t *hit = &x->host_hit;
+
+    if (!briefs_allowed(x) || !host_lookup(x) || !hit->briefed
+        || !agw_keysrc_holds(x->src, x->version, hit->key, hit->kid, hit->alg)
+        || !accept_brief(x, x->host_jws, &x->host_brief))
+        return 0;
+    x->out->served = AGW_GATE_SERVED_HOST;
+    return 1;
+}
+
+/* A token the host's table knows by its exact bytes, verified by a key this process still
+ * holds: its header, checked when it was verified, is not parsed again (the table holds only
+ * tokens that passed the default typ rule, so a location with token types, or with several
+ * issuers, checks in full). Nothing is fetched here: without usable keys the full path runs.
+ * 0 on a miss, 1 when the answer is out. */
+static int from_host(ctx_t *x)
+{
+    const agw_gate_policy_t *pol = x->pol;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const agw_hcache_hit_t *hit = &x->host_hit;
+    agw_jws_t *jws;
+    verdict_t v = { APR_SUCCESS, NULL, 0, 1 };
+    keys_t k;
+
+    if (from_host_brief(x))
         return 1;
-    }
+    if (!host_lookup(x))
+        return 0;
+    jws = x->host_jws;
+    v.source = agw_keysrc_id(x->src);
     if (get_keys(x, &pol->keys, &k))
         return 1;
     if (agw_keysrc_id(k.src) != v.source
-        || !(jws->key = find_key(k.ref->jwks, hit.key, hit.kid, hit.alg)))
+        || !(jws->key = find_key(k.ref->jwks, hit->key, hit->kid, hit->alg)))
         return 0;
     v.version = k.ref->version;
     x->out->served = AGW_GATE_SERVED_HOST;
-    if (hit.briefed && accept_brief(x, jws, &brief))
+    if (hit->briefed && briefs_allowed(x) && accept_brief(x, jws, &x->host_brief))
         return 1;
     if (agw_jws_claims(jws, x->p, &err) != APR_SUCCESS)
         return refuse(x, NULL, &err);
@@ -602,6 +645,7 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
     x.p = p;
     x.src = NULL;
     x.version = 0;
+    x.host_looked = x.host_found = 0;
     /* an all-zero digest would be one cache key for every such token: refuse instead */
     if (agw_crypt_sha256(x.digest, in->token, in->len) != APR_SUCCESS) {
         out->outcome = AGW_GATE_ERROR;
@@ -610,6 +654,10 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
         return APR_EGENERAL;
     }
     out->fp = agw_hex(p, x.digest, 6);
+    /* where a hit from the host's brief costs less than one from this process's front (the
+     * front's claims are a parsed document, checked under a lock), the host's table first */
+    if (g->host_first && in->len <= AGW_TOKEN_MAX_BYTES && from_host_brief(&x))
+        return APR_SUCCESS;
     /* the cache keeps no typ: a location with token types checks every token in full; nor
      * does a location with several issuers use it (each token's source is routed) */
     if (g->front && in->len <= AGW_TOKEN_MAX_BYTES && !pol->token_types && !pol->trust

@@ -45,6 +45,8 @@ typedef struct agw_gate_t {
                                  * process's own second sighting) */
     agw_tcache_t *negative;     /* tokens whose signature failed, per key set version */
     agw_hcache_t *host;         /* the host-wide table of verified tokens */
+    int host_first;             /* a briefed hit of the host's table is taken before the
+                                 * front is read (where it is the cheaper hit) */
     agw_pkcache_t *proofkeys;   /* DPoP proof keys imported by this process */
     const agw_nonce_t *nonces;  /* DPoP nonces (needed only with dpop_nonce) */
     agw_gate_add_fn *replay_add;    /* the shared store's add, for DPoP proofs' jti */

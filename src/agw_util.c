@@ -28,15 +28,19 @@ const char *agw_text_log(apr_pool_t *p, const char *s, apr_size_t max, int flags
     return out;
 }
 
-char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max)
+const char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max)
 {
-    apr_size_t n = strlen(s), i;
+    apr_size_t i;
     char *out;
 
-    if (n > max)
-        n = max;
-    out = apr_pstrmemdup(p, s, n);
-    for (i = 0; i < n; i++)
+    /* most values need nothing: then s itself, without a copy */
+    for (i = 0; s[i] && i < max; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            break;
+    if (!s[i])
+        return s;
+    out = apr_pstrndup(p, s, max);
+    for (; out[i]; i++)
         if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
             out[i] = ' ';
     return out;

@@ -14,8 +14,10 @@
 const char *agw_text_log(apr_pool_t *p, const char *s, apr_size_t max, int flags);
 
 /* For a request header value or an environment variable: at most max bytes of s, control
- * bytes and DEL as spaces (no line breaks, no NUL); other bytes, UTF-8 included, kept. */
-char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max);
+ * bytes and DEL as spaces (no line breaks, no NUL); other bytes, UTF-8 included, kept. s
+ * itself when it needs no change (it must then live as long as the result is used), else
+ * a copy in p. */
+const char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max);
 
 /* For the inside of a quoted-string (RFC 9110 section 5.6.4) in WWW-Authenticate: '"', '\\',
  * control and non-ASCII bytes as '\''. NULL s: "". */

@@ -66,6 +66,15 @@ START_TEST(header_no_line_breaks_and_bounded)
     long_in[sizeof(long_in) - 1] = '\0';
     ck_assert_uint_eq(strlen(agw_text_header(P, long_in, 4096)), 4096);
     ck_assert_str_eq(agw_text_header(P, "", 4096), "");
+    /* a value that needs no change is not copied; one that does is, the input untouched */
+    {
+        const char *clean = "auth0|ann", *dirty = "a\nb";
+        ck_assert_ptr_eq(agw_text_header(P, clean, 100), clean);
+        ck_assert_ptr_ne(agw_text_header(P, dirty, 100), dirty);
+        ck_assert_str_eq(dirty, "a\nb");
+        ck_assert_str_eq(agw_text_header(P, "abc\x01", 3), "abc");
+        ck_assert_str_eq(agw_text_header(P, "ab\x01" "cd", 3), "ab ");
+    }
 }
 END_TEST
 
