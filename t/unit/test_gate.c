@@ -353,6 +353,54 @@ START_TEST(host_table_brief_spares_the_parse)
 }
 END_TEST
 
+/* With host_first, a token both caches hold is served from the table's brief, the front not
+ * read; where the brief cannot answer (a location with its own user claim, a refusal the
+ * brief finds) the front is read next, as without host_first, and it still answers. */
+START_TEST(host_first_takes_the_brief_before_the_front)
+{
+    agw_gate_t *g = gate(1, 1);
+    agw_gate_policy_t pol = policy(), own_user, other;
+    apr_array_header_t *x_aud = apr_array_make(P, 1, sizeof(const char *));
+    agw_tcache_stats_t before, after;
+    agw_gate_in_t in;
+    agw_gate_out_t out;
+    int i;
+
+    g->host_first = 1;
+    write_jwks(jwks_of("a", NULL));
+    pol.user_default = 1;
+    in = input(token(k1, "a", ISS, ",\"aud\":\"https://api.example/\""));
+    for (i = 0; i < 2; i++)
+        ck_assert_int_eq(check(&out, g, &pol, &in, NOW)->served, AGW_GATE_SERVED_VERIFIED);
+    agw_tcache_stats(g->front, &before);
+    check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_HOST);
+    ck_assert_ptr_null(out.claims);
+    ck_assert_str_eq(out.user, "u1");
+    agw_tcache_stats(g->front, &after);
+    ck_assert_uint_eq(after.hits + after.misses, before.hits + before.misses);
+    /* no brief for a location with its own user claim: the front answers, with the claims */
+    own_user = pol;
+    own_user.user_default = 0;
+    check(&out, g, &own_user, &in, NOW);
+    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_FRONT);
+    ck_assert_ptr_nonnull(out.claims);
+    /* a brief that refuses: the front's claims give the refusal */
+    other = pol;
+    APR_ARRAY_PUSH(x_aud, const char *) = "https://x.example/";
+    other.audiences = x_aud;
+    check(&out, g, &other, &in, NOW);
+    REFUSED(out, AGW_R_AUDIENCE);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_FRONT);
+    /* and off, the front first as before */
+    g->host_first = 0;
+    check(&out, g, &pol, &in, NOW);
+    ck_assert_int_eq(out.served, AGW_GATE_SERVED_FRONT);
+}
+END_TEST
+
 START_TEST(negative_cache_refuses_without_verifying)
 {
     agw_gate_t *g = gate(1, 0);
@@ -650,6 +698,7 @@ Suite *agw_suite_gate(void)
     tcase_add_test(tc, host_table_entry_ignored_when_its_key_leaves);
     tcase_add_test(tc, host_table_brief_spares_the_parse);
     tcase_add_test(tc, host_table_brief_needs_its_key_held);
+    tcase_add_test(tc, host_first_takes_the_brief_before_the_front);
     tcase_add_test(tc, negative_cache_refuses_without_verifying);
     tcase_add_test(tc, negative_cache_keeps_the_sections_refusal);
     tcase_add_test(tc, unknown_kid_is_refetched);
