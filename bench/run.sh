@@ -15,6 +15,11 @@
 #        bench/run.sh --child-memory   prefork, 32 children: per-child private memory and PSS
 #                                (smaps_rollup, medians) at idle and after the Zipf mix, plain
 #                                Apache and Auth0TokenCache 1000, 10000, 100000
+#        bench/run.sh --instructions   instructions per request, counted by valgrind's callgrind
+#                                in one httpd process (-X) per instance: plain Apache with the
+#                                Zipf mix's headers, mod_auth0gw (and the BASELINE build) on the
+#                                Zipf mix with every token held by the caches; exact counts, not
+#                                times, so that a change of a few percent shows on a noisy machine
 # BENCH_MPM (make bench MPM=...): event (default), worker or prefork, for every instance of the
 # run; event and worker: one child x 64 threads; prefork: 32 children, and wrk's connections
 # default to 32 (a prefork child holds a keep-alive connection: more would wait for one).
@@ -41,7 +46,8 @@
 # 100000"), BENCH_CHILD_MEMORY_SMAPS (a directory: /proc/PID/smaps of every child, idle and loaded, are
 # saved there), BENCH_CASES (the comparison: only these case ids, plain Apache's always included,
 # e.g. "plain-zipf agw-zipf"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
-# case's warm-up req/s x BENCH_SECONDS).
+# case's warm-up req/s x BENCH_SECONDS), BENCH_INSTR_REQUESTS (2000: the requests --instructions
+# counts, the Zipf order's first ones).
 # BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
 # change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
 # base-rs, base-es, base-flood and base-zipf (with --graceful: a third row, "baseline", restarted
@@ -72,11 +78,12 @@ case "${1:-}" in
     --memory) MODE=memory ;;
     --graceful) MODE=graceful ;;
     --child-memory) MODE="child-memory" ;;
+    --instructions) MODE=instructions ;;
     --profile)
         MODE=profile
         PROFILE_CASE="${2:-}"
         [[ -n "$PROFILE_CASE" ]] || { printf 'usage: bench/run.sh --profile CASE\n' >&2; exit 2; } ;;
-    *) printf 'usage: bench/run.sh [--memory | --profile CASE | --graceful | --child-memory]\n' >&2; exit 2 ;;
+    *) printf 'usage: bench/run.sh [--memory | --profile CASE | --graceful | --child-memory | --instructions]\n' >&2; exit 2 ;;
 esac
 
 PEERS="${PEERS:-0}"
@@ -121,6 +128,7 @@ CM_SECONDS="${BENCH_CHILD_MEMORY_SECONDS:-20}"
 CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
 CM_SMAPS="${BENCH_CHILD_MEMORY_SMAPS:-}"
 DPOP_PROOFS="${BENCH_DPOP_PROOFS:-auto}"
+INSTR_REQUESTS="${BENCH_INSTR_REQUESTS:-2000}"
 ONLY_CASES="${BENCH_CASES:-}"
 DPOP_RATE=0            # the DPoP case's req/s in its warm-up (sizes its proof files)
 DPOP_MADE=()           # "N proofs in S s", each time bench/dpop.js made them
@@ -1430,6 +1438,89 @@ child_memory_main() {
     printf 'module: %s\n' "$(module_version)"
 }
 
+# ---- instructions per request ----------------------------------------------------------------------
+
+declare -A INSTR INSTR_SHA
+
+# instr_total NAME PASSES: starts instance NAME as one process (-X) under callgrind, sends the
+# Zipf order's first INSTR_REQUESTS requests PASSES times over one kept-alive connection, stops
+# it and prints the instructions it executed (start-up and stop included).
+instr_total() {
+    local name=$1 passes=$2 dir="$B/$1" out="$B/$1/callgrind.out" pid i code=000
+    rm -f "$out" "$dir/error_log"
+    # the process writes the file at its exit, as RUN_USER by then
+    install -m 0666 -o "$RUN_USER" /dev/null "$out"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$APACHE_BIN" -X -f "$dir/httpd.conf" \
+        >"$dir/callgrind.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
+        [[ "$code" != 000 ]] && break
+        sleep 0.2
+    done
+    [[ "$code" != 000 ]] || { tail -n 20 "$dir/callgrind.log" "$dir/error_log" >&2 || true; die "$name did not start under valgrind"; }
+    perl -MHTTP::Tiny -e '
+        my ($url, $tokens, $order, $n, $passes) = @ARGV;
+        open my $t, "<", $tokens or die "$tokens: $!\n";
+        chomp(my @tok = <$t>);
+        open my $o, "<", $order or die "$order: $!\n";
+        my @seq;
+        while (<$o>) { last if @seq >= $n; chomp; push @seq, $tok[$_ - 1]; }
+        my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+        for my $pass (1 .. $passes) {
+            for my $k (@seq) {
+                my $res = $http->get($url, { headers => { Authorization => "Bearer $k" } });
+                die "$url answered $res->{status}\n" unless $res->{status} == 200;
+            }
+        }' "http://127.0.0.1:${PORT[$name]}$URL_PATH" "$TOKENS/zipf.txt" "$TOKENS/zipf.order" \
+        "$INSTR_REQUESTS" "$passes" || { kill "$pid"; die "$name: the requests failed"; }
+    kill -TERM "$pid"
+    wait "$pid" || true
+    sed -n 's/^summary: //p' "$out"
+}
+
+# instr_sha NAME: the instructions inside agw_crypt_sha256 (inclusive) in NAME's last run.
+instr_sha() {
+    callgrind_annotate --inclusive=yes "$B/$1/callgrind.out" 2>/dev/null \
+        | sed -nE 's/^ *([0-9,]+) .*:agw_crypt_sha256( .*)?$/\1/p' | head -n 1 | tr -d ,
+}
+
+instructions_main() {
+    local inst kind names=(plain agw) ports a b sa sb i
+    need valgrind valgrind
+    need callgrind_annotate valgrind
+    [[ -n "$BASELINE" ]] && names+=(base)
+    read -r -a ports < <(free_ports "${#names[@]}")
+    for ((i = 0; i < ${#names[@]}; i++)); do PORT[${names[$i]}]=${ports[$i]}; done
+    for inst in "${names[@]}"; do
+        kind=AGW
+        [[ "$inst" == plain ]] && kind=PLAIN
+        new_instance "$inst" "$kind"
+        # three passes fill the caches (a token is admitted at its second sighting); the
+        # fourth is the one counted, as the difference between a run of four and one of three
+        say "$inst: callgrind, $INSTR_REQUESTS requests x 3, then x 4"
+        a="$(instr_total "$inst" 3)"
+        sa="$(instr_sha "$inst")"
+        b="$(instr_total "$inst" 4)"
+        sb="$(instr_sha "$inst")"
+        INSTR[$inst]=$(((b - a) / INSTR_REQUESTS))
+        INSTR_SHA[$inst]=$(((${sb:-0} - ${sa:-0}) / INSTR_REQUESTS))
+    done
+    printf '\ninstructions per request (valgrind callgrind, one httpd process, exact counts): the Zipf\n'
+    printf 'order'"'"'s first %s requests over one kept-alive connection, after three passes of them\n' "$INSTR_REQUESTS"
+    printf '(every token then held by the caches); plain Apache gets the same headers.\n\n'
+    printf '%-12s %12s %8s %12s %16s\n' instance "instr/req" xplain "over plain" "SHA-256 of it"
+    for inst in "${names[@]}"; do
+        printf '%-12s %12d %8.3f %12d %16s\n' "$inst" "${INSTR[$inst]}" \
+            "$(perl -e 'print $ARGV[0] / $ARGV[1]' "${INSTR[$inst]}" "${INSTR[plain]}")" \
+            "$((INSTR[$inst] - INSTR[plain]))" "$([[ "$inst" == plain ]] && echo - || echo "${INSTR_SHA[$inst]}")"
+    done
+    printf '\nUnder valgrind the token'"'"'s SHA-256 (the caches'"'"' key) runs without the CPU'"'"'s SHA\n'
+    printf 'extensions: its count is many times its share of the time where the CPU has them.\n'
+    printf 'module: %s\n' "$(module_version)"
+}
+
 # ---- main ------------------------------------------------------------------------------------------
 
 mkdir -p "$B" "$ISSUER_DIR" "$B/state"
@@ -1466,5 +1557,6 @@ case "$MODE" in
     graceful) graceful_main ;;
     child-memory) child_memory_main ;;
     profile) profile_main "$PROFILE_CASE" ;;
+    instructions) instructions_main ;;
     *) bench_main ;;
 esac
