@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-graceful bench-child-memory soak demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-instructions bench-graceful bench-child-memory soak demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -176,6 +176,9 @@ bench: deps $(MODULE)
 
 bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory
+
+bench-instructions: deps $(MODULE)
+	BENCH_MPM=$(MPM) BASELINE=$(BASELINE) bash bench/run.sh --instructions
 
 bench-graceful: deps $(MODULE)
 	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --graceful
