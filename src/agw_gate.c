@@ -23,6 +23,7 @@ typedef struct ctx_t {
     unsigned long version;      /* and the version of its set then */
     int host_looked;            /* the host's table was read: host_hit says what it held */
     int host_found;
+    int brief_tried;            /* from_host_brief ran on a table hit */
     agw_hcache_hit_t host_hit;
     agw_jwt_brief_t host_brief;
     agw_jws_t *host_jws;        /* the hit's token, decoded */
@@ -556,16 +557,18 @@ static int host_lookup(ctx_t *x)
 
     if (x->host_looked)
         return x->host_found;
-    x->host_looked = 1;
     if (!x->g->host || pol->token_types || pol->trust || !(pol->algs & ~hs_algs)
         || !x->g->keys)
         return 0;
+    /* without a usable set yet, nothing is remembered: once the front's path has loaded the
+     * keys (x->src set), the table is read then */
     if (!(src = x->src)) {
         if (!(src = agw_keystore_find(x->g->keys, &pol->keys))
             || !(x->version = agw_keysrc_peek(src, x->now)))
             return 0;
         x->src = src;
     }
+    x->host_looked = 1;
     if (!agw_hcache_get(x->g->host, x->digest, agw_keysrc_id(src), x->now, pol->leeway,
                         &x->host_hit, briefs_allowed(x) ? &x->host_brief : NULL)
         || !(pol->algs & AGW_ALG_BIT(x->host_hit.alg)))
@@ -584,8 +587,10 @@ static int from_host_brief(ctx_t *x)
 {
     const agw_hcache_hit_t *hit = &x->host_hit;
 
-    if (!briefs_allowed(x) || !host_lookup(x) || !hit->briefed
-        || !agw_keysrc_holds(x->src, x->version, hit->key, hit->kid, hit->alg)
+    if (x->brief_tried || !briefs_allowed(x) || !host_lookup(x))
+        return 0;
+    x->brief_tried = 1;
+    if (!hit->briefed || !agw_keysrc_holds(x->src, x->version, hit->key, hit->kid, hit->alg)
         || !accept_brief(x, x->host_jws, &x->host_brief))
         return 0;
     x->out->served = AGW_GATE_SERVED_HOST;
@@ -645,7 +650,7 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
     x.p = p;
     x.src = NULL;
     x.version = 0;
-    x.host_looked = x.host_found = 0;
+    x.host_looked = x.host_found = x.brief_tried = 0;
     /* an all-zero digest would be one cache key for every such token: refuse instead */
     if (agw_crypt_sha256(x.digest, in->token, in->len) != APR_SUCCESS) {
         out->outcome = AGW_GATE_ERROR;

@@ -99,6 +99,16 @@ static agw_gate_t *gate(int front, int host)
     return g;
 }
 
+/* The gate as a child process makes it wherever the host's table is on: both caches, the
+ * table's brief read first. */
+static agw_gate_t *gate_as_served(void)
+{
+    agw_gate_t *g = gate(1, 1);
+
+    g->host_first = 1;
+    return g;
+}
+
 static agw_gate_policy_t policy(void)
 {
     agw_gate_policy_t pol;
@@ -548,21 +558,34 @@ START_TEST(alg_not_allowed_refused_before_keys)
 }
 END_TEST
 
+/* Also with both caches and the table first (as served): a token the caches hold after a
+ * default location accepted it is still refused where its typ is not accepted. */
 START_TEST(typ_not_accepted)
 {
-    agw_gate_t *g = gate(1, 0);
-    agw_gate_policy_t pol = policy();
-    apr_array_header_t *types = apr_array_make(P, 1, sizeof(const char *));
-    agw_gate_in_t in = input(token(k1, "a", ISS, NULL));
-    agw_gate_out_t out;
+    int variant, i;
 
     write_jwks(jwks_of("a", NULL));
-    APR_ARRAY_PUSH(types, const char *) = "example+jwt";
-    pol.token_types = types;
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_TYPE);
-    APR_ARRAY_IDX(types, 0, const char *) = "at+jwt";
-    ck_assert_int_eq(check(&out, g, &pol, &in, NOW)->outcome, AGW_GATE_ACCEPT);
+    for (variant = 0; variant < 2; variant++) {
+        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_policy_t pol = policy(), plain = policy();
+        apr_array_header_t *types = apr_array_make(P, 1, sizeof(const char *));
+        agw_gate_in_t in = input(token(k1, "a", ISS, NULL));
+        agw_gate_out_t out;
+
+        plain.user_default = 1;
+        APR_ARRAY_PUSH(types, const char *) = "example+jwt";
+        pol.token_types = types;
+        pol.user_default = 1;
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_TYPE);
+        for (i = 0; i < 3; i++)
+            ck_assert_int_eq(check(&out, g, &plain, &in, NOW)->outcome, AGW_GATE_ACCEPT);
+        ck_assert_int_ne(out.served, AGW_GATE_SERVED_VERIFIED);
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_TYPE);
+        APR_ARRAY_IDX(types, 0, const char *) = "at+jwt";
+        ck_assert_int_eq(check(&out, g, &pol, &in, NOW)->outcome, AGW_GATE_ACCEPT);
+    }
 }
 END_TEST
 
@@ -614,22 +637,30 @@ static const char *bound_token(void)
     return token(k1, "a", ISS, apr_psprintf(P, ",\"cnf\":{\"jkt\":\"%s\"}", jkt_of(k2)));
 }
 
+/* Refused every time, also by the gate as served (both caches, the table's brief first). */
 START_TEST(dpop_bound_token_sent_as_bearer)
 {
-    agw_gate_t *g = gate(1, 0);
-    agw_gate_policy_t pol = policy();
-    agw_gate_in_t in = input(bound_token());
-    agw_gate_out_t out;
+    int variant, i;
 
     write_jwks(jwks_of("a", NULL));
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_BINDING);
-    ck_assert_str_eq(out.err.reason, "DPoP-bound token sent without DPoP");
-    ck_assert_int_eq(out.dpop_challenge, 1);
-    pol.dpop = AGW_DPOP_OFF;
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_BINDING);
-    ck_assert_int_eq(out.dpop_challenge, -1);
+    for (variant = 0; variant < 2; variant++) {
+        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_policy_t pol = policy();
+        agw_gate_in_t in = input(bound_token());
+        agw_gate_out_t out;
+
+        pol.user_default = 1;
+        for (i = 0; i < 3; i++) {
+            check(&out, g, &pol, &in, NOW);
+            REFUSED(out, AGW_R_BINDING);
+            ck_assert_str_eq(out.err.reason, "DPoP-bound token sent without DPoP");
+            ck_assert_int_eq(out.dpop_challenge, 1);
+        }
+        pol.dpop = AGW_DPOP_OFF;
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_BINDING);
+        ck_assert_int_eq(out.dpop_challenge, -1);
+    }
 }
 END_TEST
 
