@@ -169,10 +169,11 @@ bench-core: $(BUILD)/bench_core
 # MPM=event|worker|prefork: the MPM of every instance (default event). bench-graceful and
 # bench-child-memory run under prefork (32 children) unless MPM is given (only prefork works).
 # BASELINE=path/to/other/mod_auth0gw.so: that build measured beside this one in the same rounds.
+# BUILDS="NAME=path/to/mod_auth0gw.so ...": more builds, on the Zipf mix only (bench/run.sh).
 PEERS ?= 0
 BENCH_MPM_ARG = $(if $(filter command line environment,$(origin MPM)),BENCH_MPM=$(MPM))
 bench: deps $(MODULE)
-	PEERS=$(PEERS) BENCH_MPM=$(MPM) BASELINE=$(BASELINE) bash bench/run.sh
+	PEERS=$(PEERS) BENCH_MPM=$(MPM) BASELINE=$(BASELINE) BENCH_BUILDS="$(BUILDS)" bash bench/run.sh
 
 bench-memory: deps $(MODULE)
 	bash bench/run.sh --memory

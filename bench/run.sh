@@ -55,6 +55,11 @@
 # end prints each case of this build against the baseline's (before/after in one run: two
 # separate runs on a shared machine differ more
 # than most changes do).
+# BENCH_BUILDS="NAME=PATH ..." (make bench BUILDS=...): more builds of mod_auth0gw.so measured
+# on the Zipf mix only, in the same interleaved rounds: instance "build-NAME", case
+# "build-NAME-zipf" (NAME: lower-case letters, digits and '-'), each against plain Apache with the
+# Zipf mix's headers. For attributing a cost: builds that stop at successive points of the hit path
+# (the README's Performance section has such a run).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,6 +70,7 @@ BUILT_MODULE="$ROOT/build/mod_auth0gw.so"
 MODULE="$B/mod_auth0gw.so"
 BASELINE="${BASELINE:-}"
 BASE_MODULE="$B/baseline/mod_auth0gw.so"
+EXTRA_BUILDS="${BENCH_BUILDS:-}"
 TEMPLATE="$ROOT/bench/httpd.conf.in"
 LUA="$ROOT/bench/tokens.lua"
 ISSUER_DIR="$B/issuer"
@@ -436,6 +442,7 @@ new_instance() {
     chmod 755 "$dir"
     local dpop_line="# Auth0ClientDPoPKey: none (Bearer tokens)" module="$MODULE"
     [[ "$name" == base || "$name" == cm-base-* ]] && module="$BASE_MODULE"
+    [[ "$name" == build-* ]] && module="$B/builds/${name#build-}.so"
     if [[ "$cache" == default ]]; then line="# Auth0TokenCache: default"; else line="Auth0TokenCache $cache"; fi
     [[ -n "${CLIENT_DPOP[$name]-}" ]] && dpop_line="Auth0ClientDPoPKey file:$dir/dpop-key.pem"
     # the proxies' backend runs the event MPM whatever BENCH_MPM says: under prefork the three
@@ -928,7 +935,7 @@ start_instances() {
             plain|backend) new_instance "$name" PLAIN ;;
             agw) new_instance agw AGW ;;
             agw-nocache) new_instance agw-nocache AGW 0 ;;
-            base) new_instance base AGW ;;
+            base|build-*) new_instance "$name" AGW ;;
             px-plain) new_instance px-plain PROXY ;;
             agw-px*) prepare_client "$name"; new_instance "$name" AGWPX ;;
             oauth2) new_instance oauth2 OAUTH2 ;;
@@ -944,15 +951,19 @@ bench_main() {
     local load0 i res tokens=()
     ((PEERS)) && names+=(oauth2 openidc)
     [[ -n "$BASELINE" ]] && names+=(base)
+    for spec in $EXTRA_BUILDS; do names+=("build-${spec%%=*}"); done
     start_instances "${names[@]}"
     define_cases
+    for spec in $EXTRA_BUILDS; do
+        add_case "build-${spec%%=*}-zipf" "build ${spec%%=*}: Zipf mix" "build-${spec%%=*}" zipf.txt 200 plain-zipf
+    done
 
     # Each case answers as it should before it is measured; a peer that cannot is left out,
     # and the output says so.
     local kept=()
     for spec in "${CASES[@]}"; do
         IFS='|' read -r id label inst file expect <<<"$spec"
-        [[ -z "$ONLY_CASES" || "$id" == plain || " $ONLY_CASES " == *" $id "* ]] || continue
+        [[ -z "$ONLY_CASES" || "$id" == plain || "$id" == build-* || " $ONLY_CASES " == *" $id "* ]] || continue
         code="$(probe "$inst" "$file")"
         if [[ "$code" != "$expect" ]]; then
             case "$inst" in
@@ -1533,6 +1544,17 @@ if [[ -n "$BASELINE" ]]; then
     mkdir -p "$B/baseline"
     rm -f "$BASE_MODULE"
     cp "$BASELINE" "$BASE_MODULE"
+fi
+if [[ -n "$EXTRA_BUILDS" ]]; then
+    [[ "$MODE" == bench ]] || die "BENCH_BUILDS is for the comparison (bench/run.sh without options) only"
+    rm -rf "$B/builds"
+    mkdir -p "$B/builds"
+    for spec in $EXTRA_BUILDS; do
+        [[ "$spec" =~ ^[a-z0-9-]+=.+ ]] || die "BENCH_BUILDS: '$spec' is not NAME=PATH (NAME: a-z, 0-9, -)"
+        [[ -f "${spec#*=}" ]] || die "BENCH_BUILDS: ${spec#*=}: no such file (give a mod_auth0gw.so)"
+        [[ ! -e "$B/builds/${spec%%=*}.so" ]] || die "BENCH_BUILDS: the name ${spec%%=*} is given twice"
+        cp "${spec#*=}" "$B/builds/${spec%%=*}.so"
+    done
 fi
 ((PEERS)) && [[ "$MODE" == bench || "$MODE" == profile ]] && install_peers
 trap cleanup EXIT
