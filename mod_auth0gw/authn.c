@@ -148,13 +148,10 @@ static agw_dpop_mode_e dpop_mode(request_rec *r)
  * 0 for another; notes which one it was. */
 static apr_size_t auth_scheme(request_rec *r, const char *v)
 {
-    if (!strncasecmp(v, "Bearer", 6) && (v[6] == ' ' || v[6] == '\t')) {
-        sender_t *snd = sender_noted(r);
-        /* Bearer is what no note says: a note is made only for DPoP or a challenge */
-        if (snd)
-            snd->dpop = 0;
+    /* Bearer is what no note says (find_token cleared any note it found): a note is made
+     * only for DPoP or a challenge */
+    if (!strncasecmp(v, "Bearer", 6) && (v[6] == ' ' || v[6] == '\t'))
         return 6;
-    }
     if (!strncasecmp(v, "DPoP", 4) && (v[4] == ' ' || v[4] == '\t')
         && dpop_mode(r) != AGW_DPOP_OFF) {
         sender_of(r)->dpop = 1;
@@ -208,8 +205,16 @@ static const agw_token_src_t default_source = { AGW_SRC_HEADER, "Authorization",
 static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malformed)
 {
     int i, n = c->sources ? c->sources->nelts : 1;
+    sender_t *snd = sender_noted(r);
 
     *malformed = 0;
+    /* an internal redirect's request shares its pool, and so the note, with the request it
+     * came from: what that one's token was sent with says nothing of this one's (a token from a
+     * cookie or the query is Bearer) */
+    if (snd) {
+        snd->dpop = 0;
+        snd->dpop_challenge = 0;
+    }
     for (i = 0; i < n; i++) {
         const agw_token_src_t *src = c->sources
                                          ? &APR_ARRAY_IDX(c->sources, i, agw_token_src_t)

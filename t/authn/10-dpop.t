@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use AGW::Test qw(:all);
 use JSON::PP ();
 
-plan tests => 46;
+plan tests => 49;
 
 my $DIR = state_dir() . '/dpop';
 mkdir $DIR unless -d $DIR;
@@ -182,3 +182,19 @@ is(said($res), '200 - - -', 'DPoP through an internal redirect: 200');
 is(join(' ', map { json_of($res)->{env}{$_} // '-' } qw(REDIRECT_URL PATH_INFO)),
    '/gate/dpop/rw/x /dpop/required/rewritten',
    '... answered by the rewritten location (Auth0DPoP required) for the URL the client signed');
+
+# ---- an internal redirect to a location that takes its token from a cookie: the cookie's token
+# is a Bearer token there; the client's DPoP scheme (on the first location) does not carry over
+my $carol = mint(claims => { sub => 'auth0|carol' });
+my $rwc_proof = proof_for($KEY_A, GET => '/gate/dpop/rwc/x', $bound);
+$res = call(GET => '/gate/dpop/rwc/x', headers => [Authorization => "DPoP $bound", DPoP => $rwc_proof,
+                                                  Cookie => "agw_at=$carol"]);
+is(said($res), '200 - - -', 'DPoP, then an internal redirect to a cookie location: 200');
+is(join(' ', map { json_of($res)->{env}{$_} // '-' } qw(REMOTE_USER PATH_INFO)),
+   'auth0|carol /dpop/cookie/rewritten', '... the cookie token is the user there');
+# a DPoP-bound token in that cookie is refused there as a Bearer token (it has no proof of its own)
+$res = call(GET => '/gate/dpop/rwc/y', headers => [
+    Authorization => "DPoP $bound", DPoP => proof_for($KEY_A, GET => '/gate/dpop/rwc/y', $bound),
+    Cookie => "agw_at=$bound"]);
+is(said($res), '401 DPoP invalid_token DPoP-bound token sent without DPoP',
+   '... a bound token in the cookie: refused as a bound token sent without DPoP');

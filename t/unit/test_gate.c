@@ -589,31 +589,57 @@ START_TEST(typ_not_accepted)
 }
 END_TEST
 
+/* An issuer a location with several does not trust is refused without a fetch; also by the
+ * gate as served, for a token that a single-issuer location of that issuer made the caches
+ * hold (a token verified under one key source is not trusted under another's routing). */
 START_TEST(untrusted_issuer_fetches_nothing)
 {
-    agw_gate_t *g = gate(1, 0);
-    agw_gate_policy_t pol = policy();
-    apr_array_header_t *trust = apr_array_make(P, 2, sizeof(agw_trust_t));
-    agw_trust_t *t;
-    agw_gate_in_t in = input(token(k1, "a", "https://other.example/", NULL));
-    agw_gate_out_t out;
+    int variant, i;
 
     write_jwks(jwks_of("a", NULL));
-    t = apr_array_push(trust);
-    t->issuer = ISS;
-    t->jwks = pol.keys.jwks;
-    t = apr_array_push(trust);
-    t->issuer = "https://second.example/";
-    t->jwks = "file:/nonexistent/agw-gate.json";
-    pol.trust = trust;
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_ISSUER);
-    ck_assert_int_eq(agw_keystore_stats(g->keys, P)->nelts, 0);
-    /* a trusted one is routed to its own source */
-    in = input(token(k1, "a", ISS, NULL));
-    check(&out, g, &pol, &in, NOW);
-    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
-    ck_assert_int_eq(agw_keystore_stats(g->keys, P)->nelts, 1);
+    for (variant = 0; variant < 2; variant++) {
+        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_policy_t pol = policy(), single = policy(), others = policy();
+        apr_array_header_t *trust = apr_array_make(P, 2, sizeof(agw_trust_t));
+        apr_array_header_t *elsewhere = apr_array_make(P, 2, sizeof(agw_trust_t));
+        agw_trust_t *t;
+        agw_gate_in_t in = input(token(k1, "a", "https://other.example/", NULL));
+        agw_gate_out_t out;
+
+        t = apr_array_push(trust);
+        t->issuer = ISS;
+        t->jwks = pol.keys.jwks;
+        t = apr_array_push(trust);
+        t->issuer = "https://second.example/";
+        t->jwks = "file:/nonexistent/agw-gate.json";
+        pol.trust = trust;
+        pol.user_default = variant;
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_ISSUER);
+        ck_assert_int_eq(agw_keystore_stats(g->keys, P)->nelts, 0);
+        /* a trusted one is routed to its own source */
+        in = input(token(k1, "a", ISS, NULL));
+        check(&out, g, &pol, &in, NOW);
+        ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+        ck_assert_int_eq(agw_keystore_stats(g->keys, P)->nelts, 1);
+        /* held by the caches of a single-issuer location, the same token is still refused
+         * where its issuer is not among the trusted ones, and nothing more is fetched */
+        single.user_default = 1;
+        for (i = 0; i < 3; i++)
+            ck_assert_int_eq(check(&out, g, &single, &in, NOW)->outcome, AGW_GATE_ACCEPT);
+        ck_assert_int_ne(out.served, AGW_GATE_SERVED_VERIFIED);
+        t = apr_array_push(elsewhere);
+        t->issuer = "https://second.example/";
+        t->jwks = "file:/nonexistent/agw-gate.json";
+        t = apr_array_push(elsewhere);
+        t->issuer = "https://third.example/";
+        t->jwks = "file:/nonexistent/agw-gate-3.json";
+        others.trust = elsewhere;
+        others.user_default = 1;
+        check(&out, g, &others, &in, NOW);
+        REFUSED(out, AGW_R_ISSUER);
+        ck_assert_int_eq(agw_keystore_stats(g->keys, P)->nelts, 1);
+    }
 }
 END_TEST
 
@@ -677,41 +703,86 @@ static const char *dpop_proof(const char *tok, const char *jti)
                                  "\"ath\":\"%s\"}", URL, NOW, jti, tk_b64url(P, h, n)));
 }
 
+/* Also by the gate as served (both caches, the table's brief first). */
 START_TEST(dpop_replay_refused_through_the_seam)
 {
-    agw_gate_t *g = gate(1, 0);
-    agw_gate_policy_t pol = policy();
-    const char *tok = bound_token();
-    agw_gate_in_t in = input(tok);
-    agw_gate_out_t out;
-    const char *used;
+    int variant;
 
     write_jwks(jwks_of("a", NULL));
-    in.dpop_scheme = 1;
-    in.dpop = dpop_proof(tok, "j-1");
-    in.method = "GET";
-    in.url = URL;
-    check(&out, g, &pol, &in, NOW);
-    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
-    ck_assert_int_eq(out.proof_alg, AGW_ALG_ES256);
-    ck_assert_int_eq(out.jkt_bound, 1);
-    ck_assert_ptr_nonnull(out.replay_key);
-    used = apr_pstrdup(P, out.replay_key);
-    /* the same proof again: a replay */
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_DPOP);
-    ck_assert_str_eq(out.err.reason, "DPoP proof replayed");
-    ck_assert_str_eq(out.err.code, AGW_E_INVALID_DPOP_PROOF);
-    /* unless it is the one this client request already used (an internal redirect) */
-    in.used_replay = used;
-    check(&out, g, &pol, &in, NOW);
-    ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
-    ck_assert_ptr_null(out.replay_key);
-    ck_assert_int_eq(replay_adds, 2);
-    /* no DPoP header with the DPoP scheme */
-    in.dpop = NULL;
-    check(&out, g, &pol, &in, NOW);
-    REFUSED(out, AGW_R_DPOP);
+    for (variant = 0; variant < 2; variant++) {
+        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_policy_t pol = policy();
+        const char *tok = bound_token();
+        agw_gate_in_t in = input(tok);
+        agw_gate_out_t out;
+        const char *used;
+
+        replay_adds = 0;
+        replay_seen = apr_hash_make(P);
+        pol.user_default = variant;     /* as served: REMOTE_USER from the default claims */
+        in.dpop_scheme = 1;
+        in.dpop = dpop_proof(tok, "j-1");
+        in.method = "GET";
+        in.url = URL;
+        check(&out, g, &pol, &in, NOW);
+        ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+        ck_assert_int_eq(out.proof_alg, AGW_ALG_ES256);
+        ck_assert_int_eq(out.jkt_bound, 1);
+        ck_assert_ptr_nonnull(out.replay_key);
+        used = apr_pstrdup(P, out.replay_key);
+        /* the same proof again: a replay */
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_DPOP);
+        ck_assert_str_eq(out.err.reason, "DPoP proof replayed");
+        ck_assert_str_eq(out.err.code, AGW_E_INVALID_DPOP_PROOF);
+        /* unless it is the one this client request already used (an internal redirect) */
+        in.used_replay = used;
+        check(&out, g, &pol, &in, NOW);
+        ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+        ck_assert_ptr_null(out.replay_key);
+        ck_assert_int_eq(replay_adds, 2);
+        /* no DPoP header with the DPoP scheme */
+        in.dpop = NULL;
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_DPOP);
+    }
+}
+END_TEST
+
+/* A DPoP-bound token accepted with its proofs, so that every cache has seen it, is refused when
+ * it comes back as a Bearer token: by the gate with the front only and by the gate as served. */
+START_TEST(dpop_token_accepted_with_proofs_then_sent_as_bearer)
+{
+    int variant, i;
+
+    write_jwks(jwks_of("a", NULL));
+    for (variant = 0; variant < 2; variant++) {
+        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_policy_t pol = policy();
+        const char *tok = bound_token();
+        agw_gate_in_t in = input(tok), bearer = input(tok);
+        agw_gate_out_t out;
+
+        pol.user_default = 1;
+        in.dpop_scheme = 1;
+        in.method = "GET";
+        in.url = URL;
+        for (i = 0; i < 3; i++) {
+            in.dpop = dpop_proof(tok, apr_psprintf(P, "v%d-j%d", variant, i));
+            check(&out, g, &pol, &in, NOW);
+            ck_assert_int_eq(out.outcome, AGW_GATE_ACCEPT);
+            ck_assert_int_eq(out.jkt_bound, 1);
+        }
+        for (i = 0; i < 2; i++) {
+            check(&out, g, &pol, &bearer, NOW);
+            REFUSED(out, AGW_R_BINDING);
+            ck_assert_str_eq(out.err.reason, "DPoP-bound token sent without DPoP");
+        }
+        /* and with the DPoP scheme but no proof */
+        in.dpop = NULL;
+        check(&out, g, &pol, &in, NOW);
+        REFUSED(out, AGW_R_DPOP);
+    }
 }
 END_TEST
 
@@ -740,6 +811,7 @@ Suite *agw_suite_gate(void)
     tcase_add_test(tc, untrusted_issuer_fetches_nothing);
     tcase_add_test(tc, dpop_bound_token_sent_as_bearer);
     tcase_add_test(tc, dpop_replay_refused_through_the_seam);
+    tcase_add_test(tc, dpop_token_accepted_with_proofs_then_sent_as_bearer);
     suite_add_tcase(s, tc);
     return s;
 }
