@@ -109,6 +109,12 @@ static agw_gate_t *gate_as_served(void)
     return g;
 }
 
+/* The two gates a test runs against: 0, the front cache alone; 1, the gate as served. */
+static agw_gate_t *gate_variant(int variant)
+{
+    return variant ? gate_as_served() : gate(1, 0);
+}
+
 static agw_gate_policy_t policy(void)
 {
     agw_gate_policy_t pol;
@@ -566,7 +572,7 @@ START_TEST(typ_not_accepted)
 
     write_jwks(jwks_of("a", NULL));
     for (variant = 0; variant < 2; variant++) {
-        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_t *g = gate_variant(variant);
         agw_gate_policy_t pol = policy(), plain = policy();
         apr_array_header_t *types = apr_array_make(P, 1, sizeof(const char *));
         agw_gate_in_t in = input(token(k1, "a", ISS, NULL));
@@ -598,7 +604,7 @@ START_TEST(untrusted_issuer_fetches_nothing)
 
     write_jwks(jwks_of("a", NULL));
     for (variant = 0; variant < 2; variant++) {
-        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_t *g = gate_variant(variant);
         agw_gate_policy_t pol = policy(), single = policy(), others = policy();
         apr_array_header_t *trust = apr_array_make(P, 2, sizeof(agw_trust_t));
         apr_array_header_t *elsewhere = apr_array_make(P, 2, sizeof(agw_trust_t));
@@ -670,7 +676,7 @@ START_TEST(dpop_bound_token_sent_as_bearer)
 
     write_jwks(jwks_of("a", NULL));
     for (variant = 0; variant < 2; variant++) {
-        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_t *g = gate_variant(variant);
         agw_gate_policy_t pol = policy();
         agw_gate_in_t in = input(bound_token());
         agw_gate_out_t out;
@@ -710,7 +716,7 @@ START_TEST(dpop_replay_refused_through_the_seam)
 
     write_jwks(jwks_of("a", NULL));
     for (variant = 0; variant < 2; variant++) {
-        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_t *g = gate_variant(variant);
         agw_gate_policy_t pol = policy();
         const char *tok = bound_token();
         agw_gate_in_t in = input(tok);
@@ -757,7 +763,7 @@ START_TEST(dpop_token_accepted_with_proofs_then_sent_as_bearer)
 
     write_jwks(jwks_of("a", NULL));
     for (variant = 0; variant < 2; variant++) {
-        agw_gate_t *g = variant ? gate_as_served() : gate(1, 0);
+        agw_gate_t *g = gate_variant(variant);
         agw_gate_policy_t pol = policy();
         const char *tok = bound_token();
         agw_gate_in_t in = input(tok), bearer = input(tok);
