@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-instructions bench-graceful bench-child-memory soak demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-instructions bench-graceful bench-child-memory bench-cycles soak demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -186,6 +186,12 @@ bench-graceful: deps $(MODULE)
 
 bench-child-memory: deps $(MODULE)
 	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --child-memory
+
+# The hit path's steps in cycles (bench/cycles.sh), by a second build that counts them:
+# build/cycles/mod_auth0gw.so. BUILDS="NAME=PATH ...": other CYCLES=1 builds beside it.
+bench-cycles: deps $(MODULE)
+	$(MAKE) BUILD=build/cycles CYCLES=1 build/cycles/mod_auth0gw.so
+	$(BENCH_MPM_ARG) bash bench/cycles.sh $(BUILDS)
 
 # ---- soak: mixed load, rotations, issuer flaps, graceful restarts (not a test) -------------
 SOAK_MINUTES ?= 10

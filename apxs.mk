@@ -18,6 +18,11 @@ WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Wstrict-pro
 CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -O2 -g -fPIC -fstack-protector-strong $(WARN) $(PKG_CFLAGS)
 # as apxs compiles the glue (and as Debian's hardening asks of the whole module)
 CORE_CFLAGS += -D_FORTIFY_SOURCE=2
+# `make bench-cycles` builds a second module (BUILD=build/cycles CYCLES=1) that counts the
+# hit path's cycles (src/agw_cycles.h); never the module that is installed
+comma := ,
+CYCLES_DEF := $(if $(CYCLES),-DAGW_CYCLES)
+CORE_CFLAGS += $(CYCLES_DEF)
 
 MODULE   := $(BUILD)/mod_auth0gw.so
 
@@ -51,7 +56,7 @@ $(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)
 	cp $(GLUE_SRC) $(GLUE_HDR) $(BUILD)/glue/
 	cd $(BUILD)/glue && $(APXS) -c -o mod_auth0gw.la \
 	    -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter -Wc,-Wno-missing-field-initializers \
-	    -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(CORE_OBJ)) \
+	    $(addprefix -Wc$(comma),$(CYCLES_DEF)) -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(CORE_OBJ)) \
 	    $(PKG_LIBS) >/dev/null
 	@if nm -D $(BUILD)/glue/.libs/mod_auth0gw.so | grep -E ' U agw_'; then \
 	    echo "mod_auth0gw.so: core symbols above are not defined" >&2; exit 1; fi

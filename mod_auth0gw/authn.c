@@ -18,6 +18,8 @@
 #include <mod_ssl.h>
 
 #include "mod_auth0gw.h"
+#include "agw_hot.h"
+#include "agw_cycles.h"
 #include "agw_jws.h"
 #include "agw_json.h"
 #include "agw_http.h"
@@ -46,7 +48,25 @@ static agw_gate_t gate;
  * served from the table's brief, usually without a parse */
 #define FRONT_SINGLE_THREAD 32
 
-agw_req_t *gw_req_get(request_rec *r)
+#ifdef AGW_CYCLES
+/* make bench-cycles: how the current request's token was served (1 a cache, 2 verified) */
+static int cycles_served;
+
+static void cycles_line(void *baton, const char *step, unsigned long n, unsigned long median,
+                        unsigned long p90, unsigned long over)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, baton, AGW_M_CYCLES ": cycles step=%s n=%lu "
+                 "median=%lu p90=%lu over=%lu", step, n, median, p90, over);
+}
+
+static apr_status_t cycles_report(void *data)
+{
+    agw_cycles_report(cycles_line, data);
+    return APR_SUCCESS;
+}
+#endif
+
+AGW_HOT agw_req_t *gw_req_get(request_rec *r)
 {
     return ap_get_module_config(r->request_config, &auth0gw_module);
 }
@@ -71,7 +91,7 @@ json_t *gw_req_claims(request_rec *r, agw_req_t *st)
     return st->claims;
 }
 
-static apr_int64_t now_sec(void)
+AGW_HOT static apr_int64_t now_sec(void)
 {
     return (apr_int64_t)apr_time_sec(apr_time_now());
 }
@@ -120,7 +140,7 @@ typedef struct sender_t {
 
 /* The request's note of its scheme, NULL when none was made (read as Bearer, no DPoP
  * challenge). */
-static sender_t *sender_noted(request_rec *r)
+AGW_HOT static sender_t *sender_noted(request_rec *r)
 {
     void *v = NULL;
 
@@ -146,7 +166,7 @@ static agw_dpop_mode_e dpop_mode(request_rec *r)
 
 /* The length of the Authorization scheme we take ("Bearer", or "DPoP" unless Auth0DPoP off),
  * 0 for another; notes which one it was. */
-static apr_size_t auth_scheme(request_rec *r, const char *v)
+AGW_HOT static apr_size_t auth_scheme(request_rec *r, const char *v)
 {
     /* Bearer is what no note says (find_token cleared any note it found): a note is made
      * only for DPoP or a challenge */
@@ -160,7 +180,7 @@ static apr_size_t auth_scheme(request_rec *r, const char *v)
     return 0;
 }
 
-static const char *from_authorization(request_rec *r, const char *value, int *malformed)
+AGW_HOT static const char *from_authorization(request_rec *r, const char *value, int *malformed)
 {
     const char *v = value;
 
@@ -202,7 +222,7 @@ static const char *from_query(request_rec *r, const char *name)
 static const agw_token_src_t default_source = { AGW_SRC_HEADER, "Authorization", 1 };
 
 /* The token from the first source that has one; *malformed when a source had junk. */
-static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malformed)
+AGW_HOT static const char *find_token(request_rec *r, const agw_dir_conf_t *c, int *malformed)
 {
     int i, n = c->sources ? c->sources->nelts : 1;
     sender_t *snd = sender_noted(r);
@@ -253,7 +273,7 @@ static const char *claim_value(apr_pool_t *p, const json_t *v)
     return s ? agw_text_header(p, s, 4096) : NULL;
 }
 
-static void copy_claims(request_rec *r, const agw_dir_conf_t *c, agw_req_t *st)
+AGW_HOT static void copy_claims(request_rec *r, const agw_dir_conf_t *c, agw_req_t *st)
 {
     json_t *claims;
     int i;
@@ -279,7 +299,7 @@ static void copy_claims(request_rec *r, const agw_dir_conf_t *c, agw_req_t *st)
 }
 
 /* REMOTE_USER: the core's rule on the claims, or its text from a token's brief. */
-static const char *remote_user(request_rec *r, const agw_dir_conf_t *c,
+AGW_HOT static const char *remote_user(request_rec *r, const agw_dir_conf_t *c,
                                const agw_gate_out_t *out)
 {
     const char *u = out->claims ? agw_jwt_user(r->pool, out->claims, c->user_claim) : out->user;
@@ -358,7 +378,7 @@ static const agw_dir_conf_t *stripped_for(request_rec *r)
     return was ? ap_get_module_config((ap_conf_vector_t *)was, &auth0gw_module) : NULL;
 }
 
-int gw_strip_claim_headers(request_rec *r)
+AGW_HOT int gw_strip_claim_headers(request_rec *r)
 {
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     /* a subrequest's headers are a copy of its parent's, an internal redirect's are those of
@@ -379,7 +399,7 @@ int gw_strip_claim_headers(request_rec *r)
  * the subrequest's per-dir configuration but keeps its own headers_in (the subrequest
  * stripped only its copy). Just before the handler, strip for the configuration r ends
  * with, if it is not the one stripped for. */
-void gw_strip_final(request_rec *r)
+AGW_HOT void gw_strip_final(request_rec *r)
 {
     void *was = NULL;
     const agw_dir_conf_t *c = ap_get_module_config(r->per_dir_config, &auth0gw_module);
@@ -402,7 +422,7 @@ static agw_mode_e mode_of(request_rec *r)
 
 /* The token check's outcome: AUTH0GW_RESULT and AUTH0GW_REASON (a refusal code, the log's
  * refusal=) for CGI, logs and expressions, and the note that says the check has run. */
-static void set_result(request_rec *r, const char *result, const char *reason)
+AGW_HOT static void set_result(request_rec *r, const char *result, const char *reason)
 {
     apr_table_setn(r->subprocess_env, "AUTH0GW_RESULT", result);
     if (reason)
@@ -457,7 +477,7 @@ static int unavailable(request_rec *r, const char *what, apr_int64_t retry_after
     return HTTP_SERVICE_UNAVAILABLE;
 }
 
-static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
+AGW_HOT static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
 {
     memset(spec, 0, sizeof(*spec));
     spec->jwks = gw_conf_jwks(c);
@@ -472,7 +492,7 @@ static void keys_spec(agw_keys_spec_t *spec, const agw_dir_conf_t *c)
 
 /* The gate's policy for a merged section: every default of the token check applied here,
  * and nowhere else. Allocates only for a section with several issuers. */
-static void gate_policy(agw_gate_policy_t *pol, request_rec *r, const agw_dir_conf_t *c)
+AGW_HOT static void gate_policy(agw_gate_policy_t *pol, request_rec *r, const agw_dir_conf_t *c)
 {
     memset(pol, 0, sizeof(*pol));
     pol->algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
@@ -574,7 +594,7 @@ static const char *client_cert(void *baton)
 }
 
 /* What the request brings to the gate; the DPoP parts only when it used that scheme. */
-static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
+AGW_HOT static void gate_input(agw_gate_in_t *in, request_rec *r, const char *token)
 {
     const sender_t *snd;
 
@@ -610,7 +630,7 @@ static const char *served_from(const agw_gate_out_t *out)
 }
 
 /* The token is good: the request goes on with its user, claims and headers. */
-static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
+AGW_HOT static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
 {
     agw_req_t *st;
 
@@ -638,7 +658,7 @@ static int accepted(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_
 }
 
 /* The gate's outcome as the request's answer: counters, headers, log lines, status. */
-static int gate_answer(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
+AGW_HOT static int gate_answer(request_rec *r, const agw_dir_conf_t *c, const agw_gate_out_t *out)
 {
     /* the host's counters count a hit when a token is served from a cache (this process's or
      * the host's table), a miss when its signature is verified */
@@ -691,7 +711,7 @@ static int no_token(request_rec *r, agw_mode_e mode, int need_user)
 }
 
 /* Why the merged configuration cannot serve (logged, 500), or NULL. */
-static int incomplete(request_rec *r, const agw_dir_conf_t *c)
+AGW_HOT static int incomplete(request_rec *r, const agw_dir_conf_t *c)
 {
     const char *why = gw_conf_incomplete(r->pool, c);
 
@@ -707,7 +727,7 @@ static int incomplete(request_rec *r, const agw_dir_conf_t *c)
 /* The token check: OK with r->user set (valid), OK without (a request let on by its mode),
  * or the refusal's status. need_user: a Require line asks for a user (check_authn). One call
  * of the gate decides; this finds the token and answers for it. */
-static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
+AGW_HOT static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_gate_policy_t pol;
@@ -728,8 +748,14 @@ static int check_token(request_rec *r, const agw_dir_conf_t *c, int need_user)
     gate_input(&in, r, token);
     /* the key store's log lines (a fetch this request caused) go to its virtual host */
     keys_for = r;
+    AGW_CY_START(cy_gate);
     agw_gate_check(&out, &gate, &pol, &in, now_sec(), r->pool);
+    AGW_CY_END(AGW_CY_GATE, cy_gate);
     keys_for = NULL;
+#ifdef AGW_CYCLES
+    cycles_served = out.outcome != AGW_GATE_ACCEPT ? 0
+                    : out.served == AGW_GATE_SERVED_VERIFIED ? 2 : 1;
+#endif
     return gate_answer(r, c, &out);
 }
 
@@ -739,7 +765,7 @@ static int is_preflight(request_rec *r)
            && apr_table_get(r->headers_in, "Access-Control-Request-Method");
 }
 
-static const agw_dir_conf_t *auth0_conf(request_rec *r)
+AGW_HOT static const agw_dir_conf_t *auth0_conf(request_rec *r)
 {
     const char *type = ap_auth_type(r);
 
@@ -749,7 +775,26 @@ static const agw_dir_conf_t *auth0_conf(request_rec *r)
 }
 
 /* check_authn: a Require line asks for a user. */
-int gw_authenticate(request_rec *r)
+#ifdef AGW_CYCLES
+static int authenticate(request_rec *r);
+
+/* make bench-cycles: the whole check, by how the token was served */
+AGW_HOT int gw_authenticate(request_rec *r)
+{
+    AGW_CY_START(cy_authn);
+    int status;
+
+    cycles_served = 0;
+    status = authenticate(r);
+    if (cycles_served)
+        AGW_CY_END(cycles_served == 1 ? AGW_CY_AUTHN_HIT : AGW_CY_AUTHN_VERIFIED, cy_authn);
+    return status;
+}
+
+AGW_HOT static int authenticate(request_rec *r)
+#else
+AGW_HOT int gw_authenticate(request_rec *r)
+#endif
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     const char *done;
@@ -771,7 +816,7 @@ int gw_authenticate(request_rec *r)
 
 /* fixups, first: where no Require line asked for a user (Require all granted), optional and
  * report-only still check a token, before mod_rewrite, mod_headers and the handler. */
-int gw_authenticate_late(request_rec *r)
+AGW_HOT int gw_authenticate_late(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
     int status;
@@ -788,7 +833,7 @@ int gw_authenticate_late(request_rec *r)
 
 /* access_checker_ex, first: with Auth0PassPreflight On a CORS preflight skips the location's
  * Require lines altogether, as <LimitExcept OPTIONS> would. */
-int gw_preflight(request_rec *r)
+AGW_HOT int gw_preflight(request_rec *r)
 {
     const agw_dir_conf_t *c = auth0_conf(r);
 
@@ -929,6 +974,9 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
     agw_keystore_claim_lock(keystore, claim_lock, claim_unlock);
     gate.keys = keystore;
     gw_refresher_start(pchild, s, refresh_tick);
+#ifdef AGW_CYCLES
+    apr_pool_cleanup_register(pchild, s, cycles_report, apr_pool_cleanup_null);
+#endif
 }
 
 void gw_token_cache_stats(agw_tcache_stats_t *st)

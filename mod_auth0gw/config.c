@@ -10,6 +10,7 @@
 #include <http_main.h>
 
 #include "mod_auth0gw.h"
+#include "agw_hot.h"
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -54,7 +55,7 @@ void *gw_dir_create(apr_pool_t *p, char *dir)
 
 /* 1 when section c sets nothing (whether it is a .htaccess file's aside): both made zeroed
  * by apr_pcalloc and set by dir_unset, so they compare byte for byte, padding included. */
-static int sets_nothing(const agw_dir_conf_t *c)
+AGW_HOT static int sets_nothing(const agw_dir_conf_t *c)
 {
     apr_size_t at = offsetof(agw_dir_conf_t, htaccess), past = at + sizeof(c->htaccess);
 
@@ -102,7 +103,7 @@ static apr_array_header_t *concat(apr_pool_t *p, apr_array_header_t *a, apr_arra
     return apr_array_append(p, a, b);
 }
 
-void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
+AGW_HOT void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
 {
     agw_dir_conf_t *base = basev, *add = addv, *c;
 
@@ -161,22 +162,22 @@ void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     return c;
 }
 
-agw_mode_e gw_conf_mode(const agw_dir_conf_t *c)
+AGW_HOT agw_mode_e gw_conf_mode(const agw_dir_conf_t *c)
 {
     return c->mode == AGW_UNSET ? AGW_MODE_ENFORCE : (agw_mode_e)c->mode;
 }
 
-agw_dpop_mode_e gw_conf_dpop(const agw_dir_conf_t *c)
+AGW_HOT agw_dpop_mode_e gw_conf_dpop(const agw_dir_conf_t *c)
 {
     return c->dpop == AGW_UNSET ? AGW_DPOP_ALLOWED : (agw_dpop_mode_e)c->dpop;
 }
 
-int gw_conf_dpop_nonce(const agw_dir_conf_t *c)
+AGW_HOT int gw_conf_dpop_nonce(const agw_dir_conf_t *c)
 {
     return c->dpop_nonce == AGW_UNSET ? 0 : c->dpop_nonce;
 }
 
-apr_int64_t gw_conf_get(apr_int64_t v, apr_int64_t dflt)
+AGW_HOT apr_int64_t gw_conf_get(apr_int64_t v, apr_int64_t dflt)
 {
     return v == AGW_UNSET ? dflt : v;
 }
@@ -186,12 +187,12 @@ static int is_http(const char *url)
     return url && strncasecmp(url, "http://", 7) == 0;
 }
 
-const char *gw_conf_issuer(const agw_dir_conf_t *c)
+AGW_HOT const char *gw_conf_issuer(const agw_dir_conf_t *c)
 {
     return c->issuer ? c->issuer : c->domain_issuer;
 }
 
-const char *gw_conf_jwks(const agw_dir_conf_t *c)
+AGW_HOT const char *gw_conf_jwks(const agw_dir_conf_t *c)
 {
     const char *bound = c->jwks_bound ? apr_table_get(c->jwks_bound, gw_conf_issuer(c)) : NULL;
     return bound ? bound : c->jwks ? c->jwks : c->domain_jwks;
@@ -229,7 +230,7 @@ static const char *issuer_jwks(apr_pool_t *p, const agw_dir_conf_t *c, const cha
     return NULL;
 }
 
-apr_array_header_t *gw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT apr_array_header_t *gw_conf_trust(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     apr_array_header_t *iss, *out;
     int i;
@@ -1055,7 +1056,7 @@ static const char *start_audience(const rule_at_t *at)
     return "AuthType Auth0 needs Auth0Audience";
 }
 
-static const char *merged_audience(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_audience(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     if (c->audiences && c->audiences->nelts > 0)
         return NULL;
@@ -1073,7 +1074,7 @@ static const char *start_issuer(const rule_at_t *at)
            "know whose tokens to accept";
 }
 
-static const char *merged_issuer(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_issuer(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     return c->issuer || c->domain ? NULL : "AuthType Auth0 needs Auth0Domain or Auth0Issuer";
 }
@@ -1096,7 +1097,7 @@ static const char *start_hmac_missing(const rule_at_t *at)
     return "Auth0Algorithms allows HS* but no Auth0HMACSecret applies here";
 }
 
-static const char *merged_hmac_missing(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_hmac_missing(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     agw_alg_set_t algs = c->algs ? c->algs : AGW_ALG_BIT(AGW_ALG_RS256);
 
@@ -1154,7 +1155,7 @@ static const char *start_jwks_unbound(const rule_at_t *at)
     return NULL;
 }
 
-static const char *merged_jwks_unbound(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_jwks_unbound(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     apr_array_header_t *iss = trusted_issuers(p, c);
 
@@ -1179,7 +1180,7 @@ static const char *start_jwks_stranger(const rule_at_t *at)
                         APR_ARRAY_IDX(w, 1, const char *));
 }
 
-static const char *merged_jwks_stranger(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_jwks_stranger(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     apr_array_header_t *iss = trusted_issuers(p, c);
     const apr_array_header_t *h = c->jwks_bound ? apr_table_elts(c->jwks_bound) : NULL;
@@ -1207,7 +1208,7 @@ static const char *start_jwks_http(const rule_at_t *at)
 }
 
 /* Any key URL of the location over http: each issuer's with several, else the one. */
-static const char *merged_key_url_http(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static const char *merged_key_url_http(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     static const char why[] = "an http:// key URL needs Auth0InsecureHTTP On (development "
                               "only); use https";
@@ -1277,7 +1278,7 @@ static const conf_rule_t conf_rules[] = {
     { NULL }
 };
 
-const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     const conf_rule_t *rule;
     const char *why;

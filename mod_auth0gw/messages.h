@@ -30,6 +30,7 @@
 #define AGW_M_METRICS_SHM       "AGW0030" /* warn: the shared memory for the host's counters could not be made: each process counts for itself, and the status page says so */
 #define AGW_M_METRICS_RESET     "AGW0031" /* notice: a restart with a module that counts other things: the host's counters start again from zero */
 #define AGW_M_HCACHE_SHM        "AGW0032" /* warn: the shared memory for the host-wide table of verified tokens could not be made: each process keeps its own cache of Auth0TokenCache entries */
+#define AGW_M_CYCLES            "AGW0033" /* warn: a make bench-cycles build only: a child's cycle counts of the hit path's steps, at its exit */
 
 /* requests */
 #define AGW_M_TOKEN_REJECTED    "AGW0100" /* info: token rejected: reason, fp, iss, sub and refusal= (the counter it counts in) */

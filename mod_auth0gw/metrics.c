@@ -11,6 +11,7 @@
 #include <http_core.h>
 
 #include "mod_auth0gw.h"
+#include "agw_hot.h"
 #include "agw_util.h"
 #include "messages.h"
 
@@ -100,13 +101,13 @@ int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
-void gw_metrics_count(agw_counter_e which)
+AGW_HOT void gw_metrics_count(agw_counter_e which)
 {
     if (seg && which >= 0 && which < AGW_COUNT_MAX)
         apr_atomic_inc64(&seg->counts[which]);
 }
 
-void gw_metrics_token_cache(int hit)
+AGW_HOT void gw_metrics_token_cache(int hit)
 {
     if (seg)
         apr_atomic_inc64(hit ? &seg->tc_hits : &seg->tc_misses);

@@ -13,6 +13,7 @@
 #include <http_request.h>
 
 #include "mod_auth0gw.h"
+#include "agw_hot.h"
 #include "agw_client.h"
 #include "agw_ccstore.h"
 
@@ -683,19 +684,16 @@ static void scrub_caller_token(request_rec *r, const agw_dir_conf_t *dc)
     }
 }
 
-/* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests and
- * mod_proxy has put the backend URL (with the query) in r->filename. */
-int gw_proxy_fixups(request_rec *r)
+/* The credential of the location's client put into a proxied request (only a location with
+ * Auth0ProxyClient comes here: kept apart from the hit path's code). */
+static AGW_NOINLINE int add_credential(request_rec *r, const agw_dir_conf_t *dc)
 {
-    const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
     agw_srv_conf_t *sc;
     const agw_client_t *c;
     const char *url, *origin;
     agw_credential_t cred;
     int status;
 
-    if (!dc || !dc->proxy_client || !is_proxied(r))
-        return DECLINED;
     sc = ap_get_module_config(r->server->module_config, &auth0gw_module);
     c = apr_hash_get(sc->clients, dc->proxy_client, APR_HASH_KEY_STRING);
     if (!c || !c->cache_key) {
@@ -763,4 +761,15 @@ apr_array_header_t *gw_client_stats(apr_pool_t *p, server_rec *s)
         cs->last_error = st.last_error;
     }
     return out;
+}
+
+/* Runs last among fixups, after mod_rewrite has turned [P] rules into proxy requests and
+ * mod_proxy has put the backend URL (with the query) in r->filename. */
+AGW_HOT int gw_proxy_fixups(request_rec *r)
+{
+    const agw_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &auth0gw_module);
+
+    if (!dc || !dc->proxy_client || !is_proxied(r))
+        return DECLINED;
+    return add_credential(r, dc);
 }

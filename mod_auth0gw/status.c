@@ -8,6 +8,7 @@
 #include <util_script.h>
 
 #include "mod_auth0gw.h"
+#include "agw_hot.h"
 #include "agw_json.h"
 #include "agw_version.h"
 
@@ -25,7 +26,7 @@ static const char *const counter_names[AGW_COUNT_MAX] = {
     "report_only_denied", "anonymous", "preflight", "dpop_proof", "token_binding",
 };
 
-void gw_count(agw_counter_e which)
+AGW_HOT void gw_count(agw_counter_e which)
 {
     gw_metrics_count(which);
 }
@@ -436,14 +437,13 @@ static void html_clients(request_rec *r, json_t *doc)
     }
 }
 
-int gw_status_handler(request_rec *r)
+/* The status page itself (its handler's test runs for every request, this only for its own). */
+static AGW_COLD int status_page(request_rec *r)
 {
     agw_metrics_t m;
     json_t *doc;
     char *text;
 
-    if (!r->handler || strcmp(r->handler, "auth0-status") != 0)
-        return DECLINED;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -469,4 +469,11 @@ int gw_status_handler(request_rec *r)
     html_clients(r, doc);
     ap_rputs("</body></html>\n", r);
     return OK;
+}
+
+AGW_HOT int gw_status_handler(request_rec *r)
+{
+    if (!r->handler || strcmp(r->handler, "auth0-status") != 0)
+        return DECLINED;
+    return status_page(r);
 }

@@ -1,6 +1,7 @@
 /* Strict base64url without padding: one canonical spelling per byte string, so nothing smuggles through. */
 #include <apr_strings.h>
 #include "agw_b64.h"
+#include "agw_hot.h"
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -31,7 +32,7 @@ static const unsigned short b64url_values[256] = {
 
 #define b64url_value(c) ((unsigned int)b64url_values[(unsigned char)(c)])
 
-apr_status_t agw_b64url_decode(unsigned char **pout, apr_size_t *poutlen, apr_pool_t *p,
+AGW_HOT apr_status_t agw_b64url_decode(unsigned char **pout, apr_size_t *poutlen, apr_pool_t *p,
                                const char *in, apr_size_t inlen)
 {
     const unsigned char *s = (const unsigned char *)in;

@@ -13,6 +13,7 @@
 #include <apr_atomic.h>
 #include <apr_strings.h>
 #include "agw_crypt.h"
+#include "agw_hot.h"
 #include "agw_util.h"
 
 #define RSA_MIN_BITS 2048
@@ -659,7 +660,7 @@ void agw_crypt_test_fail_sha256(unsigned int n)
  * freed) was about 60% of that call's samples in a prefork child, whose caches are cold at
  * every request. OpenSSL 3 marks the SHA256_* functions deprecated but keeps them, on the
  * same assembly; a build without them (OPENSSL_NO_DEPRECATED_3_0) takes EVP. 1 on success. */
-static int sha256_once(unsigned char out[32], const void *data, apr_size_t len)
+AGW_HOT static int sha256_once(unsigned char out[32], const void *data, apr_size_t len)
 {
 #ifndef OPENSSL_NO_DEPRECATED_3_0
 #pragma GCC diagnostic push
@@ -678,7 +679,7 @@ static int sha256_once(unsigned char out[32], const void *data, apr_size_t len)
 #endif
 }
 
-apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
+AGW_HOT apr_status_t agw_crypt_sha256(unsigned char out[32], const void *data, apr_size_t len)
 {
     if (__atomic_load_n(&sha256_fail_injected, __ATOMIC_RELAXED) != 0) {
         apr_atomic_dec32(&sha256_fail_injected);

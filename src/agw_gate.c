@@ -3,6 +3,8 @@
 #include <apr_strings.h>
 
 #include "agw_gate.h"
+#include "agw_hot.h"
+#include "agw_cycles.h"
 #include "agw_crypt.h"
 #include "agw_dpop.h"
 #include "agw_json.h"
@@ -524,7 +526,7 @@ static void check_full(ctx_t *x)
  * Bearer token where Bearer tokens may pass comes here, and a briefed token has no cnf: the
  * sender check would have nothing to prove. A token the brief refuses takes the parse path,
  * so that its refusal is logged with its iss and sub. 1 when accepted. */
-static int accept_brief(ctx_t *x, agw_jws_t *jws, const agw_jwt_brief_t *b)
+AGW_HOT static int accept_brief(ctx_t *x, agw_jws_t *jws, const agw_jwt_brief_t *b)
 {
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
 
@@ -541,7 +543,7 @@ static int accept_brief(ctx_t *x, agw_jws_t *jws, const agw_jwt_brief_t *b)
 
 /* May a token the host's table briefed be accepted from its brief here? Only a Bearer token
  * where Bearer tokens may pass, and REMOTE_USER from the default claims. */
-static int briefs_allowed(const ctx_t *x)
+AGW_HOT static int briefs_allowed(const ctx_t *x)
 {
     return x->pol->user_default && !x->in->dpop_scheme && x->pol->dpop != AGW_DPOP_REQUIRED;
 }
@@ -549,11 +551,12 @@ static int briefs_allowed(const ctx_t *x)
 /* Reads the host's table once per call (a second caller gets the first one's answer): 1 with
  * x->host_hit (and x->host_brief when briefs are allowed) and the token decoded in
  * x->host_jws, 0 when the table cannot answer for this token here. */
-static int host_lookup(ctx_t *x)
+AGW_HOT static int host_lookup(ctx_t *x)
 {
     const agw_gate_policy_t *pol = x->pol;
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     agw_keysrc_t *src;
+    int found;
 
     if (x->host_looked)
         return x->host_found;
@@ -569,9 +572,11 @@ static int host_lookup(ctx_t *x)
         x->src = src;
     }
     x->host_looked = 1;
-    if (!agw_hcache_get(x->g->host, x->digest, agw_keysrc_id(src), x->now, pol->leeway,
-                        &x->host_hit, briefs_allowed(x) ? &x->host_brief : NULL)
-        || !(pol->algs & AGW_ALG_BIT(x->host_hit.alg)))
+    AGW_CY_START(cy_table);
+    found = agw_hcache_get(x->g->host, x->digest, agw_keysrc_id(src), x->now, pol->leeway,
+                           &x->host_hit, briefs_allowed(x) ? &x->host_brief : NULL);
+    AGW_CY_END(AGW_CY_TABLE, cy_table);
+    if (!found || !(pol->algs & AGW_ALG_BIT(x->host_hit.alg)))
         return 0;
     memcpy(x->out->kid_buf, x->host_hit.kid, sizeof(x->out->kid_buf));
     if (agw_jws_decode_verified(&x->host_jws, x->p, x->in->token, x->in->len, x->host_hit.alg,
@@ -583,16 +588,18 @@ static int host_lookup(ctx_t *x)
 
 /* A briefed token whose key the source's current set is known to hold needs neither the key
  * store's lock nor the set: the brief answers for the claims. 1 when accepted so. */
-static int from_host_brief(ctx_t *x)
+AGW_HOT static int from_host_brief(ctx_t *x)
 {
     const agw_hcache_hit_t *hit = &x->host_hit;
 
     if (x->brief_tried || !briefs_allowed(x) || !host_lookup(x))
         return 0;
     x->brief_tried = 1;
+    AGW_CY_START(cy_brief);
     if (!hit->briefed || !agw_keysrc_holds(x->src, x->version, hit->key, hit->kid, hit->alg)
         || !accept_brief(x, x->host_jws, &x->host_brief))
         return 0;
+    AGW_CY_END(AGW_CY_BRIEF, cy_brief);
     x->out->served = AGW_GATE_SERVED_HOST;
     return 1;
 }
@@ -634,7 +641,7 @@ static int from_host(ctx_t *x)
     return 1;
 }
 
-apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_policy_t *pol,
+AGW_HOT apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_policy_t *pol,
                             const agw_gate_in_t *in, apr_int64_t now, apr_pool_t *p)
 {
     ctx_t x;
@@ -652,12 +659,14 @@ apr_status_t agw_gate_check(agw_gate_out_t *out, agw_gate_t *g, const agw_gate_p
     x.version = 0;
     x.host_looked = x.host_found = x.brief_tried = 0;
     /* an all-zero digest would be one cache key for every such token: refuse instead */
+    AGW_CY_START(cy_sha);
     if (agw_crypt_sha256(x.digest, in->token, in->len) != APR_SUCCESS) {
         out->outcome = AGW_GATE_ERROR;
         agw_err_set(&out->err, NULL, "cannot hash the token (libcrypto failed)");
         out->fp = "-";
         return APR_EGENERAL;
     }
+    AGW_CY_END(AGW_CY_SHA256, cy_sha);
     out->fp = agw_hex(p, x.digest, 6);
     /* where a hit from the host's brief costs less than one from this process's front (the
      * front's claims are a parsed document, checked under a lock), the host's table first */

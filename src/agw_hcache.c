@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agw_hcache.h"
+#include "agw_hot.h"
 
 /* A token goes to one bucket of WAYS slots (set-associative: a look-up reads at most WAYS
  * slots, a put replaces the emptiest, most expired or least recently hit one). */
@@ -114,7 +115,7 @@ agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entrie
 
 /* A consistent copy of a slot; 0 while it is being written (then it is skipped, not waited
  * for: a writer that died between its two stores leaves only that slot unusable). */
-static int read_slot(slot_t *sl, entry_t *out, const agw_jwt_brief_t *from, agw_jwt_brief_t *to)
+AGW_HOT static int read_slot(slot_t *sl, entry_t *out, const agw_jwt_brief_t *from, agw_jwt_brief_t *to)
 {
     int tries;
 
@@ -159,18 +160,18 @@ static int is_empty(const entry_t *e)
     return memcmp(e->digest, zero, sizeof(zero)) == 0;
 }
 
-static int same_token(const entry_t *e, const unsigned char *digest,
+AGW_HOT static int same_token(const entry_t *e, const unsigned char *digest,
                       const unsigned char *source)
 {
     return memcmp(e->digest, digest, 32) == 0 && memcmp(e->source, source, 32) == 0;
 }
 
-static slot_t *bucket_of(agw_hcache_t *hc, const unsigned char *digest)
+AGW_HOT static slot_t *bucket_of(agw_hcache_t *hc, const unsigned char *digest)
 {
     return slots_of(hc) + (apr_size_t)(digest_word(digest, 0) % hc->nbuckets) * WAYS;
 }
 
-int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
+AGW_HOT int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
                    const unsigned char source[32], apr_int64_t now, apr_int64_t leeway,
                    agw_hcache_hit_t *hit, agw_jwt_brief_t *brief)
 {

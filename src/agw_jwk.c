@@ -3,6 +3,7 @@
 #include <apr_strings.h>
 #include "agw_b64.h"
 #include "agw_json.h"
+#include "agw_hot.h"
 #include "agw_jwk.h"
 #include "agw_util.h"
 
@@ -383,7 +384,7 @@ agw_jwks_t *agw_jwks_from_secret(apr_pool_t *p, const unsigned char *secret, apr
     return jwks;
 }
 
-int agw_jwk_is_key(const unsigned char key_thumbprint[32], const char *key_kid,
+AGW_HOT int agw_jwk_is_key(const unsigned char key_thumbprint[32], const char *key_kid,
                    agw_kty_e key_kty, agw_alg_e key_alg, const unsigned char thumbprint[32],
                    const char *kid, agw_alg_e alg)
 {

@@ -4,6 +4,7 @@
 #include <apr_strings.h>
 #include "agw_b64.h"
 #include "agw_json.h"
+#include "agw_hot.h"
 #include "agw_jws.h"
 
 /* Parses one decoded JSON segment; a failure's reason names the segment ("header JSON: ..."). */
@@ -39,7 +40,7 @@ static int jws_opt_string(const char **pval, const json_t *hdr, const char *name
 }
 
 /* The three segments of a compact JWS: a new jws with its signing input set, and the dots. */
-static apr_status_t jws_split(agw_jws_t **pjws, const char **pdot1, const char **pdot2,
+AGW_HOT static apr_status_t jws_split(agw_jws_t **pjws, const char **pdot1, const char **pdot2,
                               apr_pool_t *p, const char *token, apr_size_t len,
                               apr_size_t max_len, agw_err_t *err)
 {
@@ -117,7 +118,7 @@ apr_status_t agw_jws_decode_header(agw_jws_t **pjws, apr_pool_t *p, const char *
     return APR_SUCCESS;
 }
 
-apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char *token,
+AGW_HOT apr_status_t agw_jws_decode_verified(agw_jws_t **pjws, apr_pool_t *p, const char *token,
                                      apr_size_t len, agw_alg_e alg, const char *kid,
                                      agw_err_t *err)
 {

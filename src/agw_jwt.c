@@ -4,6 +4,7 @@
 #include <strings.h>
 #include <apr_strings.h>
 #include "agw_json.h"
+#include "agw_hot.h"
 #include "agw_jwt.h"
 
 /* ---- registered claims ------------------------------------------------------------- */
@@ -100,7 +101,7 @@ typedef struct times_t {
 } times_t;
 
 /* iss, aud, then the times: one rule for a claims object and for a brief. */
-static apr_status_t check_registered(const times_t *t, int iss_ok, int aud_ok, apr_int64_t now,
+AGW_HOT static apr_status_t check_registered(const times_t *t, int iss_ok, int aud_ok, apr_int64_t now,
                                      apr_int64_t leeway, agw_err_t *err)
 {
     /* Config bounds leeway far below this; the clamp only keeps now +- leeway from overflowing. */
@@ -278,7 +279,7 @@ static int brief_audience_ok(const agw_jwt_brief_t *b, const apr_array_header_t 
     return 0;
 }
 
-apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
+AGW_HOT apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
                                  const apr_array_header_t *audiences,
                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err)
 {
@@ -298,7 +299,7 @@ apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
                             now, leeway, err);
 }
 
-char *agw_jwt_brief_user(apr_pool_t *p, const agw_jwt_brief_t *b)
+AGW_HOT char *agw_jwt_brief_user(apr_pool_t *p, const agw_jwt_brief_t *b)
 {
     if (!b->has_user || !brief_readable(b))
         return NULL;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agw_keys.h"
+#include "agw_hot.h"
 #include "agw_util.h"
 #include "agw_json.h"
 #include "agw_b64.h"
@@ -209,7 +210,7 @@ static int same_spec(const agw_keys_spec_t *a, const agw_keys_spec_t *b)
            && a->http.timeout_ms == b->http.timeout_ms && a->http.max_body == b->http.max_body;
 }
 
-agw_keysrc_t *agw_keystore_find(agw_keystore_t *ks, const agw_keys_spec_t *spec)
+AGW_HOT agw_keysrc_t *agw_keystore_find(agw_keystore_t *ks, const agw_keys_spec_t *spec)
 {
     apr_uint32_t i, n = apr_atomic_read32(&ks->npublished);
 
@@ -295,7 +296,7 @@ leave:
     return rv;
 }
 
-unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now)
+AGW_HOT unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now)
 {
     agw_keysrc_t *s = (agw_keysrc_t *)src;
     /* inline loads: this runs on every request the verified-token caches serve */
@@ -305,7 +306,7 @@ unsigned long agw_keysrc_peek(const agw_keysrc_t *src, apr_int64_t now)
     return (v && now - at <= src->spec.max_stale) ? v : 0;
 }
 
-const unsigned char *agw_keysrc_id(const agw_keysrc_t *src)
+AGW_HOT const unsigned char *agw_keysrc_id(const agw_keysrc_t *src)
 {
     return src->id;
 }
@@ -692,7 +693,7 @@ static void publish_held_locked(agw_keysrc_t *src, const keyver_t *v)
     __atomic_store_n(&src->held_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
+AGW_HOT int agw_keysrc_holds(const agw_keysrc_t *src, unsigned long version,
                      const unsigned char thumbprint[32], const char *kid, agw_alg_e alg)
 {
     apr_uint32_t s1 = __atomic_load_n(&src->held_seq, __ATOMIC_ACQUIRE);

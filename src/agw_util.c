@@ -4,6 +4,7 @@
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include "agw_util.h"
+#include "agw_hot.h"
 
 const char *agw_text_log(apr_pool_t *p, const char *s, apr_size_t max, int flags)
 {
@@ -28,7 +29,7 @@ const char *agw_text_log(apr_pool_t *p, const char *s, apr_size_t max, int flags
     return out;
 }
 
-const char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max)
+AGW_HOT const char *agw_text_header(apr_pool_t *p, const char *s, apr_size_t max)
 {
     apr_size_t i;
     char *out;
@@ -57,7 +58,7 @@ const char *agw_text_quoted(apr_pool_t *p, const char *s)
     return out;
 }
 
-char *agw_hex_put(char *out, const void *in, apr_size_t n, int upper)
+AGW_HOT char *agw_hex_put(char *out, const void *in, apr_size_t n, int upper)
 {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     const unsigned char *b = in;
@@ -71,7 +72,7 @@ char *agw_hex_put(char *out, const void *in, apr_size_t n, int upper)
     return out;
 }
 
-char *agw_hex(apr_pool_t *p, const void *in, apr_size_t n)
+AGW_HOT char *agw_hex(apr_pool_t *p, const void *in, apr_size_t n)
 {
     char *out = apr_palloc(p, n * 2 + 1);
 
