@@ -19,9 +19,15 @@ CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -O2 -g -fPIC -fstack-protector-strong $(WA
 # as apxs compiles the glue (and as Debian's hardening asks of the whole module)
 CORE_CFLAGS += -D_FORTIFY_SOURCE=2
 # `make bench-cycles` builds a second module (BUILD=build/cycles CYCLES=1) that counts the
-# hit path's cycles (src/agw_cycles.h); never the module that is installed
+# hit path's cycles (src/agw_cycles.h); never in build/, the module that is installed
 comma := ,
-CYCLES_DEF := $(if $(CYCLES),-DAGW_CYCLES)
+CYCLES_DEF :=
+ifeq ($(CYCLES),1)
+ifeq ($(BUILD),build)
+$(error CYCLES=1 builds the instrumented module for make bench-cycles only: give BUILD=build/cycles)
+endif
+CYCLES_DEF := -DAGW_CYCLES
+endif
 CORE_CFLAGS += $(CYCLES_DEF)
 
 MODULE   := $(BUILD)/mod_auth0gw.so
@@ -47,7 +53,11 @@ check-build:
 	        $$cc $(GLUE_CHECK_CFLAGS) -c -o $(BUILD)/check-$$cc/glue-$$(basename $$f .c).o $$f \
 	            || exit 1; \
 	    done; \
-	    echo "check-build: $$cc -Werror: $(words $(CORE_SRC)) core and $(words $(GLUE_SRC)) glue files compile clean"; \
+	    $$cc $(CORE_CFLAGS) -DAGW_CYCLES -Werror -c -o $(BUILD)/check-$$cc/cycles-gate.o src/agw_gate.c \
+	        && $$cc $(CORE_CFLAGS) -DAGW_CYCLES -Werror -c -o $(BUILD)/check-$$cc/cycles.o src/agw_cycles.c \
+	        && $$cc $(GLUE_CHECK_CFLAGS) -DAGW_CYCLES -c -o $(BUILD)/check-$$cc/cycles-authn.o \
+	            mod_auth0gw/authn.c || exit 1; \
+	    echo "check-build: $$cc -Werror: $(words $(CORE_SRC)) core and $(words $(GLUE_SRC)) glue files compile clean (and the make bench-cycles build's)"; \
 	done
 
 # apxs/libtool leave .lo/.slo/.la files beside the sources; build in a scratch copy.
