@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make bench-cycles`: the cycles a prefork child spends in the hit path's steps, read from the
 # CPU's time-stamp counter by a build with AGW_CYCLES (src/agw_cycles.h), on the Zipf mix of
-# `make bench` (a benchmark, not a test). Far steadier than req/s on a shared machine: each figure
-# is the median over the children of each child's median over its ~30,000 requests, so a change
-# of a few hundred cycles in one step shows where a throughput run sees only noise.
+# `make bench` (a benchmark, not a test): where a hit's cycles go, step by step. Each figure is the
+# median over the children of each child's median over its ~15,000-30,000 requests; yet two
+# instances of the very same build differ by up to 30% in one run (each instance's memory and
+# children land differently), so the build is always measured twice (cycles and cycles-twin):
+# a difference between builds means something only beyond the twins' own.
 #
 # Usage: bench/cycles.sh [NAME=PATH ...]   PATH: other builds made with CYCLES=1 (e.g. of another
 #                                          commit, in its own tree: make BUILD=build/cycles
@@ -13,7 +15,8 @@
 # Settings (environment): BENCH_ROUNDS (3), and bench/run.sh's.
 # Steps: authn-hit / authn-verified = the whole check_authn hook by how the token was served;
 # gate = the core's check; sha256, table (the host table's look-up) and brief (key held, claims
-# checked from the brief; counted only where the brief accepts the token) inside it; the gate
+# checked from the brief; counted only where the brief accepts the token) inside it; conf, find
+# and answer: the glue's completeness check, token look-up and answer (user, notes); the gate
 # counts every outcome. Cycles at the TSC's rate (this machine: see /proc/cpuinfo); a sample
 # beyond 65,536 cycles counts in "over" (a median of 65,568 means more than half were).
 set -euo pipefail
@@ -26,7 +29,10 @@ CYCLES_MODULE="$ROOT/build/cycles/mod_auth0gw.so"
 # (grep -c, not -q: with pipefail, nm killed by the closed pipe would read as a failure)
 counts_cycles() { [[ "$(nm "$1" 2>/dev/null | grep -c ' agw_cycles_add$')" -gt 0 ]]; }
 counts_cycles "$CYCLES_MODULE" || { echo "bench/cycles.sh: $CYCLES_MODULE was not built with CYCLES=1" >&2; exit 1; }
-builds="cycles=$CYCLES_MODULE"
+# the same build twice: two instances of one build differ by up to 30% in one run (each
+# instance's memory and children land differently), which is the noise floor to read any
+# difference between builds against
+builds="cycles=$CYCLES_MODULE cycles-twin=$CYCLES_MODULE"
 for spec in "$@"; do
     [[ "$spec" == *=* && -f "${spec#*=}" ]] || { echo "bench/cycles.sh: '$spec' is not NAME=PATH of a file" >&2; exit 1; }
     counts_cycles "${spec#*=}" || { echo "bench/cycles.sh: ${spec#*=} was not built with CYCLES=1" >&2; exit 1; }
@@ -54,7 +60,7 @@ for spec in $builds; do
         }
         die "bench/cycles.sh: $log has no AGW0033 lines (did the children exit?)\n" unless %n;
         sub median { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
-        for my $step (qw(authn-hit authn-verified gate sha256 table brief)) {
+        for my $step (qw(authn-hit authn-verified gate sha256 table brief conf find answer)) {
             next unless $n{$step};
             printf "%-10s %-15s %8d cycles  p90 %8d  n %9d  over %7d  children %d\n", $name, $step,
                 median(@{$med{$step}}), median(@{$p90{$step}}), $n{$step}, $over{$step},

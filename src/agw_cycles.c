@@ -9,7 +9,7 @@ static unsigned long hist[AGW_CY_COUNT][BUCKETS + 1];
 static unsigned long count[AGW_CY_COUNT];
 
 static const char *const names[AGW_CY_COUNT] = {
-    "authn-hit", "authn-verified", "gate", "sha256", "table", "brief"
+    "authn-hit", "authn-verified", "gate", "sha256", "table", "brief", "conf", "find", "answer"
 };
 
 void agw_cycles_add(agw_cy_e step, unsigned long long cycles)

@@ -10,6 +10,9 @@ typedef enum agw_cy_e {
     AGW_CY_SHA256,          /* the token's SHA-256 (the caches' key) */
     AGW_CY_TABLE,           /* the host table's look-up */
     AGW_CY_BRIEF,           /* the key held and the claims checked from the brief */
+    AGW_CY_CONF,            /* the glue: the merged configuration's completeness check */
+    AGW_CY_FIND,            /* the glue: the token found in the request */
+    AGW_CY_ANSWER,          /* the glue: the gate's answer put on the request (user, notes) */
     AGW_CY_COUNT
 } agw_cy_e;
 

@@ -1,5 +1,6 @@
 /* JWT claims: registered-claim validation with time as a parameter, claim paths, scope/role/value matching. */
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -263,6 +264,17 @@ static int brief_readable(const agw_jwt_brief_t *b)
     for (i = 0; i < b->naud; i++)
         used += b->aud_len[i];
     return used <= AGW_JWT_BRIEF_TEXT;
+}
+
+AGW_HOT apr_size_t agw_jwt_brief_size(const agw_jwt_brief_t *b)
+{
+    apr_size_t used = (apr_size_t)b->iss_len + b->user_len;
+    int i, n = b->naud > AGW_JWT_BRIEF_AUD_MAX ? AGW_JWT_BRIEF_AUD_MAX : b->naud;
+
+    for (i = 0; i < n; i++)
+        used += b->aud_len[i];
+    return offsetof(agw_jwt_brief_t, text) + (used < AGW_JWT_BRIEF_TEXT ? used
+                                                                          : AGW_JWT_BRIEF_TEXT);
 }
 
 static int brief_audience_ok(const agw_jwt_brief_t *b, const apr_array_header_t *audiences)

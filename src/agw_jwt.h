@@ -52,6 +52,11 @@ apr_status_t agw_jwt_check_brief(const agw_jwt_brief_t *b, const char *issuer,
                                  const apr_array_header_t *audiences,
                                  apr_int64_t now, apr_int64_t leeway, agw_err_t *err);
 
+/* The bytes at the start of b that a copy needs: the fixed part and the text its lengths
+ * cover, never more than sizeof(*b) whatever the lengths say (a copy out of shared memory
+ * reads them before it knows they are consistent). */
+apr_size_t agw_jwt_brief_size(const agw_jwt_brief_t *b);
+
 /* The remote user's text from a brief (agw_jwt_user with the default path), or NULL. */
 char *agw_jwt_brief_user(apr_pool_t *p, const agw_jwt_brief_t *b);
 

@@ -7,6 +7,7 @@
 
 #include "tests.h"
 #include "agw_hcache.h"
+#include "agw_jwt.h"
 
 #define NOW 1800000000
 static const unsigned char src_a[32] = "source-a";
@@ -262,12 +263,123 @@ START_TEST(readers_never_see_a_torn_entry)
 }
 END_TEST
 
+/* Token i's brief: its text's lengths vary with i (issuer, user, one to four audiences), so
+ * that a reader can tell a brief copied whole from one cut short or mixed with another's. */
+static void brief_for(unsigned int i, agw_jwt_brief_t *b)
+{
+    char text[AGW_JWT_BRIEF_TEXT + 1];
+    int n, a;
+
+    memset(b, 0, sizeof(*b));
+    b->exp = NOW + 3600;
+    b->iat = NOW - (apr_int64_t)i;
+    b->has_iat = b->has_iss = b->has_user = 1;
+    n = snprintf(text, sizeof(text), "https://issuer-%u.example/%.*s", i, (int)(i % 5) * 9,
+                 "padding-padding-padding-padding-padding-padding-");
+    b->iss_len = (apr_uint16_t)n;
+    b->user_len = (apr_uint16_t)snprintf(text + n, sizeof(text) - (size_t)n, "auth0|user-%u", i);
+    n += b->user_len;
+    b->naud = (unsigned char)(i % AGW_JWT_BRIEF_AUD_MAX + 1);
+    for (a = 0; a < b->naud; a++) {
+        b->aud_len[a] = (apr_uint16_t)snprintf(text + n, sizeof(text) - (size_t)n,
+                                               "https://api-%d.example/%u", a, i);
+        n += b->aud_len[a];
+    }
+    memcpy(b->text, text, (size_t)n);
+}
+
+static int make_brief(agw_jwt_brief_t *out, void *baton)
+{
+    brief_for(*(unsigned int *)baton, out);
+    return 1;
+}
+
+static void put_briefed(agw_hcache_t *hc, unsigned int i, int times)
+{
+    unsigned char d[32], k[32];
+    char kid[32];
+
+    token(i, d, k, kid);
+    while (times-- > 0)
+        agw_hcache_put(hc, d, src_a, AGW_ALG_RS256, kid, k, NOW + 3600, NOW, make_brief, &i);
+}
+
+/* 1 when token i is found with its brief, which must then be token i's, byte for byte over
+ * what agw_jwt_brief_size covers (a hit copies no more). */
+static int has_brief(agw_hcache_t *hc, unsigned int i)
+{
+    unsigned char d[32], k[32];
+    char kid[32];
+    agw_hcache_hit_t hit;
+    agw_jwt_brief_t got, want;
+
+    token(i, d, k, kid);
+    memset(&got, 0xa5, sizeof(got));
+    if (!agw_hcache_get(hc, d, src_a, NOW, 30, &hit, &got))
+        return 0;
+    ck_assert_str_eq(hit.kid, kid);
+    ck_assert(hit.briefed);
+    brief_for(i, &want);
+    ck_assert_uint_eq(agw_jwt_brief_size(&got), agw_jwt_brief_size(&want));
+    ck_assert_mem_eq(&got, &want, agw_jwt_brief_size(&want));
+    return 1;
+}
+
+START_TEST(briefs_come_back_whole_and_never_torn)
+{
+    void *region;
+    agw_hcache_t *hc = table(16, &region);
+    apr_array_header_t *aud = apr_array_make(agw_test_pool, 1, sizeof(const char *));
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    agw_jwt_brief_t b;
+    agw_hcache_hit_t hit;
+    unsigned char d[32], k[32];
+    char kid[32], *user;
+    pid_t w[2];
+    unsigned int i, hits = 0, n;
+    int j, status;
+
+    /* one process: each length pattern comes back, and checks as the claims would */
+    for (i = 0; i < 8; i++) {
+        put_briefed(hc, i, 2);
+        ck_assert(has_brief(hc, i));
+    }
+    token(3, d, k, kid);
+    ck_assert(agw_hcache_get(hc, d, src_a, NOW, 30, &hit, &b));
+    APR_ARRAY_PUSH(aud, const char *) = "https://api-3.example/3";
+    ck_assert_int_eq(agw_jwt_check_brief(&b, "https://issuer-3.example/padding-padding-padding-pad",
+                                         aud, NOW, 30, &err), APR_SUCCESS);
+    user = agw_jwt_brief_user(agw_test_pool, &b);
+    ck_assert_str_eq(user, "auth0|user-3");
+    /* an audience the brief does not name: refused, so the copy covered the right text */
+    APR_ARRAY_IDX(aud, 0, const char *) = "https://api-3.example/4";
+    ck_assert_int_ne(agw_jwt_check_brief(&b, NULL, aud, NOW, 30, &err), APR_SUCCESS);
+
+    /* two writers replacing briefs of other lengths in the same slots while this reads */
+    hc = table(4, &region);
+    for (j = 0; j < 2; j++) {
+        if ((w[j] = fork()) == 0) {
+            for (n = 0; n < 200000; n++)
+                put_briefed(hc, (n * 7 + (unsigned int)j) % 6, 2);
+            _exit(0);
+        }
+    }
+    for (n = 0; n < 200000; n++)
+        hits += (unsigned int)has_brief(hc, n % 6);
+    for (j = 0; j < 2; j++)
+        ck_assert_int_eq(waitpid(w[j], &status, 0), w[j]);
+    ck_assert_uint_gt(hits, 0);
+    munmap(region, agw_hcache_bytes(4));
+}
+END_TEST
+
 Suite *agw_suite_hcache(void)
 {
     Suite *s = suite_create("hcache");
     TCase *tc = tcase_create("hcache");
 
     tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, agw_test_pool_setup, agw_test_pool_teardown);
     tcase_add_test(tc, second_sighting_stores_and_get_checks_source_and_time);
     tcase_add_test(tc, refuses_what_it_cannot_hold);
     tcase_add_test(tc, an_older_or_smaller_table_is_not_taken_over);
@@ -275,6 +387,7 @@ Suite *agw_suite_hcache(void)
     tcase_add_test(tc, expired_entries_go_before_live_ones);
     tcase_add_test(tc, processes_share_it_and_a_restart_keeps_it);
     tcase_add_test(tc, readers_never_see_a_torn_entry);
+    tcase_add_test(tc, briefs_come_back_whole_and_never_torn);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -521,6 +521,31 @@ START_TEST(brief_unreadable)
 }
 END_TEST
 
+/* The size a copy of a brief takes: its fixed part and the text its lengths cover, and never
+ * more than the brief, whatever lengths a torn or hostile copy says. */
+START_TEST(brief_size_covers_the_text_and_is_bounded)
+{
+    agw_jwt_brief_t b;
+    apr_size_t fixed = offsetof(agw_jwt_brief_t, text);
+    int i;
+
+    ck_assert(agw_jwt_brief_make(&b, claims("{\"iss\":\"https://i.example/\",\"sub\":\"u1\","
+                                            "\"aud\":[\"a1\",\"bb2\"],\"exp\":1800000000}"),
+                                 agw_test_pool));
+    ck_assert_uint_eq(agw_jwt_brief_size(&b), fixed + strlen("https://i.example/") + 2 + 2 + 3);
+    memset(&b, 0xff, sizeof(b));
+    ck_assert_uint_eq(agw_jwt_brief_size(&b), sizeof(b.text) + fixed);
+    ck_assert_uint_le(agw_jwt_brief_size(&b), sizeof(b));
+    memset(&b, 0, sizeof(b));
+    ck_assert_uint_eq(agw_jwt_brief_size(&b), fixed);
+    for (i = 0; i < 300; i++) {
+        b.naud = (unsigned char)i;
+        b.aud_len[i % AGW_JWT_BRIEF_AUD_MAX] = (apr_uint16_t)(i * 97);
+        ck_assert_uint_le(agw_jwt_brief_size(&b), sizeof(b));
+    }
+}
+END_TEST
+
 Suite *agw_suite_jwt(void)
 {
     Suite *s = suite_create("jwt");
@@ -545,6 +570,7 @@ Suite *agw_suite_jwt(void)
     tcase_add_test(tc, brief_agrees_with_claims);
     tcase_add_test(tc, user_rule);
     tcase_add_test(tc, brief_unreadable);
+    tcase_add_test(tc, brief_size_covers_the_text_and_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
