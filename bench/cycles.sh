@@ -62,7 +62,7 @@ for spec in $builds; do
         sub median { my @s = sort { $a <=> $b } @_; $s[$#s / 2] }
         for my $step (qw(authn-hit authn-verified gate sha256 table brief conf find answer)) {
             next unless $n{$step};
-            printf "%-10s %-15s %8d cycles  p90 %8d  n %9d  over %7d  children %d\n", $name, $step,
+            printf "%-12s %-15s %8d cycles  p90 %8d  n %9d  over %7d  children %d\n", $name, $step,
                 median(@{$med{$step}}), median(@{$p90{$step}}), $n{$step}, $over{$step},
                 scalar @{$med{$step}};
         }' "$name" "$log"
