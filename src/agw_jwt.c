@@ -253,26 +253,28 @@ static int text_eq(const char *s, apr_size_t len, const char *want)
     return len == wlen && memcmp(s, want, wlen) == 0;
 }
 
-/* 1 when the brief's lengths stay within its text. */
-static int brief_readable(const agw_jwt_brief_t *b)
-{
-    apr_size_t used = (apr_size_t)b->iss_len + b->user_len;
-    int i;
-
-    if (b->naud > AGW_JWT_BRIEF_AUD_MAX)
-        return 0;
-    for (i = 0; i < b->naud; i++)
-        used += b->aud_len[i];
-    return used <= AGW_JWT_BRIEF_TEXT;
-}
-
-AGW_HOT apr_size_t agw_jwt_brief_size(const agw_jwt_brief_t *b)
+/* The text the brief's lengths cover (its audiences counted up to AGW_JWT_BRIEF_AUD_MAX),
+ * unbounded: what the lengths say, not yet that they fit. */
+static apr_size_t brief_text_used(const agw_jwt_brief_t *b)
 {
     apr_size_t used = (apr_size_t)b->iss_len + b->user_len;
     int i, n = b->naud > AGW_JWT_BRIEF_AUD_MAX ? AGW_JWT_BRIEF_AUD_MAX : b->naud;
 
     for (i = 0; i < n; i++)
         used += b->aud_len[i];
+    return used;
+}
+
+/* 1 when the brief's lengths stay within its text. */
+static int brief_readable(const agw_jwt_brief_t *b)
+{
+    return b->naud <= AGW_JWT_BRIEF_AUD_MAX && brief_text_used(b) <= AGW_JWT_BRIEF_TEXT;
+}
+
+AGW_HOT apr_size_t agw_jwt_brief_size(const agw_jwt_brief_t *b)
+{
+    apr_size_t used = brief_text_used(b);
+
     return offsetof(agw_jwt_brief_t, text) + (used < AGW_JWT_BRIEF_TEXT ? used
                                                                           : AGW_JWT_BRIEF_TEXT);
 }
