@@ -37,8 +37,11 @@ APLOG_USE_MODULE(auth0gw);
 static agw_keystore_t *keystore;
 
 /* The request whose thread is in the key store, if any: the store's log lines (a fetch it
- * caused) go to that request's virtual host; a scheduled refresh logs to the main server. */
-static __thread request_rec *keys_for;
+ * caused) go to that request's virtual host; a scheduled refresh logs to the main server.
+ * initial-exec: set and cleared on every request, and in a module loaded with dlopen the
+ * default model makes each of those a call to __tls_get_addr (measured: about 0.3 us per
+ * request under prefork); 8 bytes of the static TLS that glibc keeps for such modules. */
+static __thread request_rec *keys_for __attribute__((tls_model("initial-exec")));
 
 /* The token check's state in this process (caches, keys, proof keys), made in child_init. */
 static agw_gate_t gate;

@@ -54,14 +54,24 @@ void *gw_dir_create(apr_pool_t *p, char *dir)
 }
 
 /* 1 when section c sets nothing (whether it is a .htaccess file's aside): both made zeroed
- * by apr_pcalloc and set by dir_unset, so they compare byte for byte, padding included. */
-AGW_HOT static int sets_nothing(const agw_dir_conf_t *c)
+ * by apr_pcalloc and set by dir_unset, so they compare byte for byte, padding included.
+ * httpd merges the same sections on every request: the answer is kept in the section (a
+ * section is complete before anything merges it; threads that race store the same value). */
+AGW_HOT static int sets_nothing(agw_dir_conf_t *c)
 {
-    apr_size_t at = offsetof(agw_dir_conf_t, htaccess), past = at + sizeof(c->htaccess);
+    apr_size_t at = offsetof(agw_dir_conf_t, htaccess);
+    apr_size_t past = offsetof(agw_dir_conf_t, nothing) + sizeof(c->nothing);
+    int memo = __atomic_load_n(&c->nothing, __ATOMIC_RELAXED);
 
-    return unset_made && memcmp(c, &unset_conf, at) == 0
+    if (memo)
+        return memo == 1;
+    if (!unset_made)
+        return 0;
+    memo = memcmp(c, &unset_conf, at) == 0
            && memcmp((const char *)c + past, (const char *)&unset_conf + past,
-                     sizeof(*c) - past) == 0;
+                     sizeof(*c) - past) == 0 ? 1 : 2;
+    __atomic_store_n(&c->nothing, memo, __ATOMIC_RELAXED);
+    return memo == 1;
 }
 
 void *gw_srv_create(apr_pool_t *p, server_rec *s)

@@ -118,6 +118,7 @@ void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
 
 void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
+    gw_metrics_child_init(pchild, s);
     gw_cache_child_init(pchild, s);
     gw_proxy_child_init(pchild, s);
     gw_child_init(pchild, s);

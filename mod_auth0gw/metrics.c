@@ -32,12 +32,24 @@ typedef struct slot_t {
     char name[AGW_METRICS_NAME];
 } slot_t;
 
+/* The per-request counters, in shards: each process counts in a shard of its own (handed out
+ * round robin at child start), so that two processes serving on two CPUs do not pass one
+ * cache line back and forth on every request; the status page adds the shards up. Processes
+ * that share a shard (more than SHARDS at once, or a process's threads) still count right:
+ * every increment is atomic. */
+#define SHARDS 64
+typedef struct shard_t {
+    volatile apr_uint64_t counts[AGW_COUNT_MAX];
+    volatile apr_uint64_t tc_hits, tc_misses;
+} __attribute__((aligned(64))) shard_t;
+
 typedef struct segment_t {
     apr_uint64_t layout;                /* LAYOUT of the module that made it */
     apr_int64_t since;                  /* Unix time the counting began */
     volatile apr_uint64_t generations;  /* configurations run with it: restarts + 1 */
-    volatile apr_uint64_t counts[AGW_COUNT_MAX];
-    volatile apr_uint64_t tc_hits, tc_misses, overflow;
+    volatile apr_uint64_t overflow;
+    volatile apr_uint32_t next_shard;   /* the shard the next child takes, modulo SHARDS */
+    shard_t shards[SHARDS];
     slot_t sources[AGW_METRICS_SLOTS];
     slot_t clients[AGW_METRICS_SLOTS];
 } segment_t;
@@ -53,6 +65,7 @@ typedef struct retained_t {
 
 static segment_t *seg;      /* set in post_config, in the parent, before the children fork */
 static int seg_shared;      /* 0: a fallback in process memory (AGW0030) */
+static shard_t *mine;       /* this process's shard: the first until child_init picks one */
 
 int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
@@ -88,6 +101,7 @@ int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
             seg->since = (apr_int64_t)apr_time_sec(apr_time_now());
             seg->generations = 1;
             seg_shared = 0;
+            mine = &seg->shards[0];
             return OK;
         }
         kept->seg = apr_shm_baseaddr_get(kept->shm);
@@ -97,20 +111,28 @@ int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     }
     seg = kept->seg;
     seg_shared = 1;
+    mine = &seg->shards[0];
     apr_atomic_inc64(&seg->generations);
     return OK;
 }
 
+void gw_metrics_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    if (seg)
+        mine = &seg->shards[__atomic_fetch_add(&seg->next_shard, 1, __ATOMIC_RELAXED) % SHARDS];
+}
+
+/* inline atomics on this process's own shard (apr_atomic_inc64 is a call into libapr) */
 AGW_HOT void gw_metrics_count(agw_counter_e which)
 {
-    if (seg && which >= 0 && which < AGW_COUNT_MAX)
-        apr_atomic_inc64(&seg->counts[which]);
+    if (mine && which >= 0 && which < AGW_COUNT_MAX)
+        __atomic_add_fetch(&mine->counts[which], 1, __ATOMIC_RELAXED);
 }
 
 AGW_HOT void gw_metrics_token_cache(int hit)
 {
-    if (seg)
-        apr_atomic_inc64(hit ? &seg->tc_hits : &seg->tc_misses);
+    if (mine)
+        __atomic_add_fetch(hit ? &mine->tc_hits : &mine->tc_misses, 1, __ATOMIC_RELAXED);
 }
 
 const char *gw_metrics_label(apr_pool_t *p, const char *name)
@@ -241,7 +263,7 @@ static apr_array_header_t *read_slots(apr_pool_t *p, slot_t *table)
 
 void gw_metrics_read(agw_metrics_t *m, apr_pool_t *p)
 {
-    int i;
+    int i, k;
 
     memset(m, 0, sizeof(*m));
     if (!seg) {
@@ -253,10 +275,13 @@ void gw_metrics_read(agw_metrics_t *m, apr_pool_t *p)
     m->since = seg->since;
     m->restarts = apr_atomic_read64(&seg->generations);
     m->restarts = m->restarts ? m->restarts - 1 : 0;
-    for (i = 0; i < AGW_COUNT_MAX; i++)
-        m->counts[i] = apr_atomic_read64(&seg->counts[i]);
-    m->tc_hits = apr_atomic_read64(&seg->tc_hits);
-    m->tc_misses = apr_atomic_read64(&seg->tc_misses);
+    for (k = 0; k < SHARDS; k++) {
+        const shard_t *sh = &seg->shards[k];
+        for (i = 0; i < AGW_COUNT_MAX; i++)
+            m->counts[i] += __atomic_load_n(&sh->counts[i], __ATOMIC_RELAXED);
+        m->tc_hits += __atomic_load_n(&sh->tc_hits, __ATOMIC_RELAXED);
+        m->tc_misses += __atomic_load_n(&sh->tc_misses, __ATOMIC_RELAXED);
+    }
     m->overflow = apr_atomic_read64(&seg->overflow);
     m->sources = read_slots(p, seg->sources);
     m->clients = read_slots(p, seg->clients);

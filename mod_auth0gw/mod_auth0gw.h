@@ -84,6 +84,8 @@ typedef struct agw_dir_conf_t {
     int dpop;                           /* Auth0DPoP, agw_dpop_mode_e; AGW_UNSET: allowed */
     int dpop_nonce;                     /* Auth0DPoPNonce; AGW_UNSET: Off */
     int htaccess;                       /* read from .htaccess, or merged with such */
+    int nothing;                        /* merge's memo of sets_nothing: 0 not yet known, 1
+                                         * sets nothing, 2 sets something (not compared) */
     const char *where;                  /* "file:line" of this section's first Auth0
                                          * directive (inner sections win), for log lines */
 } agw_dir_conf_t;
@@ -278,6 +280,8 @@ typedef struct agw_metrics_t {
 } agw_metrics_t;
 int gw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s);
+/* A child's start: the counter shard it counts in. */
+void gw_metrics_child_init(apr_pool_t *pchild, server_rec *s);
 void gw_metrics_count(agw_counter_e which);
 void gw_metrics_token_cache(int hit);
 /* The host-wide table of verified tokens (hostcache.c); NULL when off or not available. */
