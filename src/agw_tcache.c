@@ -163,9 +163,15 @@ static int admitted(shard_t *sh, const unsigned char *digest)
     return 0;
 }
 
+/* An empty shard answers without reading its buckets: a page of the mapping that is only read
+ * still costs the process a page on kernels that do not map the shared zero page there (this
+ * machine's: a child's negative cache, empty while no bad signature came, grew 340 KiB under
+ * the Zipf mix at Auth0TokenCache 100000). */
 static entry_t *find(shard_t *sh, const unsigned char *digest)
 {
     entry_t *e;
+    if (!sh->count)
+        return NULL;
     for (e = sh->buckets[bucket_of(sh, digest)]; e; e = e->hnext)
         if (memcmp(e->digest, digest, 32) == 0)
             return e;
