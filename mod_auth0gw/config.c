@@ -118,7 +118,9 @@ AGW_HOT void *gw_dir_merge(apr_pool_t *p, void *basev, void *addv)
     agw_dir_conf_t *base = basev, *add = addv, *c;
 
     /* httpd merges every section on a request's path, most of them without Auth0 directives:
-     * the other side is then the merge's result as it stands (merged confs are never written) */
+     * the other side is then the merge's result as it stands (merged confs are never written;
+     * only sets_nothing's memo is, once per section and process: in a prefork child that
+     * copies the page of each section it merges) */
     if (add->htaccess <= base->htaccess && sets_nothing(add))
         return base;
     if (base->htaccess <= add->htaccess && sets_nothing(base))

@@ -33,15 +33,18 @@ typedef struct slot_t {
 } slot_t;
 
 /* The per-request counters, in shards: each process counts in a shard of its own (handed out
- * round robin at child start), so that two processes serving on two CPUs do not pass one
- * cache line back and forth on every request; the status page adds the shards up. Processes
- * that share a shard (more than SHARDS at once, or a process's threads) still count right:
- * every increment is atomic. */
+ * round robin at child start), so that two processes serving on two CPUs do not pass the
+ * same cache lines back and forth on every request; the status page adds the shards up.
+ * Processes that share a shard (more than SHARDS at once, children forked again over time,
+ * or a process's threads) still count right: every increment is atomic. The segment's base is
+ * only 8-aligned (apr_shm keeps its size in front of it), so instead of an alignment each
+ * shard ends with 64 bytes nobody writes: two shards' counters never share a cache line. */
 #define SHARDS 64
 typedef struct shard_t {
     volatile apr_uint64_t counts[AGW_COUNT_MAX];
     volatile apr_uint64_t tc_hits, tc_misses;
-} __attribute__((aligned(64))) shard_t;
+    char apart[64];
+} shard_t;
 
 typedef struct segment_t {
     apr_uint64_t layout;                /* LAYOUT of the module that made it */
