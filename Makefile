@@ -35,7 +35,7 @@ unit-asan: $(BUILD)/unit_tests_asan
 # (default: all). The subset CI also runs under prefork and worker is MPM_SUBSET.
 MPM ?= event
 TESTS ?=
-MPM_SUBSET := t/authn t/authz t/proxy t/directives/03-graceful.t
+MPM_SUBSET := t/authn t/authz t/proxy t/directives/03-graceful.t t/directives/09-child-exit.t
 
 integration: $(MODULE)
 	AGW_MPM=$(MPM) bash t/run-integration.sh $(TESTS)
@@ -104,7 +104,7 @@ $(COV)/unit_tests: $(UNIT_SRC) $(wildcard t/unit/*.h) $(COV_OBJ)
 $(COV)/mod_auth0gw.so: $(GLUE_SRC) $(GLUE_HDR) $(COV_OBJ) $(CORE_HDR)
 	@mkdir -p $(COV)/glue
 	cp $(GLUE_SRC) $(GLUE_HDR) $(COV)/glue/
-	cd $(COV)/glue && $(APXS) -c -o mod_auth0gw.la -Wc,-O0 -Wc,--coverage -Wc,-fprofile-update=atomic -Wc,-Wno-missing-field-initializers \
+	cd $(COV)/glue && $(APXS) -c -o mod_auth0gw.la -Wc,-O0 -Wc,--coverage -Wc,-fprofile-update=atomic -Wc,-DAGW_COVERAGE -Wc,-Wno-missing-field-initializers \
 	    -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(COV_OBJ)) \
 	    $(PKG_LIBS) -lgcov >/dev/null
 	cp $(COV)/glue/.libs/mod_auth0gw.so $@

@@ -1,16 +1,23 @@
 /* A process's life with mod_auth0gw: libcurl kept loaded across restarts and set up before the children fork; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 #include <apr_errno.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
+#include <http_core.h>
 
 #include "mod_auth0gw.h"
 #include "messages.h"
 #include "agw_http.h"
 #include "agw_crypt.h"
+#ifdef AGW_COVERAGE
+#include <gcov.h>
+#endif
 
 APLOG_USE_MODULE(auth0gw);
 
@@ -116,8 +123,32 @@ void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void))
     apr_pool_pre_cleanup_register(pchild, NULL, stop_refresher);
 }
 
+#if defined(__GLIBC__)
+/* The child's last exit handler: by the time exit() runs it, the MPM has destroyed pchild,
+ * so every module's cleanup (logs, pipes, interpreters) is done. What exit() would still do
+ * is run the exit handlers inherited from the parent and the destructors of every library
+ * (libcurl's dependency tree alone is some 30: gnutls frees its ASN.1 trees, krb5, ldap and
+ * p11-kit theirs). In a forked child each of those touches pages it never used, and pays a
+ * page fault, or a copy-on-write of the parent's heap, for each: 32 prefork children ending
+ * at a graceful restart spent about 6.6 ms more CPU each than plain Apache's, on the two
+ * cores the new generation needs. The kernel frees the memory anyway; stdio is flushed. */
+static void exit_now(int status, void *data)
+{
+    fflush(NULL);
+#ifdef AGW_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(status);
+}
+#endif
+
 void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
+#if defined(__GLIBC__)
+    /* a child only (not httpd -X, whose process is also the parent) */
+    if (!ap_exists_config_define("ONE_PROCESS"))
+        on_exit(exit_now, NULL);
+#endif
     gw_metrics_child_init(pchild, s);
     gw_cache_child_init(pchild, s);
     gw_proxy_child_init(pchild, s);
