@@ -23,8 +23,15 @@ $(BUILD)/unit_tests_asan: $(UNIT_SRC) $(wildcard t/unit/*.h) $(CORE_SRC) $(CORE_
 	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	    -fno-sanitize-recover=all -Isrc -It/unit -o $@ $(UNIT_SRC) $(CORE_SRC) $(UNIT_LIBS)
 
-unit: $(BUILD)/unit_tests
+# The HTTP client on a host without libcurl: the core built with a soname no system has.
+$(BUILD)/unit_nocurl: t/unit/nocurl/test_nocurl.c $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-absent.so.0"' -Isrc -o $@ $< $(CORE_SRC) \
+	    $(UNIT_LIBS)
+
+unit: $(BUILD)/unit_tests $(BUILD)/unit_nocurl
 	cd t/unit && CK_FORK=yes ../../$(BUILD)/unit_tests
+	$(BUILD)/unit_nocurl
 
 unit-asan: $(BUILD)/unit_tests_asan
 	cd t/unit && CK_FORK=no ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -5,7 +5,7 @@ APXS     ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
 CC       ?= cc
 PKGS     := apr-1 apr-util-1 jansson libcurl openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs jansson libcurl openssl 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs jansson openssl 2>/dev/null)
 
 BUILD    := build
 CORE_SRC := $(wildcard src/*.c)

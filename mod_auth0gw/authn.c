@@ -958,7 +958,6 @@ void gw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
 
-    agw_http_init();
     /* a client signs all its proofs with one key: import it once per process, not per request */
     gate.proofkeys = agw_pkcache_create(pchild, AGW_PKCACHE_ENTRIES);
     gate.host = gw_hostcache();

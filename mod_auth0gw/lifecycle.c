@@ -1,4 +1,4 @@
-/* A process's life with mod_auth0gw: libcurl kept loaded across restarts and set up before the children fork; what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, and that thread's prompt stop when the child exits. */
+/* A process's life with mod_auth0gw: OpenSSL set up before the children fork (libcurl too under ChrootDir; otherwise a process loads it at its first transfer); what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, that thread's prompt stop when the child exits, and the child's end through _exit. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <http_config.h>
 #include <http_log.h>
 #include <http_core.h>
+#include <unixd.h>
 
 #include "mod_auth0gw.h"
 #include "messages.h"
@@ -157,16 +158,28 @@ void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 
 int gw_lifecycle_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    /* the next restart unloads this module but no longer libcurl's tree: the parent forks
-     * the new generation as soon as plain Apache would */
-    if (agw_http_pin() != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, NULL, AGW_M_NO_PIN
-                     ": libcurl could not be kept loaded across restarts; a restart maps it "
-                     "again");
-    /* libcurl and OpenSSL set up once, here, before the children fork: each child then
-     * inherits them instead of setting them up at its start (its own call in child_init is
-     * then a no-op, and tries again if this one failed) */
+    /* OpenSSL set up once, here, before the children fork: each child then inherits it
+     * instead of setting it up at its start. libcurl is not loaded here: a process opens it
+     * at its first transfer (agw_http_load), so that the children that never fetch, most of
+     * them, do not carry its library tree. */
     agw_crypt_init_no_atexit();
-    (void)agw_http_init();
+    return OK;
+}
+
+int gw_lifecycle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    const char *why = NULL;
+
+    /* Under ChrootDir a child cannot open libcurl's files after mod_unixd's chroot: the
+     * parent opens it then, and every child inherits it (it stays mapped across restarts). */
+    if (!ap_unixd_config.chroot_dir)
+        return OK;
+    if (agw_http_load(&why) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_NO_CURL
+                     ": ChrootDir is set and libcurl could not be loaded before it (%s); "
+                     "mod_auth0gw could not fetch keys or tokens", why);
+        return DONE;
+    }
     return OK;
 }

@@ -17,7 +17,7 @@
 #define AGW_M_MAIN_INCOMPLETE   "AGW0007" /* warn: an AuthType Auth0 section at server level lacks a value in the main server only (every VirtualHost sets it): requests no virtual host answers would get 500 there */
 #define AGW_M_NO_KEYSTORE       "AGW0010" /* crit: a child process cannot create its key store */
 #define AGW_M_NO_REFRESHER      "AGW0011" /* crit: the JWKS refresh thread cannot start; keys refresh only on an unknown kid */
-#define AGW_M_NO_PIN            "AGW0012" /* debug: libcurl could not be kept loaded across restarts (each restart maps it again) */
+#define AGW_M_NO_CURL           "AGW0012" /* emerg: ChrootDir is set and libcurl could not be loaded before the chroot (the reason); httpd does not start */
 #define AGW_M_CACHE_PROVIDER    "AGW0020" /* emerg: the Auth0Cache provider module is not loaded */
 #define AGW_M_CACHE_CREATE      "AGW0021" /* emerg: the Auth0Cache provider refused its arguments */
 #define AGW_M_FETCH_MUTEX       "AGW0022" /* emerg: the global mutex that serialises key and token fetches cannot be created */

@@ -45,9 +45,13 @@ static void gw_register_hooks(apr_pool_t *p)
     /* runs when: before the configuration is read: the global mutexes are registered */
     ap_hook_pre_config(gw_cache_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(gw_state_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
-    /* runs when: before the configuration is read, at start and every restart: libcurl is
-     * pinned, so that the module's unloading at the next restart leaves it mapped */
+    /* runs when: before the configuration is read, at start and every restart: OpenSSL is
+     * set up once for the children to inherit */
     ap_hook_pre_config(gw_lifecycle_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* runs when: the configuration is complete, in the parent: under ChrootDir libcurl is
+     * loaded before the children chroot (otherwise each process loads it at its first
+     * transfer) */
+    ap_hook_post_config(gw_lifecycle_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent: the shared cache is made */
     ap_hook_post_config(gw_cache_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: the configuration is complete, in the parent (root): the directory of the

@@ -149,6 +149,8 @@ int gw_conf_dpop_nonce(const agw_dir_conf_t *c);
 /* lifecycle.c */
 void gw_child_init_hook(apr_pool_t *pchild, server_rec *s);
 int gw_lifecycle_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+int gw_lifecycle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s);
 /* Starts the thread that calls tick once a second until the child exits (stopped at once). */
 void gw_refresher_start(apr_pool_t *pchild, server_rec *s, void (*tick)(void));
 

@@ -1,5 +1,6 @@
 /* A small HTTP client over libcurl for the key and token endpoints: TLS verified, timeouts, size cap. */
 #include <dlfcn.h>
+#include <pthread.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -26,31 +27,82 @@
 #define AGW_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define AGW_USER_AGENT       "mod_auth0gw"
 
-static int http_initialized;
-static volatile apr_uint32_t http_cancelled;    /* agw_http_cancel_all: no transfer goes on */
+#ifndef AGW_LIBCURL_SONAME
+#define AGW_LIBCURL_SONAME "libcurl.so.4"   /* libcurl's soname since 7.16 (2006) */
+#endif
 
-apr_status_t agw_http_init(void)
+/* libcurl's entry points. The module does not link libcurl: a process opens it, RTLD_LOCAL,
+ * at its first transfer. On Debian libcurl brings about 30 libraries (gnutls, LDAP, Kerberos,
+ * SSH, IDN ...). Loaded in the parent, as linking did, every child of every generation
+ * inherited them: each new prefork child faulted in a page of each (the dynamic linker reads
+ * their names when initgroups opens the NSS modules in the child) and ran their fork
+ * handlers, and the parent's fork copied their mappings; most children never fetch anything,
+ * as one process per host fetches the keys. RTLD_LOCAL keeps them out of httpd's global
+ * symbol scope; RTLD_NODELETE keeps them mapped in that process until it ends. */
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+    CURLcode (*easy_perform)(CURL *curl);
+    CURLcode (*easy_getinfo)(CURL *curl, CURLINFO info, ...);
+    CURLHcode (*easy_header)(CURL *curl, const char *name, size_t index, unsigned int origin,
+                             int request, struct curl_header **hout);
+    void (*easy_cleanup)(CURL *curl);
+    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *data);
+    void (*slist_free_all)(struct curl_slist *list);
+} cu;
+
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static int cu_loaded;
+static char cu_error[256];
+
+static void load_libcurl(void)
 {
-    /* Not thread-safe by libcurl's contract: called once from the parent before threads. */
-    if (http_initialized)
-        return APR_SUCCESS;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return APR_EGENERAL;
-    http_initialized = 1;
-    return APR_SUCCESS;
+    void *h = dlopen(AGW_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    const char *e;
+
+    if (!h) {
+        e = dlerror();
+        snprintf(cu_error, sizeof(cu_error), "%s", e ? e : "cannot open " AGW_LIBCURL_SONAME);
+        return;
+    }
+    /* POSIX: a function pointer converts from dlsym's void * (the union keeps -Wpedantic quiet) */
+#define CU_SYM(field, name)                                                        \
+    do {                                                                           \
+        union { void *obj; __typeof__(cu.field) fn; } u_;                          \
+        if ((u_.obj = dlsym(h, name)) == NULL) {                                   \
+            snprintf(cu_error, sizeof(cu_error), "%s: no symbol %s",               \
+                     AGW_LIBCURL_SONAME, name);                                    \
+            return;                                                                \
+        }                                                                          \
+        cu.field = u_.fn;                                                          \
+    } while (0)
+    CU_SYM(global_init, "curl_global_init");
+    CU_SYM(easy_init, "curl_easy_init");
+    CU_SYM(easy_setopt, "curl_easy_setopt");
+    CU_SYM(easy_perform, "curl_easy_perform");
+    CU_SYM(easy_getinfo, "curl_easy_getinfo");
+    CU_SYM(easy_header, "curl_easy_header");
+    CU_SYM(easy_cleanup, "curl_easy_cleanup");
+    CU_SYM(slist_append, "curl_slist_append");
+    CU_SYM(slist_free_all, "curl_slist_free_all");
+#undef CU_SYM
+    /* thread-safe in libcurl 7.84 and later, but done once per process anyway */
+    if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(cu_error, sizeof(cu_error), "curl_global_init failed");
+        return;
+    }
+    cu_loaded = 1;
 }
 
-apr_status_t agw_http_pin(void)
-{
-    Dl_info info;
+static volatile apr_uint32_t http_cancelled;    /* agw_http_cancel_all: no transfer goes on */
 
-    /* RTLD_NOLOAD: libcurl is mapped already (the module links it); only its unloading is
-     * undone. Its dependencies stay with it, as a library it uses is never unloaded first. */
-    if (!dladdr((void *)curl_easy_init, &info) || !info.dli_fname)
-        return APR_ENOENT;
-    if (!dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
-        return APR_EGENERAL;
-    return APR_SUCCESS;
+apr_status_t agw_http_load(const char **why)
+{
+    pthread_once(&cu_once, load_libcurl);
+    if (why)
+        *why = cu_loaded ? NULL : cu_error;
+    return cu_loaded ? APR_SUCCESS : APR_EGENERAL;
 }
 
 void agw_http_cancel_all(int cancel)
@@ -124,7 +176,7 @@ static apr_status_t set_ca_bundle(CURL *curl, apr_pool_t *p, const char *ca_file
         agw_err_set(err, NULL, "cannot read CA file");
         return APR_EGENERAL;
     }
-    if (curl_easy_getinfo(curl, CURLINFO_CAINFO, &sys_path) != CURLE_OK || !sys_path)
+    if (cu.easy_getinfo(curl, CURLINFO_CAINFO, &sys_path) != CURLE_OK || !sys_path)
         sys_path = AGW_SYSTEM_CA_BUNDLE;
     if (agw_file_read(&sys, &sys_len, NULL, p, sys_path, AGW_CA_FILE_MAX) != APR_SUCCESS)
         sys_len = 0;
@@ -140,7 +192,7 @@ static apr_status_t set_ca_bundle(CURL *curl, apr_pool_t *p, const char *ca_file
     blob.data = all;
     blob.len = sys_len + 1 + extra_len;
     blob.flags = CURL_BLOB_COPY;
-    rc = curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    rc = cu.easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
     free(all);
     if (rc != CURLE_OK) {
         agw_err_set(err, NULL, "CA bundle not supported by libcurl");
@@ -200,7 +252,7 @@ static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
 {
     struct curl_header *h = NULL;
 
-    if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value
+    if (cu.easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value
         || strlen(h->value) > 1024)
         return NULL;
     return apr_pstrdup(p, h->value);
@@ -212,26 +264,26 @@ static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
 static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
                                  const agw_http_opts_t *opts, body_buf_t *body)
 {
-    curl_easy_setopt(curl, CURLOPT_URL, url);
+    cu.easy_setopt(curl, CURLOPT_URL, url);
     /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
-    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+    cu.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
+    cu.easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    cu.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    cu.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    cu.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    cu.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                      opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+    cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
     /* Fails early when Content-Length already says too much; on_body catches the rest. */
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->max);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
-    curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu.easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->max);
+    cu.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    cu.easy_setopt(curl, CURLOPT_WRITEDATA, body);
+    cu.easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
+    cu.easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+    cu.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    cu.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 }
 
 /* Accept, and for a POST the form's type (no Expect: token endpoints never send 100
@@ -239,19 +291,19 @@ static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
 static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size_t post_len,
                                           const char *auth_header, const char *extra_header)
 {
-    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    struct curl_slist *headers = cu.slist_append(NULL, "Accept: application/json");
 
     if (post) {
-        headers = curl_slist_append(headers, "Expect:");
-        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
-        curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+        headers = cu.slist_append(headers, "Expect:");
+        headers = cu.slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
+        cu.easy_setopt(curl, CURLOPT_POST, 1L);
+        cu.easy_setopt(curl, CURLOPT_POSTFIELDS, post);
+        cu.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
     }
     if (auth_header && headers)
-        headers = curl_slist_append(headers, auth_header);
+        headers = cu.slist_append(headers, auth_header);
     if (extra_header && headers)
-        headers = curl_slist_append(headers, extra_header);
+        headers = cu.slist_append(headers, extra_header);
     return headers;
 }
 
@@ -263,8 +315,8 @@ static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t 
 
     for (h = headers; h; h = h->next)
         wipe(h->data, strlen(h->data));
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    cu.slist_free_all(headers);
+    cu.easy_cleanup(curl);
     if (body->data) {
         wipe(body->data, body->len);
         free(body->data);
@@ -292,7 +344,7 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
     body_buf_t body = { 0 };
     struct curl_slist *headers = NULL;
     agw_http_resp_t *resp;
-    const char *ctype = NULL;
+    const char *ctype = NULL, *why = NULL;
     CURL *curl = NULL;
     CURLcode rc;
     apr_status_t rv = APR_EGENERAL;
@@ -305,11 +357,15 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
                                                              : "URL scheme not allowed");
         return APR_EINVAL;
     }
+    if (agw_http_load(&why) != APR_SUCCESS) {
+        agw_err_set(err, NULL, why);    /* the dynamic linker's reason (static storage) */
+        return APR_EGENERAL;
+    }
     body.max = opts->max_body ? opts->max_body : AGW_HTTP_MAX_BODY;
     if (body.max > AGW_HTTP_MAX_BODY_LIMIT)     /* keeps max + 1 and the doubling from overflowing */
         body.max = AGW_HTTP_MAX_BODY_LIMIT;
 
-    if ((curl = curl_easy_init()) == NULL) {
+    if ((curl = cu.easy_init()) == NULL) {
         agw_err_set(err, NULL, "out of memory");
         return APR_ENOMEM;
     }
@@ -324,16 +380,16 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
         rv = APR_ENOMEM;
         goto leave;
     }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
-    rc = curl_easy_perform(curl);
+    rc = cu.easy_perform(curl);
     if (rc != CURLE_OK) {
         agw_err_set(err, NULL, body.too_large ? "response too large" : curl_reason(rc));
         goto leave;
     }
     resp = apr_pcalloc(p, sizeof(*resp));
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+    cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (cu.easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
         resp->content_type = apr_pstrdup(p, ctype);
     resp->dpop_nonce = response_header(p, curl, "DPoP-Nonce");
     resp->len = body.len;

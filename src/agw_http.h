@@ -22,14 +22,11 @@ typedef struct agw_http_resp_t {
     const char *dpop_nonce;     /* the DPoP-Nonce response header (RFC 9449 8), or NULL */
 } agw_http_resp_t;
 
-/* Call once per process before threads (curl_global_init). */
-apr_status_t agw_http_init(void);
-
-/* Keeps libcurl, and what it loads (gnutls, LDAP, SSH, IDN ... on Debian), mapped until the
- * process ends. httpd unloads and loads the module again at every restart; without this the
- * parent maps and initialises that whole tree again each time before it forks a new child
- * (measured: 3 times plain Apache's time to the first new child under prefork). */
-apr_status_t agw_http_pin(void);
+/* Opens libcurl, local to the module (RTLD_LOCAL), sets it up (curl_global_init) and keeps it
+ * mapped until the process ends: once per process, thread-safe. APR_SUCCESS, or APR_EGENERAL
+ * with *why (when why is not NULL) set to the reason (the dynamic linker's). Every transfer
+ * calls it first, so a process that never fetches never maps libcurl's library tree. */
+apr_status_t agw_http_load(const char **why);
 
 /* With cancel 1: ends every transfer of this process, those in flight (within about a second:
  * libcurl's progress calls) and those to come, with an error: for a process that is ending,

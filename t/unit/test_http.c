@@ -227,7 +227,7 @@ static void server_stop(void)
 static void plain_setup(void)
 {
     agw_test_pool_setup();
-    ck_assert_int_eq(agw_http_init(), APR_SUCCESS);
+    ck_assert_int_eq(agw_http_load(NULL), APR_SUCCESS);
     server_start(NULL);
 }
 
@@ -669,7 +669,7 @@ static void tls_setup(void)
     SSL_CTX *ctx;
 
     agw_test_pool_setup();
-    ck_assert_int_eq(agw_http_init(), APR_SUCCESS);
+    ck_assert_int_eq(agw_http_load(NULL), APR_SUCCESS);
     make_cert();
     ctx = SSL_CTX_new(TLS_server_method());
     ck_assert_ptr_nonnull(ctx);

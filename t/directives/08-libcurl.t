@@ -1,0 +1,138 @@
+# libcurl is the module's own business: a process opens it (RTLD_LOCAL) at its first transfer, so the parent never maps libcurl's ~30 libraries (gnutls, LDAP, Kerberos, SSH ...) for every child of every generation to inherit, and they never join httpd's global symbol scope, where every symbol look-up of every library loaded later (the NSS modules initgroups opens in each new child, other modules) would walk them. Under ChrootDir the parent opens it once before the children chroot, and a graceful restart does not open it again. The dynamic linker's own trace (LD_DEBUG=files,scopes) says which process loaded what, and what joined the global scope.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+use AGW::Proxy qw(:all);
+use JSON::PP ();
+use Cwd ();
+
+my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
+my $TENANT = 'libcurl';
+my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
+$MODULE = Cwd::realpath($MODULE) // $MODULE;
+
+plan tests => 16;
+
+reset_tenant($TENANT, keys => JSON::PP::true());
+my $kid = rotate_key($TENANT);
+
+sub gate_config {
+    my ($extra) = @_;
+    return <<"EOF";
+$extra
+<Location /gate/>
+    AuthType Auth0
+    AuthName libcurl
+    Auth0Issuer $ISS/t/$TENANT/
+    Auth0JWKS $ISS/t/$TENANT/.well-known/jwks.json
+    Auth0Audience https://api.agw.test/
+    Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
+    Require valid-user
+    SetHandler auth0-status
+</Location>
+<Location /status>
+    SetHandler auth0-status
+</Location>
+EOF
+}
+
+# loads => {pid => loads of libcurl}, global => libcurl added to the global scope, module =>
+# the module added to it; over every trace file (the daemon and its children write to the
+# file they inherit, each line with its pid)
+sub trace {
+    my ($trace) = @_;
+    my %t = (loads => {}, global => 0, module => 0);
+    for my $f (glob("$trace.*")) {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            $t{loads}{$1}++ if /^\s*(\d+):\s+file=libcurl\.so\.\d+ \[0\];\s+generating link map/;
+            $t{global}++ if /add \S*libcurl\.so\.\d+ \[0\] to global scope/;
+            $t{module}++ if /add \Q$MODULE\E \[0\] to global scope/;
+        }
+    }
+    return \%t;
+}
+
+sub start_traced {
+    my ($name, $trace, $extra) = @_;
+    unlink glob("$trace.*");
+    local $ENV{LD_DEBUG} = 'files,scopes';
+    local $ENV{LD_DEBUG_OUTPUT} = $trace;
+    return start_httpd(name => $name, modules => ['authz_user'], processes => 2,
+                       config => gate_config($extra));
+}
+
+# the parent writes its pid file after it listens: wait for it
+sub ppid_of {
+    my ($host) = @_;
+    my $read = sub {
+        open my $pf, '<', "$host->{root}/logs/httpd.pid" or return;
+        my $p = <$pf>;
+        return $p && $p =~ /^(\d+)/ ? $1 : undef;
+    };
+    return wait_until(10, 0.05, $read) // die "httpd.pid: no pid\n";
+}
+
+sub restart {
+    my ($host) = @_;
+    my $resumes = sub { scalar grep { /resuming normal operations/ } split /\n/, httpd_log($host->{root}) };
+    my $before = $resumes->();
+    return kill('USR1', ppid_of($host)) && wait_until(20, 0.1, sub { $resumes->() > $before });
+}
+
+sub gate_status {
+    my ($host, $token) = @_;
+    return http_get("$host->{url}/gate/x", Authorization => "Bearer $token")->{status};
+}
+
+my $token = mint(tenant => $TENANT, kid => $kid);
+my $fmt = sub { my $l = shift; join(',', map { "$_:$l->{$_}" } sort keys %$l) || 'none' };
+
+# ---- the default: loaded by the process that fetches, at its first transfer ---------------
+my $trace = AGW::Test::state_dir() . '/ld-curl';
+my $host = start_traced('libcurl', $trace, '');
+my $ppid = ppid_of($host);
+is(http_get("$host->{url}/status?json")->{status}, 200, 'the module serves');
+is(scalar keys %{ trace($trace)->{loads} }, 0,
+   'no process loaded libcurl before a transfer (parent and children)');
+is(gate_status($host, $token), 200, 'a token passes: its key set was fetched');
+my $t = trace($trace);
+ok(keys %{ $t->{loads} } >= 1 && !grep({ $_ > 1 } values %{ $t->{loads} }),
+   'the process(es) that fetched loaded libcurl, once each: ' . $fmt->($t->{loads}));
+my %kids = map { $_ => 1 } grep { /^\d+$/ } split /\s+/, `pgrep -P $ppid`;
+ok(!grep({ !$kids{$_} } keys %{ $t->{loads} }),
+   'only children of the daemon loaded it (children: ' . join(',', sort keys %kids) . ')');
+is($t->{global}, 0, 'libcurl did not join the global symbol scope');
+ok($t->{module} >= 1, 'the module did (the trace shows what joins it)');
+ok(restart($host), 'graceful restart');
+is(gate_status($host, $token), 200, 'the new generation serves the token');
+ok(!trace($trace)->{loads}{$ppid}, 'the parent has still not loaded libcurl');
+stop_httpd('libcurl');
+unlink glob("$trace.*");
+
+# ---- ChrootDir: the parent loads it once before the children chroot ------------------------
+SKIP: {
+    skip 'ChrootDir needs root', 6 if $> != 0;
+    my $ctrace = AGW::Test::state_dir() . '/ld-curl-chroot';
+    my $ch = start_traced('libcurl-chroot', $ctrace, 'ChrootDir /');
+    my $c = trace($ctrace);
+    my $total = sub { my $l = shift; my $n = 0; $n += $_ for values %$l; $n };
+    # before its first child: httpd loads the module twice (the configuration's two passes),
+    # the first time before it detaches (the daemon is a fork of that process)
+    is($total->($c->{loads}), 1, 'ChrootDir: libcurl was loaded once at start, before any '
+       . 'child, although the module was loaded twice (' . $fmt->($c->{loads}) . ')');
+    is($c->{global}, 0, 'libcurl did not join the global symbol scope');
+    is(gate_status($ch, $token), 200, 'a chrooted child fetches the key set');
+    is($total->(trace($ctrace)->{loads}), 1, 'with the copy it inherited: no child loaded libcurl');
+    ok(restart($ch), 'graceful restart');
+    my $after = trace($ctrace)->{loads};
+    is($total->($after), 1,
+       'the restart loaded libcurl no second time, nor did any child (' . $fmt->($after) . ')');
+    stop_httpd('libcurl-chroot');
+    unlink glob("$ctrace.*");
+}
