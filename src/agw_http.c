@@ -110,6 +110,11 @@ void agw_http_cancel_all(int cancel)
     apr_atomic_set32(&http_cancelled, cancel ? 1 : 0);
 }
 
+int agw_http_cancelled(void)
+{
+    return apr_atomic_read32(&http_cancelled) != 0;
+}
+
 /* libcurl calls it at least once a second during a transfer, connect and TLS included. */
 static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)

@@ -33,6 +33,9 @@ apr_status_t agw_http_load(const char **why);
  * whose threads should not wait for a network timeout. 0 allows transfers again (tests). */
 void agw_http_cancel_all(int cancel);
 
+/* Whether agw_http_cancel_all(1) is in force: a wait for another process's transfer ends too. */
+int agw_http_cancelled(void);
+
 /* GET url. Transport errors (DNS, connect, TLS, timeout, too large) return APR_EGENERAL with
  * err->reason naming the failure; an HTTP error status is APR_SUCCESS with resp->status set. */
 apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,

@@ -575,6 +575,7 @@ typedef struct fetched_t {
     apr_status_t rv;
     agw_err_t err;
     int from_persist;           /* the set kept across restarts, parsed already */
+    int claimed;                /* this process wrote the host-wide claim (COOL_INFLIGHT) */
 } fetched_t;
 
 /* The set kept across restarts, when fetched less than max_stale ago (parsed into f). */
@@ -649,8 +650,8 @@ static void fetch_report(agw_keysrc_t *src, fetched_t *f, const char *body, apr_
     }
     if (why == FETCH_KID || (why == FETCH_FIRST && f->rv != APR_SUCCESS))
         shared_cool_set(src, now, COOL_COOLING, f->p);
-    else if (why == FETCH_FIRST)
-        shared_cool_set(src, now, COOL_DONE, f->p);
+    else if (why == FETCH_FIRST || (why == FETCH_SCHEDULED && f->claimed))
+        shared_cool_set(src, now, COOL_DONE, f->p);     /* the claim ends; no cooldown */
     if (f->rv != APR_SUCCESS) {
         logf_(ks, AGW_LOG_WARN, AGW_MSG_JWKS_FAILED, f->p, "JWKS fetch from %s failed: %s",
               where, f->err.reason ? f->err.reason : "unknown error");
@@ -764,7 +765,8 @@ static int wait_for_shared(char **pbody, apr_size_t *plen, fetched_t *f, agw_key
     agw_keystore_t *ks = src->store;
     apr_time_t until = apr_time_now() + apr_time_from_sec(src->spec.fetch_wait);
 
-    while (apr_time_now() < until) {
+    /* the process ending (agw_http_cancel_all) ends the wait as it ends a transfer */
+    while (apr_time_now() < until && !agw_http_cancelled()) {
         ks->sleep(apr_time_from_msec(AGW_KEYS_POLL_MS));
         if (shared_take(pbody, plen, &f->fetched_at, src, f->p, now, have))
             return 1;
@@ -779,7 +781,7 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
                          apr_int64_t now, apr_int64_t have, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
-    int locked = 0, tries;
+    int locked = 0, tries, held;
     cool_t c;
 
     /* look and claim as one step on this host: otherwise two processes starting together
@@ -797,11 +799,16 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
         return 1;
     }
     c = shared_cool(src, f->p);
-    if (!cool_holds(src, &c, now))
+    /* the schedule ignores a cooldown (it asks the source once per interval whatever
+     * happened), but not another process's fetch in flight: that one's set is taken */
+    held = cool_holds(src, &c, now) && (why != FETCH_SCHEDULED || c.state == COOL_INFLIGHT);
+    if (!held) {
         shared_cool_set(src, now, COOL_INFLIGHT, f->p);
+        f->claimed = 1;
+    }
     if (locked)
         ks->claim_unlock();
-    if (cool_holds(src, &c, now)) {
+    if (held) {
         if (c.state == COOL_INFLIGHT && wait_for_shared(pbody, plen, f, src, now, have)) {
             f->from_shared = f->attempted = 1;
             return 1;
@@ -832,7 +839,7 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
 {
     agw_keystore_t *ks = src->store;
     fetched_t f = { NULL, NULL, src->jwks_uri, NULL, now, 0, 0, APR_SUCCESS,
-                    { NULL, NULL, AGW_R_NONE }, 0 };
+                    { NULL, NULL, AGW_R_NONE }, 0, 0 };
     apr_int64_t have = src->cur ? src->cur->fetched_at : -1;
     char *body = NULL;
     apr_size_t len = 0;
@@ -846,13 +853,11 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
         src->persist_tried = 1;
         f.from_persist = f.attempted = persist_take(&f, src, now);
     }
-    if (!f.attempted && why == FETCH_SCHEDULED) {
-        f.attempted = 1;
-        f.rv = fetch_network(&body, &len, &f.uri, &f.found_uri, src, f.p, &f.err);
-    }
-    else if (!f.attempted && why != FETCH_SHARED_ONLY) {
+    /* scheduled refreshes claim the fetch too: after a restart every process that took the
+     * kept set refreshes within seconds of the others, and without a claim each asked the
+     * source (15 fetches for 32 prefork children); now one does and the others take its set */
+    if (!f.attempted && why != FETCH_SHARED_ONLY)
         fetch_claimed(&body, &len, &f, src, now, have, why);
-    }
     if (f.attempted) {
         if (f.rv == APR_SUCCESS && !f.from_persist
             && (f.rv = agw_jwks_parse(&f.jwks, f.p, body, len, &f.err)) == APR_SUCCESS
@@ -871,6 +876,8 @@ static void fetch_locked(agw_keysrc_t *src, apr_int64_t now, fetch_why_e why)
                     f.rv == APR_SUCCESS ? f.jwks->keys->nelts : 0);
     apr_thread_mutex_lock(ks->mutex);
     src->fetching = 0;
+    if (!f.attempted && why == FETCH_SCHEDULED)
+        src->next_refresh = now + jitter(src);
     if (f.attempted) {
         if (!f.from_shared && !f.from_persist)
             src->fetches++;

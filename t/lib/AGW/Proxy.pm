@@ -308,6 +308,12 @@ EOF
         }
         sleep 0.05;
     }
+    # the parent writes its pid file after it listens: tests read it at once
+    $deadline = time + 10;
+    until (-s "$root/logs/httpd.pid") {
+        last if time > $deadline;
+        sleep 0.02;
+    }
     return { name => $name, port => $port, url => "http://127.0.0.1:$port",
              root => $root, error_log => "$root/logs/error_log" };
 }
