@@ -800,9 +800,11 @@ static int fetch_claimed(char **pbody, apr_size_t *plen, fetched_t *f, agw_keysr
     }
     c = shared_cool(src, f->p);
     /* the schedule ignores a cooldown (it asks the source once per interval whatever
-     * happened), but not another process's fetch in flight: that one's set is taken */
+     * happened), but not another process's fetch in flight: that one's set is taken. A
+     * scheduled fetch during a cooldown goes ahead unclaimed, leaving the cooldown's record
+     * (and so the unknown-kid rate limit) as it is */
     held = cool_holds(src, &c, now) && (why != FETCH_SCHEDULED || c.state == COOL_INFLIGHT);
-    if (!held) {
+    if (!cool_holds(src, &c, now)) {
         shared_cool_set(src, now, COOL_INFLIGHT, f->p);
         f->claimed = 1;
     }

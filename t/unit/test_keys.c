@@ -534,6 +534,94 @@ START_TEST(every_process_refreshes_on_schedule)
 }
 END_TEST
 
+/* Scheduled refreshes claim the fetch host-wide too: a process whose refresh comes while
+ * another's fetch is in flight waits for that set instead of asking the source (after a
+ * restart every process refreshes within seconds of the others); during a cooldown a refresh
+ * still asks the source, unclaimed, and leaves the cooldown's record as it is; a claimed
+ * refresh ends its claim without starting a cooldown. */
+static fake_t *sched_into;
+static const char *sched_jwks_key;
+static void publish_newer_on_sleep(apr_interval_time_t t)
+{
+    char rec[512];
+    snprintf(rec, sizeof(rec), "1012 {\"keys\":[" KEY("a") "," KEY("theirs") "]}");
+    fake_put(sched_into, sched_jwks_key, rec, strlen(rec), 9999, agw_test_pool);
+}
+
+static const char *cool_record(fake_t *f, const char **pkey)
+{
+    apr_hash_index_t *hi;
+    for (hi = apr_hash_first(agw_test_pool, f->h); hi; hi = apr_hash_next(hi))
+        if (!strncmp(apr_hash_this_key(hi), "cool:", 5)) {
+            if (pkey)
+                *pkey = apr_hash_this_key(hi);
+            return apr_hash_this_val(hi);
+        }
+    return NULL;
+}
+
+START_TEST(scheduled_refreshes_claim_the_fetch)
+{
+    fake_t f = { NULL, 0, 0 };
+    agw_shared_t shared = { fake_get, fake_put, &f, NULL };
+    agw_keystore_t *a, *b;
+    agw_keysrc_t *sa, *sb;
+    agw_keys_spec_t spec = file_spec();
+    agw_keys_ref_t *ra = apr_pcalloc(agw_test_pool, sizeof(*ra));
+    agw_keys_ref_t *rb = apr_pcalloc(agw_test_pool, sizeof(*rb));
+    apr_int64_t retry = 0;
+    agw_err_t err = { NULL, NULL, AGW_R_NONE };
+    const char *cool_key = NULL;
+
+    f.h = apr_hash_make(agw_test_pool);
+    spec.refresh = 10;
+    spec.max_stale = 86400;
+    spec.fetch_wait = 2;
+    write_jwks("{\"keys\":[" KEY("a") "]}");
+    agw_keystore_create(&a, agw_test_pool, log_cb, NULL);
+    agw_keystore_create(&b, agw_test_pool, log_cb, NULL);
+    agw_keystore_share(a, &shared);
+    agw_keystore_share(b, &shared);
+    agw_keystore_source(&sa, a, &spec);
+    agw_keystore_source(&sb, b, &spec);
+    ck_assert_int_eq(agw_keysrc_get(ra, sa, agw_test_pool, 1000, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1001, &retry, &err), APR_SUCCESS);
+    ck_assert_int_eq(stat_fetches(a), 1);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_ptr_nonnull(cool_record(&f, &cool_key));
+    sched_into = &f;
+    sched_jwks_key = apr_pstrcat(agw_test_pool, "jwks:", cool_key + 5, NULL);
+
+    /* b's refresh is due (1000 + 10 + 1 or 2) while another process's fetch is in flight:
+     * b waits, and takes that process's set when it appears; the source (which would give
+     * "mine") is not asked */
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("mine") "]}");
+    apr_hash_set(f.h, cool_key, APR_HASH_KEY_STRING, "1012 2");
+    agw_keystore_set_sleep(b, publish_newer_on_sleep);
+    agw_keystore_tick(b, 1013);
+    ck_assert_int_eq(stat_fetches(b), 0);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1013, &retry, &err), APR_SUCCESS);
+    ck_assert(holds_kid(rb, "theirs"));
+    ck_assert(!holds_kid(rb, "mine"));
+
+    /* b's next refresh (1012 + 10 + 1 or 2) during a cooldown another process started: b
+     * asks the source itself, and the cooldown's record stays */
+    apr_hash_set(f.h, cool_key, APR_HASH_KEY_STRING, "1020 1");
+    agw_keystore_tick(b, 1030);
+    ck_assert_int_eq(stat_fetches(b), 1);
+    ck_assert_int_eq(agw_keysrc_get(rb, sb, agw_test_pool, 1030, &retry, &err), APR_SUCCESS);
+    ck_assert(holds_kid(rb, "mine"));
+    ck_assert_str_eq(cool_record(&f, NULL), "1020 1");
+
+    /* after the cooldown (1020 + 30) a refresh claims the fetch, and its end releases the
+     * claim without a cooldown */
+    write_jwks("{\"keys\":[" KEY("a") "," KEY("later") "]}");
+    agw_keystore_tick(b, 1060);
+    ck_assert_int_eq(stat_fetches(b), 2);
+    ck_assert_str_eq(cool_record(&f, NULL), "1060 0");
+}
+END_TEST
+
 /* The lock-free answer to "does the current set hold this key": yes only for the key's
  * thumbprint under its kid, of the key type of the alg asked and not naming another alg, in
  * the version current now; "cannot say" (0) for a set too large to publish or a kid too
@@ -1026,6 +1114,7 @@ Suite *agw_suite_keys(void)
     tcase_add_test(tc, waits_for_a_hanging_fetch_are_bounded);
     tcase_add_test(tc, a_failed_fetch_cools_down_every_process);
     tcase_add_test(tc, a_claimed_fetch_is_waited_for);
+    tcase_add_test(tc, scheduled_refreshes_claim_the_fetch);
     tcase_add_test(tc, load_hook_reports_every_load);
     tcase_add_test(tc, a_restart_during_an_outage_serves_the_kept_set);
     tcase_add_test(tc, a_kept_set_that_is_bad_or_from_the_future_is_not_used);
