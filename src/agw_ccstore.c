@@ -581,6 +581,19 @@ static int fetch_step(call_t *k, const char **pout, apr_int64_t *pretry_after,
         nap(k, CLAIM_POLL_MS);
         return 0;               /* another process is fetching: look again shortly */
     }
+    if (claimed) {
+        /* the claim is ours, but the process (or host) that held it before may have
+         * published its token and let the claim go between our last look and our claim:
+         * that token is taken, not fetched again */
+        adopt_shared(k);
+        apr_thread_mutex_lock(st->mutex);
+        *pout = serve_locked(k);
+        apr_thread_mutex_unlock(st->mutex);
+        if (*pout) {
+            release_fetch(k);
+            return 1;
+        }
+    }
     if (fetch_and_publish(k) == APR_SUCCESS) {
         apr_thread_mutex_lock(st->mutex);
         *pout = serve_locked(k);

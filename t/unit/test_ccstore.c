@@ -497,6 +497,46 @@ START_TEST(fleet_claim_read_back_loses_to_another_host)
 }
 END_TEST
 
+/* Another process publishes its token and lets its claim go between this process's look for
+ * a token and its claim: the claim is won, and the token then found is taken, not fetched
+ * again (seen as two token fetches between two hosts in CI under load). */
+static const char *late_key, *late_val;
+static apr_status_t publishing_get(void *baton, const char *key, char **pdata, apr_size_t *plen,
+                                   apr_pool_t *p)
+{
+    if (late_key && !strncmp(key, "lock:", 5)) {
+        apr_thread_mutex_lock(fk.m);
+        fake_set(late_key, late_val, 9999999);     /* published just now; its claim is gone */
+        apr_thread_mutex_unlock(fk.m);
+        late_key = NULL;
+    }
+    return fake_get(baton, key, pdata, plen, p);
+}
+
+START_TEST(a_token_published_before_the_claim_is_taken)
+{
+    agw_shared_t publishing = { publishing_get, fake_put, &fk, fake_del };
+    agw_ccstore_t *other = process(1), *s = process(0);
+    agw_client_t *a = client("a");
+    apr_hash_index_t *hi;
+
+    /* the other process's token record, as it publishes it */
+    ck_assert_str_eq(get(other, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);
+    for (hi = apr_hash_first(agw_test_pool, fk.h); hi; hi = apr_hash_next(hi))
+        if (!strcmp(apr_hash_this_key(hi), a->cache_key)) {
+            late_key = apr_pstrdup(agw_test_pool, apr_hash_this_key(hi));
+            late_val = apr_pstrdup(agw_test_pool, ((entry_t *)apr_hash_this_val(hi))->val);
+        }
+    ck_assert_ptr_nonnull(late_key);
+    apr_hash_set(fk.h, late_key, APR_HASH_KEY_STRING, NULL);  /* not published yet */
+    agw_ccstore_share(s, &publishing, NULL, 0);
+    ck_assert_str_eq(get(s, a, NULL), "tok-a-1");
+    ck_assert_int_eq(ep.calls_a, 1);               /* taken, not fetched */
+    ck_assert_ptr_null(fake_value(apr_pstrcat(agw_test_pool, "lock:", a->cache_key, NULL)));
+}
+END_TEST
+
 /* The other host's claim lands at this fake time (ms), after this host's first read-back. */
 static apr_int64_t late_claim_ms = -1;
 
@@ -1044,6 +1084,7 @@ Suite *agw_suite_ccstore(void)
     tcase_add_test(tc, lock_that_never_goes_is_waited_for_boundedly);
     tcase_add_test(tc, waiter_takes_what_the_lock_holder_published);
     tcase_add_test(tc, fleet_claim_read_back_loses_to_another_host);
+    tcase_add_test(tc, a_token_published_before_the_claim_is_taken);
     tcase_add_test(tc, fleet_claim_stored_late_by_another_host_is_seen);
     tcase_add_test(tc, host_lock_is_only_tried);
     tcase_add_test(tc, hostile_shared_records_are_ignored);
