@@ -1337,7 +1337,9 @@ graceful_main() {
 
 # children_memory NAME: "PRIVATE PSS TOTAL N MEAN" in KiB: the medians over the instance's N
 # children of Private_Clean + Private_Dirty and of Pss (/proc/PID/smaps_rollup), the Pss of all
-# its processes, parent included, and the mean of the children's private memory.
+# its processes, parent and the module's fetcher included, and the mean of the children's private
+# memory. The fetcher (agw-fetcher: one per host, it makes the transfers) is not a child that
+# serves: it counts in the total only.
 children_memory() {
     local parent
     parent="$(cat "$B/$1/httpd.pid")"
@@ -1355,12 +1357,12 @@ children_memory() {
             open(my $fh, "<", $f) or next;
             my $s = <$fh>;
             close $fh;
-            next unless defined $s && $s =~ /^(\d+) \(.*\) \S+ (\d+) /s;
-            my ($pid, $ppid) = ($1, $2);
+            next unless defined $s && $s =~ /^(\d+) \((.*)\) \S+ (\d+) /s;
+            my ($pid, $comm, $ppid) = ($1, $2, $3);
             next unless $pid == $parent || $ppid == $parent;
             my $v = rollup($pid) or next;
             $total += $v->{Pss};
-            next if $pid == $parent;
+            next if $pid == $parent || $comm eq "agw-fetcher";
             push @priv, $v->{Private_Clean} + $v->{Private_Dirty};
             push @pss, $v->{Pss};
         }
@@ -1377,7 +1379,10 @@ save_smaps() {
     local parent pid dir="$CM_SMAPS/$1/$2"
     parent="$(cat "$B/$1/httpd.pid")"
     mkdir -p "$dir"
-    for pid in $(pgrep -P "$parent"); do cat "/proc/$pid/smaps" >"$dir/$pid" 2>/dev/null || true; done
+    for pid in $(pgrep -P "$parent"); do
+        [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == agw-fetcher ]] && continue
+        cat "/proc/$pid/smaps" >"$dir/$pid" 2>/dev/null || true
+    done
 }
 
 # child_memory_one NAME KIND CACHE: starts the instance, sets CM_ROW to "idle(PRIVATE PSS

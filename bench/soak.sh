@@ -215,12 +215,15 @@ sample() {
             open(my $fh, "<", "/proc/$pid/status") or return;
             while (<$fh>) { $s{$1} = $2 if /^(VmRSS|Threads):\s+(\d+)/ } return \%s }
         sub fds { opendir(my $d, "/proc/$_[0]/fd") or return -1; my $n = grep { !/^\./ } readdir $d; $n }
-        my @kids;
+        my (@kids, @fetcher);
         for my $f (glob "/proc/[0-9]*/stat") {
             open(my $fh, "<", $f) or next; my $s = <$fh>;
-            push @kids, $1 if defined $s && $s =~ /^(\d+) \(.*\) \S+ (\d+) /s && $2 == $parent;
+            next unless defined $s && $s =~ /^(\d+) \((.*)\) \S+ (\d+) /s && $3 == $parent;
+            # the module'"'"'s fetcher (one per host, kept across restarts) is not a child that serves
+            if ($2 eq "agw-fetcher") { push @fetcher, $1 } else { push @kids, $1 }
         }
-        for ([parent => $parent], map { [child => $_] } sort { $a <=> $b } @kids) {
+        for ([parent => $parent], (map { [fetcher => $_] } @fetcher),
+             map { [child => $_] } sort { $a <=> $b } @kids) {
             my ($role, $pid) = @$_;
             my $s = status($pid) or next;
             my $fd = fds($pid);

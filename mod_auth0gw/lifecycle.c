@@ -1,6 +1,9 @@
 /* A process's life with mod_auth0gw: OpenSSL set up before the children fork (libcurl too under ChrootDir; otherwise a process loads it at its first transfer); what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, that thread's prompt stop when the child exits, and the child's end through _exit. */
 #include <pthread.h>
 #include <signal.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -11,11 +14,15 @@
 #include <http_log.h>
 #include <http_core.h>
 #include <unixd.h>
+#include <mod_unixd.h>
 
 #include "mod_auth0gw.h"
 #include "messages.h"
 #include "agw_http.h"
 #include "agw_crypt.h"
+#include "agw_fetchd.h"
+#include <apr_thread_proc.h>
+#include <ap_mpm.h>
 #ifdef AGW_COVERAGE
 #include <gcov.h>
 #endif
@@ -143,8 +150,184 @@ static void exit_now(int status, void *data)
 }
 #endif
 
+/* ---- the fetcher ------------------------------------------------------------------------
+ * One process per host, forked by the parent and kept across restarts, makes every HTTP
+ * transfer (key sets, client tokens) for the children: they hand it each request's own
+ * socket over a channel they inherit. So no child that serves requests loads libcurl, which
+ * costs the process that loads it about 2.5 MiB private (its ~30 libraries' relocated data
+ * and their set-up): as the claim of a refresh moves from child to child over hours, every
+ * child would carry one. The parent restarts it when it ends (the MPM reports its death, as
+ * mod_cgid's daemon's). It ends by itself once the parent and every child have closed the
+ * channel. A request it cannot take, or any failure to reach it, is made by the child
+ * itself, as without it. Not for httpd -X. */
+typedef struct {
+    int fds[2];                 /* [0] the fetcher's end, [1] the children's; -1 once closed */
+    apr_proc_t proc;
+    int running;
+    int quick_deaths;           /* ended within a second of its start, in a row */
+    apr_time_t started;
+    apr_pool_t *pconf;          /* the generation it is registered with */
+    server_rec *s;
+} fetcher_t;
+
+static fetcher_t *fetcher;      /* in the parent (the process pool) and inherited */
+
+static void close_sockets(int keep)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    struct stat st;
+    int fd, dfd = d ? dirfd(d) : -1;
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        fd = atoi(e->d_name);
+        if (fd > 2 && fd != keep && fd != dfd && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+            close(fd);
+    }
+    closedir(d);
+}
+
+static void fetcher_main(int chan)
+{
+    sigset_t none;
+
+    /* the parent's handlers (restart, graceful stop) are not this process's */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    prctl(PR_SET_NAME, "agw-fetcher", 0, 0, 0);
+    /* no socket of the parent's stays open but the channel: not the listeners (a fetcher
+     * outliving the parent by a moment would hold the port) nor any connection. Files and
+     * pipes (logs) stay: it writes nothing to them, and a file may be one the dynamic linker
+     * writes to (LD_DEBUG_OUTPUT). */
+    close_sockets(chan);
+    if (ap_unixd_setup_child() != 0)    /* User, Group, and ChrootDir as the children have */
+        _exit(1);
+    agw_fetchd_serve(chan);
+#ifdef AGW_COVERAGE
+    __gcov_dump();
+#endif
+    _exit(0);
+}
+
+static void fetcher_maintenance(int reason, void *data, apr_wait_t status);
+
+static void fetcher_give_up(const char *why, apr_status_t rv)
+{
+    ap_log_error(APLOG_MARK, APLOG_ERR, rv, fetcher->s, AGW_M_FETCHER
+                 ": the fetcher process %s: each child makes its own transfers until the "
+                 "next restart", why);
+    /* the children's sends now fail at once, and each makes the transfer itself */
+    if (fetcher->fds[0] >= 0)
+        close(fetcher->fds[0]);
+    fetcher->fds[0] = -1;
+    fetcher->running = 0;
+}
+
+static void fetcher_start(void)
+{
+    pid_t pid;
+
+    if ((pid = fork()) < 0) {
+        fetcher_give_up("could not be started", APR_FROM_OS_ERROR(errno));
+        return;
+    }
+    if (pid == 0) {
+        close(fetcher->fds[1]);
+        fetcher_main(fetcher->fds[0]);
+    }
+    fetcher->proc.pid = pid;
+    fetcher->running = 1;
+    fetcher->started = apr_time_now();
+    apr_proc_other_child_register(&fetcher->proc, fetcher_maintenance, fetcher, NULL,
+                                  fetcher->pconf);
+}
+
+static void fetcher_maintenance(int reason, void *data, apr_wait_t status)
+{
+    int state = AP_MPMQ_STOPPING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(data);
+        fetcher->running = 0;
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS || state == AP_MPMQ_STOPPING
+            || fetcher->fds[0] < 0)
+            return;
+        fetcher->quick_deaths = apr_time_now() - fetcher->started < apr_time_from_sec(1)
+                                ? fetcher->quick_deaths + 1 : 0;
+        if (fetcher->quick_deaths >= 5) {
+            fetcher_give_up("ended 5 times within a second of its start", APR_SUCCESS);
+            return;
+        }
+        fetcher_start();
+        return;
+    default:
+        /* APR_OC_REASON_RESTART, _UNREGISTER (the generation's pool goes): it stays, and the
+         * next generation registers it again */
+        return;
+    }
+}
+
+/* In the parent at each generation's post_config (not the first, configuration-only pass). */
+static void fetcher_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    apr_pool_t *pproc = s->process->pool;
+    void *kept = NULL;
+    apr_status_t rv;
+
+    if (ap_exists_config_define("ONE_PROCESS"))
+        return;
+    apr_pool_userdata_get(&kept, "auth0gw-fetcher", pproc);
+    if (!(fetcher = kept)) {
+        fetcher = apr_pcalloc(pproc, sizeof(*fetcher));
+        fetcher->fds[0] = fetcher->fds[1] = -1;
+        apr_pool_userdata_set(fetcher, "auth0gw-fetcher", apr_pool_cleanup_null, pproc);
+    }
+    fetcher->pconf = pconf;
+    fetcher->s = s;
+    if (fetcher->running) {
+        apr_proc_other_child_register(&fetcher->proc, fetcher_maintenance, fetcher, NULL, pconf);
+        return;
+    }
+    /* first start, or given up in the generation before: a new channel */
+    if (fetcher->fds[0] >= 0)
+        close(fetcher->fds[0]);
+    if (fetcher->fds[1] >= 0)
+        close(fetcher->fds[1]);
+    fetcher->fds[0] = fetcher->fds[1] = -1;
+    fetcher->quick_deaths = 0;
+    if ((rv = agw_fetchd_channel(fetcher->fds)) != APR_SUCCESS) {
+        fetcher_give_up("could not be started (no channel)", rv);
+        return;
+    }
+    fetcher_start();
+}
+
+/* In a child: its transfers go to the fetcher. */
+static void fetcher_child_init(void)
+{
+    if (!fetcher || fetcher->fds[1] < 0)
+        return;
+    if (fetcher->fds[0] >= 0)
+        close(fetcher->fds[0]);
+    fetcher->fds[0] = -1;
+    agw_http_use_fetcher(fetcher->fds[1]);
+}
+
 void gw_child_init_hook(apr_pool_t *pchild, server_rec *s)
 {
+    fetcher_child_init();
 #if defined(__GLIBC__)
     /* a child only (not httpd -X, whose process is also the parent) */
     if (!ap_exists_config_define("ONE_PROCESS"))
@@ -171,6 +354,8 @@ int gw_lifecycle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 {
     const char *why = NULL;
 
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        fetcher_post_config(pconf, s);
     /* Under ChrootDir a child cannot open libcurl's files after mod_unixd's chroot: the
      * parent opens it then, and every child inherits it (it stays mapped across restarts). */
     if (!ap_unixd_config.chroot_dir)

@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 #include <curl/curl.h>
 #include "agw_http.h"
+#include "agw_fetchd.h"
 #include "agw_util.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
@@ -340,12 +341,13 @@ static void give_back_freed(void)
 #endif
 }
 
-static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
-                            const char *post, apr_size_t post_len, const char *auth_header,
-                            const char *extra_header, const agw_http_opts_t *opts,
-                            agw_err_t *err)
+apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
+                                    const agw_fetchd_req_t *req, agw_err_t *err)
 {
-    agw_http_opts_t defaults = { 0 };
+    const char *url = req->url, *post = req->post, *auth_header = req->auth_header;
+    const char *extra_header = req->extra_header;
+    apr_size_t post_len = req->post_len;
+    const agw_http_opts_t *opts = &req->opts;
     body_buf_t body = { 0 };
     struct curl_slist *headers = NULL;
     agw_http_resp_t *resp;
@@ -355,8 +357,6 @@ static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *
     apr_status_t rv = APR_EGENERAL;
 
     *presp = NULL;
-    if (!opts)
-        opts = &defaults;
     if (!url || !(scheme_is(url, "https") || (opts->allow_http && scheme_is(url, "http")))) {
         agw_err_set(err, NULL, url && scheme_is(url, "http") ? "http URL not allowed"
                                                              : "URL scheme not allowed");
@@ -406,6 +406,42 @@ leave:
     release_transfer(curl, headers, &body);
     give_back_freed();
     return rv;
+}
+
+static int fetcher_chan = -1;
+
+void agw_http_use_fetcher(int chan)
+{
+    fetcher_chan = chan;
+}
+
+/* To the fetcher when this process has one (the children of httpd), else here. */
+static apr_status_t perform(agw_http_resp_t **presp, apr_pool_t *p, const char *url,
+                            const char *post, apr_size_t post_len, const char *auth_header,
+                            const char *extra_header, const agw_http_opts_t *opts,
+                            agw_err_t *err)
+{
+    agw_fetchd_req_t req;
+    apr_status_t rv;
+    int unanswered = 1;
+
+    memset(&req, 0, sizeof(req));
+    req.url = url;
+    req.post = post;
+    req.post_len = post_len;
+    req.auth_header = auth_header;
+    req.extra_header = extra_header;
+    if (opts)
+        req.opts = *opts;
+    *presp = NULL;
+    /* the scheme is refused here, before anything is sent */
+    if (fetcher_chan >= 0 && url
+        && (scheme_is(url, "https") || (req.opts.allow_http && scheme_is(url, "http")))) {
+        rv = agw_fetchd_call(fetcher_chan, presp, p, &req, err, &unanswered);
+        if (!unanswered)
+            return rv;
+    }
+    return agw_http_perform_local(presp, p, &req, err);
 }
 
 apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,

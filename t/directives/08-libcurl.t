@@ -1,4 +1,4 @@
-# libcurl is the module's own business: a process opens it (RTLD_LOCAL) at its first transfer, so the parent never maps libcurl's ~30 libraries (gnutls, LDAP, Kerberos, SSH ...) for every child of every generation to inherit, and they never join httpd's global symbol scope, where every symbol look-up of every library loaded later (the NSS modules initgroups opens in each new child, other modules) would walk them. Under ChrootDir the parent opens it once before the children chroot, and a graceful restart does not open it again. The dynamic linker's own trace (LD_DEBUG=files,scopes) says which process loaded what, and what joined the global scope.
+# libcurl is the fetcher's business: the children hand every transfer to one process per host (agw-fetcher, forked by the parent and kept across restarts), which opens libcurl (RTLD_LOCAL) at its first transfer. So the parent never maps libcurl's ~30 libraries (gnutls, LDAP, Kerberos, SSH ...) for every child of every generation to inherit, no child that serves requests ever does (about 2.5 MiB private each), and they never join httpd's global symbol scope. The fetcher runs as the children's user, is started again when it dies, holds no listener, and ends with the server. Under ChrootDir the parent opens libcurl once before the children chroot, and a graceful restart does not open it again. The dynamic linker's own trace (LD_DEBUG=files,scopes) says which process loaded what, and what joined the global scope.
 use strict;
 use warnings FATAL => 'all';
 
@@ -16,7 +16,7 @@ my $TENANT = 'libcurl';
 my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
 $MODULE = Cwd::realpath($MODULE) // $MODULE;
 
-plan tests => 16;
+plan tests => 24;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -32,6 +32,7 @@ $extra
     Auth0JWKS $ISS/t/$TENANT/.well-known/jwks.json
     Auth0Audience https://api.agw.test/
     Auth0CAFile $ENV{AGW_STATE_DIR}/ca.pem
+    Auth0KeyRefreshCooldown 1
     Require valid-user
     SetHandler auth0-status
 </Location>
@@ -93,26 +94,53 @@ sub gate_status {
 my $token = mint(tenant => $TENANT, kid => $kid);
 my $fmt = sub { my $l = shift; join(',', map { "$_:$l->{$_}" } sort keys %$l) || 'none' };
 
-# ---- the default: loaded by the process that fetches, at its first transfer ---------------
+# ---- the default: loaded by the fetcher, at its first transfer -------------------------------
 my $trace = AGW::Test::state_dir() . '/ld-curl';
 my $host = start_traced('libcurl', $trace, '');
 my $ppid = ppid_of($host);
 is(http_get("$host->{url}/status?json")->{status}, 200, 'the module serves');
+my $fetcher = wait_until(10, 0.05, sub { fetcher_of($ppid) });
+ok($fetcher, 'the daemon has a fetcher process (agw-fetcher): ' . ($fetcher // 'none'));
 is(scalar keys %{ trace($trace)->{loads} }, 0,
-   'no process loaded libcurl before a transfer (parent and children)');
+   'no process loaded libcurl before a transfer (parent, fetcher and children)');
+my $sockets = sub {
+    my ($pid) = @_;
+    opendir my $d, "/proc/$pid/fd" or return -1;
+    return scalar grep { (readlink("/proc/$pid/fd/$_") // '') =~ /^socket:/ } readdir $d;
+};
+is($sockets->($fetcher), 1, 'the fetcher holds one socket, the channel: no listener of the parent\'s');
+ok($sockets->($ppid) > 1, 'the parent holds its listeners (' . $sockets->($ppid) . ' sockets)');
 is(gate_status($host, $token), 200, 'a token passes: its key set was fetched');
 my $t = trace($trace);
-ok(keys %{ $t->{loads} } >= 1 && !grep({ $_ > 1 } values %{ $t->{loads} }),
-   'the process(es) that fetched loaded libcurl, once each: ' . $fmt->($t->{loads}));
-my %kids = map { $_ => 1 } grep { /^\d+$/ } split /\s+/, `pgrep -P $ppid`;
-ok(!grep({ !$kids{$_} } keys %{ $t->{loads} }),
-   'only children of the daemon loaded it (children: ' . join(',', sort keys %kids) . ')');
+is($fmt->($t->{loads}), "$fetcher:1", 'only the fetcher loaded libcurl, once');
+my $uid = sub { open my $fh, '<', "/proc/$_[0]/status" or return -1; while (<$fh>) { return $1 if /^Uid:\s+(\d+)/ } -1 };
+my @kids = children_of($ppid);
+ok(@kids && !grep({ $uid->($_) != $uid->($fetcher) } @kids),
+   'it runs as the children\'s user (uid ' . $uid->($fetcher) . ')');
 is($t->{global}, 0, 'libcurl did not join the global symbol scope');
 ok($t->{module} >= 1, 'the module did (the trace shows what joins it)');
 ok(restart($host), 'graceful restart');
-is(gate_status($host, $token), 200, 'the new generation serves the token');
-ok(!trace($trace)->{loads}{$ppid}, 'the parent has still not loaded libcurl');
+my $kid2 = rotate_key($TENANT);
+is(gate_status($host, mint(tenant => $TENANT, kid => $kid2)), 200,
+   'the new generation fetches the rotated key set (unknown kid)');
+$t = trace($trace);
+is($fmt->($t->{loads}), "$fetcher:1",
+   'the same fetcher made that fetch: no child and not the parent loaded libcurl');
+is(fetcher_of($ppid), $fetcher, 'the fetcher was kept across the restart');
+
+# a fetcher that dies is started again, and the next fetch goes to the new one
+kill 'KILL', $fetcher;
+my $again = wait_until(10, 0.05, sub { my $f = fetcher_of($ppid); $f && $f != $fetcher ? $f : undef });
+ok($again, 'after SIGKILL the parent started a new fetcher: ' . ($again // 'none'));
+my $kid3 = rotate_key($TENANT);
+my $tok3 = mint(tenant => $TENANT, kid => $kid3);
+# (after the unknown-kid cooldown of the fetch before: 1 s)
+ok(wait_until(5, 0.3, sub { gate_status($host, $tok3) == 200 }), 'a fetch after that passes');
+$t = trace($trace);
+ok($t->{loads}{$again} && !grep({ $_ != $fetcher && $_ != $again } keys %{ $t->{loads} }),
+   'the new fetcher loaded libcurl, and still no child: ' . $fmt->($t->{loads}));
 stop_httpd('libcurl');
+ok(wait_until(10, 0.05, sub { !kill(0, $again) }), 'the fetcher ended with the server');
 unlink glob("$trace.*");
 
 # ---- ChrootDir: the parent loads it once before the children chroot ------------------------

@@ -36,17 +36,6 @@ sub finis {
     return \%n;
 }
 
-sub children_of {
-    my ($ppid) = @_;
-    my @kids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $s = <$fh> // next;
-        push @kids, $1 if $s =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
-    }
-    return @kids;
-}
-
 open my $pf, '<', "$host->{root}/logs/httpd.pid" or die "httpd.pid: $!";
 chomp(my $ppid = <$pf>);
 is(http_get("$host->{url}/status?json")->{status}, 200, 'the module serves');

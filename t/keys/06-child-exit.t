@@ -47,7 +47,7 @@ sub pid_file {
     return $p && $p =~ /^(\d+)/ ? $1 : undef;
 }
 my $ppid = wait_until(10, 0.05, \&pid_file) or die "httpd.pid: no pid";
-sub children { return grep { /^\d+$/ } split /\s+/, `pgrep -P $ppid` }
+sub children { return children_of($ppid) }   # the serving children (not the fetcher)
 sub status_of { return http_get("$host->{url}/gate/$_[1]", Authorization => "Bearer $_[0]")->{status} }
 
 my $token = mint(tenant => $TENANT, kid => $kid);

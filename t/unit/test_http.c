@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 #include "tests.h"
 #include "agw_http.h"
+#include "agw_fetchd.h"
 
 /* ---- a tiny loopback HTTP(S) server ------------------------------------------------- */
 
@@ -749,6 +750,202 @@ START_TEST(tls_bad_ca_file)
 }
 END_TEST
 
+/* ---- the same transfers through the fetcher (its loop in a thread of this process) ------ */
+
+static int fetch_fds[2] = { -1, -1 };
+static pthread_t fetch_thread;
+
+static void *fetcher_loop(void *data)
+{
+    agw_fetchd_serve(fetch_fds[0]);
+    return NULL;
+}
+
+static void fetcher_up(void)
+{
+    ck_assert_int_eq(agw_fetchd_channel(fetch_fds), APR_SUCCESS);
+    ck_assert_int_eq(pthread_create(&fetch_thread, NULL, fetcher_loop, NULL), 0);
+    agw_http_use_fetcher(fetch_fds[1]);
+}
+
+static void fetcher_down(void)
+{
+    agw_http_use_fetcher(-1);
+    if (fetch_fds[1] >= 0)
+        close(fetch_fds[1]);        /* the loop sees the channel's end */
+    pthread_join(fetch_thread, NULL);
+    close(fetch_fds[0]);
+    fetch_fds[0] = fetch_fds[1] = -1;
+}
+
+static void plain_fetcher_setup(void)
+{
+    plain_setup();
+    fetcher_up();
+}
+
+static void plain_fetcher_teardown(void)
+{
+    fetcher_down();
+    plain_teardown();
+}
+
+static void tls_fetcher_setup(void);
+static void tls_fetcher_teardown(void);
+
+/* The GET went through the fetcher: it answered one more request. */
+START_TEST(fetcher_answers)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    unsigned long before = agw_fetchd_answered();
+
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_str_eq(resp->body, "{\"keys\":[]}\n");
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 1);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/404"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 404);
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 2);
+}
+END_TEST
+
+/* A fetcher that is gone (its end of the channel closed): the transfer is made here. */
+START_TEST(fetcher_gone_transfer_made_here)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    unsigned long before;
+    int chan[2];
+
+    ck_assert_int_eq(agw_fetchd_channel(chan), APR_SUCCESS);
+    close(chan[0]);
+    agw_http_use_fetcher(chan[1]);
+    before = agw_fetchd_answered();
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(agw_fetchd_answered(), before);
+    close(chan[1]);
+    agw_http_use_fetcher(fetch_fds[1]);
+}
+END_TEST
+
+/* Whatever arrives on a request's socket, the fetcher closes what does not parse, answers
+ * nothing and goes on serving. */
+static int hand_socket(void)
+{
+    char one = 'F';
+    int sv[2];
+    struct iovec iov = { &one, 1 };
+    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr m;
+    struct cmsghdr *cm;
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(&m, 0, sizeof(m));
+    memset(&u, 0, sizeof(u));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.space;
+    m.msg_controllen = sizeof(u.space);
+    cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
+    ck_assert_int_eq(sendmsg(fetch_fds[1], &m, 0), 1);
+    close(sv[1]);
+    return sv[0];
+}
+
+static void send_raw(const void *bytes, size_t n)
+{
+    char buf[64];
+    int sv[1];
+
+    sv[0] = hand_socket();
+    if (n)
+        ck_assert_int_eq(send(sv[0], bytes, n, MSG_NOSIGNAL), (ssize_t)n);
+    shutdown(sv[0], SHUT_WR);
+    ck_assert_int_eq(recv(sv[0], buf, sizeof(buf), 0), 0);     /* closed, nothing said */
+    close(sv[0]);
+}
+
+START_TEST(fetcher_refuses_malformed)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    unsigned char req[64];
+    uint32_t magic = 0x41475751u;
+    uint64_t huge = (uint64_t)1 << 40;
+    unsigned long before = agw_fetchd_answered();
+    char one = 'x';
+
+    send_raw(NULL, 0);                          /* nothing */
+    send_raw("GET / HTTP/1.1\r\n\r\n", 18);   /* not the protocol */
+    memset(req, 0, sizeof(req));
+    memcpy(req, &magic, 4);
+    send_raw(req, sizeof(req));                 /* the magic, then zeros: too short */
+    memcpy(req + 4 + 8 + 8 + 8 + 4, &huge, 8);  /* a URL of 1 TiB */
+    send_raw(req, sizeof(req));
+    /* a datagram with no descriptor is ignored */
+    ck_assert_int_eq(send(fetch_fds[1], &one, 1, 0), 1);
+    ck_assert_uint_eq(agw_fetchd_answered(), before);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 1);
+}
+END_TEST
+static void tls_fetcher_setup(void)
+{
+    tls_setup();
+    fetcher_up();
+}
+
+static void tls_fetcher_teardown(void)
+{
+    fetcher_down();
+    tls_teardown();
+}
+
+/* With AGW_FETCHD_MAX_THREADS requests held (their sockets handed over, nothing written), the
+ * next transfer is not taken: it is made here, and succeeds. */
+START_TEST(fetcher_full_transfer_made_here)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    int held[AGW_FETCHD_MAX_THREADS], i;
+    unsigned long before = agw_fetchd_answered();
+    apr_time_t until = apr_time_now() + apr_time_from_sec(5);
+
+    for (i = 0; i < AGW_FETCHD_MAX_THREADS; i++)
+        held[i] = hand_socket();
+    while (agw_fetchd_in_flight() < AGW_FETCHD_MAX_THREADS && apr_time_now() < until)
+        usleep(5000);
+    ck_assert_uint_eq(agw_fetchd_in_flight(), AGW_FETCHD_MAX_THREADS);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_uint_eq(agw_fetchd_answered(), before);
+    for (i = 0; i < AGW_FETCHD_MAX_THREADS; i++)
+        close(held[i]);
+    until = apr_time_now() + apr_time_from_sec(5);
+    while (agw_fetchd_in_flight() > 0 && apr_time_now() < until)
+        usleep(5000);
+    ck_assert_uint_eq(agw_fetchd_in_flight(), 0);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 1);
+}
+END_TEST
 
 Suite *agw_suite_http(void)
 {
@@ -778,6 +975,41 @@ Suite *agw_suite_http(void)
 
     tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
     tcase_set_timeout(tt, 20);
+    tcase_add_test(tt, tls_untrusted_refused);
+    tcase_add_test(tt, tls_extra_ca_trusted);
+    tcase_add_test(tt, tls_hostname_checked);
+    tcase_add_test(tt, tls_bad_ca_file);
+    suite_add_tcase(s, tt);
+
+    /* every transfer above again, through the fetcher: the same answers and errors */
+    tc = tcase_create("plain-fetcher");
+    tcase_add_checked_fixture(tc, plain_fetcher_setup, plain_fetcher_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, fetcher_answers);
+    tcase_add_test(tc, fetcher_gone_transfer_made_here);
+    tcase_add_test(tc, fetcher_refuses_malformed);
+    tcase_add_test(tc, fetcher_full_transfer_made_here);
+    tcase_add_test(tc, get_ok);
+    tcase_add_test(tc, get_status_and_empty);
+    tcase_add_test(tc, request_headers);
+    tcase_add_test(tc, size_cap);
+    tcase_add_test(tc, size_cap_default);
+    tcase_add_test(tc, timeout);
+    tcase_add_test(tc, connect_refused);
+    tcase_add_test(tc, cancel_ends_transfer_in_flight);
+    tcase_add_test(tc, cancel_before_start);
+    tcase_add_test(tc, scheme_policy);
+    tcase_add_test(tc, env_proxy_skipped_for_loopback);
+    tcase_add_test(tc, post_form_encoding);
+    tcase_add_test(tc, post_empty_form);
+    tcase_add_test(tc, post_basic_auth);
+    tcase_add_test(tc, post_error_keeps_secret_out);
+    tcase_add_test(tc, https_to_plain_server);
+    suite_add_tcase(s, tc);
+
+    tt = tcase_create("tls-fetcher");
+    tcase_add_checked_fixture(tt, tls_fetcher_setup, tls_fetcher_teardown);
+    tcase_set_timeout(tt, 30);
     tcase_add_test(tt, tls_untrusted_refused);
     tcase_add_test(tt, tls_extra_ca_trusted);
     tcase_add_test(tt, tls_hostname_checked);

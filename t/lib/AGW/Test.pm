@@ -16,7 +16,7 @@ our @EXPORT_OK = qw(
     AUD OTHER_AUD REALM
     issuer_url mint mint_full admin stats reset_tenant set_mode rotate_key add_key remove_key keys_of
     call challenge json_of now log_watch log_lines token_fp_ok sha256_hex state_dir
-    wait_until outcome b64u b64u_decode mpm
+    wait_until outcome b64u b64u_decode mpm children_of fetcher_of
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -252,6 +252,34 @@ sub preset_issuer {
 }
 
 # A fingerprint as the module logs it: 12 lowercase hex digits.
+# The processes whose parent is $ppid, as { pid => comm }, from /proc.
+sub _kids {
+    my ($ppid) = @_;
+    my %k;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $s = <$fh> // next;
+        $k{$1} = $2 if $s =~ /^(\d+) \((.*)\) (\S+) (\d+) / && $4 == $ppid && $3 ne 'Z';
+    }
+    return \%k;
+}
+
+# The children of the httpd daemon $ppid that serve requests: every child but the module's
+# fetcher (named agw-fetcher), which the parent keeps across restarts.
+sub children_of {
+    my ($ppid) = @_;
+    my $k = _kids($ppid);
+    return sort { $a <=> $b } grep { $k->{$_} ne 'agw-fetcher' } keys %$k;
+}
+
+# The pid of the daemon's fetcher process, or undef.
+sub fetcher_of {
+    my ($ppid) = @_;
+    my $k = _kids($ppid);
+    my ($pid) = grep { $k->{$_} eq 'agw-fetcher' } keys %$k;
+    return $pid;
+}
+
 sub token_fp_ok { return $_[0] =~ /\Afp=[0-9a-f]{12}\z/ }
 
 1;
