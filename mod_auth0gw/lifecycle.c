@@ -1,9 +1,7 @@
 /* A process's life with mod_auth0gw: OpenSSL set up before the children fork (libcurl too under ChrootDir; otherwise a process loads it at its first transfer); what a child makes at start (shared-cache mutexes, client store, key store and caches), the key refresher thread, that thread's prompt stop when the child exits, and the child's end through _exit. */
 #include <pthread.h>
 #include <signal.h>
-#include <dirent.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -164,32 +162,13 @@ typedef struct {
     int fds[2];                 /* [0] the fetcher's end, [1] the children's; -1 once closed */
     apr_proc_t proc;
     int running;
-    int quick_deaths;           /* ended within a second of its start, in a row */
+    int quick_deaths;           /* ended within 10 s of its start, in a row */
     apr_time_t started;
     apr_pool_t *pconf;          /* the generation it is registered with */
     server_rec *s;
 } fetcher_t;
 
 static fetcher_t *fetcher;      /* in the parent (the process pool) and inherited */
-
-static void close_sockets(int keep)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    struct stat st;
-    int fd, dfd = d ? dirfd(d) : -1;
-
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        fd = atoi(e->d_name);
-        if (fd > 2 && fd != keep && fd != dfd && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-            close(fd);
-    }
-    closedir(d);
-}
 
 static void fetcher_main(int chan)
 {
@@ -209,7 +188,7 @@ static void fetcher_main(int chan)
      * outliving the parent by a moment would hold the port) nor any connection. Files and
      * pipes (logs) stay: it writes nothing to them, and a file may be one the dynamic linker
      * writes to (LD_DEBUG_OUTPUT). */
-    close_sockets(chan);
+    agw_fetchd_close_sockets(chan);
     if (ap_unixd_setup_child() != 0)    /* User, Group, and ChrootDir as the children have */
         _exit(1);
     agw_fetchd_serve(chan);
@@ -264,10 +243,10 @@ static void fetcher_maintenance(int reason, void *data, apr_wait_t status)
         if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS || state == AP_MPMQ_STOPPING
             || fetcher->fds[0] < 0)
             return;
-        fetcher->quick_deaths = apr_time_now() - fetcher->started < apr_time_from_sec(1)
+        fetcher->quick_deaths = apr_time_now() - fetcher->started < apr_time_from_sec(10)
                                 ? fetcher->quick_deaths + 1 : 0;
         if (fetcher->quick_deaths >= 5) {
-            fetcher_give_up("ended 5 times within a second of its start", APR_SUCCESS);
+            fetcher_give_up("ended within 10 s of its start 5 times in a row", APR_SUCCESS);
             return;
         }
         fetcher_start();

@@ -1,4 +1,5 @@
 /* The fetcher: one process per host that makes every HTTP transfer of the module (key sets, client tokens), so that the children that serve requests never load libcurl; the channel to it and its request loop. */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <apr_atomic.h>
 #include <apr_strings.h>
@@ -511,7 +513,7 @@ int agw_fetchd_serve(int chan)
     if (pthread_attr_init(&ta) != 0)
         return -1;
     pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&ta, 256 * 1024);
+    pthread_attr_setstacksize(&ta, 512 * 1024);
     for (;;) {
         memset(&m, 0, sizeof(m));
         iov.iov_base = &one;
@@ -547,4 +549,26 @@ int agw_fetchd_serve(int chan)
     }
     pthread_attr_destroy(&ta);
     return 0;       /* transfers still in flight have no one left to answer */
+}
+
+int agw_fetchd_close_sockets(int keep)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    struct stat st;
+    int fd, n = 0, dfd = d ? dirfd(d) : -1;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        fd = atoi(e->d_name);
+        if (fd > 2 && fd != keep && fd != dfd && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            close(fd);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
 }

@@ -50,6 +50,11 @@ void agw_http_use_fetcher(int chan);
 apr_status_t agw_fetchd_call(int chan, agw_http_resp_t **presp, apr_pool_t *p,
                              const agw_fetchd_req_t *req, agw_err_t *err, int *unanswered);
 
+/* In the fetcher at its start: closes every socket of this process but keep (and stdio):
+ * the parent's listeners and connections. Files and pipes stay (logs; a file the dynamic
+ * linker may write to, LD_DEBUG_OUTPUT). The number closed, or -1 without /proc. */
+int agw_fetchd_close_sockets(int keep);
+
 /* Requests this process's fetcher answered, and those it holds now (tests). */
 unsigned long agw_fetchd_answered(void);
 unsigned long agw_fetchd_in_flight(void);

@@ -16,7 +16,7 @@ my $TENANT = 'libcurl';
 my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
 $MODULE = Cwd::realpath($MODULE) // $MODULE;
 
-plan tests => 24;
+plan tests => 30;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -139,8 +139,33 @@ ok(wait_until(5, 0.3, sub { gate_status($host, $tok3) == 200 }), 'a fetch after 
 $t = trace($trace);
 ok($t->{loads}{$again} && !grep({ $_ != $fetcher && $_ != $again } keys %{ $t->{loads} }),
    'the new fetcher loaded libcurl, and still no child: ' . $fmt->($t->{loads}));
+
+# a fetcher that keeps dying at once: after 5 deaths in a row within 10 s of their start the parent
+# gives up (AGW0013) and each child makes its own transfers
+my ($last, $killed) = ($again, 0);
+for my $round (1 .. 6) {
+    kill 'KILL', $last;
+    $killed++;
+    my $next = wait_until(5, 0.01, sub { my $f = fetcher_of($ppid); $f && $f != $last ? $f : undef });
+    last unless $next;
+    $last = $next;
+}
+ok(wait_until(5, 0.1, sub { grep { /AGW0013: the fetcher process ended within 10 s of its start 5 times in a row/ }
+                                split /\n/, httpd_log($host->{root}) }),
+   "AGW0013 after $killed kills in a row");
+ok(!fetcher_of($ppid), 'no fetcher is started again');
+my $kid4 = rotate_key($TENANT);
+my $tok4 = mint(tenant => $TENANT, kid => $kid4);
+ok(wait_until(5, 0.3, sub { gate_status($host, $tok4) == 200 }),
+   'a fetch still passes: the child made it');
+$t = trace($trace);
+my %served = map { $_ => 1 } children_of($ppid);
+ok(grep({ $served{$_} } keys %{ $t->{loads} }), 'that child loaded libcurl itself: ' . $fmt->($t->{loads}));
+ok(restart($host), 'graceful restart');
+my $fresh = wait_until(10, 0.05, sub { fetcher_of($ppid) });
+ok($fresh, 'the restart started a fetcher again: ' . ($fresh // 'none'));
 stop_httpd('libcurl');
-ok(wait_until(10, 0.05, sub { !kill(0, $again) }), 'the fetcher ended with the server');
+ok(wait_until(10, 0.05, sub { !($fresh && kill(0, $fresh)) }), 'the fetcher ended with the server');
 unlink glob("$trace.*");
 
 # ---- ChrootDir: the parent loads it once before the children chroot ------------------------

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -947,6 +949,48 @@ START_TEST(fetcher_full_transfer_made_here)
 }
 END_TEST
 
+/* In a forked process (the test's own sockets stay): a listener and a socket pair closed but
+ * the one kept, a pipe and a file left open. */
+START_TEST(fetcher_closes_sockets_only)
+{
+    int lfd, port, sp[2], pp[2], ffd, report[2], st = 0, r[6] = { 0 };
+    pid_t pid;
+
+    lfd = listen_loopback(&port);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    ck_assert_int_eq(pipe(pp), 0);
+    ck_assert_int_ge(ffd = open("/dev/null", O_RDONLY), 0);
+    ck_assert_int_eq(pipe(report), 0);
+    if ((pid = fork()) == 0) {
+        int out[6];
+        out[0] = agw_fetchd_close_sockets(sp[1]);
+        out[1] = fcntl(lfd, F_GETFD) != -1;
+        out[2] = fcntl(sp[0], F_GETFD) != -1;
+        out[3] = fcntl(sp[1], F_GETFD) != -1;
+        out[4] = fcntl(pp[1], F_GETFD) != -1;
+        out[5] = fcntl(ffd, F_GETFD) != -1;
+        _exit(write(report[1], out, sizeof(out)) == (ssize_t)sizeof(out) ? 0 : 1);
+    }
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(read(report[0], r, sizeof(r)), (ssize_t)sizeof(r));
+    waitpid(pid, &st, 0);
+    ck_assert_int_ge(r[0], 2);          /* at least the listener and sp[0] */
+    ck_assert_int_eq(r[1], 0);          /* the listener: closed */
+    ck_assert_int_eq(r[2], 0);          /* the other end of the pair: closed */
+    ck_assert_int_eq(r[3], 1);          /* the one kept */
+    ck_assert_int_eq(r[4], 1);          /* a pipe stays */
+    ck_assert_int_eq(r[5], 1);          /* a file stays */
+    close(lfd);
+    close(sp[0]);
+    close(sp[1]);
+    close(pp[0]);
+    close(pp[1]);
+    close(ffd);
+    close(report[0]);
+    close(report[1]);
+}
+END_TEST
+
 Suite *agw_suite_http(void)
 {
     Suite *s = suite_create("http");
@@ -989,6 +1033,7 @@ Suite *agw_suite_http(void)
     tcase_add_test(tc, fetcher_gone_transfer_made_here);
     tcase_add_test(tc, fetcher_refuses_malformed);
     tcase_add_test(tc, fetcher_full_transfer_made_here);
+    tcase_add_test(tc, fetcher_closes_sockets_only);
     tcase_add_test(tc, get_ok);
     tcase_add_test(tc, get_status_and_empty);
     tcase_add_test(tc, request_headers);
