@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -264,6 +265,7 @@ static void fetcher_post_config(apr_pool_t *pconf, server_rec *s)
     apr_pool_t *pproc = s->process->pool;
     void *kept = NULL;
     apr_status_t rv;
+    int st;
 
     if (ap_exists_config_define("ONE_PROCESS"))
         return;
@@ -275,20 +277,23 @@ static void fetcher_post_config(apr_pool_t *pconf, server_rec *s)
     }
     fetcher->pconf = pconf;
     fetcher->s = s;
-    if (fetcher->running) {
+    /* alive, and not reaped while no generation had it registered (during the restart) */
+    if (fetcher->running && waitpid(fetcher->proc.pid, &st, WNOHANG) == 0) {
         apr_proc_other_child_register(&fetcher->proc, fetcher_maintenance, fetcher, NULL, pconf);
         return;
     }
-    /* first start, or given up in the generation before: a new channel */
-    if (fetcher->fds[0] >= 0)
-        close(fetcher->fds[0]);
-    if (fetcher->fds[1] >= 0)
-        close(fetcher->fds[1]);
-    fetcher->fds[0] = fetcher->fds[1] = -1;
-    fetcher->quick_deaths = 0;
-    if ((rv = agw_fetchd_channel(fetcher->fds)) != APR_SUCCESS) {
-        fetcher_give_up("could not be started (no channel)", rv);
-        return;
+    fetcher->running = 0;
+    /* first start, or given up in the generation before: a new channel (a fetcher that is
+     * gone is replaced on the channel it had: the requests queued on it are served) */
+    if (fetcher->fds[0] < 0) {
+        if (fetcher->fds[1] >= 0)
+            close(fetcher->fds[1]);
+        fetcher->fds[1] = -1;
+        fetcher->quick_deaths = 0;
+        if ((rv = agw_fetchd_channel(fetcher->fds)) != APR_SUCCESS) {
+            fetcher_give_up("could not be started (no channel)", rv);
+            return;
+        }
     }
     fetcher_start();
 }

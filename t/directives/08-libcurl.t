@@ -16,7 +16,7 @@ my $TENANT = 'libcurl';
 my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
 $MODULE = Cwd::realpath($MODULE) // $MODULE;
 
-plan tests => 30;
+plan tests => 31;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -127,6 +127,13 @@ $t = trace($trace);
 is($fmt->($t->{loads}), "$fetcher:1",
    'the same fetcher made that fetch: no child and not the parent loaded libcurl');
 is(fetcher_of($ppid), $fetcher, 'the fetcher was kept across the restart');
+{
+    my $resumes = sub { scalar grep { /resuming normal operations/ } split /\n/, httpd_log($host->{root}) };
+    my $before = $resumes->();
+    kill 'HUP', $ppid;
+    ok(wait_until(20, 0.1, sub { $resumes->() > $before }) && fetcher_of($ppid) == $fetcher,
+       'and across a restart (SIGHUP, apachectl restart)');
+}
 
 # a fetcher that dies is started again, and the next fetch goes to the new one
 kill 'KILL', $fetcher;
