@@ -100,31 +100,31 @@ typedef struct {
     int bad;
 } cur_t;
 
+static void get_n(cur_t *c, void *out, size_t n)
+{
+    memset(out, 0, n);
+    if (c->bad || c->n < n) {
+        c->bad = 1;
+        return;
+    }
+    memcpy(out, c->p, n);
+    c->p += n;
+    c->n -= n;
+}
+
 static uint64_t get_u64(cur_t *c)
 {
-    uint64_t v = 0;
+    uint64_t v;
 
-    if (c->bad || c->n < sizeof(v)) {
-        c->bad = 1;
-        return 0;
-    }
-    memcpy(&v, c->p, sizeof(v));
-    c->p += sizeof(v);
-    c->n -= sizeof(v);
+    get_n(c, &v, sizeof(v));
     return v;
 }
 
 static uint32_t get_u32(cur_t *c)
 {
-    uint32_t v = 0;
+    uint32_t v;
 
-    if (c->bad || c->n < sizeof(v)) {
-        c->bad = 1;
-        return 0;
-    }
-    memcpy(&v, c->p, sizeof(v));
-    c->p += sizeof(v);
-    c->n -= sizeof(v);
+    get_n(c, &v, sizeof(v));
     return v;
 }
 
@@ -161,9 +161,7 @@ apr_status_t agw_fetchd_channel(int fds[2])
     return APR_SUCCESS;
 }
 
-/* Hands the request's own socket to the fetcher; never blocks (a full channel: the fetcher
- * is stuck or gone, and the caller makes the transfer itself). */
-static int send_socket(int chan, int fd)
+int agw_fetchd_send_socket(int chan, int fd)
 {
     char one = 'F';
     struct iovec iov = { &one, 1 };
@@ -329,7 +327,7 @@ apr_status_t agw_fetchd_call(int chan, agw_http_resp_t **presp, apr_pool_t *p,
         return APR_EGENERAL;
     }
     encode_request(&out, req);
-    if (out.failed || send_socket(chan, sv[1]) != 0) {
+    if (out.failed || agw_fetchd_send_socket(chan, sv[1]) != 0) {
         close(sv[1]);
         close(sv[0]);
         buf_free(&out);

@@ -43,6 +43,10 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
  * here. */
 void agw_http_use_fetcher(int chan);
 
+/* Hands a request's own socket (fd) to the fetcher on chan: one datagram. Never blocks (a
+ * full channel means the fetcher is stuck or gone). 0, or -1 with errno. */
+int agw_fetchd_send_socket(int chan, int fd);
+
 /* Asks the fetcher on chan. APR_SUCCESS with *presp, or an error with err set, as
  * agw_http_get; *unanswered 1 (and APR_EGENERAL) when the fetcher could not be asked or did
  * not answer, and the caller should make the transfer itself. Waits at most the transfer's

@@ -841,26 +841,10 @@ END_TEST
  * nothing and goes on serving. */
 static int hand_socket(void)
 {
-    char one = 'F';
     int sv[2];
-    struct iovec iov = { &one, 1 };
-    union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } u;
-    struct msghdr m;
-    struct cmsghdr *cm;
 
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    memset(&m, 0, sizeof(m));
-    memset(&u, 0, sizeof(u));
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.space;
-    m.msg_controllen = sizeof(u.space);
-    cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &sv[1], sizeof(int));
-    ck_assert_int_eq(sendmsg(fetch_fds[1], &m, 0), 1);
+    ck_assert_int_eq(agw_fetchd_send_socket(fetch_fds[1], sv[1]), 0);
     close(sv[1]);
     return sv[0];
 }
@@ -991,14 +975,9 @@ START_TEST(fetcher_closes_sockets_only)
 }
 END_TEST
 
-Suite *agw_suite_http(void)
+/* The transfers every client case runs, without and with the fetcher. */
+static void add_transfer_tests(TCase *tc)
 {
-    Suite *s = suite_create("http");
-    TCase *tc = tcase_create("plain");
-    TCase *tt = tcase_create("tls");
-
-    tcase_add_checked_fixture(tc, plain_setup, plain_teardown);
-    tcase_set_timeout(tc, 20);
     tcase_add_test(tc, get_ok);
     tcase_add_test(tc, get_status_and_empty);
     tcase_add_test(tc, request_headers);
@@ -1015,14 +994,30 @@ Suite *agw_suite_http(void)
     tcase_add_test(tc, post_basic_auth);
     tcase_add_test(tc, post_error_keeps_secret_out);
     tcase_add_test(tc, https_to_plain_server);
-    suite_add_tcase(s, tc);
+}
 
-    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
-    tcase_set_timeout(tt, 20);
+static void add_tls_tests(TCase *tt)
+{
     tcase_add_test(tt, tls_untrusted_refused);
     tcase_add_test(tt, tls_extra_ca_trusted);
     tcase_add_test(tt, tls_hostname_checked);
     tcase_add_test(tt, tls_bad_ca_file);
+}
+
+Suite *agw_suite_http(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("plain");
+    TCase *tt = tcase_create("tls");
+
+    tcase_add_checked_fixture(tc, plain_setup, plain_teardown);
+    tcase_set_timeout(tc, 20);
+    add_transfer_tests(tc);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
+    tcase_set_timeout(tt, 20);
+    add_tls_tests(tt);
     suite_add_tcase(s, tt);
 
     /* every transfer above again, through the fetcher: the same answers and errors */
@@ -1034,31 +1029,13 @@ Suite *agw_suite_http(void)
     tcase_add_test(tc, fetcher_refuses_malformed);
     tcase_add_test(tc, fetcher_full_transfer_made_here);
     tcase_add_test(tc, fetcher_closes_sockets_only);
-    tcase_add_test(tc, get_ok);
-    tcase_add_test(tc, get_status_and_empty);
-    tcase_add_test(tc, request_headers);
-    tcase_add_test(tc, size_cap);
-    tcase_add_test(tc, size_cap_default);
-    tcase_add_test(tc, timeout);
-    tcase_add_test(tc, connect_refused);
-    tcase_add_test(tc, cancel_ends_transfer_in_flight);
-    tcase_add_test(tc, cancel_before_start);
-    tcase_add_test(tc, scheme_policy);
-    tcase_add_test(tc, env_proxy_skipped_for_loopback);
-    tcase_add_test(tc, post_form_encoding);
-    tcase_add_test(tc, post_empty_form);
-    tcase_add_test(tc, post_basic_auth);
-    tcase_add_test(tc, post_error_keeps_secret_out);
-    tcase_add_test(tc, https_to_plain_server);
+    add_transfer_tests(tc);
     suite_add_tcase(s, tc);
 
     tt = tcase_create("tls-fetcher");
     tcase_add_checked_fixture(tt, tls_fetcher_setup, tls_fetcher_teardown);
     tcase_set_timeout(tt, 30);
-    tcase_add_test(tt, tls_untrusted_refused);
-    tcase_add_test(tt, tls_extra_ca_trusted);
-    tcase_add_test(tt, tls_hostname_checked);
-    tcase_add_test(tt, tls_bad_ca_file);
+    add_tls_tests(tt);
     suite_add_tcase(s, tt);
     return s;
 }
