@@ -20,6 +20,7 @@
 #include "agw_http.h"
 #include "agw_crypt.h"
 #include "agw_fetchd.h"
+#include "agw_version.h"
 #include <apr_thread_proc.h>
 #include <ap_mpm.h>
 #ifdef AGW_COVERAGE
@@ -150,29 +151,42 @@ static void exit_now(int status, void *data)
 #endif
 
 /* ---- the fetcher ------------------------------------------------------------------------
- * One process per host, forked by the parent and kept across restarts, makes every HTTP
- * transfer (key sets, client tokens) for the children: they hand it each request's own
- * socket over a channel they inherit. So no child that serves requests loads libcurl, which
- * costs the process that loads it about 2.5 MiB private (its ~30 libraries' relocated data
- * and their set-up): as the claim of a refresh moves from child to child over hours, every
- * child would carry one. The parent restarts it when it ends (the MPM reports its death, as
- * mod_cgid's daemon's). It ends by itself once the parent and every child have closed the
- * channel. A request it cannot take, or any failure to reach it, is made by the child
+ * One process per host and generation, forked by the parent, makes every HTTP transfer
+ * (key sets, client tokens) for the children: they hand it each request's own socket over a
+ * channel they inherit. So no child that serves requests loads libcurl, which costs the
+ * process that loads it about 2.5 MiB private (its ~30 libraries' relocated data and their
+ * set-up): as the claim of a refresh moves from child to child over hours, every child would
+ * carry one. The parent starts it again when it ends (the MPM reports its death, as mod_cgid's
+ * daemon's). A restart starts a new one, with the new configuration and whatever libcurl is
+ * installed then, and retires the old one (SIGUSR2): it stops taking requests, finishes those
+ * in flight and ends; the old generation's children make their rare transfers themselves
+ * meanwhile. A request it does not take, or any failure to reach it, is made by the child
  * itself, as without it. Not for httpd -X. */
 typedef struct {
     int fds[2];                 /* [0] the fetcher's end, [1] the children's; -1 once closed */
     apr_proc_t proc;
     int running;
-    int quick_deaths;           /* ended within 10 s of its start, in a row */
+    int quick_deaths;           /* ended within 10 s of its start (as reaped), in a row */
     apr_time_t started;
     apr_pool_t *pconf;          /* the generation it is registered with */
     server_rec *s;
+    apr_proc_t retired;         /* the generation before's, until it has ended */
+    int has_retired;
 } fetcher_t;
+
+/* per module version: a restart into another build does not read an older layout */
+#define FETCHER_KEY "auth0gw-fetcher-" AGW_VERSION
 
 static fetcher_t *fetcher;      /* in the parent (the process pool) and inherited */
 
+static void on_retire(int sig)
+{
+    agw_fetchd_retire(1);
+}
+
 static void fetcher_main(int chan)
 {
+    struct sigaction sa;
     sigset_t none;
 
     /* the parent's handlers (restart, graceful stop) are not this process's */
@@ -182,6 +196,10 @@ static void fetcher_main(int chan)
     signal(SIGUSR1, SIG_IGN);
     signal(SIGWINCH, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_retire;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     prctl(PR_SET_NAME, "agw-fetcher", 0, 0, 0);
@@ -190,6 +208,10 @@ static void fetcher_main(int chan)
      * pipes (logs) stay: it writes nothing to them, and a file may be one the dynamic linker
      * writes to (LD_DEBUG_OUTPUT). */
     agw_fetchd_close_sockets(chan);
+    /* under ChrootDir libcurl's files are out of reach after the chroot (the parent has
+     * loaded it already; this only makes sure) */
+    if (ap_unixd_config.chroot_dir)
+        agw_http_load(NULL);
     if (ap_unixd_setup_child() != 0)    /* User, Group, and ChrootDir as the children have */
         _exit(1);
     agw_fetchd_serve(chan);
@@ -206,7 +228,7 @@ static void fetcher_give_up(const char *why, apr_status_t rv)
     ap_log_error(APLOG_MARK, APLOG_ERR, rv, fetcher->s, AGW_M_FETCHER
                  ": the fetcher process %s: each child makes its own transfers until the "
                  "next restart", why);
-    /* the children's sends now fail at once, and each makes the transfer itself */
+    /* the children's sends now fail, or go unaccepted, and each makes the transfer itself */
     if (fetcher->fds[0] >= 0)
         close(fetcher->fds[0]);
     fetcher->fds[0] = -1;
@@ -236,27 +258,33 @@ static void fetcher_maintenance(int reason, void *data, apr_wait_t status)
 {
     int state = AP_MPMQ_STOPPING;
 
-    switch (reason) {
-    case APR_OC_REASON_DEATH:
-    case APR_OC_REASON_LOST:
-        apr_proc_other_child_unregister(data);
-        fetcher->running = 0;
-        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS || state == AP_MPMQ_STOPPING
-            || fetcher->fds[0] < 0)
-            return;
-        fetcher->quick_deaths = apr_time_now() - fetcher->started < apr_time_from_sec(10)
-                                ? fetcher->quick_deaths + 1 : 0;
-        if (fetcher->quick_deaths >= 5) {
-            fetcher_give_up("ended within 10 s of its start 5 times in a row", APR_SUCCESS);
-            return;
-        }
-        fetcher_start();
+    if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST)
+        return;     /* _RESTART, _UNREGISTER (the generation's pool goes): retired then */
+    apr_proc_other_child_unregister(data);
+    fetcher->running = 0;
+    if (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) != APR_SUCCESS || state == AP_MPMQ_STOPPING
+        || fetcher->fds[0] < 0)
         return;
-    default:
-        /* APR_OC_REASON_RESTART, _UNREGISTER (the generation's pool goes): it stays, and the
-         * next generation registers it again */
+    fetcher->quick_deaths = apr_time_now() - fetcher->started < apr_time_from_sec(10)
+                            ? fetcher->quick_deaths + 1 : 0;
+    if (fetcher->quick_deaths >= 5) {
+        fetcher_give_up("ended within 10 s of its start 5 times in a row", APR_SUCCESS);
         return;
     }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, fetcher->s, AGW_M_FETCHER_DIED
+                 ": the fetcher process %" APR_PID_T_FMT " ended (%s %d); started again",
+                 fetcher->proc.pid, WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    fetcher_start();
+}
+
+/* The retired fetcher of the generation before: reaped here, not started again. */
+static void retired_maintenance(int reason, void *data, apr_wait_t status)
+{
+    if (reason != APR_OC_REASON_DEATH && reason != APR_OC_REASON_LOST)
+        return;
+    apr_proc_other_child_unregister(data);
+    fetcher->has_retired = 0;
 }
 
 /* In the parent at each generation's post_config (not the first, configuration-only pass). */
@@ -269,31 +297,38 @@ static void fetcher_post_config(apr_pool_t *pconf, server_rec *s)
 
     if (ap_exists_config_define("ONE_PROCESS"))
         return;
-    apr_pool_userdata_get(&kept, "auth0gw-fetcher", pproc);
+    apr_pool_userdata_get(&kept, FETCHER_KEY, pproc);
     if (!(fetcher = kept)) {
         fetcher = apr_pcalloc(pproc, sizeof(*fetcher));
         fetcher->fds[0] = fetcher->fds[1] = -1;
-        apr_pool_userdata_set(fetcher, "auth0gw-fetcher", apr_pool_cleanup_null, pproc);
+        apr_pool_userdata_set(fetcher, FETCHER_KEY, apr_pool_cleanup_null, pproc);
     }
     fetcher->pconf = pconf;
     fetcher->s = s;
-    /* alive, and not reaped while no generation had it registered (during the restart) */
+    /* the generation before's fetcher, if alive, retires (a retired one still alive from a
+     * restart before that is left to end alone) */
     if (fetcher->running && waitpid(fetcher->proc.pid, &st, WNOHANG) == 0) {
-        apr_proc_other_child_register(&fetcher->proc, fetcher_maintenance, fetcher, NULL, pconf);
-        return;
+        kill(fetcher->proc.pid, SIGUSR2);
+        fetcher->retired = fetcher->proc;
+        fetcher->has_retired = 1;
     }
+    else if (fetcher->has_retired && waitpid(fetcher->retired.pid, &st, WNOHANG) != 0)
+        fetcher->has_retired = 0;
+    if (fetcher->has_retired)
+        apr_proc_other_child_register(&fetcher->retired, retired_maintenance, &fetcher->retired,
+                                      NULL, pconf);
     fetcher->running = 0;
-    /* first start, or given up in the generation before: a new channel (a fetcher that is
-     * gone is replaced on the channel it had: the requests queued on it are served) */
-    if (fetcher->fds[0] < 0) {
-        if (fetcher->fds[1] >= 0)
-            close(fetcher->fds[1]);
-        fetcher->fds[1] = -1;
-        fetcher->quick_deaths = 0;
-        if ((rv = agw_fetchd_channel(fetcher->fds)) != APR_SUCCESS) {
-            fetcher_give_up("could not be started (no channel)", rv);
-            return;
-        }
+    /* a new channel: the old generation's children keep theirs, which no one reads any more
+     * once the retired fetcher has closed it */
+    if (fetcher->fds[0] >= 0)
+        close(fetcher->fds[0]);
+    if (fetcher->fds[1] >= 0)
+        close(fetcher->fds[1]);
+    fetcher->fds[0] = fetcher->fds[1] = -1;
+    fetcher->quick_deaths = 0;
+    if ((rv = agw_fetchd_channel(fetcher->fds)) != APR_SUCCESS) {
+        fetcher_give_up("could not be started (no channel)", rv);
+        return;
     }
     fetcher_start();
 }
@@ -338,17 +373,16 @@ int gw_lifecycle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 {
     const char *why = NULL;
 
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
-        fetcher_post_config(pconf, s);
-    /* Under ChrootDir a child cannot open libcurl's files after mod_unixd's chroot: the
-     * parent opens it then, and every child inherits it (it stays mapped across restarts). */
-    if (!ap_unixd_config.chroot_dir)
-        return OK;
-    if (agw_http_load(&why) != APR_SUCCESS) {
+    /* Under ChrootDir a process cannot open libcurl's files after mod_unixd's chroot: the
+     * parent opens it then, before the fetcher and the children fork, and they inherit it (it
+     * stays mapped across restarts). */
+    if (ap_unixd_config.chroot_dir && agw_http_load(&why) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, AGW_M_NO_CURL
                      ": ChrootDir is set and libcurl could not be loaded before it (%s); "
                      "mod_auth0gw could not fetch keys or tokens", why);
         return DONE;
     }
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+        fetcher_post_config(pconf, s);
     return OK;
 }

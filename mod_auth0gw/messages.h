@@ -19,6 +19,7 @@
 #define AGW_M_NO_REFRESHER      "AGW0011" /* crit: the JWKS refresh thread cannot start; keys refresh only on an unknown kid */
 #define AGW_M_NO_CURL           "AGW0012" /* emerg: ChrootDir is set and libcurl could not be loaded before the chroot (the reason); httpd does not start */
 #define AGW_M_FETCHER          "AGW0013" /* error: the fetcher process could not be started, or ended within 10 s of its start 5 times in a row: each child makes its own transfers (loading libcurl) until the next restart */
+#define AGW_M_FETCHER_DIED     "AGW0014" /* warn: the fetcher process ended (its exit status or signal) and was started again */
 #define AGW_M_CACHE_PROVIDER    "AGW0020" /* emerg: the Auth0Cache provider module is not loaded */
 #define AGW_M_CACHE_CREATE      "AGW0021" /* emerg: the Auth0Cache provider refused its arguments */
 #define AGW_M_FETCH_MUTEX       "AGW0022" /* emerg: the global mutex that serialises key and token fetches cannot be created */

@@ -1,6 +1,7 @@
 /* The fetcher: one process per host that makes every HTTP transfer of the module (key sets, client tokens), so that the children that serve requests never load libcurl; the channel to it and its request loop. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -25,6 +26,8 @@
 #define NO_STRING  UINT64_MAX
 #define IO_TIMEOUT_S 10         /* the fetcher's reads and writes of one request */
 #define REPLY_SLACK_MS 2000     /* what the asker waits beyond the transfer's own timeouts */
+#define ACCEPT_WAIT_MS 3000     /* for the fetcher's acceptance byte: else made by the asker */
+#define ACCEPTED 'A'
 
 typedef struct {
     unsigned char *data;        /* malloc'ed, wiped before it is freed: it may hold a secret */
@@ -192,16 +195,16 @@ int agw_fetchd_send_socket(int chan, int fd)
 
 typedef enum { IO_OK, IO_EOF, IO_FAILED, IO_TIMEOUT, IO_CANCELLED } io_e;
 
-/* Waits for fd until deadline, in steps of at most a second so that a process that is ending
- * (agw_http_cancel_all) stops waiting. */
-static io_e wait_fd(int fd, short events, apr_time_t deadline)
+/* Waits for fd until deadline, in steps of at most a second so that an asker (asker 1) whose
+ * process is ending (agw_http_cancel_all) stops waiting. */
+static io_e wait_fd(int fd, short events, apr_time_t deadline, int asker)
 {
     struct pollfd pf;
     apr_time_t left;
     int ms, rc;
 
     for (;;) {
-        if (agw_http_cancelled())
+        if (asker && agw_http_cancelled())
             return IO_CANCELLED;
         if ((left = deadline - apr_time_now()) <= 0)
             return IO_TIMEOUT;
@@ -217,13 +220,13 @@ static io_e wait_fd(int fd, short events, apr_time_t deadline)
     }
 }
 
-static io_e write_all(int fd, const unsigned char *p, size_t n, apr_time_t deadline)
+static io_e write_all(int fd, const unsigned char *p, size_t n, apr_time_t deadline, int asker)
 {
     ssize_t w;
     io_e st;
 
     while (n > 0) {
-        if ((st = wait_fd(fd, POLLOUT, deadline)) != IO_OK)
+        if ((st = wait_fd(fd, POLLOUT, deadline, asker)) != IO_OK)
             return st;
         w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
@@ -237,34 +240,46 @@ static io_e write_all(int fd, const unsigned char *p, size_t n, apr_time_t deadl
     return IO_OK;
 }
 
-/* Reads until the peer closes, at most max bytes (more is IO_FAILED). */
-static io_e read_all(int fd, buf_t *b, size_t max, apr_time_t deadline)
+/* Reads until the peer closes, at most max bytes (more is IO_FAILED); with want > 0, stops
+ * once b holds want bytes. */
+static io_e read_some(int fd, buf_t *b, size_t max, size_t want, apr_time_t deadline,
+                      int asker)
 {
     unsigned char chunk[16384];
     ssize_t r;
-    io_e st;
+    io_e st = IO_OK;
 
-    for (;;) {
-        if ((st = wait_fd(fd, POLLIN, deadline)) != IO_OK)
-            return st;
-        r = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-        if (r == 0)
+    while (!want || b->len < want) {
+        if ((st = wait_fd(fd, POLLIN, deadline, asker)) != IO_OK)
             break;
+        r = recv(fd, chunk, want ? want - b->len : sizeof(chunk), MSG_DONTWAIT);
+        if (r == 0) {
+            st = want ? IO_EOF : IO_OK;
+            break;
+        }
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
-            return IO_FAILED;
+            st = IO_FAILED;
+            break;
         }
         if ((size_t)r > max - b->len) {
-            OPENSSL_cleanse(chunk, sizeof(chunk));
-            return IO_FAILED;
+            st = IO_FAILED;
+            break;
         }
         buf_put(b, chunk, (size_t)r);
-        if (b->failed)
-            return IO_FAILED;
+        if (b->failed) {
+            st = IO_FAILED;
+            break;
+        }
     }
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    return IO_OK;
+    OPENSSL_cleanse(chunk, sizeof(chunk));      /* a secret, a token: whatever the way out */
+    return st;
+}
+
+static io_e read_all(int fd, buf_t *b, size_t max, apr_time_t deadline, int asker)
+{
+    return read_some(fd, b, max, 0, deadline, asker);
 }
 
 static apr_size_t body_max(const agw_http_opts_t *o)
@@ -293,19 +308,81 @@ static int fits(const char *s)
     return !s || strlen(s) <= AGW_FETCHD_MAX_FIELD;
 }
 
+/* The answer after the fetcher's acceptance byte, parsed into *presp. */
+static apr_status_t parse_answer(const buf_t *in, agw_http_resp_t **presp, apr_pool_t *p,
+                                 const agw_http_opts_t *o, agw_err_t *err)
+{
+    agw_http_resp_t *resp = apr_pcalloc(p, sizeof(*resp));
+    const char *reason, *ctype, *nonce, *body;
+    size_t body_len;
+    apr_status_t rv;
+    cur_t c = { in->data + 1, in->len - 1, 0 };
+
+    if (get_u32(&c) != RESP_MAGIC)
+        c.bad = 1;
+    rv = (apr_status_t)get_u32(&c);
+    reason = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
+    resp->status = (long)get_u64(&c);
+    ctype = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
+    nonce = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
+    body = get_bytes(&c, body_max(o), 1, &body_len);
+    if (c.bad || c.n != 0) {
+        agw_err_set(err, NULL, "malformed answer from the fetcher");
+        return APR_EGENERAL;
+    }
+    if (rv != APR_SUCCESS) {
+        agw_err_set(err, NULL, reason ? apr_pstrdup(p, reason) : "HTTP transfer failed");
+        return rv;
+    }
+    resp->content_type = ctype ? apr_pstrdup(p, ctype) : NULL;
+    resp->dpop_nonce = nonce ? apr_pstrdup(p, nonce) : NULL;
+    resp->len = body_len;
+    resp->body = apr_pstrmemdup(p, body ? body : "", body_len);
+    *presp = resp;
+    return APR_SUCCESS;
+}
+
+/* Sends the request on its own socket and reads the answer. IO_EOF: not taken (no
+ * acceptance byte came within ACCEPT_WAIT_MS); otherwise in holds what came. */
+static io_e exchange(int chan, const agw_fetchd_req_t *req, buf_t *in, apr_time_t deadline)
+{
+    apr_time_t accept_by = apr_time_now() + apr_time_from_msec(ACCEPT_WAIT_MS);
+    buf_t out = { 0 };
+    int sv[2];
+    io_e st;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return IO_EOF;
+    encode_request(&out, req);
+    if (out.failed || agw_fetchd_send_socket(chan, sv[1]) != 0) {
+        close(sv[1]);
+        close(sv[0]);
+        buf_free(&out);
+        return IO_EOF;
+    }
+    close(sv[1]);
+    st = write_all(sv[0], out.data, out.len, accept_by < deadline ? accept_by : deadline, 1);
+    buf_free(&out);
+    if (st == IO_OK) {
+        shutdown(sv[0], SHUT_WR);
+        st = read_some(sv[0], in, 1, 1, accept_by < deadline ? accept_by : deadline, 1);
+    }
+    if (st == IO_OK)
+        st = read_all(sv[0], in, body_max(&req->opts) + 4 * AGW_FETCHD_MAX_FIELD + 256,
+                      deadline, 1);
+    else if (st != IO_CANCELLED)
+        st = IO_EOF;            /* not taken: not accepted in time */
+    close(sv[0]);
+    return st;
+}
+
 apr_status_t agw_fetchd_call(int chan, agw_http_resp_t **presp, apr_pool_t *p,
                              const agw_fetchd_req_t *req, agw_err_t *err, int *unanswered)
 {
     const agw_http_opts_t *o = &req->opts;
-    apr_time_t deadline;
-    buf_t out = { 0 }, in = { 0 };
-    agw_http_resp_t *resp;
-    const char *reason, *ctype, *nonce, *body;
-    size_t body_len;
+    buf_t in = { 0 };
     apr_status_t rv = APR_EGENERAL;
-    int sv[2];
     io_e st;
-    cur_t c;
 
     *presp = NULL;
     *unanswered = 0;
@@ -318,68 +395,21 @@ apr_status_t agw_fetchd_call(int chan, agw_http_resp_t **presp, apr_pool_t *p,
         agw_err_set(err, NULL, "cancelled: the process is ending");
         return APR_EGENERAL;
     }
-    deadline = apr_time_now()
-               + apr_time_from_msec((o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 3000)
-                                    + (o->timeout_ms > 0 ? o->timeout_ms : 10000)
-                                    + REPLY_SLACK_MS);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        *unanswered = 1;
-        return APR_EGENERAL;
-    }
-    encode_request(&out, req);
-    if (out.failed || agw_fetchd_send_socket(chan, sv[1]) != 0) {
-        close(sv[1]);
-        close(sv[0]);
-        buf_free(&out);
-        *unanswered = 1;
-        return APR_EGENERAL;
-    }
-    close(sv[1]);
-    st = write_all(sv[0], out.data, out.len, deadline);
-    buf_free(&out);
-    if (st == IO_OK) {
-        shutdown(sv[0], SHUT_WR);
-        st = read_all(sv[0], &in, body_max(o) + 4 * AGW_FETCHD_MAX_FIELD + 256, deadline);
-    }
-    close(sv[0]);
-    if (st == IO_CANCELLED || st == IO_TIMEOUT) {
+    st = exchange(chan, req, &in,
+                  apr_time_now()
+                  + apr_time_from_msec((o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 3000)
+                                       + (o->timeout_ms > 0 ? o->timeout_ms : 10000)
+                                       + REPLY_SLACK_MS));
+    if (st == IO_EOF)
+        *unanswered = 1;        /* not taken (busy, gone, stuck): the caller makes it */
+    else if (st == IO_CANCELLED || st == IO_TIMEOUT)
         agw_err_set(err, NULL, st == IO_TIMEOUT ? "timeout" : "cancelled: the process is ending");
-        goto leave;
-    }
-    if (st != IO_OK || in.len == 0) {
-        /* the fetcher could not take it (too many in flight) or went away: the caller makes
-         * the transfer itself */
-        *unanswered = 1;
-        goto leave;
-    }
-    c.p = in.data;
-    c.n = in.len;
-    c.bad = 0;
-    if (get_u32(&c) != RESP_MAGIC)
-        c.bad = 1;
-    rv = (apr_status_t)get_u32(&c);
-    reason = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
-    resp = apr_pcalloc(p, sizeof(*resp));
-    resp->status = (long)get_u64(&c);
-    ctype = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
-    nonce = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
-    body = get_bytes(&c, body_max(o), 1, &body_len);
-    if (c.bad || c.n != 0) {
-        agw_err_set(err, NULL, "malformed answer from the fetcher");
-        rv = APR_EGENERAL;
-        goto leave;
-    }
-    if (rv != APR_SUCCESS) {
-        agw_err_set(err, NULL, reason ? apr_pstrdup(p, reason) : "HTTP transfer failed");
-        goto leave;
-    }
-    resp->content_type = ctype ? apr_pstrdup(p, ctype) : NULL;
-    resp->dpop_nonce = nonce ? apr_pstrdup(p, nonce) : NULL;
-    resp->len = body_len;
-    resp->body = apr_pstrmemdup(p, body ? body : "", body_len);
-    *presp = resp;
-
-leave:
+    else if (st != IO_OK || in.len < 2)
+        /* taken, then no answer: not made again here (a token request may have reached the
+         * endpoint, and its DPoP proof may not be sent twice) */
+        agw_err_set(err, NULL, "the fetcher ended during the transfer");
+    else
+        rv = parse_answer(&in, presp, p, o, err);
     buf_free(&in);
     return rv;
 }
@@ -407,11 +437,13 @@ static void answer(int fd, apr_status_t rv, const agw_err_t *err, const agw_http
     put_u32(&b, (uint32_t)rv);
     put_str(&b, rv == APR_SUCCESS ? NULL : (err->reason ? err->reason : "HTTP transfer failed"));
     put_u64(&b, (uint64_t)(resp ? resp->status : 0));
-    put_str(&b, resp ? resp->content_type : NULL);
-    put_str(&b, resp ? resp->dpop_nonce : NULL);
+    /* a header longer than the wire allows is dropped, not the answer */
+    put_str(&b, resp && fits(resp->content_type) ? resp->content_type : NULL);
+    put_str(&b, resp && fits(resp->dpop_nonce) ? resp->dpop_nonce : NULL);
     put_bytes(&b, resp ? resp->body : NULL, resp ? resp->len : 0);
     if (!b.failed
-        && write_all(fd, b.data, b.len, apr_time_now() + apr_time_from_sec(IO_TIMEOUT_S)) == IO_OK)
+        && write_all(fd, b.data, b.len, apr_time_now() + apr_time_from_sec(IO_TIMEOUT_S), 0)
+               == IO_OK)
         apr_atomic_inc32(&answered);
     buf_free(&b);
 }
@@ -425,10 +457,11 @@ static void serve_one(int fd)
     agw_err_t err = { NULL, NULL, AGW_R_NONE };
     apr_pool_t *p = NULL;
     apr_status_t rv;
+    const unsigned char accepted = ACCEPTED;
     cur_t c;
 
     if (read_all(fd, &in, AGW_FETCHD_MAX_POST + 4 * AGW_FETCHD_MAX_FIELD + 256,
-                 apr_time_now() + apr_time_from_sec(IO_TIMEOUT_S)) != IO_OK)
+                 apr_time_now() + apr_time_from_sec(IO_TIMEOUT_S), 0) != IO_OK)
         goto leave;
     memset(&req, 0, sizeof(req));
     c.p = in.data;
@@ -449,6 +482,10 @@ static void serve_one(int fd)
         || req.opts.timeout_ms < 0)
         goto leave;
     if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS)
+        goto leave;
+    /* taken: from here the asker does not make it itself (an asker that gave up waiting has
+     * closed its socket, and nothing is made) */
+    if (write_all(fd, &accepted, 1, apr_time_now() + apr_time_from_sec(1), 0) != IO_OK)
         goto leave;
     rv = agw_http_perform_local(&resp, p, &req, &err);
     answer(fd, rv, &err, resp);
@@ -494,59 +531,74 @@ static int received_socket(struct msghdr *m)
     return fd;
 }
 
+static volatile sig_atomic_t retiring;
+
+void agw_fetchd_retire(int on)
+{
+    retiring = on ? 1 : 0;
+}
+
+/* One datagram of the channel: 1 with *fd (-1 for one that carried none), 0 at the end of
+ * the channel, -1 on an error. A datagram of no bytes is not the end: only a hang-up is. */
+static int next_request(int chan, int *fd)
+{
+    char one, space[CMSG_SPACE(sizeof(int) * 4)];
+    struct iovec iov = { &one, 1 };
+    struct msghdr m;
+    struct pollfd pf = { chan, POLLIN, 0 };
+    ssize_t n;
+    int rc;
+
+    *fd = -1;
+    /* a second at most, so that a retirement is seen */
+    if ((rc = poll(&pf, 1, 1000)) <= 0)
+        return rc < 0 && errno != EINTR ? -1 : 1;
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = space;
+    m.msg_controllen = sizeof(space);
+    n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? 1 : -1;
+    *fd = received_socket(&m);
+    if (n == 0 && *fd < 0 && (pf.revents & POLLHUP))
+        return 0;               /* every process that could ask has closed the channel */
+    if (*fd >= 0 && (m.msg_flags & MSG_CTRUNC)) {
+        close(*fd);
+        *fd = -1;
+    }
+    return 1;
+}
+
 int agw_fetchd_serve(int chan)
 {
-    char one;
-    struct iovec iov;
-    union {
-        struct cmsghdr h;
-        char space[CMSG_SPACE(sizeof(int) * 4)];
-    } u;
-    struct msghdr m;
     pthread_attr_t ta;
     pthread_t t;
-    ssize_t n;
-    int fd;
+    int fd, rc = 1, i;
 
     if (pthread_attr_init(&ta) != 0)
         return -1;
     pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&ta, 512 * 1024);
-    for (;;) {
-        memset(&m, 0, sizeof(m));
-        iov.iov_base = &one;
-        iov.iov_len = 1;
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = u.space;
-        m.msg_controllen = sizeof(u.space);
-        n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC);
-        if (n == 0)
-            break;              /* every process that could ask has closed the channel */
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            pthread_attr_destroy(&ta);
-            return -1;
-        }
-        if ((fd = received_socket(&m)) < 0)
+    while (!retiring && (rc = next_request(chan, &fd)) > 0) {
+        if (fd < 0)
             continue;
-        if (m.msg_flags & MSG_CTRUNC) {
-            close(fd);
-            continue;
-        }
-        if (apr_atomic_inc32(&in_flight) >= AGW_FETCHD_MAX_THREADS) {
+        if (apr_atomic_inc32(&in_flight) >= AGW_FETCHD_MAX_THREADS
+            || pthread_create(&t, &ta, serve_thread, (void *)(intptr_t)fd) != 0) {
             apr_atomic_dec32(&in_flight);
-            close(fd);          /* unanswered: the asker makes the transfer itself */
-            continue;
-        }
-        if (pthread_create(&t, &ta, serve_thread, (void *)(intptr_t)fd) != 0) {
-            apr_atomic_dec32(&in_flight);
-            close(fd);
+            close(fd);          /* not taken: the asker makes the transfer itself */
         }
     }
     pthread_attr_destroy(&ta);
-    return 0;       /* transfers still in flight have no one left to answer */
+    if (!retiring)
+        return rc < 0 ? -1 : 0;     /* transfers still in flight have no one left to answer */
+    /* retired (a restart made a new fetcher): nothing more is taken, as the channel closes;
+     * what is in flight is answered, for as long as a transfer may last */
+    close(chan);
+    for (i = 0; i < 600 && apr_atomic_read32(&in_flight) > 0; i++)
+        usleep(100000);
+    return 0;
 }
 
 int agw_fetchd_close_sockets(int keep)

@@ -26,9 +26,11 @@ typedef struct agw_fetchd_req_t {
  * close-on-exec). A datagram on it carries one request's own socket. */
 apr_status_t agw_fetchd_channel(int fds[2]);
 
-/* Serves the channel until every process holding its other end has closed it: each request
- * in a thread of its own (at most AGW_FETCHD_MAX_THREADS; beyond them a request is closed
- * unanswered and its process makes the transfer itself), made by agw_http_perform_local.
+/* Serves the channel until every process holding its other end has closed it, or until
+ * agw_fetchd_retire: each request in a thread of its own (at most AGW_FETCHD_MAX_THREADS;
+ * beyond them a request is closed unanswered and its process makes the transfer itself),
+ * made by agw_http_perform_local after one acceptance byte: an asker that sees no such byte
+ * within 3 s makes the transfer itself; one that saw it does not.
  * Returns 0 at the end of the channel (transfers still in flight are not waited for: the
  * caller ends the process), -1 on an error of the channel. */
 int agw_fetchd_serve(int chan);
@@ -42,6 +44,11 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
  * transfer then loads and uses libcurl here). A transfer the fetcher cannot take is made
  * here. */
 void agw_http_use_fetcher(int chan);
+
+/* With on 1 (async-signal-safe): the serving loop stops taking requests (within a second),
+ * closes its end of the channel and returns once the transfers in flight are answered (at
+ * most 60 s). 0 lifts it (tests). */
+void agw_fetchd_retire(int on);
 
 /* Hands a request's own socket (fd) to the fetcher on chan: one datagram. Never blocks (a
  * full channel means the fetcher is stuck or gone). 0, or -1 with errno. */

@@ -16,7 +16,7 @@ my $TENANT = 'libcurl';
 my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
 $MODULE = Cwd::realpath($MODULE) // $MODULE;
 
-plan tests => 31;
+plan tests => 33;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -119,32 +119,46 @@ ok(@kids && !grep({ $uid->($_) != $uid->($fetcher) } @kids),
    'it runs as the children\'s user (uid ' . $uid->($fetcher) . ')');
 is($t->{global}, 0, 'libcurl did not join the global symbol scope');
 ok($t->{module} >= 1, 'the module did (the trace shows what joins it)');
+my @fetchers = ($fetcher);
 ok(restart($host), 'graceful restart');
+# a restart starts a new fetcher (new configuration, the libcurl installed now) and retires
+# the old one, which ends once idle
+my $gen2 = wait_until(10, 0.05, sub { my $f = fetcher_of($ppid); $f && $f != $fetcher ? $f : undef });
+ok($gen2 && wait_until(10, 0.05, sub { !kill(0, $fetcher) }),
+   'the restart started a new fetcher (' . ($gen2 // 'none') . ') and the old one ended');
 my $kid2 = rotate_key($TENANT);
 is(gate_status($host, mint(tenant => $TENANT, kid => $kid2)), 200,
    'the new generation fetches the rotated key set (unknown kid)');
 $t = trace($trace);
-is($fmt->($t->{loads}), "$fetcher:1",
-   'the same fetcher made that fetch: no child and not the parent loaded libcurl');
-is(fetcher_of($ppid), $fetcher, 'the fetcher was kept across the restart');
+is($fmt->($t->{loads}), $fmt->({ $fetcher => 1, $gen2 => 1 }),
+   'the new fetcher made that fetch: no child and not the parent loaded libcurl');
 {
     my $resumes = sub { scalar grep { /resuming normal operations/ } split /\n/, httpd_log($host->{root}) };
     my $before = $resumes->();
     kill 'HUP', $ppid;
-    ok(wait_until(20, 0.1, sub { $resumes->() > $before }) && fetcher_of($ppid) == $fetcher,
-       'and across a restart (SIGHUP, apachectl restart)');
+    my $gen3 = wait_until(20, 0.1, sub {
+        my $f = fetcher_of($ppid);
+        $resumes->() > $before && $f && $f != $gen2 && !kill(0, $gen2) ? $f : undef });
+    ok($gen3, 'likewise at a restart (SIGHUP, apachectl restart): ' . ($gen3 // 'none'));
+    $fetcher = $gen3 // $gen2;
+    push @fetchers, $gen2, $fetcher;
 }
+ok(!(grep { /long lost child|AGW0014/ } split /\n/, httpd_log($host->{root})),
+   'the retired fetchers were reaped as such (no "long lost child", no AGW0014)');
 
-# a fetcher that dies is started again, and the next fetch goes to the new one
+# a fetcher that dies is started again (AGW0014), and the next fetch goes to the new one
 kill 'KILL', $fetcher;
 my $again = wait_until(10, 0.05, sub { my $f = fetcher_of($ppid); $f && $f != $fetcher ? $f : undef });
 ok($again, 'after SIGKILL the parent started a new fetcher: ' . ($again // 'none'));
+ok(wait_until(5, 0.1, sub { grep { /AGW0014: the fetcher process $fetcher ended \(signal 9\); started again/ }
+                                split /\n/, httpd_log($host->{root}) }), 'AGW0014 says so');
 my $kid3 = rotate_key($TENANT);
 my $tok3 = mint(tenant => $TENANT, kid => $kid3);
 # (after the unknown-kid cooldown of the fetch before: 1 s)
 ok(wait_until(5, 0.3, sub { gate_status($host, $tok3) == 200 }), 'a fetch after that passes');
 $t = trace($trace);
-ok($t->{loads}{$again} && !grep({ $_ != $fetcher && $_ != $again } keys %{ $t->{loads} }),
+my %fetchers = map { $_ => 1 } grep { defined } (@fetchers, $again);
+ok($t->{loads}{$again} && !grep({ !$fetchers{$_} } keys %{ $t->{loads} }),
    'the new fetcher loaded libcurl, and still no child: ' . $fmt->($t->{loads}));
 
 # a fetcher that keeps dying at once: after 5 deaths in a row within 10 s of their start the parent

@@ -776,7 +776,8 @@ static void fetcher_down(void)
     if (fetch_fds[1] >= 0)
         close(fetch_fds[1]);        /* the loop sees the channel's end */
     pthread_join(fetch_thread, NULL);
-    close(fetch_fds[0]);
+    if (fetch_fds[0] >= 0)
+        close(fetch_fds[0]);
     fetch_fds[0] = fetch_fds[1] = -1;
 }
 
@@ -975,6 +976,108 @@ START_TEST(fetcher_closes_sockets_only)
 }
 END_TEST
 
+/* A fetcher that accepts a request (its acceptance byte) and then ends without an answer:
+ * the transfer is not made again here (the server sees no connection). */
+static void *accept_then_die(void *data)
+{
+    int chan = *(int *)data, fd = -1;
+    char buf[4096], space[CMSG_SPACE(sizeof(int))], one;
+    struct iovec iov = { &one, 1 };
+    struct msghdr m;
+    struct cmsghdr *cm;
+
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = space;
+    m.msg_controllen = sizeof(space);
+    if (recvmsg(chan, &m, 0) > 0 && (cm = CMSG_FIRSTHDR(&m)) != NULL)
+        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+    if (fd >= 0) {
+        while (recv(fd, buf, sizeof(buf), 0) > 0)
+            ;
+        ck_assert_int_eq(send(fd, "A", 1, MSG_NOSIGNAL), 1);
+        close(fd);
+    }
+    return NULL;
+}
+
+START_TEST(fetcher_dies_after_accepting)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    int chan[2], before = srv.connections;
+    pthread_t t;
+    apr_status_t rv;
+
+    ck_assert_int_eq(agw_fetchd_channel(chan), APR_SUCCESS);
+    ck_assert_int_eq(pthread_create(&t, NULL, accept_then_die, &chan[0]), 0);
+    agw_http_use_fetcher(chan[1]);
+    rv = agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err);
+    pthread_join(t, NULL);
+    agw_http_use_fetcher(fetch_fds[1]);
+    close(chan[0]);
+    close(chan[1]);
+    expect_fail(rv, resp, &err, APR_EGENERAL, "the fetcher ended during the transfer");
+    ck_assert_int_eq(srv.connections, before);
+}
+END_TEST
+
+/* A channel nobody reads (a fetcher stuck, or its end held by another process): after the 3 s
+ * acceptance wait the transfer is made here, not at the transfer's timeout. */
+START_TEST(fetcher_stuck_transfer_made_here)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    apr_time_t t0 = apr_time_now();
+    int chan[2];
+
+    o.timeout_ms = 10000;
+    ck_assert_int_eq(agw_fetchd_channel(chan), APR_SUCCESS);
+    agw_http_use_fetcher(chan[1]);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(resp->status, 200);
+    ck_assert_int_ge(apr_time_now() - t0, apr_time_from_msec(2900));
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(6000));
+    agw_http_use_fetcher(fetch_fds[1]);
+    close(chan[0]);
+    close(chan[1]);
+}
+END_TEST
+
+/* A datagram of no bytes is not the channel's end; a retirement ends the loop and closes its
+ * end, and a transfer then is made here at once. */
+START_TEST(fetcher_empty_datagram_and_retirement)
+{
+    agw_http_opts_t o = http_opts();
+    agw_http_resp_t *resp = NULL;
+    agw_err_t err = { 0 };
+    unsigned long before = agw_fetchd_answered();
+    apr_time_t t0;
+
+    ck_assert_int_eq(send(fetch_fds[1], "", 0, 0), 0);
+    usleep(100000);
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 1);
+    agw_fetchd_retire(1);
+    pthread_join(fetch_thread, NULL);       /* within a second */
+    agw_fetchd_retire(0);
+    fetch_fds[0] = -1;                      /* closed by the loop */
+    t0 = apr_time_now();
+    ck_assert_int_eq(agw_http_get(&resp, agw_test_pool, url("http", "/ok"), &o, &err),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(agw_fetchd_answered(), before + 1);
+    ck_assert_int_lt(apr_time_now() - t0, apr_time_from_msec(1000));
+    /* the fixture's teardown joins the loop again: a new one on a new channel */
+    close(fetch_fds[1]);
+    fetcher_up();
+}
+END_TEST
+
 /* The transfers every client case runs, without and with the fetcher. */
 static void add_transfer_tests(TCase *tc)
 {
@@ -1029,6 +1132,9 @@ Suite *agw_suite_http(void)
     tcase_add_test(tc, fetcher_refuses_malformed);
     tcase_add_test(tc, fetcher_full_transfer_made_here);
     tcase_add_test(tc, fetcher_closes_sockets_only);
+    tcase_add_test(tc, fetcher_dies_after_accepting);
+    tcase_add_test(tc, fetcher_stuck_transfer_made_here);
+    tcase_add_test(tc, fetcher_empty_datagram_and_retirement);
     add_transfer_tests(tc);
     suite_add_tcase(s, tc);
 
