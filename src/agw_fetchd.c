@@ -282,13 +282,6 @@ static io_e read_all(int fd, buf_t *b, size_t max, apr_time_t deadline, int aske
     return read_some(fd, b, max, 0, deadline, asker);
 }
 
-static apr_size_t body_max(const agw_http_opts_t *o)
-{
-    apr_size_t m = o->max_body ? o->max_body : 1024 * 1024;
-
-    return m > (apr_size_t)256 * 1024 * 1024 ? (apr_size_t)256 * 1024 * 1024 : m;
-}
-
 static void encode_request(buf_t *b, const agw_fetchd_req_t *req)
 {
     put_u32(b, REQ_MAGIC);
@@ -325,7 +318,7 @@ static apr_status_t parse_answer(const buf_t *in, agw_http_resp_t **presp, apr_p
     resp->status = (long)get_u64(&c);
     ctype = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
     nonce = get_bytes(&c, AGW_FETCHD_MAX_FIELD, 0, NULL);
-    body = get_bytes(&c, body_max(o), 1, &body_len);
+    body = get_bytes(&c, agw_http_body_max(o), 1, &body_len);
     if (c.bad || c.n != 0) {
         agw_err_set(err, NULL, "malformed answer from the fetcher");
         return APR_EGENERAL;
@@ -368,7 +361,7 @@ static io_e exchange(int chan, const agw_fetchd_req_t *req, buf_t *in, apr_time_
         st = read_some(sv[0], in, 1, 1, accept_by < deadline ? accept_by : deadline, 1);
     }
     if (st == IO_OK)
-        st = read_all(sv[0], in, body_max(&req->opts) + 4 * AGW_FETCHD_MAX_FIELD + 256,
+        st = read_all(sv[0], in, agw_http_body_max(&req->opts) + 4 * AGW_FETCHD_MAX_FIELD + 256,
                       deadline, 1);
     else if (st != IO_CANCELLED)
         st = IO_EOF;            /* not taken: not accepted in time */
@@ -397,9 +390,7 @@ apr_status_t agw_fetchd_call(int chan, agw_http_resp_t **presp, apr_pool_t *p,
     }
     st = exchange(chan, req, &in,
                   apr_time_now()
-                  + apr_time_from_msec((o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 3000)
-                                       + (o->timeout_ms > 0 ? o->timeout_ms : 10000)
-                                       + REPLY_SLACK_MS));
+                  + apr_time_from_msec(agw_http_transfer_ms(o) + REPLY_SLACK_MS));
     if (st == IO_EOF)
         *unanswered = 1;        /* not taken (busy, gone, stuck): the caller makes it */
     else if (st == IO_CANCELLED || st == IO_TIMEOUT)

@@ -366,9 +366,7 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
         agw_err_set(err, NULL, why);    /* the dynamic linker's reason (static storage) */
         return APR_EGENERAL;
     }
-    body.max = opts->max_body ? opts->max_body : AGW_HTTP_MAX_BODY;
-    if (body.max > AGW_HTTP_MAX_BODY_LIMIT)     /* keeps max + 1 and the doubling from overflowing */
-        body.max = AGW_HTTP_MAX_BODY_LIMIT;
+    body.max = agw_http_body_max(opts);
 
     if ((curl = cu.easy_init()) == NULL) {
         agw_err_set(err, NULL, "out of memory");
@@ -406,6 +404,20 @@ leave:
     release_transfer(curl, headers, &body);
     give_back_freed();
     return rv;
+}
+
+apr_size_t agw_http_body_max(const agw_http_opts_t *opts)
+{
+    apr_size_t m = opts->max_body ? opts->max_body : AGW_HTTP_MAX_BODY;
+
+    /* the limit keeps max + 1 and the buffer's doubling from overflowing */
+    return m > AGW_HTTP_MAX_BODY_LIMIT ? AGW_HTTP_MAX_BODY_LIMIT : m;
+}
+
+long agw_http_transfer_ms(const agw_http_opts_t *opts)
+{
+    return (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS)
+           + (opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
 }
 
 static int fetcher_chan = -1;

@@ -28,6 +28,11 @@ typedef struct agw_http_resp_t {
  * calls it first, so a process that never fetches never maps libcurl's library tree. */
 apr_status_t agw_http_load(const char **why);
 
+/* The longest body a transfer with opts takes (max_body, its default and its limit), and
+ * the longest it may last (connect and transfer timeouts, their defaults). */
+apr_size_t agw_http_body_max(const agw_http_opts_t *opts);
+long agw_http_transfer_ms(const agw_http_opts_t *opts);
+
 /* With cancel 1: ends every transfer of this process, those in flight (within about a second:
  * libcurl's progress calls) and those to come, with an error: for a process that is ending,
  * whose threads should not wait for a network timeout. 0 allows transfers again (tests). */
