@@ -420,6 +420,8 @@ int gw_lifecycle_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!ap_exists_config_define("ONE_PROCESS"))
         preload_group_lookup();
 #endif
+    /* OpenSSL's tables built here, once, for every child to inherit */
+    agw_crypt_warm(ptemp);
     fetcher_post_config(pconf, s);
     return OK;
 }

@@ -4,9 +4,11 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
@@ -583,6 +585,79 @@ apr_status_t agw_crypt_verify(agw_alg_e alg, const agw_pkey_t *key,
     default:
         return agw_err_refuse(err, AGW_R_ALG, "key type does not match alg");
     }
+}
+
+/* ---- warming up ---------------------------------------------------------------------------- */
+
+/* One EC key of curve ec: its generator as the public point. 1 when it was imported. */
+static int warm_ec(apr_pool_t *p, const ec_curve_t *ec, agw_alg_e alg, const unsigned char *msg)
+{
+    unsigned char pt[1 + 2 * EC_MAX_FIELD_BYTES], sig[2 * EC_MAX_FIELD_BYTES];
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(OBJ_sn2nid(ec->ossl));
+    agw_pkey_t *k;
+    agw_err_t err;
+    size_t len;
+    int ok;
+
+    len = g ? EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED,
+                                 pt, sizeof(pt), NULL) : 0;
+    /* r and s of 0x01 octets: in range, so that the verify reaches OpenSSL */
+    memset(sig, 1, sizeof(sig));
+    ok = len == 1 + 2 * ec->field_bytes
+         && agw_pkey_ec(&k, p, ec->jose, pt + 1, ec->field_bytes, pt + 1 + ec->field_bytes,
+                        ec->field_bytes, &err) == APR_SUCCESS;
+    if (ok)
+        agw_crypt_verify(alg, k, NULL, 0, msg, 16, sig, 2 * ec->field_bytes, &err);
+    EC_GROUP_free(g);
+    return ok;
+}
+
+/* OpenSSL 3 builds its lookup tables per process, at the first use of each algorithm: the
+ * names, the method store's cache of fetched implementations, the EC groups, the legacy
+ * engine tables. A forked child inherits what its parent built. Without this, each new child
+ * built them at its first request (a key set taken from the shared cache: unsealed, its keys
+ * imported; a proof checked): about 2 to 4 ms of CPU per new prefork child after a graceful
+ * restart, on the cores the new generation serves with. Here, in the parent before the
+ * children fork: an import and a verify (of a signature that fails) per key type and
+ * algorithm family, an HMAC, an HKDF and an AES-256-GCM decryption, all with throwaway
+ * values; nothing is kept but OpenSSL's tables. */
+int agw_crypt_warm(apr_pool_t *p)
+{
+    static const unsigned char e[3] = { 1, 0, 1 };
+    unsigned char n[256], sig[256], msg[16] = { 0 }, okp[32], key[32] = { 0 }, out[32];
+    EVP_CIPHER_CTX *ctx;
+    agw_pkey_t *k;
+    agw_err_t err;
+    int len, keys = 0;
+
+    pthread_once(&crypt_once, crypt_init);
+    memset(n, 0xc5, sizeof(n));         /* 2048 bits, odd: an RSA modulus to OpenSSL */
+    memset(sig, 1, sizeof(sig));
+    if (agw_pkey_rsa(&k, p, n, sizeof(n), e, sizeof(e), &err) == APR_SUCCESS) {
+        keys++;
+        agw_crypt_verify(AGW_ALG_RS256, k, NULL, 0, msg, sizeof(msg), sig, sizeof(sig), &err);
+        agw_crypt_verify(AGW_ALG_PS256, k, NULL, 0, msg, sizeof(msg), sig, sizeof(sig), &err);
+    }
+    keys += warm_ec(p, EC_P256, AGW_ALG_ES256, msg);
+    keys += warm_ec(p, EC_P384, AGW_ALG_ES384, msg);
+    keys += warm_ec(p, EC_P521, AGW_ALG_ES512, msg);
+    memset(okp, 0x66, sizeof(okp));
+    okp[0] = 0x58;                      /* Ed25519's base point, encoded */
+    if (agw_pkey_okp(&k, p, "Ed25519", okp, sizeof(okp), &err) == APR_SUCCESS) {
+        keys++;
+        agw_crypt_verify(AGW_ALG_EDDSA, k, NULL, 0, msg, sizeof(msg), sig, 64, &err);
+    }
+    agw_crypt_verify(AGW_ALG_HS256, NULL, key, sizeof(key), msg, sizeof(msg), sig, 32, &err);
+    if (agw_crypt_hkdf_sha256(out, sizeof(out), key, sizeof(key), "warm", "warm") != APR_SUCCESS)
+        ERR_clear_error();
+    if ((ctx = EVP_CIPHER_CTX_new()) != NULL) {
+        if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, msg) == 1)
+            EVP_DecryptUpdate(ctx, out, &len, msg, sizeof(msg));
+        EVP_CIPHER_CTX_free(ctx);
+    }
+    OPENSSL_cleanse(out, sizeof(out));
+    ERR_clear_error();
+    return keys;
 }
 
 /* ---- hashes ------------------------------------------------------------------------------ */

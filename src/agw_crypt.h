@@ -110,6 +110,14 @@ void agw_crypt_release(void);
  * only as the process's first use of OpenSSL (else a no-op). */
 void agw_crypt_init_no_atexit(void);
 
+/* For a server's parent, before it forks: OpenSSL's per-process tables (names, fetched
+ * implementations, EC groups) built once, by throwaway imports and failing verifies of every
+ * key type and algorithm family, an HMAC, an HKDF and an AES-256-GCM decryption, so that the
+ * children inherit them instead of each building them at its first request. Keeps nothing
+ * in p beyond the throwaway keys; leaves OpenSSL's error queue empty. Returns how many of its
+ * 5 keys (RSA, P-256, P-384, P-521, Ed25519) were imported. */
+int agw_crypt_warm(apr_pool_t *p);
+
 /* Tests only: the next n calls of agw_crypt_sha256 fail as if libcrypto had (0: none). */
 void agw_crypt_test_fail_sha256(unsigned int n);
 

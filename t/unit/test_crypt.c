@@ -4,6 +4,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include "tests.h"
 #include "testkit.h"
@@ -933,6 +934,38 @@ END_TEST
 
 /* What httpd's configuration pool cleanup calls before the module is unloaded: the fetched
  * digests and MAC go, and the next use (a reloaded configuration) fetches them again. */
+/* The parent's warm-up: all five throwaway keys imported, nothing left in OpenSSL's error
+ * queue, and every algorithm verifies as before (twice: it may run at every restart). */
+START_TEST(warm_then_verify)
+{
+    static const char *const names[] = { "RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA",
+                                         "HS256" };
+    apr_pool_t *p;
+    size_t i, siglen;
+    int round;
+
+    for (round = 0; round < 2; round++) {
+        ck_assert_int_eq(apr_pool_create(&p, agw_test_pool), APR_SUCCESS);
+        ck_assert_int_eq(agw_crypt_warm(p), 5);
+        ck_assert_uint_eq(ERR_peek_error(), 0);
+        apr_pool_destroy(p);    /* its keys go with it */
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        agw_alg_e alg = agw_alg_from_name(names[i], strlen(names[i]));
+        int hs = agw_alg_kty(alg) == AGW_KTY_OCT;
+        agw_pkey_t *pk = verifier_for(alg);
+        unsigned char *sig = sign(names[i], signer_for(alg), &siglen);
+        agw_err_t err = { NULL, NULL, AGW_R_NONE };
+
+        ck_assert_int_eq(verify(alg, pk, hs ? hmac_secret : NULL, hs ? sizeof(hmac_secret) : 0,
+                                sig, siglen, &err), APR_SUCCESS);
+        sig[siglen / 2] ^= 0x04;
+        assert_err(verify(alg, pk, hs ? hmac_secret : NULL, hs ? sizeof(hmac_secret) : 0, sig,
+                          siglen, &err), &err, "signature invalid");
+    }
+}
+END_TEST
+
 START_TEST(release_and_reuse)
 {
     unsigned char out[32];
@@ -1051,6 +1084,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, sha256_and_fingerprint);
     tcase_add_test(tc, sha256_failure);
     tcase_add_test(tc, release_and_reuse);
+    tcase_add_test(tc, warm_then_verify);
     tcase_add_test(tc, memeq);
     tcase_add_test(tc, hmac_and_hkdf_vectors);
     suite_add_tcase(s, tc);
