@@ -42,7 +42,8 @@ unit-asan: $(BUILD)/unit_tests_asan
 # (default: all). The subset CI also runs under prefork and worker is MPM_SUBSET.
 MPM ?= event
 TESTS ?=
-MPM_SUBSET := t/authn t/authz t/proxy t/directives/03-graceful.t t/directives/09-child-exit.t
+MPM_SUBSET := t/authn t/authz t/proxy t/directives/03-graceful.t t/directives/09-child-exit.t \
+              t/directives/10-group-lookup.t
 
 integration: $(MODULE)
 	AGW_MPM=$(MPM) bash t/run-integration.sh $(TESTS)

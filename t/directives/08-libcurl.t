@@ -61,29 +61,15 @@ sub trace {
 
 sub start_traced {
     my ($name, $trace, $extra) = @_;
-    unlink glob("$trace.*");
-    local $ENV{LD_DEBUG} = 'files,scopes';
-    local $ENV{LD_DEBUG_OUTPUT} = $trace;
-    return start_httpd(name => $name, modules => ['authz_user'], processes => 2,
-                       config => gate_config($extra));
-}
-
-# the parent writes its pid file after it listens: wait for it
-sub ppid_of {
-    my ($host) = @_;
-    my $read = sub {
-        open my $pf, '<', "$host->{root}/logs/httpd.pid" or return;
-        my $p = <$pf>;
-        return $p && $p =~ /^(\d+)/ ? $1 : undef;
-    };
-    return wait_until(10, 0.05, $read) // die "httpd.pid: no pid\n";
+    return start_traced_httpd($trace, 'files,scopes', name => $name, modules => ['authz_user'],
+                              processes => 2, config => gate_config($extra));
 }
 
 sub restart {
     my ($host) = @_;
     my $resumes = sub { scalar grep { /resuming normal operations/ } split /\n/, httpd_log($host->{root}) };
     my $before = $resumes->();
-    return kill('USR1', ppid_of($host)) && wait_until(20, 0.1, sub { $resumes->() > $before });
+    return kill('USR1', daemon_pid($host)) && wait_until(20, 0.1, sub { $resumes->() > $before });
 }
 
 sub gate_status {
@@ -97,7 +83,7 @@ my $fmt = sub { my $l = shift; join(',', map { "$_:$l->{$_}" } sort keys %$l) ||
 # ---- the default: loaded by the fetcher, at its first transfer -------------------------------
 my $trace = AGW::Test::state_dir() . '/ld-curl';
 my $host = start_traced('libcurl', $trace, '');
-my $ppid = ppid_of($host);
+my $ppid = daemon_pid($host);
 is(http_get("$host->{url}/status?json")->{status}, 200, 'the module serves');
 my $fetcher = wait_until(10, 0.05, sub { fetcher_of($ppid) });
 ok($fetcher, 'the daemon has a fetcher process (agw-fetcher): ' . ($fetcher // 'none'));

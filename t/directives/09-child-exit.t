@@ -13,16 +13,8 @@ use Time::HiRes qw(sleep time);
 plan tests => 8;
 
 my $trace = AGW::Test::state_dir() . '/ld-fini';
-unlink glob("$trace.*");
-my $host = do {
-    local $ENV{LD_DEBUG} = 'files';
-    local $ENV{LD_DEBUG_OUTPUT} = $trace;
-    start_httpd(name => 'finis', processes => 2, config => <<"EOF");
-<Location /status>
-    SetHandler auth0-status
-</Location>
-EOF
-};
+my $host = start_traced_httpd($trace, 'files', name => 'finis', processes => 2,
+                              config => "<Location /status>\n    SetHandler auth0-status\n</Location>\n");
 
 # pid => number of "calling fini" lines, over every trace file
 sub finis {

@@ -46,16 +46,6 @@ sub loads {
     return \%l;
 }
 
-sub ppid_of {
-    my ($host) = @_;
-    my $read = sub {
-        open my $pf, '<', "$host->{root}/logs/httpd.pid" or return;
-        my $p = <$pf>;
-        return $p && $p =~ /^(\d+)/ ? $1 : undef;
-    };
-    return wait_until(10, 0.05, $read) // die "httpd.pid: no pid\n";
-}
-
 sub groups_of {
     my ($pid) = @_;
     open my $fh, '<', "/proc/$pid/status" or return '';
@@ -63,17 +53,9 @@ sub groups_of {
     return '';
 }
 
-unlink glob("$trace.*");
-my $host = do {
-    local $ENV{LD_DEBUG} = 'files';
-    local $ENV{LD_DEBUG_OUTPUT} = $trace;
-    start_httpd(name => 'nss', processes => 3, config => <<"EOF");
-<Location /status>
-    SetHandler auth0-status
-</Location>
-EOF
-};
-my $ppid = ppid_of($host);
+my $host = start_traced_httpd($trace, 'files', name => 'nss', processes => 3,
+                              config => "<Location /status>\n    SetHandler auth0-status\n</Location>\n");
+my $ppid = daemon_pid($host);
 is(http_get("$host->{url}/status?json")->{status}, 200, 'the module serves');
 my @kids = @{ wait_until(10, 0.05, sub { my @k = children_of($ppid); @k >= 3 ? \@k : undef }) || [] };
 ok(@kids >= 3, 'the children started: ' . join(',', @kids));

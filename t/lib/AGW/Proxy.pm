@@ -20,7 +20,7 @@ our @EXPORT_OK = qw(
     register_client token_requests token_log echo_auth echo_header echo_of http_get parallel_get
     raw_request
     free_port start_daemon stop_daemon start_redis start_memcached start_httpd stop_httpd
-    httpd_log server_log_lines gated_site
+    httpd_log server_log_lines gated_site start_traced_httpd daemon_pid
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -316,6 +316,29 @@ EOF
     }
     return { name => $name, port => $port, url => "http://127.0.0.1:$port",
              root => $root, error_log => "$root/logs/error_log" };
+}
+
+# start_httpd(%a) under the dynamic linker's trace: LD_DEBUG=$what, one file per process,
+# $trace.PID (the files of an earlier run removed first); the daemon and its children write to
+# the file they inherit, each line with its pid.
+sub start_traced_httpd {
+    my ($trace, $what, %a) = @_;
+    unlink glob("$trace.*");
+    local $ENV{LD_DEBUG} = $what;
+    local $ENV{LD_DEBUG_OUTPUT} = $trace;
+    return start_httpd(%a);
+}
+
+# The pid of an instance's parent, from its pid file (written after it listens: waits 10 s).
+sub daemon_pid {
+    my ($h) = @_;
+    my $deadline = time + 10;
+    while (1) {
+        my $pid = _pid_of($h->{root});
+        return $pid if $pid;
+        die "AGW::Proxy: $h->{root}/logs/httpd.pid: no pid\n" if time > $deadline;
+        sleep 0.05;
+    }
 }
 
 sub httpd_log {
