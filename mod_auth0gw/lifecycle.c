@@ -396,6 +396,7 @@ static void preload_group_lookup(void)
             return;
         user = pw->pw_name;
     }
+    /* more than 64 groups: -1, the modules loaded all the same */
     (void)getgrouplist(user, ap_unixd_config.group_id, groups, &n);
 }
 #endif

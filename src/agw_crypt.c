@@ -616,11 +616,11 @@ static int warm_ec(apr_pool_t *p, const ec_curve_t *ec, agw_alg_e alg, const uns
  * names, the method store's cache of fetched implementations, the EC groups, the legacy
  * engine tables. A forked child inherits what its parent built. Without this, each new child
  * built them at its first request (a key set taken from the shared cache: unsealed, its keys
- * imported; a proof checked): about 2 to 4 ms of CPU per new prefork child after a graceful
- * restart, on the cores the new generation serves with. Here, in the parent before the
- * children fork: an import and a verify (of a signature that fails) per key type and
- * algorithm family, an HMAC, an HKDF and an AES-256-GCM decryption, all with throwaway
- * values; nothing is kept but OpenSSL's tables. */
+ * imported; a proof checked). Measured after a graceful restart of 32 prefork children:
+ * about 19 fewer page faults per new child and less CPU in the first second. Here, in the
+ * parent before the children fork: an import and a verify (of a signature that fails) per
+ * key type and algorithm family, an HMAC, an HKDF and an AES-256-GCM decryption, all with
+ * throwaway values; nothing is kept but OpenSSL's tables. */
 int agw_crypt_warm(apr_pool_t *p)
 {
     static const unsigned char e[3] = { 1, 0, 1 };
