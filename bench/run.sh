@@ -85,6 +85,7 @@ case "${1:-}" in
     --graceful) MODE=graceful ;;
     --child-memory) MODE="child-memory" ;;
     --instructions) MODE=instructions ;;
+    --pages) MODE=pages ;;
     --profile)
         MODE=profile
         PROFILE_CASE="${2:-}"
@@ -135,6 +136,7 @@ CM_CACHES="${BENCH_CHILD_MEMORY_CACHES:-1000 10000 100000}"
 CM_SMAPS="${BENCH_CHILD_MEMORY_SMAPS:-}"
 DPOP_PROOFS="${BENCH_DPOP_PROOFS:-auto}"
 INSTR_REQUESTS="${BENCH_INSTR_REQUESTS:-2000}"
+PAGES_REQUESTS="${BENCH_PAGES_REQUESTS:-200}"
 ONLY_CASES="${BENCH_CASES:-}"
 DPOP_RATE=0            # the DPoP case's req/s in its warm-up (sizes its proof files)
 DPOP_MADE=()           # "N proofs in S s", each time bench/dpop.js made them
@@ -1464,6 +1466,7 @@ declare -A INSTR INSTR_SHA
 instr_total() {
     local name=$1 passes=$2 dir="$B/$1" out="$B/$1/callgrind.out" pid i code=000
     rm -f "$out" "$dir/error_log"
+    rm -rf "$dir/callgrind"
     # no key set kept from the run before (Auth0StateDir's default, under DefaultRuntimeDir):
     # every run fetches it at its first request, so that the one-time costs (the fetch, and
     # loading libcurl in the process that fetches) are the same in the run of three passes
@@ -1471,10 +1474,13 @@ instr_total() {
     if [[ -d "$dir/run/auth0gw" ]]; then
         find "$dir/run/auth0gw" -maxdepth 1 -type f -name 'jwks-*' -delete
     fi
-    # the process writes the file at its exit, as RUN_USER by then
-    install -m 0666 -o "$RUN_USER" /dev/null "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$APACHE_BIN" -X -f "$dir/httpd.conf" \
-        >"$dir/callgrind.log" 2>&1 &
+    # one file per process (%p): the module's key fetcher, forked from the -X process, exits
+    # after it and would otherwise overwrite its counts with its own. callgrind creates each
+    # file at the start (as root) and writes it at the exit, as RUN_USER by then: chowned once
+    # the server answers, when both processes exist.
+    install -d -m 0755 -o "$RUN_USER" "$dir/callgrind"
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind/out.%p" "$APACHE_BIN" -X \
+        -f "$dir/httpd.conf" >"$dir/callgrind.log" 2>&1 &
     pid=$!
     for ((i = 0; i < START_TIMEOUT * 20; i++)); do
         kill -0 "$pid" 2>/dev/null || break
@@ -1483,6 +1489,7 @@ instr_total() {
         sleep 0.2
     done
     [[ "$code" != 000 ]] || { tail -n 20 "$dir/callgrind.log" "$dir/error_log" >&2 || true; die "$name did not start under valgrind"; }
+    chown "$RUN_USER" "$dir"/callgrind/out.*
     perl -MHTTP::Tiny -e '
         my ($url, $tokens, $order, $n, $passes) = @ARGV;
         open my $t, "<", $tokens or die "$tokens: $!\n";
@@ -1500,6 +1507,9 @@ instr_total() {
         "$INSTR_REQUESTS" "$passes" || { kill "$pid"; die "$name: the requests failed"; }
     kill -TERM "$pid"
     wait "$pid" || true
+    # valgrind runs the command in its own process: the -X process's pid is $pid
+    [[ -s "$dir/callgrind/out.$pid" ]] || die "$name: callgrind wrote no counts for pid $pid"
+    mv "$dir/callgrind/out.$pid" "$out"
     sed -n 's/^summary: //p' "$out"
 }
 
@@ -1542,6 +1552,124 @@ instructions_main() {
     printf '\nUnder valgrind the token'"'"'s SHA-256 (the caches'"'"' key) runs without the CPU'"'"'s SHA\n'
     printf 'extensions: its count is many times its share of the time where the CPU has them.\n'
     printf 'module: %s\n' "$(module_version)"
+}
+
+# ---- pages touched per request ---------------------------------------------------------------------
+
+# pages_run NAME: starts instance NAME as one process (-X), sends the Zipf order's first
+# PAGES_REQUESTS requests three times over one kept-alive connection (the caches then hold every
+# token), then each of them once more, clearing the process's referenced bits before each
+# (/proc/PID/clear_refs) and reading them after it (smaps' Referenced, by mapping); prints one
+# line per mapping kind: the median pages per request and the mean.
+pages_run() {
+    local name=$1 dir="$B/$1" pid i code=000
+    rm -f "$dir/error_log"
+    "$APACHE_BIN" -X -f "$dir/httpd.conf" >"$dir/pages.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
+        [[ "$code" != 000 ]] && break
+        sleep 0.1
+    done
+    [[ "$code" != 000 ]] || { tail -n 20 "$dir/pages.log" "$dir/error_log" >&2 || true; die "$name did not start"; }
+    perl -MHTTP::Tiny -MTime::HiRes=sleep -e '
+        my ($url, $tokens, $order, $n, $pid, $mod) = @ARGV;
+        open my $t, "<", $tokens or die "$tokens: $!\n";
+        chomp(my @tok = <$t>);
+        open my $o, "<", $order or die "$order: $!\n";
+        my @seq;
+        while (<$o>) { last if @seq >= $n; chomp; push @seq, $tok[$_ - 1]; }
+        my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+        my $get = sub {
+            my $res = $http->get($url, { headers => { Authorization => "Bearer $_[0]" } });
+            die "$url answered $res->{status}\n" unless $res->{status} == 200;
+        };
+        # a mapping kind: the executable, the module, libcrypto, other libraries, the heap,
+        # the stack, shared memory (the module'"'"'s tables, the scoreboard) and anonymous memory
+        my $kind = sub {
+            my $m = shift;
+            return "httpd" if $m =~ m{/(apache2|httpd)$};
+            return "module" if $m eq $mod;
+            return "libcrypto" if $m =~ m{/libcrypto\.so};
+            return "other libraries" if $m =~ m{\.so[.0-9]*$};
+            return "heap" if $m eq "[heap]";
+            return "stack" if $m eq "[stack]";
+            return "shared memory" if $m =~ m{^/(dev/zero|SYSV|dev/shm/)|\(deleted\)$};
+            return "anonymous";
+        };
+        $get->($_) for (@seq) x 3;
+        my (%all, @total);
+        for my $k (@seq) {
+            sleep 0.02;    # the request before has ended (its logging and pool clean-up)
+            open my $c, ">", "/proc/$pid/clear_refs" or die "clear_refs: $!\n";
+            print $c "1\n";
+            close $c;
+            $get->($k);
+            sleep 0.02;
+            open my $sm, "<", "/proc/$pid/smaps" or die "smaps: $!\n";
+            my ($map, %kb) = ("");
+            while (<$sm>) {
+                if (/^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/) { $map = $1; next; }
+                $kb{$kind->($map)} += $1 if /^Referenced:\s+(\d+) kB/;
+            }
+            my $sum = 0;
+            for (keys %kb) { push @{$all{$_}}, $kb{$_} / 4; $sum += $kb{$_} / 4; }
+            push @total, $sum;
+        }
+        my $med = sub { my @v = sort { $a <=> $b } @_; $v[$#v / 2] };
+        my $mean = sub { my $s = 0; $s += $_ for @_; $s / @_ };
+        printf "%s\t%d\t%.1f\n", "all", $med->(@total), $mean->(@total);
+        for (sort keys %all) {
+            my @v = @{$all{$_}};
+            push @v, (0) x (@seq - @v);
+            printf "%s\t%d\t%.1f\n", $_, $med->(@v), $mean->(@v);
+        }' "http://127.0.0.1:${PORT[$name]}$URL_PATH" "$TOKENS/zipf.txt" "$TOKENS/zipf.order" \
+        "$PAGES_REQUESTS" "$pid" "$(readlink -f "$([[ "$name" == base ]] && echo "$BASE_MODULE" || echo "$MODULE")")" \
+        || { kill "$pid"; die "$name: the requests failed"; }
+    kill -TERM "$pid"
+    wait "$pid" || true
+}
+
+pages_main() {
+    local inst kind names=(plain agw) ports i
+    [[ -n "$BASELINE" ]] && names+=(base)
+    read -r -a ports < <(free_ports "${#names[@]}")
+    for ((i = 0; i < ${#names[@]}; i++)); do PORT[${names[$i]}]=${ports[$i]}; done
+    for inst in "${names[@]}"; do
+        kind=AGW
+        [[ "$inst" == plain ]] && kind=PLAIN
+        new_instance "$inst" "$kind"
+        say "$inst: ${PAGES_REQUESTS} requests x 3, then each once more with the referenced bits cleared"
+        pages_run "$inst" >"$B/$inst/pages.tsv"
+    done
+    printf '
+4 KiB pages a request touches (one httpd process, -X; smaps'"'"' Referenced after
+'
+    printf '/proc/PID/clear_refs, per request): the Zipf order'"'"'s first %s requests over one kept-alive
+' "$PAGES_REQUESTS"
+    printf 'connection after three passes of them; plain Apache gets the same headers. Medians (means).
+'
+    printf 'Without PCID (this machine: %s) every switch between prefork children empties the TLB,
+' \
+        "$(grep -qw pcid /proc/cpuinfo && echo "it has PCID" || echo "no pcid flag")"
+    printf 'so each page is a TLB miss at every request.
+
+'
+    perl -e '
+        my @names = @ARGV;
+        my (%v, %kinds);
+        for my $n (@names) {
+            open my $f, "<", "'"$B"'/$n/pages.tsv" or die;
+            while (<$f>) { chomp; my ($k, $med, $mean) = split /\t/; $v{$n}{$k} = "$med ($mean)"; $kinds{$k} = 1; }
+        }
+        printf "%-16s" . (" %14s" x @names) . "\n", "mapping", @names;
+        for my $k ("all", sort grep { $_ ne "all" } keys %kinds) {
+            printf "%-16s" . (" %14s" x @names) . "\n", $k, map { $v{$_}{$k} // "-" } @names;
+        }' "${names[@]}"
+    printf '
+module: %s
+' "$(module_version)"
 }
 
 # ---- main ------------------------------------------------------------------------------------------
@@ -1592,5 +1720,6 @@ case "$MODE" in
     child-memory) child_memory_main ;;
     profile) profile_main "$PROFILE_CASE" ;;
     instructions) instructions_main ;;
+    pages) pages_main ;;
     *) bench_main ;;
 esac

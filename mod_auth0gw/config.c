@@ -211,7 +211,7 @@ AGW_HOT const char *gw_conf_jwks(const agw_dir_conf_t *c)
 }
 
 /* The issuers a location trusts: Auth0Issuer's values, else the Auth0Domain issuers. */
-static apr_array_header_t *trusted_issuers(apr_pool_t *p, const agw_dir_conf_t *c)
+AGW_HOT static apr_array_header_t *trusted_issuers(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     apr_array_header_t *out;
     int i;

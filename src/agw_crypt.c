@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 #include "agw_crypt.h"
 #include "agw_hot.h"
+#include "agw_sha.h"
 #include "agw_util.h"
 
 #define RSA_MIN_BITS 2048
@@ -177,7 +178,7 @@ const char *agw_alg_name(agw_alg_e alg)
     return ai ? ai->name : NULL;
 }
 
-agw_kty_e agw_alg_kty(agw_alg_e alg)
+AGW_HOT agw_kty_e agw_alg_kty(agw_alg_e alg)
 {
     const alg_info_t *ai = alg_info(alg);
 
@@ -737,6 +738,9 @@ void agw_crypt_test_fail_sha256(unsigned int n)
  * same assembly; a build without them (OPENSSL_NO_DEPRECATED_3_0) takes EVP. 1 on success. */
 AGW_HOT static int sha256_once(unsigned char out[32], const void *data, apr_size_t len)
 {
+    /* on a CPU with the SHA extensions, our own code in the module's hot pages (agw_sha.c) */
+    if (agw_sha256_ni(out, data, len))
+        return 1;
 #ifndef OPENSSL_NO_DEPRECATED_3_0
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"

@@ -9,6 +9,7 @@
 #include "tests.h"
 #include "testkit.h"
 #include "agw_crypt.h"
+#include "agw_sha.h"
 
 static const unsigned char hmac_secret[64] = {
     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc,
@@ -932,6 +933,52 @@ START_TEST(sha256_and_fingerprint)
 }
 END_TEST
 
+/* The module's own SHA-256 (agw_sha.c, the CPU's SHA extensions) against OpenSSL's: the FIPS
+ * 180-4 examples, every length from 0 to 1,100 bytes (each padding case: a rest of 0-55 bytes
+ * in one last block, 56-63 in two, tokens' lengths), a misaligned input, and random lengths up
+ * to 64 KiB. On a CPU without the extensions it declines and agw_crypt_sha256 takes OpenSSL's. */
+START_TEST(sha256_own_matches_openssl)
+{
+    static const unsigned char two_blocks[32] = {     /* "abcdbcde...nopq", 56 bytes */
+        0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e,
+        0x60, 0x39, 0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4,
+        0x19, 0xdb, 0x06, 0xc1,
+    };
+    static const char *const msg2 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    unsigned char *buf = apr_palloc(agw_test_pool, 65536 + 1), own[32], ref[32];
+    unsigned int reflen, seed = 12345;
+    size_t len, i;
+
+    if (!agw_sha256_ni_available()) {
+        ck_assert_int_eq(agw_sha256_ni(own, "abc", 3), 0);
+        return;
+    }
+    ck_assert_int_eq(agw_sha256_ni(own, msg2, strlen(msg2)), 1);
+    ck_assert_int_eq(memcmp(own, two_blocks, 32), 0);
+    for (i = 0; i <= 65536; i++)
+        buf[i] = (unsigned char)(rand_r(&seed) >> 7);
+    for (len = 0; len <= 1100; len++) {
+        ck_assert_int_eq(agw_sha256_ni(own, buf, len), 1);
+        ck_assert_int_eq(EVP_Digest(buf, len, ref, &reflen, EVP_sha256(), NULL), 1);
+        ck_assert_msg(memcmp(own, ref, 32) == 0, "length %zu differs from OpenSSL", len);
+        /* one byte later: loads that are not 16-byte aligned */
+        ck_assert_int_eq(agw_sha256_ni(own, buf + 1, len), 1);
+        ck_assert_int_eq(EVP_Digest(buf + 1, len, ref, &reflen, EVP_sha256(), NULL), 1);
+        ck_assert_msg(memcmp(own, ref, 32) == 0, "length %zu at +1 differs from OpenSSL", len);
+    }
+    for (i = 0; i < 200; i++) {
+        len = (size_t)rand_r(&seed) % 65537;
+        ck_assert_int_eq(agw_sha256_ni(own, buf, len), 1);
+        ck_assert_int_eq(EVP_Digest(buf, len, ref, &reflen, EVP_sha256(), NULL), 1);
+        ck_assert_msg(memcmp(own, ref, 32) == 0, "length %zu differs from OpenSSL", len);
+    }
+    /* and agw_crypt_sha256, which the caches key on, is the same function */
+    ck_assert_int_eq(agw_crypt_sha256(own, buf, 1000), APR_SUCCESS);
+    ck_assert_int_eq(EVP_Digest(buf, 1000, ref, &reflen, EVP_sha256(), NULL), 1);
+    ck_assert_int_eq(memcmp(own, ref, 32), 0);
+}
+END_TEST
+
 /* What httpd's configuration pool cleanup calls before the module is unloaded: the fetched
  * digests and MAC go, and the next use (a reloaded configuration) fetches them again. */
 /* The parent's warm-up: all five throwaway keys imported, nothing left in OpenSSL's error
@@ -1082,6 +1129,7 @@ Suite *agw_suite_crypt(void)
     tcase_add_test(tc, unknown_alg_refused);
     tcase_add_test(tc, concurrent_verify);
     tcase_add_test(tc, sha256_and_fingerprint);
+    tcase_add_test(tc, sha256_own_matches_openssl);
     tcase_add_test(tc, sha256_failure);
     tcase_add_test(tc, release_and_reuse);
     tcase_add_test(tc, warm_then_verify);
