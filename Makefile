@@ -2,7 +2,7 @@
 all:
 include apxs.mk
 
-.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-instructions bench-graceful bench-child-memory bench-cycles soak demo demo-stop clean install uninstall deb
+.PHONY: all check-build deps unit unit-asan integration test fuzz fuzz-smoke coverage coverage-unit fuzz-replay bench-core bench bench-memory bench-instructions bench-pages bench-graceful bench-child-memory bench-cycles soak demo demo-stop clean install uninstall deb
 
 all: $(MODULE)
 
@@ -188,6 +188,9 @@ bench-memory: deps $(MODULE)
 
 bench-instructions: deps $(MODULE)
 	BENCH_MPM=$(MPM) BASELINE=$(BASELINE) bash bench/run.sh --instructions
+
+bench-pages: deps $(MODULE)
+	BENCH_MPM=$(MPM) BASELINE=$(BASELINE) bash bench/run.sh --pages
 
 bench-graceful: deps $(MODULE)
 	$(BENCH_MPM_ARG) BASELINE=$(BASELINE) bash bench/run.sh --graceful

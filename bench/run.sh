@@ -20,6 +20,10 @@
 #                                Zipf mix's headers, mod_auth0gw (and the BASELINE build) on the
 #                                Zipf mix with every token held by the caches; exact counts, not
 #                                times, so that a change of a few percent shows on a noisy machine
+#        bench/run.sh --pages     the 4 KiB pages one request touches (smaps' Referenced after
+#                                /proc/PID/clear_refs), by mapping, in one httpd process (-X) per
+#                                instance on the Zipf mix with every token cached: without PCID a
+#                                prefork child's TLB is empty at each request, and each page is a miss
 # BENCH_MPM (make bench MPM=...): event (default), worker or prefork, for every instance of the
 # run; event and worker: one child x 64 threads; prefork: 32 children, and wrk's connections
 # default to 32 (a prefork child holds a keep-alive connection: more would wait for one).
@@ -47,7 +51,7 @@
 # saved there), BENCH_CASES (the comparison: only these case ids, plain Apache's always included,
 # e.g. "plain-zipf agw-zipf"), BENCH_DPOP_PROOFS (proofs made before each run of the DPoP case; default: 1.5 x the
 # case's warm-up req/s x BENCH_SECONDS), BENCH_INSTR_REQUESTS (2000: the requests --instructions
-# counts, the Zipf order's first ones).
+# counts, the Zipf order's first ones), BENCH_PAGES_REQUESTS (200: the requests --pages reads).
 # BASELINE=PATH (make bench BASELINE=...): another build of mod_auth0gw.so (e.g. main before a
 # change) measured in the same interleaved rounds, as instance "base" with the cases base-same,
 # base-rs, base-es, base-flood and base-zipf (with --graceful: a third row, "baseline", restarted
@@ -90,7 +94,7 @@ case "${1:-}" in
         MODE=profile
         PROFILE_CASE="${2:-}"
         [[ -n "$PROFILE_CASE" ]] || { printf 'usage: bench/run.sh --profile CASE\n' >&2; exit 2; } ;;
-    *) printf 'usage: bench/run.sh [--memory | --profile CASE | --graceful | --child-memory | --instructions]\n' >&2; exit 2 ;;
+    *) printf 'usage: bench/run.sh [--memory | --profile CASE | --graceful | --child-memory | --instructions | --pages]\n' >&2; exit 2 ;;
 esac
 
 PEERS="${PEERS:-0}"

@@ -1290,14 +1290,21 @@ static const conf_rule_t conf_rules[] = {
     { NULL }
 };
 
+/* Every request of a gated location asks; the answer depends on c alone, and c is most often
+ * a section's own configuration (gw_dir_merge returns it when the other side sets nothing):
+ * a complete one is remembered in it, once per process. (The memo lies in the bytes
+ * sets_nothing does not compare.) */
 AGW_HOT const char *gw_conf_incomplete(apr_pool_t *p, const agw_dir_conf_t *c)
 {
     const conf_rule_t *rule;
     const char *why;
 
+    if (__atomic_load_n(&c->complete, __ATOMIC_RELAXED) == 1)
+        return NULL;
     for (rule = conf_rules; rule->msgno; rule++)
         if (rule->merged && (why = rule->merged(p, c)))
             return why;
+    __atomic_store_n(&((agw_dir_conf_t *)c)->complete, 1, __ATOMIC_RELAXED);
     return NULL;
 }
 

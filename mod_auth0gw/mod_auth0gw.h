@@ -84,6 +84,8 @@ typedef struct agw_dir_conf_t {
     int dpop;                           /* Auth0DPoP, agw_dpop_mode_e; AGW_UNSET: allowed */
     int dpop_nonce;                     /* Auth0DPoPNonce; AGW_UNSET: Off */
     int htaccess;                       /* read from .htaccess, or merged with such */
+    int complete;                       /* gw_conf_incomplete's memo: 1 when it found nothing
+                                         * (its rules read the configuration only) */
     int nothing;                        /* merge's memo of sets_nothing: 0 not yet known, 1
                                          * sets nothing, 2 sets something (not compared) */
     const char *where;                  /* "file:line" of this section's first Auth0

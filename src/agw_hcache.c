@@ -9,8 +9,9 @@
 /* A token goes to one bucket of WAYS slots (set-associative: a look-up reads at most WAYS
  * slots, a put replaces the emptiest, most expired or least recently hit one). */
 #define WAYS 4
-#define MAGIC 0x6167776863310002ULL     /* "agwhc1" and the layout's version (2: only tokens
-                                         * of the default typ rule are stored) */
+#define MAGIC 0x6167776863310003ULL     /* "agwhc1" and the layout's version (2: only tokens
+                                         * of the default typ rule are stored; 3: each
+                                         * bucket's briefs beside its slots) */
 
 /* What a slot says, copied out whole under the slot's seqlock. */
 typedef struct entry_t {
@@ -35,35 +36,48 @@ typedef char slot_size_check[sizeof(slot_t) == 192 ? 1 : -1];
 /* a look-up tells another token's slot by its first cache line: seq and the digest's start */
 typedef char slot_glance_check[offsetof(slot_t, e.digest) + 8 <= 64 ? 1 : -1];
 
+/* A bucket: its slots, then their briefs, in 2 KiB aligned as the region is (a page or more):
+ * a hit reads one 4 KiB page of the table, not one for the slot and one for the brief (a
+ * prefork child's TLB is empty at each request). */
+#define BUCKET_BYTES 2048
+typedef struct bucket_t {
+    slot_t slot[WAYS];
+    agw_jwt_brief_t brief[WAYS];
+    char pad[BUCKET_BYTES - WAYS * (sizeof(slot_t) + sizeof(agw_jwt_brief_t))];
+} bucket_t;
+
+typedef char bucket_size_check[sizeof(bucket_t) == BUCKET_BYTES ? 1 : -1];
+
 struct agw_hcache_t {
     uint64_t magic;
     uint32_t entries, nbuckets, nseen;
     uint64_t count, stored, deferred, evictions, busy;     /* atomics */
 };
 
-#define HEADER_BYTES ((sizeof(agw_hcache_t) + 63) & ~(apr_size_t)63)
+/* the buckets start one bucket into the region */
+#define HEADER_BYTES ((apr_size_t)BUCKET_BYTES)
 
-static slot_t *slots_of(agw_hcache_t *hc)
+typedef char header_size_check[sizeof(agw_hcache_t) <= BUCKET_BYTES ? 1 : -1];
+
+static bucket_t *buckets_of(agw_hcache_t *hc)
 {
-    return (slot_t *)((char *)hc + HEADER_BYTES);
+    return (bucket_t *)(void *)((char *)hc + HEADER_BYTES);
 }
 
 /* Each slot's brief, in an array of its own right after the slots (read only on a hit),
  * under the slot's seqlock. */
-static agw_jwt_brief_t *briefs_of(agw_hcache_t *hc)
+/* The brief beside slot sl, in sl's bucket. */
+AGW_HOT static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
 {
-    return (agw_jwt_brief_t *)(void *)(slots_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
+    apr_size_t at = (apr_size_t)((const char *)sl - (const char *)buckets_of(hc));
+    bucket_t *b = buckets_of(hc) + at / BUCKET_BYTES;
+
+    return &b->brief[sl - b->slot];
 }
 
-static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
-{
-    return briefs_of(hc) + (sl - slots_of(hc));
-}
-
-/* The filter of first sightings, after the briefs: one tag per index, 0 when none. */
 static uint32_t *seen_of(agw_hcache_t *hc)
 {
-    return (uint32_t *)(void *)(briefs_of(hc) + (apr_size_t)hc->nbuckets * WAYS);
+    return (uint32_t *)(void *)(buckets_of(hc) + hc->nbuckets);
 }
 
 static uint64_t digest_word(const unsigned char *digest, int at)
@@ -83,13 +97,11 @@ apr_size_t agw_hcache_bytes(unsigned int entries)
 {
     apr_size_t nbuckets = ((apr_size_t)entries + WAYS - 1) / WAYS;
     apr_size_t nseen = entries < 64 ? 64 : entries;
-    apr_size_t per_slot = sizeof(slot_t) + sizeof(agw_jwt_brief_t);
 
     /* 0 also when the size does not fit in a size_t (a 32-bit host and millions of entries) */
-    if (!entries || nbuckets > ((apr_size_t)-1 / 2 - HEADER_BYTES) / (WAYS * per_slot + WAYS * 4))
+    if (!entries || nbuckets > ((apr_size_t)-1 / 2 - HEADER_BYTES) / (BUCKET_BYTES + WAYS * 4))
         return 0;
-    return HEADER_BYTES + nbuckets * WAYS * (sizeof(slot_t) + sizeof(agw_jwt_brief_t))
-           + nseen * sizeof(uint32_t);
+    return HEADER_BYTES + nbuckets * BUCKET_BYTES + nseen * sizeof(uint32_t);
 }
 
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries)
@@ -173,7 +185,7 @@ AGW_HOT static int same_token(const entry_t *e, const unsigned char *digest,
 
 AGW_HOT static slot_t *bucket_of(agw_hcache_t *hc, const unsigned char *digest)
 {
-    return slots_of(hc) + (apr_size_t)(digest_word(digest, 0) % hc->nbuckets) * WAYS;
+    return buckets_of(hc)[digest_word(digest, 0) % hc->nbuckets].slot;
 }
 
 AGW_HOT int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
