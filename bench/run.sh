@@ -1464,11 +1464,40 @@ child_memory_main() {
 
 declare -A INSTR INSTR_SHA
 
+# await_x NAME PID LOG: waits until the -X process PID of instance NAME answers (its start-up
+# output in LOG); dies when it does not.
+await_x() {
+    local name=$1 pid=$2 log=$3 i code=000
+    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
+        [[ "$code" != 000 ]] && break
+        sleep 0.2
+    done
+    [[ "$code" != 000 ]] || { tail -n 20 "$log" "$B/$name/error_log" >&2 || true; die "$name did not start"; }
+}
+
+# Perl run by --instructions and --pages before their own code, with the URL, the token file,
+# the order file and a count as its first four arguments: @seq, the Zipf order's first tokens,
+# and $get, which sends one with keep-alive and dies on anything but 200.
+ZIPF_SEQ_PERL='
+    my ($url, $tokens, $order, $n) = splice @ARGV, 0, 4;
+    open my $t, "<", $tokens or die "$tokens: $!\n";
+    chomp(my @tok = <$t>);
+    open my $o, "<", $order or die "$order: $!\n";
+    my @seq;
+    while (<$o>) { last if @seq >= $n; chomp; push @seq, $tok[$_ - 1]; }
+    my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
+    my $get = sub {
+        my $res = $http->get($url, { headers => { Authorization => "Bearer $_[0]" } });
+        die "$url answered $res->{status}\n" unless $res->{status} == 200;
+    };'
+
 # instr_total NAME PASSES: starts instance NAME as one process (-X) under callgrind, sends the
 # Zipf order's first INSTR_REQUESTS requests PASSES times over one kept-alive connection, stops
 # it and prints the instructions it executed (start-up and stop included).
 instr_total() {
-    local name=$1 passes=$2 dir="$B/$1" out="$B/$1/callgrind.out" pid i code=000
+    local name=$1 passes=$2 dir="$B/$1" out="$B/$1/callgrind.out" pid
     rm -f "$out" "$dir/error_log"
     rm -rf "$dir/callgrind"
     # no key set kept from the run before (Auth0StateDir's default, under DefaultRuntimeDir):
@@ -1486,28 +1515,11 @@ instr_total() {
     valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind/out.%p" "$APACHE_BIN" -X \
         -f "$dir/httpd.conf" >"$dir/callgrind.log" 2>&1 &
     pid=$!
-    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
-        [[ "$code" != 000 ]] && break
-        sleep 0.2
-    done
-    [[ "$code" != 000 ]] || { tail -n 20 "$dir/callgrind.log" "$dir/error_log" >&2 || true; die "$name did not start under valgrind"; }
+    await_x "$name" "$pid" "$dir/callgrind.log"
     chown "$RUN_USER" "$dir"/callgrind/out.*
-    perl -MHTTP::Tiny -e '
-        my ($url, $tokens, $order, $n, $passes) = @ARGV;
-        open my $t, "<", $tokens or die "$tokens: $!\n";
-        chomp(my @tok = <$t>);
-        open my $o, "<", $order or die "$order: $!\n";
-        my @seq;
-        while (<$o>) { last if @seq >= $n; chomp; push @seq, $tok[$_ - 1]; }
-        my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
-        for my $pass (1 .. $passes) {
-            for my $k (@seq) {
-                my $res = $http->get($url, { headers => { Authorization => "Bearer $k" } });
-                die "$url answered $res->{status}\n" unless $res->{status} == 200;
-            }
-        }' "http://127.0.0.1:${PORT[$name]}$URL_PATH" "$TOKENS/zipf.txt" "$TOKENS/zipf.order" \
+    perl -MHTTP::Tiny -e "$ZIPF_SEQ_PERL"'
+        my ($passes) = @ARGV;
+        $get->($_) for (@seq) x $passes;' "http://127.0.0.1:${PORT[$name]}$URL_PATH" "$TOKENS/zipf.txt" "$TOKENS/zipf.order" \
         "$INSTR_REQUESTS" "$passes" || { kill "$pid"; die "$name: the requests failed"; }
     kill -TERM "$pid"
     wait "$pid" || true
@@ -1523,17 +1535,28 @@ instr_sha() {
         | sed -nE 's/^ *([0-9,]+) .*:agw_crypt_sha256( .*)?$/\1/p' | head -n 1 | tr -d ,
 }
 
-instructions_main() {
-    local inst kind names=(plain agw) ports a b sa sb i
-    need valgrind valgrind
-    need callgrind_annotate valgrind
-    [[ -n "$BASELINE" ]] && names+=(base)
-    read -r -a ports < <(free_ports "${#names[@]}")
-    for ((i = 0; i < ${#names[@]}; i++)); do PORT[${names[$i]}]=${ports[$i]}; done
-    for inst in "${names[@]}"; do
+# x_instances: the configurations and ports of plain Apache, the module and (BASELINE) the
+# baseline, for --instructions and --pages; their names in X_NAMES.
+x_instances() {
+    local ports i inst kind
+    X_NAMES=(plain agw)
+    [[ -n "$BASELINE" ]] && X_NAMES+=(base)
+    read -r -a ports < <(free_ports "${#X_NAMES[@]}")
+    for ((i = 0; i < ${#X_NAMES[@]}; i++)); do PORT[${X_NAMES[$i]}]=${ports[$i]}; done
+    for inst in "${X_NAMES[@]}"; do
         kind=AGW
         [[ "$inst" == plain ]] && kind=PLAIN
         new_instance "$inst" "$kind"
+    done
+}
+
+instructions_main() {
+    local inst names a b sa sb
+    need valgrind valgrind
+    need callgrind_annotate valgrind
+    x_instances
+    names=("${X_NAMES[@]}")
+    for inst in "${names[@]}"; do
         # three passes fill the caches (a token is admitted at its second sighting); the
         # fourth is the one counted, as the difference between a run of four and one of three
         say "$inst: callgrind, $INSTR_REQUESTS requests x 3, then x 4"
@@ -1566,29 +1589,13 @@ instructions_main() {
 # (/proc/PID/clear_refs) and reading them after it (smaps' Referenced, by mapping); prints one
 # line per mapping kind: the median pages per request and the mean.
 pages_run() {
-    local name=$1 dir="$B/$1" pid i code=000
+    local name=$1 dir="$B/$1" pid
     rm -f "$dir/error_log"
     "$APACHE_BIN" -X -f "$dir/httpd.conf" >"$dir/pages.log" 2>&1 &
     pid=$!
-    for ((i = 0; i < START_TIMEOUT * 20; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$name]}$URL_PATH" || true)"
-        [[ "$code" != 000 ]] && break
-        sleep 0.1
-    done
-    [[ "$code" != 000 ]] || { tail -n 20 "$dir/pages.log" "$dir/error_log" >&2 || true; die "$name did not start"; }
-    perl -MHTTP::Tiny -MTime::HiRes=sleep -e '
-        my ($url, $tokens, $order, $n, $pid, $mod) = @ARGV;
-        open my $t, "<", $tokens or die "$tokens: $!\n";
-        chomp(my @tok = <$t>);
-        open my $o, "<", $order or die "$order: $!\n";
-        my @seq;
-        while (<$o>) { last if @seq >= $n; chomp; push @seq, $tok[$_ - 1]; }
-        my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 60);
-        my $get = sub {
-            my $res = $http->get($url, { headers => { Authorization => "Bearer $_[0]" } });
-            die "$url answered $res->{status}\n" unless $res->{status} == 200;
-        };
+    await_x "$name" "$pid" "$dir/pages.log"
+    perl -MHTTP::Tiny -MTime::HiRes=sleep -e "$ZIPF_SEQ_PERL"'
+        my ($pid, $mod) = @ARGV;
         # a mapping kind: the executable, the module, libcrypto, other libraries, the heap,
         # the stack, shared memory (the module'"'"'s tables, the scoreboard) and anonymous memory
         my $kind = sub {
@@ -1636,14 +1643,10 @@ pages_run() {
 }
 
 pages_main() {
-    local inst kind names=(plain agw) ports i
-    [[ -n "$BASELINE" ]] && names+=(base)
-    read -r -a ports < <(free_ports "${#names[@]}")
-    for ((i = 0; i < ${#names[@]}; i++)); do PORT[${names[$i]}]=${ports[$i]}; done
+    local inst names
+    x_instances
+    names=("${X_NAMES[@]}")
     for inst in "${names[@]}"; do
-        kind=AGW
-        [[ "$inst" == plain ]] && kind=PLAIN
-        new_instance "$inst" "$kind"
         say "$inst: ${PAGES_REQUESTS} requests x 3, then each once more with the referenced bits cleared"
         pages_run "$inst" >"$B/$inst/pages.tsv"
     done
