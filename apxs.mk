@@ -24,6 +24,11 @@ CORE_CFLAGS += -D_FORTIFY_SOURCE=2
 # has lost at each request; `make bench-pages`)
 NO_PLT   := -fno-plt
 CORE_CFLAGS += $(NO_PLT)
+# Nothing but the module structure is exported (mod_auth0gw.h marks it): calls between the
+# module's own files are direct and its globals are reached without the GOT, and no other
+# shared object can interpose on (or bind to) the module's functions.
+HIDDEN   := -fvisibility=hidden
+CORE_CFLAGS += $(HIDDEN)
 # `make bench-cycles` builds a second module (BUILD=build/cycles CYCLES=1) that counts the
 # hit path's cycles (src/agw_cycles.h); never in build/, the module that is installed
 comma := ,
@@ -72,7 +77,7 @@ $(MODULE): $(GLUE_SRC) $(GLUE_HDR) $(CORE_OBJ) $(CORE_HDR)
 	cp $(GLUE_SRC) $(GLUE_HDR) $(BUILD)/glue/
 	cd $(BUILD)/glue && $(APXS) -c -o mod_auth0gw.la \
 	    -Wc,-Wall -Wc,-Wextra -Wc,-Wno-unused-parameter -Wc,-Wno-missing-field-initializers \
-	    -Wc,$(NO_PLT) \
+	    -Wc,$(NO_PLT) -Wc,$(HIDDEN) \
 	    $(addprefix -Wc$(comma),$(CYCLES_DEF)) -I$(CURDIR)/src $(notdir $(GLUE_SRC)) $(addprefix $(CURDIR)/,$(CORE_OBJ)) \
 	    $(PKG_LIBS) >/dev/null
 	@if nm -D $(BUILD)/glue/.libs/mod_auth0gw.so | grep -E ' U agw_'; then \

@@ -22,6 +22,20 @@ typedef struct retained_t {
 
 static agw_hcache_t *table;     /* set in post_config, in the parent, before the children fork */
 
+/* The table's region in shm: from the first page boundary of the mapping (APR keeps its own
+ * word at the mapping's start), so that each 2 KiB bucket lies within one page; its size in
+ * *size. The mapping's address is the same in every process forked from this parent. */
+static void *table_region(apr_shm_t *shm, apr_size_t *size)
+{
+    char *base = apr_shm_baseaddr_get(shm);
+    apr_size_t skip = (AGW_HCACHE_ALIGN - (apr_size_t)((apr_uintptr_t)base % AGW_HCACHE_ALIGN))
+                      % AGW_HCACHE_ALIGN;
+    apr_size_t have = apr_shm_size_get(shm);
+
+    *size = have > skip ? have - skip : 0;
+    return base + skip;
+}
+
 /* The mapping has no name and no file: only the processes httpd forks from this parent can
  * read or write it, so what it says was written by this host's own module. */
 int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -30,8 +44,9 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     agw_srv_conf_t *sc = ap_get_module_config(s->module_config, &auth0gw_module);
     apr_int64_t n = sc->token_cache == AGW_UNSET ? AGW_DEFAULT_TOKEN_CACHE : sc->token_cache;
     retained_t *kept;
-    apr_size_t size;
+    apr_size_t size = 0;
     apr_status_t rv;
+    void *region;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
@@ -40,10 +55,12 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!kept)
         kept = ap_retained_data_create(RETAINED_KEY, sizeof(*kept));
     /* a table kept across the restart is taken over only if it has this build's layout and
-     * size: a graceful restart after an upgrade of the module finds an older table there */
+     * size: a graceful restart after an upgrade of the module finds an older table there
+     * (layout 2, which began at the mapping's 8th byte, is always smaller than the region
+     * layout 3 needs from the first page boundary: agw_hcache_init refuses it by its size) */
+    region = kept->table ? table_region(kept->shm, &size) : NULL;
     if (kept->table && (kept->entries != (unsigned int)n
-                        || !agw_hcache_init(apr_shm_baseaddr_get(kept->shm),
-                                            apr_shm_size_get(kept->shm), (unsigned int)n))) {
+                        || !agw_hcache_init(region, size, (unsigned int)n))) {
         /* the children of the old generation keep their own mapping until they end */
         apr_shm_destroy(kept->shm);
         kept->shm = NULL;
@@ -54,7 +71,8 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!kept->table) {
         size = agw_hcache_bytes((unsigned int)n);
         /* the process pool lives as long as the parent, across restarts */
-        rv = size ? apr_shm_create(&kept->shm, size, NULL, s->process->pool) : APR_ENOMEM;
+        rv = size ? apr_shm_create(&kept->shm, size + AGW_HCACHE_ALIGN, NULL, s->process->pool)
+                  : APR_ENOMEM;
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, AGW_M_HCACHE_SHM ": cannot create "
                          "the shared memory for the host's verified tokens (%" APR_SIZE_T_FMT
@@ -62,7 +80,8 @@ int gw_hostcache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
             kept->shm = NULL;
             return OK;
         }
-        kept->table = agw_hcache_init(apr_shm_baseaddr_get(kept->shm), size, (unsigned int)n);
+        region = table_region(kept->shm, &size);
+        kept->table = agw_hcache_init(region, size, (unsigned int)n);
         kept->entries = (unsigned int)n;
     }
     table = kept->table;

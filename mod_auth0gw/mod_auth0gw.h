@@ -22,7 +22,12 @@
 #include "agw_gate.h"
 #include "messages.h"
 
+/* The one symbol httpd looks up: the build hides every other (-fvisibility=hidden, apxs.mk) */
+#if defined(__GNUC__) || defined(__clang__)
+extern module AP_MODULE_DECLARE_DATA auth0gw_module __attribute__((visibility("default")));
+#else
 extern module AP_MODULE_DECLARE_DATA auth0gw_module;
+#endif
 
 
 #define AGW_AUTH_TYPE "Auth0"

@@ -8,6 +8,10 @@
 
 #define AGW_HCACHE_KID_MAX 64
 
+/* The alignment a region should have (a page): a bucket is 2 KiB and then lies within one page,
+ * so that a look-up reads one page of the table (any 8-byte alignment works, more slowly). */
+#define AGW_HCACHE_ALIGN 4096
+
 /* The table lives in a region the caller maps before its processes fork (so that only they
  * see it) and zeroes; the handle is the region itself and holds no pointer, so that it means
  * the same in every process. */
