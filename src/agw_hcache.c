@@ -64,9 +64,7 @@ static bucket_t *buckets_of(agw_hcache_t *hc)
     return (bucket_t *)(void *)((char *)hc + HEADER_BYTES);
 }
 
-/* Each slot's brief, in an array of its own right after the slots (read only on a hit),
- * under the slot's seqlock. */
-/* The brief beside slot sl, in sl's bucket. */
+/* The brief beside slot sl, in sl's bucket (read only on a hit, under the slot's seqlock). */
 AGW_HOT static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
 {
     apr_size_t at = (apr_size_t)((const char *)sl - (const char *)buckets_of(hc));
@@ -75,6 +73,7 @@ AGW_HOT static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
     return &b->brief[sl - b->slot];
 }
 
+/* The filter of first sightings, after the buckets: one tag per index, 0 when none. */
 static uint32_t *seen_of(agw_hcache_t *hc)
 {
     return (uint32_t *)(void *)(buckets_of(hc) + hc->nbuckets);

@@ -76,6 +76,9 @@ int agw_sha256_ni_available(void)
         st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(k_, 0x0e));                   \
     } while (0)
 
+/* Round constants i*4 .. i*4+3 */
+#define K4(i) _mm_load_si128((const __m128i *)(const void *)(K256 + 4 * (i)))
+
 /* The compression function over n 64-byte blocks. */
 SHA_TARGET AGW_HOT static void blocks(uint32_t h[8], const unsigned char *p, size_t n)
 {
@@ -86,27 +89,24 @@ SHA_TARGET AGW_HOT static void blocks(uint32_t h[8], const unsigned char *p, siz
 
     for (; n; n--, p += 64) {
         const __m128i save0 = st0, save1 = st1;
-        __m128i w0, w1, w2, w3, t;
+        __m128i w0 = _mm_setzero_si128(), w1 = w0, w2 = w0, w3 = w0, t;
         int i;
 
-        w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), bswap);
-        w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), bswap);
-        w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 32)), bswap);
-        w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 48)), bswap);
-        FOUR_ROUNDS(_mm_add_epi32(w0, _mm_load_si128((const __m128i *)(const void *)K256)));
-        FOUR_ROUNDS(_mm_add_epi32(w1, _mm_load_si128((const __m128i *)(const void *)(K256 + 4))));
-        FOUR_ROUNDS(_mm_add_epi32(w2, _mm_load_si128((const __m128i *)(const void *)(K256 + 8))));
-        FOUR_ROUNDS(_mm_add_epi32(w3, _mm_load_si128((const __m128i *)(const void *)(K256 + 12))));
-        /* 6.2.2 step 1, four words at a time: W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16];
-         * SHA256MSG1 adds s0, the shifted pair W[t-7..t-4], SHA256MSG2 adds s1 */
-        for (i = 4; i < 16; i++) {
-            t = _mm_add_epi32(_mm_sha256msg1_epu32(w0, w1), _mm_alignr_epi8(w3, w2, 4));
-            t = _mm_sha256msg2_epu32(t, w3);
+        /* four words at a time, the last four in w0..w3: the block's 16 words, then 6.2.2
+         * step 1, W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16]: SHA256MSG1 adds s0,
+         * the shifted pair W[t-7..t-4], SHA256MSG2 adds s1 */
+        for (i = 0; i < 16; i++) {
+            if (i < 4)
+                t = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)),
+                                     bswap);
+            else
+                t = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(w0, w1),
+                                                       _mm_alignr_epi8(w3, w2, 4)), w3);
             w0 = w1;
             w1 = w2;
             w2 = w3;
             w3 = t;
-            FOUR_ROUNDS(_mm_add_epi32(t, _mm_load_si128((const __m128i *)(const void *)(K256 + 4 * i))));
+            FOUR_ROUNDS(_mm_add_epi32(t, K4(i)));
         }
         st0 = _mm_add_epi32(st0, save0);
         st1 = _mm_add_epi32(st1, save1);
