@@ -68,7 +68,8 @@ int agw_sha256_ni_available(void)
 
 /* Four rounds: the message words (plus constants) of rounds i..i+3 in wk. The state is kept as
  * the instructions want it: st0 = (A, B, E, F), st1 = (C, D, G, H), A in the top lane.
- * SHA256RNDS2 does two rounds and returns the new (A, B, E, F); the old one is then (C, D, G, H). */
+ * SHA256RNDS2 does two rounds and returns the new (A, B, E, F); the old one is then
+ * (C, D, G, H). */
 #define FOUR_ROUNDS(wk)                                                                       \
     do {                                                                                      \
         __m128i k_ = (wk);                                                                    \
