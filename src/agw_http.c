@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #ifdef __GLIBC__
+#include <gnu/lib-names.h>
 #include <malloc.h>
 #endif
 #include <stdio.h>
@@ -333,12 +334,41 @@ static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t 
  * for each handle). glibc keeps the freed pages in the arena of the thread that fetched,
  * written and so private to the process for good: a prefork child would carry them from its
  * first key refresh or token fetch on. malloc_trim hands the whole free pages of every arena
- * back (only free memory; no malloc setting changes), once per transfer, which is rare. */
-static void give_back_freed(void)
+ * back (only free memory; no malloc setting changes), once per transfer, which is rare.
+ *
+ * Only while glibc's malloc is the process's malloc. With another one in front of it
+ * (ASan's, or a preloaded jemalloc or tcmalloc) glibc's arenas hold nothing of ours, and
+ * they are still uninitialized: malloc_trim's first call initializes them and marks the
+ * calling thread as a user of the main arena without counting it. Two threads of the
+ * fetcher making that first call together are two uncounted users; the second to exit
+ * aborted the process in glibc ("a->attached_threads > 0"). */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static int trim_glibc;
+
+static void decide_trim(void)
 {
+#ifdef __GLIBC__
+    void *libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD);
+    void *(*own_malloc)(size_t) = NULL;
+
+    if (!libc)
+        return;
+    /* POSIX's way from dlsym's void * to a function pointer */
+    *(void **)&own_malloc = dlsym(libc, "malloc");
+    trim_glibc = own_malloc != NULL && own_malloc == malloc;
+    dlclose(libc);
+#endif
+}
+
+int agw_http_give_back_freed(void)
+{
+    pthread_once(&trim_once, decide_trim);
+    if (!trim_glibc)
+        return 0;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+    return 1;
 }
 
 apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
@@ -402,7 +432,7 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
 
 leave:
     release_transfer(curl, headers, &body);
-    give_back_freed();
+    agw_http_give_back_freed();
     return rv;
 }
 

@@ -41,6 +41,12 @@ void agw_http_cancel_all(int cancel);
 /* Whether agw_http_cancel_all(1) is in force: a wait for another process's transfer ends too. */
 int agw_http_cancelled(void);
 
+/* Hands the whole free pages of glibc's arenas back to the system (malloc_trim), when glibc's
+ * malloc is the process's malloc: 1. With another malloc in front of glibc's (a sanitizer's,
+ * a preloaded jemalloc or tcmalloc) it does nothing and returns 0. Every transfer ends with
+ * it; thread-safe. */
+int agw_http_give_back_freed(void);
+
 /* GET url. Transport errors (DNS, connect, TLS, timeout, too large) return APR_EGENERAL with
  * err->reason naming the failure; an HTTP error status is APR_SUCCESS with resp->status set. */
 apr_status_t agw_http_get(agw_http_resp_t **presp, apr_pool_t *p, const char *url,

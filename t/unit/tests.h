@@ -31,6 +31,10 @@ AGW_SUITE(dpop);
 AGW_SUITE(dpopsign);
 AGW_SUITE(gate);
 
+/* `unit_tests --give-back-race` (test_http.c): threads making a fresh process's first
+ * agw_http_give_back_freed together; 0 when every thread got the expected answer. */
+int agw_test_give_back_race(void) __attribute__((weak));
+
 /* A pool per test, created in setup and destroyed in teardown of the suites that want it. */
 extern apr_pool_t *agw_test_pool;
 void agw_test_pool_setup(void);
