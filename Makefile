@@ -23,15 +23,32 @@ $(BUILD)/unit_tests_asan: $(UNIT_SRC) $(wildcard t/unit/*.h) $(CORE_SRC) $(CORE_
 	$(CC) $(CORE_CFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	    -fno-sanitize-recover=all -Isrc -It/unit -o $@ $(UNIT_SRC) $(CORE_SRC) $(UNIT_LIBS)
 
-# The HTTP client on a host without libcurl: the core built with a soname no system has.
-$(BUILD)/unit_nocurl: t/unit/nocurl/test_nocurl.c $(CORE_SRC) $(CORE_HDR)
+# The HTTP client without a usable libcurl: the core built with a soname no system has, run
+# with nothing of that name on the library path, then with two stand-ins for libcurl (one too
+# old, one refusing an option) under that name.
+LIBCURL_TEST := $(BUILD)/unit_libcurl
+FAKECURL_OLD := $(BUILD)/fakecurl/old/libagw-fakecurl.so
+FAKECURL_REFUSES := $(BUILD)/fakecurl/refuses/libagw-fakecurl.so
+
+$(LIBCURL_TEST): t/unit/libcurl/test_libcurl.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-absent.so.0"' -Isrc -o $@ $< $(CORE_SRC) \
+	$(CC) $(CORE_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-fakecurl.so"' -Isrc -o $@ $< $(CORE_SRC) \
 	    $(UNIT_LIBS)
 
-unit: $(BUILD)/unit_tests $(BUILD)/unit_nocurl
+$(FAKECURL_OLD): t/unit/libcurl/fakecurl.c
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -fvisibility=default -shared '-DFAKE_VERSION="7.74.0"' -DFAKE_VERSION_NUM=0x074a00 -o $@ $<
+
+$(FAKECURL_REFUSES): t/unit/libcurl/fakecurl.c
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CFLAGS) -fvisibility=default -shared '-DFAKE_VERSION="7.88.0"' -DFAKE_VERSION_NUM=0x075800 \
+	    -DFAKE_REFUSED=CURLOPT_PROTOCOLS_STR -o $@ $<
+
+unit: $(BUILD)/unit_tests $(LIBCURL_TEST) $(FAKECURL_OLD) $(FAKECURL_REFUSES)
 	cd t/unit && CK_FORK=yes ../../$(BUILD)/unit_tests
-	$(BUILD)/unit_nocurl
+	LD_LIBRARY_PATH=/nonexistent $(LIBCURL_TEST) absent
+	LD_LIBRARY_PATH=$(dir $(FAKECURL_OLD)) $(LIBCURL_TEST) old
+	LD_LIBRARY_PATH=$(dir $(FAKECURL_REFUSES)) $(LIBCURL_TEST) refuses
 
 unit-asan: $(BUILD)/unit_tests_asan
 	cd t/unit && CK_FORK=no ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

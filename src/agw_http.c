@@ -28,6 +28,11 @@
 #define AGW_CA_FILE_MAX      (8 * 1024 * 1024)  /* the Debian bundle is ~200 KiB */
 #define AGW_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define AGW_USER_AGENT       "mod_auth0gw"
+/* The oldest libcurl the module runs on: CURLOPT_PROTOCOLS_STR and CURLOPT_REDIR_PROTOCOLS_STR
+ * (7.85.0) hold transfers to https. The header check above is at build time; the library a
+ * process opens may be another one, so it is checked again when it is opened. */
+#define AGW_LIBCURL_MIN      0x075500
+#define AGW_LIBCURL_MIN_TEXT "7.85.0"
 
 #ifndef AGW_LIBCURL_SONAME
 #define AGW_LIBCURL_SONAME "libcurl.so.4"   /* libcurl's soname since 7.16 (2006) */
@@ -42,6 +47,7 @@
  * as one process per host fetches the keys. RTLD_LOCAL keeps them out of httpd's global
  * symbol scope; RTLD_NODELETE keeps them mapped in that process until it ends. */
 static struct {
+    curl_version_info_data *(*version_info)(CURLversion age);
     CURLcode (*global_init)(long flags);
     CURL *(*easy_init)(void);
     CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
@@ -61,6 +67,7 @@ static char cu_error[256];
 static void load_libcurl(void)
 {
     void *h = dlopen(AGW_LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    const curl_version_info_data *v;
     const char *e;
 
     if (!h) {
@@ -79,6 +86,15 @@ static void load_libcurl(void)
         }                                                                          \
         cu.field = u_.fn;                                                          \
     } while (0)
+    CU_SYM(version_info, "curl_version_info");
+    /* every age of the structure starts with version and version_num */
+    v = cu.version_info(CURLVERSION_NOW);
+    if (!v || v->version_num < AGW_LIBCURL_MIN) {
+        snprintf(cu_error, sizeof(cu_error), "%s is libcurl %.32s: %s or later is needed",
+                 AGW_LIBCURL_SONAME, v && v->version ? v->version : "(unknown)",
+                 AGW_LIBCURL_MIN_TEXT);
+        return;
+    }
     CU_SYM(global_init, "curl_global_init");
     CU_SYM(easy_init, "curl_easy_init");
     CU_SYM(easy_setopt, "curl_easy_setopt");
@@ -265,32 +281,40 @@ static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
     return apr_pstrdup(p, h->value);
 }
 
-/* One transfer on a fresh easy handle (handles are not shared between threads). */
 /* The options of every transfer: protocols, TLS verification, no redirects, timeouts, the
- * body limit and sink, our user agent, no proxy for loopback. */
-static void set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
-                                 const agw_http_opts_t *opts, body_buf_t *body)
+ * body limit and sink, our user agent, no proxy for loopback. NULL when libcurl took them
+ * all, else the name of the first it refused: the transfer is then not made, as one of them
+ * missing (a build without a protocol, a libcurl that lies about its version) could let it
+ * go where the module promises it never goes. */
+static const char *set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
+                                        const agw_http_opts_t *opts, body_buf_t *body)
 {
-    cu.easy_setopt(curl, CURLOPT_URL, url);
+#define SET_OPT(opt, val)                                   \
+    do {                                                    \
+        if (cu.easy_setopt(curl, opt, val) != CURLE_OK)     \
+            return #opt;                                    \
+    } while (0)
+    SET_OPT(CURLOPT_URL, url);
     /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
-    cu.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
-    cu.easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    cu.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    cu.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    cu.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    cu.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
-    cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                     opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
+    SET_OPT(CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
+    SET_OPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    SET_OPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SET_OPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET_OPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET_OPT(CURLOPT_NOSIGNAL, 1L);
+    SET_OPT(CURLOPT_CONNECTTIMEOUT_MS,
+            opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : AGW_HTTP_CONNECT_MS);
+    SET_OPT(CURLOPT_TIMEOUT_MS, opts->timeout_ms > 0 ? opts->timeout_ms : AGW_HTTP_TIMEOUT_MS);
     /* Fails early when Content-Length already says too much; on_body catches the rest. */
-    cu.easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->max);
-    cu.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    cu.easy_setopt(curl, CURLOPT_WRITEDATA, body);
-    cu.easy_setopt(curl, CURLOPT_USERAGENT, AGW_USER_AGENT);
-    cu.easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
-    cu.easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    cu.easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    SET_OPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->max);
+    SET_OPT(CURLOPT_WRITEFUNCTION, on_body);
+    SET_OPT(CURLOPT_WRITEDATA, body);
+    SET_OPT(CURLOPT_USERAGENT, AGW_USER_AGENT);
+    SET_OPT(CURLOPT_NOPROXY, noproxy_list(p));
+    SET_OPT(CURLOPT_NOPROGRESS, 0L);
+    SET_OPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+#undef SET_OPT
+    return NULL;
 }
 
 /* Accept, and for a POST the form's type (no Expect: token endpoints never send 100
@@ -381,7 +405,7 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
     body_buf_t body = { 0 };
     struct curl_slist *headers = NULL;
     agw_http_resp_t *resp;
-    const char *ctype = NULL, *why = NULL;
+    const char *ctype = NULL, *why = NULL, *refused;
     CURL *curl = NULL;
     CURLcode rc;
     apr_status_t rv = APR_EGENERAL;
@@ -402,7 +426,10 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
         agw_err_set(err, NULL, "out of memory");
         return APR_ENOMEM;
     }
-    set_transfer_options(curl, p, url, opts, &body);
+    if ((refused = set_transfer_options(curl, p, url, opts, &body)) != NULL) {
+        agw_err_set(err, NULL, apr_pstrcat(p, "libcurl refused ", refused, NULL));
+        goto leave;
+    }
     if (opts->ca_file && *opts->ca_file
         && (rv = set_ca_bundle(curl, p, opts->ca_file, err)) != APR_SUCCESS)
         goto leave;
