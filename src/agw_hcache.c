@@ -9,9 +9,10 @@
 /* A token goes to one bucket of WAYS slots (set-associative: a look-up reads at most WAYS
  * slots, a put replaces the emptiest, most expired or least recently hit one). */
 #define WAYS 4
-#define MAGIC 0x6167776863310003ULL     /* "agwhc1" and the layout's version (2: only tokens
+#define MAGIC 0x6167776863310004ULL     /* "agwhc1" and the layout's version (2: only tokens
                                          * of the default typ rule are stored; 3: each
-                                         * bucket's briefs beside its slots) */
+                                         * bucket's briefs beside its slots; 4: two tags per
+                                         * index of the filter of first sightings) */
 
 /* What a slot says, copied out whole under the slot's seqlock. */
 typedef struct entry_t {
@@ -73,10 +74,11 @@ AGW_HOT static agw_jwt_brief_t *brief_of(agw_hcache_t *hc, const slot_t *sl)
     return &b->brief[sl - b->slot];
 }
 
-/* The filter of first sightings, after the buckets: one tag per index, 0 when none. */
-static uint32_t *seen_of(agw_hcache_t *hc)
+/* The filter of first sightings, after the buckets: per index one 64-bit word of two tags,
+ * the newest in the low half, 0 when none. */
+static uint64_t *seen_of(agw_hcache_t *hc)
 {
-    return (uint32_t *)(void *)(buckets_of(hc) + hc->nbuckets);
+    return (uint64_t *)(void *)(buckets_of(hc) + hc->nbuckets);
 }
 
 static uint64_t digest_word(const unsigned char *digest, int at)
@@ -98,9 +100,9 @@ apr_size_t agw_hcache_bytes(unsigned int entries)
     apr_size_t nseen = entries < 64 ? 64 : entries;
 
     /* 0 also when the size does not fit in a size_t (a 32-bit host and millions of entries) */
-    if (!entries || nbuckets > ((apr_size_t)-1 / 2 - HEADER_BYTES) / (BUCKET_BYTES + WAYS * 4))
+    if (!entries || nbuckets > ((apr_size_t)-1 / 2 - HEADER_BYTES) / (BUCKET_BYTES + WAYS * 8))
         return 0;
-    return HEADER_BYTES + nbuckets * BUCKET_BYTES + nseen * sizeof(uint32_t);
+    return HEADER_BYTES + nbuckets * BUCKET_BYTES + nseen * sizeof(uint64_t);
 }
 
 agw_hcache_t *agw_hcache_init(void *region, apr_size_t size, unsigned int entries)
@@ -222,17 +224,24 @@ AGW_HOT int agw_hcache_get(agw_hcache_t *hc, const unsigned char digest[32],
 }
 
 /* A token is stored when it is seen a second time while the filter still holds its first
- * sighting: a flood of one-shot tokens only overwrites the filter, never a stored token. */
+ * sighting: a flood of one-shot tokens only overwrites the filter, never a stored token.
+ * Each index keeps the last two first sightings (one word, read and written whole), so two
+ * tokens that share an index and come in turn, pass after pass of a replayed order, are both
+ * admitted at their second sighting: with one tag per index they overwrote each other for
+ * good. A lost race between processes loses a first sighting, never stores a token. */
 static int admitted(agw_hcache_t *hc, const unsigned char *digest)
 {
-    uint32_t *seen = seen_of(hc) + digest_word(digest, 8) % hc->nseen;
-    uint32_t tag = (uint32_t)digest_word(digest, 16) | 1u;
+    uint64_t *seen = seen_of(hc) + digest_word(digest, 8) % hc->nseen;
+    uint64_t tag = (uint32_t)digest_word(digest, 16) | 1u;
+    uint64_t w = __atomic_load_n(seen, __ATOMIC_RELAXED);
 
-    if (__atomic_load_n(seen, __ATOMIC_RELAXED) == tag) {
-        __atomic_store_n(seen, 0, __ATOMIC_RELAXED);
+    if ((w & 0xffffffffu) == tag || (w >> 32) == tag) {
+        /* the other first sighting stays */
+        __atomic_store_n(seen, (w & 0xffffffffu) == tag ? w >> 32 : w & 0xffffffffu,
+                         __ATOMIC_RELAXED);
         return 1;
     }
-    __atomic_store_n(seen, tag, __ATOMIC_RELAXED);
+    __atomic_store_n(seen, (w << 32) | tag, __ATOMIC_RELAXED);
     bump(&hc->deferred, 1);
     return 0;
 }

@@ -180,6 +180,57 @@ START_TEST(bounded_and_a_flood_of_one_shot_tokens_evicts_nothing)
 }
 END_TEST
 
+/* The filter index of token i in a table of nseen indices, as agw_hcache.c computes it. */
+static uint64_t filter_index(unsigned int i, uint64_t nseen)
+{
+    unsigned char d[32], k[32];
+    char kid[32];
+    uint64_t w;
+
+    token(i, d, k, kid);
+    memcpy(&w, d + 8, sizeof(w));
+    return w % nseen;
+}
+
+START_TEST(two_tokens_sharing_a_filter_index_in_turn_are_both_stored)
+{
+    void *region;
+    agw_hcache_t *hc = table(64, &region);      /* 64 filter indices */
+    unsigned int a = 0, b, c, d, e, f, pass;
+
+    for (b = a + 1; filter_index(b, 64) != filter_index(a, 64); b++)
+        ;
+    for (c = b + 1; filter_index(c, 64) != filter_index(a, 64); c++)
+        ;
+    for (d = c + 1; filter_index(d, 64) != filter_index(a, 64); d++)
+        ;
+    /* a, b, a, b: with one tag per index each sighting overwrote the other's, for ever */
+    for (pass = 0; pass < 2; pass++) {
+        put(hc, a, src_a, 1);
+        put(hc, b, src_a, 1);
+    }
+    ck_assert(has(hc, a, src_a, NOW));
+    ck_assert(has(hc, b, src_a, NOW));
+    /* one one-shot token of the same index between c's two sightings leaves c's first in */
+    put(hc, c, src_a, 1);
+    put(hc, d, src_a, 1);
+    put(hc, c, src_a, 1);
+    ck_assert(has(hc, c, src_a, NOW));
+    ck_assert(!has(hc, d, src_a, NOW));
+    /* two do: the filter holds the last two first sightings of an index, no more (so a, b,
+     * c, a, b, c ... in turn is never stored: left so) */
+    for (e = d + 1; filter_index(e, 64) != filter_index(a, 64); e++)
+        ;
+    for (f = e + 1; filter_index(f, 64) != filter_index(a, 64); f++)
+        ;
+    put(hc, e, src_a, 1);
+    put(hc, f, src_a, 1);
+    put(hc, d, src_a, 1);
+    ck_assert(!has(hc, d, src_a, NOW));
+    munmap(region, agw_hcache_bytes(64));
+}
+END_TEST
+
 START_TEST(expired_entries_go_before_live_ones)
 {
     void *region;
@@ -384,6 +435,7 @@ Suite *agw_suite_hcache(void)
     tcase_add_test(tc, refuses_what_it_cannot_hold);
     tcase_add_test(tc, an_older_or_smaller_table_is_not_taken_over);
     tcase_add_test(tc, bounded_and_a_flood_of_one_shot_tokens_evicts_nothing);
+    tcase_add_test(tc, two_tokens_sharing_a_filter_index_in_turn_are_both_stored);
     tcase_add_test(tc, expired_entries_go_before_live_ones);
     tcase_add_test(tc, processes_share_it_and_a_restart_keeps_it);
     tcase_add_test(tc, readers_never_see_a_torn_entry);
