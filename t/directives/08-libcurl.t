@@ -16,7 +16,7 @@ my $TENANT = 'libcurl';
 my $MODULE = $ENV{AGW_MODULE} || "$FindBin::Bin/../../build/mod_auth0gw.so";
 $MODULE = Cwd::realpath($MODULE) // $MODULE;
 
-plan tests => 33;
+plan tests => 40;
 
 reset_tenant($TENANT, keys => JSON::PP::true());
 my $kid = rotate_key($TENANT);
@@ -195,4 +195,44 @@ SKIP: {
        'the restart loaded libcurl no second time, nor did any child (' . $fmt->($after) . ')');
     stop_httpd('libcurl-chroot');
     unlink glob("$ctrace.*");
+}
+
+# ---- a libcurl older than 7.85.0 on the library path -------------------------------------------
+# A stand-in for libcurl.so.4 (t/unit/libcurl/fakecurl.c) that says it is 7.74.0, found first
+# through LD_LIBRARY_PATH: the module refuses it when it opens it, so no transfer is made with
+# a libcurl that would ignore the https-only protocol setting (its curl_easy_perform aborts).
+{
+    my $dir = AGW::Proxy::state_dir() . '/old-libcurl';
+    mkdir $dir;
+    my $src = "$FindBin::Bin/../unit/libcurl/fakecurl.c";
+    my $out = `cc -shared -fPIC -DFAKE_VERSION='"7.74.0"' -DFAKE_VERSION_NUM=0x074a00 -o '$dir/libcurl.so.4' '$src' 2>&1`;
+    is($?, 0, 'the stand-in libcurl.so.4 (7.74.0) builds') or diag($out);
+    local $ENV{LD_LIBRARY_PATH} = $dir . ($ENV{LD_LIBRARY_PATH} ? ":$ENV{LD_LIBRARY_PATH}" : '');
+    my $old = start_httpd(name => 'libcurl-old', modules => ['authz_user'], processes => 2,
+                          config => gate_config(''));
+    my $fresh_tenant_token = mint(tenant => $TENANT, kid => rotate_key($TENANT));
+    is(gate_status($old, $fresh_tenant_token), 503,
+       'old libcurl: no key set can be fetched, the gate answers 503');
+    my $log = httpd_log($old->{root});
+    ok(scalar(grep { /AGW0201: .*libcurl\.so\.4 is libcurl 7\.74\.0: 7\.85\.0 or later is needed/ }
+              split /\n/, $log),
+       'AGW0201 gives the reason: the version found and the one needed');
+    ok(!grep({ /AH00052|signal 6|Aborted/ } split /\n/, $log),
+       'no process aborted: nothing was handed to the old libcurl');
+    stop_httpd('libcurl-old');
+  SKIP: {
+        skip 'ChrootDir needs root', 3 if $> != 0;
+        my $err = eval {
+            start_httpd(name => 'libcurl-old-chroot', modules => ['authz_user'], processes => 2,
+                        config => gate_config('ChrootDir /'));
+            '';
+        } // $@;
+        ok($err, 'old libcurl under ChrootDir: httpd does not start');
+        my $clog = httpd_log(AGW::Proxy::state_dir() . '/httpd-libcurl-old-chroot') . $err;
+        ok(scalar(grep { /AGW0012: .*ChrootDir is set and libcurl could not be loaded/ } split /\n/, $clog),
+           'AGW0012 says why');
+        ok(scalar(grep { /AGW0012: .*7\.74\.0: 7\.85\.0 or later is needed/ } split /\n/, $clog),
+           'with the version found and the one needed');
+        eval { stop_httpd('libcurl-old-chroot') } unless $err;
+    }
 }
