@@ -100,6 +100,9 @@ static void gw_register_hooks(apr_pool_t *p)
     /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
      * the client's token is put into the proxied request (proxy.c) */
     ap_hook_fixups(gw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
+    /* runs when: a request is logged, first: that token leaves the request's headers before
+     * mod_log_config (or any module) can log them (proxy.c) */
+    ap_hook_log_transaction(gw_proxy_log_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: content generation, for `SetHandler auth0-status` */
     ap_hook_handler(gw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -13,6 +13,10 @@
 #include <http_request.h>
 
 #include "mod_auth0gw.h"
+
+/* pool data keys: the credential values this module put into a proxied request */
+#define INJECTED_AUTHORIZATION "auth0gw:injected-authorization"
+#define INJECTED_DPOP          "auth0gw:injected-dpop"
 #include "agw_hot.h"
 #include "agw_client.h"
 #include "agw_ccstore.h"
@@ -732,6 +736,39 @@ static AGW_NOINLINE int add_credential(request_rec *r, const agw_dir_conf_t *dc)
     apr_table_setn(r->headers_in, "Authorization", cred.authorization);
     if (cred.dpop)
         apr_table_setn(r->headers_in, "DPoP", cred.dpop);
+    /* for gw_proxy_log_scrub: pool data, which no log format can name (a note could be) */
+    apr_pool_userdata_setn(cred.authorization, INJECTED_AUTHORIZATION, NULL, r->pool);
+    if (cred.dpop)
+        apr_pool_userdata_setn(cred.dpop, INJECTED_DPOP, NULL, r->pool);
+    return DECLINED;
+}
+
+/* Takes header name out of rr's headers_in when it still holds the value this module put
+ * there (the same string: apr_table_setn and the copies of internal redirects keep it). */
+static void unset_injected(request_rec *rr, const char *header, const char *key)
+{
+    void *ours = NULL;
+
+    if (apr_pool_userdata_get(&ours, key, rr->pool) == APR_SUCCESS && ours
+        && apr_table_get(rr->headers_in, header) == (const char *)ours)
+        apr_table_unset(rr->headers_in, header);
+}
+
+/* The backend's credential was put in the request's headers_in, the only place mod_proxy
+ * takes request headers from; once the request is over it goes, before any log_transaction
+ * hook runs, so that an access log with %{Authorization}i or %{DPoP}i (or a module that logs
+ * request headers then) never writes the gateway's token: it shows "-", as the caller's own
+ * token was scrubbed when the backend's went in. Every request of an internal redirect chain. */
+int gw_proxy_log_scrub(request_rec *r)
+{
+    request_rec *rr = r;
+
+    while (rr->prev)
+        rr = rr->prev;
+    for (; rr; rr = rr->next) {
+        unset_injected(rr, "Authorization", INJECTED_AUTHORIZATION);
+        unset_injected(rr, "DPoP", INJECTED_DPOP);
+    }
     return DECLINED;
 }
 

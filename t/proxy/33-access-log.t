@@ -1,0 +1,105 @@
+# The backend's credential never reaches an access log: an httpd whose LogFormat names the request's Authorization and DPoP headers (final and original request) logs "-" for a proxied request, for a Bearer client and a DPoP client, also when the backend's error status is turned into a local ErrorDocument page, while a request that is not proxied still logs the header it came with.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Apache::Test qw(-withtestmore);
+use AGW::Test qw(:all);
+use AGW::Proxy qw(:all);
+use File::Path qw(make_path);
+use HTTP::Tiny ();
+
+plan tests => 14;
+
+my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
+my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
+my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
+my $STATE = AGW::Proxy::state_dir() . '/access-log';
+make_path($STATE);
+my $key = "$STATE/p256.pem";
+system("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '$key' 2>/dev/null") == 0
+    or BAIL_OUT('openssl genpkey');
+chmod 0600, $key;
+
+register_client('alogbr', client_id => 'alogbr-client', client_secret => $SECRET);
+register_client('alogdp', client_id => 'alogdp-client', client_secret => $SECRET,
+                dpop => JSON::PP::true);
+my $config = "LogFormat \"%U|%>s|%{Authorization}i|%{DPoP}i|%<{Authorization}i\" agwlog\n"
+           . "CustomLog \"logs/access_log\" agwlog\n"
+           . "Alias /local/ \"$STATE/\"\n"
+           . "<Directory \"$STATE\">\n    Require all granted\n</Directory>\n"
+           . "ProxyErrorOverride On\n"
+           . "ErrorDocument 404 /local/missing.txt\n";
+for my $name (qw(br dp)) {
+    $config .= "<Auth0Client $name>\n"
+             . "    Auth0TokenURL       $ISS/t/alog$name/oauth/token\n"
+             . "    Auth0ClientID       alog$name-client\n"
+             . "    Auth0ClientSecret   env:AGW_HMAC_SECRET\n"
+             . "    Auth0ClientAudience https://orders.agw.test/\n"
+             . "    Auth0CAFile         $ENV{AGW_STATE_DIR}/ca.pem\n"
+             . ($name eq 'dp' ? "    Auth0ClientDPoPKey  file:$key\n" : '')
+             . "</Auth0Client>\n"
+             . "<Location /al/$name/>\n    ProxyPass $ECHO/$name/\n    Auth0ProxyClient $name\n</Location>\n";
+}
+# a backend path that answers 404 (the fixture's issuer, outside /echo)
+$config .= "<Location /al/gone/>\n    ProxyPass http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/none/\n"
+         . "    Auth0ProxyClient br\n</Location>\n";
+open my $fh, '>', "$STATE/missing.txt" or die "$STATE/missing.txt: $!";
+print $fh "not found here\n";
+close $fh;
+chmod 0644, "$STATE/missing.txt";
+my $h = start_httpd(name => 'alog', config => $config, processes => 2,
+                    modules => [qw(socache_shmcb alias)]);
+
+sub get {
+    my ($path, %hdr) = @_;
+    return HTTP::Tiny->new(timeout => 30, keep_alive => 0)->request('GET', "$h->{url}$path",
+                                                                     { headers => \%hdr });
+}
+# the access log's fields for each request whose path starts with $prefix
+sub logged {
+    my ($prefix) = @_;
+    open my $lf, '<', "$h->{root}/logs/access_log" or return [];
+    return [map { chomp; [split /\|/, $_, -1] } grep { index($_, $prefix) == 0 } <$lf>];
+}
+
+my $CALLER = 'Bearer caller.own.token';
+my $res = get('/al/br/a', Authorization => $CALLER);
+is($res->{status}, 200, 'Bearer client: 200 from the backend');
+my $sent = echo_auth($res) // '';
+like($sent, qr/^Bearer eyJ/, 'the backend got the client token');
+$res = get('/al/dp/a', Authorization => $CALLER, DPoP => 'caller.own.proof');
+is($res->{status}, 200, 'DPoP client: 200 from the backend');
+my $dsent = echo_auth($res) // '';
+my $dproof = echo_header($res, 'DPoP') // '';
+like($dsent, qr/^DPoP eyJ/, 'the backend got the DPoP-bound token');
+# an error status of the backend turned into a local page (ProxyErrorOverride, ErrorDocument):
+# an internal redirect, which copies the request's headers
+$res = get('/al/gone/x', Authorization => $CALLER);
+is($res->{status}, 404, 'a backend 404 through ErrorDocument: 404');
+like($res->{content} // '', qr/not found here/, 'with the local ErrorDocument page');
+$res = get('/local/missing.txt', Authorization => $CALLER);
+is($res->{status}, 200, 'a local request with a caller token: 200');
+
+# the log line is written after the response: wait for all five
+my $all;
+wait_until(5, 0.1, sub { $all = logged('/'); @$all >= 5 });
+my ($br) = @{ logged('/al/br/a') };
+my ($dp) = @{ logged('/al/dp/a') };
+my ($err) = grep { $_->[1] eq '404' } @$all;
+my ($local) = grep { $_->[0] eq '/local/missing.txt' && $_->[1] eq '200' } @$all;
+is_deeply([@{ $br // [] }[2, 4]], ['-', '-'],
+          'Bearer client: Authorization logged as "-" (final and original request)');
+is_deeply([@{ $dp // [] }[2, 3, 4]], ['-', '-', '-'], 'DPoP client: Authorization and DPoP logged as "-"');
+is_deeply([@{ $err // [] }[2, 4]], ['-', '-'], 'the ErrorDocument redirect: "-" in both requests');
+is($local && $local->[2], $CALLER, 'a request that is not proxied logs its own header (the log format works)');
+my $text = do { open my $lf, '<', "$h->{root}/logs/access_log"; local $/; <$lf> } // '';
+my ($tok) = $sent =~ /^Bearer (\S+)/;
+my ($dtok) = $dsent =~ /^DPoP (\S+)/;
+ok($tok && index($text, $tok) < 0, 'the client token is nowhere in the access log');
+ok($dtok && index($text, $dtok) < 0 && index($text, $dproof) < 0,
+   'neither the DPoP-bound token nor the proof is in the access log');
+unlike(httpd_log($h->{root}), qr/\Q$tok\E/, 'nor in the error log');
+stop_httpd('alog');
