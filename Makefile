@@ -24,31 +24,34 @@ $(BUILD)/unit_tests_asan: $(UNIT_SRC) $(wildcard t/unit/*.h) $(CORE_SRC) $(CORE_
 	    -fno-sanitize-recover=all -Isrc -It/unit -o $@ $(UNIT_SRC) $(CORE_SRC) $(UNIT_LIBS)
 
 # The HTTP client without a usable libcurl: the core built with a soname no system has, run
-# with nothing of that name on the library path, then with two stand-ins for libcurl (one too
-# old, one refusing an option) under that name.
+# with nothing of that name on the library path, then with stand-ins for libcurl under that
+# name (t/unit/libcurl/test_libcurl.c says what each one does).
 LIBCURL_TEST := $(BUILD)/unit_libcurl
-FAKECURL_OLD := $(BUILD)/fakecurl/old/libagw-fakecurl.so
-FAKECURL_REFUSES := $(BUILD)/fakecurl/refuses/libagw-fakecurl.so
+FAKECURL_MODES := old refuses refuses-post noproxy
+FAKECURL_FLAGS_old := '-DFAKE_VERSION="7.74.0"' -DFAKE_VERSION_NUM=0x074a00
+FAKECURL_FLAGS_refuses := '-DFAKE_VERSION="7.88.0"' -DFAKE_VERSION_NUM=0x075800 \
+    -DFAKE_REFUSED=CURLOPT_PROTOCOLS_STR
+FAKECURL_FLAGS_refuses-post := '-DFAKE_VERSION="7.88.0"' -DFAKE_VERSION_NUM=0x075800 \
+    -DFAKE_REFUSED=CURLOPT_POSTFIELDS
+FAKECURL_FLAGS_noproxy := '-DFAKE_VERSION="7.88.0"' -DFAKE_VERSION_NUM=0x075800 \
+    -DFAKE_REFUSED=CURLOPT_NOPROXY -DFAKE_PERFORM=CURLE_COULDNT_CONNECT
+FAKECURL_LIBS := $(foreach m,$(FAKECURL_MODES),$(BUILD)/fakecurl/$(m)/libagw-fakecurl.so)
 
 $(LIBCURL_TEST): t/unit/libcurl/test_libcurl.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-fakecurl.so"' -Isrc -o $@ $< $(CORE_SRC) \
 	    $(UNIT_LIBS)
 
-$(FAKECURL_OLD): t/unit/libcurl/fakecurl.c
+$(BUILD)/fakecurl/%/libagw-fakecurl.so: t/unit/libcurl/fakecurl.c
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) -fvisibility=default -shared '-DFAKE_VERSION="7.74.0"' -DFAKE_VERSION_NUM=0x074a00 -o $@ $<
+	$(CC) $(CORE_CFLAGS) -fvisibility=default -shared $(FAKECURL_FLAGS_$*) -o $@ $<
 
-$(FAKECURL_REFUSES): t/unit/libcurl/fakecurl.c
-	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) -fvisibility=default -shared '-DFAKE_VERSION="7.88.0"' -DFAKE_VERSION_NUM=0x075800 \
-	    -DFAKE_REFUSED=CURLOPT_PROTOCOLS_STR -o $@ $<
-
-unit: $(BUILD)/unit_tests $(LIBCURL_TEST) $(FAKECURL_OLD) $(FAKECURL_REFUSES)
+unit: $(BUILD)/unit_tests $(LIBCURL_TEST) $(FAKECURL_LIBS)
 	cd t/unit && CK_FORK=yes ../../$(BUILD)/unit_tests
 	LD_LIBRARY_PATH=/nonexistent $(LIBCURL_TEST) absent
-	LD_LIBRARY_PATH=$(dir $(FAKECURL_OLD)) $(LIBCURL_TEST) old
-	LD_LIBRARY_PATH=$(dir $(FAKECURL_REFUSES)) $(LIBCURL_TEST) refuses
+	for m in $(FAKECURL_MODES); do \
+	    LD_LIBRARY_PATH=$(BUILD)/fakecurl/$$m $(LIBCURL_TEST) $$m || exit 1; \
+	done
 
 unit-asan: $(BUILD)/unit_tests_asan
 	cd t/unit && CK_FORK=no ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -294,9 +294,12 @@ static const char *set_transfer_options(CURL *curl, apr_pool_t *p, const char *u
         if (cu.easy_setopt(curl, opt, val) != CURLE_OK)     \
             return #opt;                                    \
     } while (0)
+    CURLcode rc;
+
     SET_OPT(CURLOPT_URL, url);
-    /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. */
-    SET_OPT(CURLOPT_PROTOCOLS_STR, opts->allow_http ? "http,https" : "https");
+    /* Enforced by libcurl too: neither a redirect nor a typo reaches another protocol. The
+     * caller checked that the URL is https, or http where allowed: only that scheme. */
+    SET_OPT(CURLOPT_PROTOCOLS_STR, scheme_is(url, "https") ? "https" : "http");
     SET_OPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
     SET_OPT(CURLOPT_FOLLOWLOCATION, 0L);
     SET_OPT(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -310,31 +313,57 @@ static const char *set_transfer_options(CURL *curl, apr_pool_t *p, const char *u
     SET_OPT(CURLOPT_WRITEFUNCTION, on_body);
     SET_OPT(CURLOPT_WRITEDATA, body);
     SET_OPT(CURLOPT_USERAGENT, AGW_USER_AGENT);
-    SET_OPT(CURLOPT_NOPROXY, noproxy_list(p));
+    /* a libcurl built without proxy support has no such option, and no proxy to bypass */
+    rc = cu.easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
+    if (rc != CURLE_OK && rc != CURLE_UNKNOWN_OPTION && rc != CURLE_NOT_BUILT_IN)
+        return "CURLOPT_NOPROXY";
     SET_OPT(CURLOPT_NOPROGRESS, 0L);
     SET_OPT(CURLOPT_XFERINFOFUNCTION, on_progress);
 #undef SET_OPT
     return NULL;
 }
 
+/* Frees request header lines, wiping them first: one may be an Authorization line. */
+static void release_headers(struct curl_slist *headers)
+{
+    struct curl_slist *h;
+
+    for (h = headers; h; h = h->next)
+        wipe(h->data, strlen(h->data));
+    cu.slist_free_all(headers);
+}
+
 /* Accept, and for a POST the form's type (no Expect: token endpoints never send 100
- * Continue) and body; NULL when out of memory. */
+ * Continue) and body, set on the handle. NULL with *refused NULL when out of memory, NULL
+ * with *refused the option's name when libcurl refused one. */
 static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size_t post_len,
-                                          const char *auth_header, const char *extra_header)
+                                          const char *auth_header, const char *extra_header,
+                                          const char **refused)
 {
     struct curl_slist *headers = cu.slist_append(NULL, "Accept: application/json");
 
+    *refused = NULL;
     if (post) {
         headers = cu.slist_append(headers, "Expect:");
         headers = cu.slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
-        cu.easy_setopt(curl, CURLOPT_POST, 1L);
-        cu.easy_setopt(curl, CURLOPT_POSTFIELDS, post);
-        cu.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
+        if (cu.easy_setopt(curl, CURLOPT_POST, 1L) != CURLE_OK)
+            *refused = "CURLOPT_POST";
+        else if (cu.easy_setopt(curl, CURLOPT_POSTFIELDS, post) != CURLE_OK)
+            *refused = "CURLOPT_POSTFIELDS";
+        else if (cu.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len)
+                 != CURLE_OK)
+            *refused = "CURLOPT_POSTFIELDSIZE_LARGE";
     }
     if (auth_header && headers)
         headers = cu.slist_append(headers, auth_header);
     if (extra_header && headers)
         headers = cu.slist_append(headers, extra_header);
+    if (headers && !*refused && cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK)
+        *refused = "CURLOPT_HTTPHEADER";
+    if (*refused && headers) {
+        release_headers(headers);
+        headers = NULL;
+    }
     return headers;
 }
 
@@ -342,11 +371,7 @@ static struct curl_slist *request_headers(CURL *curl, const char *post, apr_size
  * the response body (token responses carry access tokens; the caller has its own copy). */
 static void release_transfer(CURL *curl, struct curl_slist *headers, body_buf_t *body)
 {
-    struct curl_slist *h;
-
-    for (h = headers; h; h = h->next)
-        wipe(h->data, strlen(h->data));
-    cu.slist_free_all(headers);
+    release_headers(headers);
     cu.easy_cleanup(curl);
     if (body->data) {
         wipe(body->data, body->len);
@@ -435,12 +460,13 @@ apr_status_t agw_http_perform_local(agw_http_resp_t **presp, apr_pool_t *p,
         goto leave;
     rv = APR_EGENERAL;
 
-    if (!(headers = request_headers(curl, post, post_len, auth_header, extra_header))) {
-        agw_err_set(err, NULL, "out of memory");
-        rv = APR_ENOMEM;
+    if (!(headers = request_headers(curl, post, post_len, auth_header, extra_header,
+                                    &refused))) {
+        agw_err_set(err, NULL, refused ? apr_pstrcat(p, "libcurl refused ", refused, NULL)
+                                       : "out of memory");
+        rv = refused ? APR_EGENERAL : APR_ENOMEM;
         goto leave;
     }
-    cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
     rc = cu.easy_perform(curl);
     if (rc != CURLE_OK) {

@@ -1,7 +1,8 @@
 /* A stand-in for libcurl, for t/unit/libcurl/test_libcurl.c only: it reports the version
- * FAKE_VERSION (FAKE_VERSION_NUM) and refuses the option FAKE_REFUSED, if defined. It never
- * transfers anything: curl_easy_perform aborts the process, so a test whose transfer should
- * have been refused before it was made fails loudly. */
+ * FAKE_VERSION (FAKE_VERSION_NUM) and refuses the option FAKE_REFUSED, if defined, with
+ * FAKE_REFUSED_WITH (default CURLE_UNKNOWN_OPTION). It never transfers anything:
+ * curl_easy_perform returns FAKE_PERFORM if defined, else aborts the process, so that a test
+ * whose transfer should have been refused before it was made fails loudly. */
 #define CURL_DISABLE_TYPECHECK
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,11 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
 {
     (void)curl;
 #ifdef FAKE_REFUSED
+#ifndef FAKE_REFUSED_WITH
+#define FAKE_REFUSED_WITH CURLE_UNKNOWN_OPTION
+#endif
     if (option == FAKE_REFUSED)
-        return CURLE_UNKNOWN_OPTION;
+        return FAKE_REFUSED_WITH;
 #else
     (void)option;
 #endif
@@ -45,7 +49,11 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...)
 CURLcode curl_easy_perform(CURL *curl)
 {
     (void)curl;
+#ifdef FAKE_PERFORM
+    return FAKE_PERFORM;
+#else
     abort();
+#endif
 }
 
 CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info_, ...)
