@@ -103,6 +103,9 @@ static void gw_register_hooks(apr_pool_t *p)
     /* runs when: a request is logged, first: that token leaves the request's headers before
      * mod_log_config (or any module) can log them (proxy.c) */
     ap_hook_log_transaction(gw_proxy_log_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: an internal redirect or a subrequest has its per-dir configuration, first:
+     * it does not inherit the backend's token of the request it came from (proxy.c) */
+    ap_hook_post_perdir_config(gw_proxy_inherit_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
     /* runs when: content generation, for `SetHandler auth0-status` */
     ap_hook_handler(gw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

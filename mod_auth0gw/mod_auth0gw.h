@@ -195,6 +195,7 @@ int gw_clients_check(apr_pool_t *pconf, server_rec *s);
 void gw_proxy_child_init(apr_pool_t *pchild, server_rec *s);
 int gw_proxy_fixups(request_rec *r);     /* hook */
 int gw_proxy_log_scrub(request_rec *r);  /* hook */
+int gw_proxy_inherit_scrub(request_rec *r); /* hook */
 apr_array_header_t *gw_client_stats(apr_pool_t *p, server_rec *s);
 
 /* cache.c */

@@ -743,32 +743,47 @@ static AGW_NOINLINE int add_credential(request_rec *r, const agw_dir_conf_t *dc)
     return DECLINED;
 }
 
-/* Takes header name out of rr's headers_in when it still holds the value this module put
- * there (the same string: apr_table_setn and the copies of internal redirects keep it). */
-static void unset_injected(request_rec *rr, const char *header, const char *key)
+/* Takes header out of headers when it still holds the value this module put into the
+ * request whose pool is from (the same string: apr_table_setn, the copies of subrequests and
+ * the shared table of internal redirects keep it). */
+static void unset_injected(apr_table_t *headers, apr_pool_t *from, const char *header,
+                           const char *key)
 {
     void *ours = NULL;
 
-    if (apr_pool_userdata_get(&ours, key, rr->pool) == APR_SUCCESS && ours
-        && apr_table_get(rr->headers_in, header) == (const char *)ours)
-        apr_table_unset(rr->headers_in, header);
+    if (apr_pool_userdata_get(&ours, key, from) == APR_SUCCESS && ours
+        && apr_table_get(headers, header) == (const char *)ours)
+        apr_table_unset(headers, header);
 }
 
-/* The backend's credential was put in the request's headers_in, the only place mod_proxy
- * takes request headers from; once the request is over it goes, before any log_transaction
- * hook runs, so that an access log with %{Authorization}i or %{DPoP}i (or a module that logs
- * request headers then) never writes the gateway's token: it shows "-", as the caller's own
- * token was scrubbed when the backend's went in. Every request of an internal redirect chain. */
+static void unset_both(apr_table_t *headers, apr_pool_t *from)
+{
+    unset_injected(headers, from, "Authorization", INJECTED_AUTHORIZATION);
+    unset_injected(headers, from, "DPoP", INJECTED_DPOP);
+}
+
+/* An internal redirect shares its headers with the request it came from, and a subrequest
+ * copies its parent's: the backend's credential would reach a local page that a proxied
+ * request leads to (an ErrorDocument after ProxyErrorOverride, a page that SSI includes into
+ * the proxied response), a PHP or CGI script as HTTP_AUTHORIZATION. Such a request starts
+ * without it (if it is proxied itself, its fixups put a credential in again). */
+int gw_proxy_inherit_scrub(request_rec *r)
+{
+    if (r->main)
+        unset_both(r->headers_in, r->main->pool);
+    else if (r->prev)
+        unset_both(r->headers_in, r->prev->pool);
+    return DECLINED;
+}
+
 int gw_proxy_log_scrub(request_rec *r)
 {
     request_rec *rr = r;
 
     while (rr->prev)
         rr = rr->prev;
-    for (; rr; rr = rr->next) {
-        unset_injected(rr, "Authorization", INJECTED_AUTHORIZATION);
-        unset_injected(rr, "DPoP", INJECTED_DPOP);
-    }
+    for (; rr; rr = rr->next)
+        unset_both(rr->headers_in, rr->pool);
     return DECLINED;
 }
 

@@ -1,4 +1,4 @@
-# The backend's credential never reaches an access log: an httpd whose LogFormat names the request's Authorization and DPoP headers (final and original request) logs "-" for a proxied request, for a Bearer client and a DPoP client, also when the backend's error status is turned into a local ErrorDocument page, while a request that is not proxied still logs the header it came with.
+# The backend's credential stays with the proxied request: an httpd whose LogFormat names the request's Authorization and DPoP headers (final and original request) logs "-" for a proxied request, for a Bearer client and a DPoP client, also when the backend's error status is turned into a local ErrorDocument page, while a request that is not proxied still logs the header it came with; and neither that ErrorDocument page (an internal redirect) nor a CGI script that SSI includes into the proxied response (a subrequest) is given the token.
 use strict;
 use warnings FATAL => 'all';
 
@@ -6,12 +6,13 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
 use AGW::Test qw(:all);
 use AGW::Proxy qw(:all);
 use File::Path qw(make_path);
 use HTTP::Tiny ();
 
-plan tests => 14;
+plan tests => 19;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
@@ -30,6 +31,13 @@ my $config = "LogFormat \"%U|%>s|%{Authorization}i|%{DPoP}i|%<{Authorization}i\"
            . "CustomLog \"logs/access_log\" agwlog\n"
            . "Alias /local/ \"$STATE/\"\n"
            . "<Directory \"$STATE\">\n    Require all granted\n</Directory>\n"
+           # what the request a page is served for holds as its Authorization
+           . "<Location /local/>\n    Header always set X-Seen-Authorization \"expr=%{req:Authorization}\"\n</Location>\n"
+           . "ScriptAlias /cgi/ \"$FindBin::Bin/../cgi-bin/\"\n"
+           . "<Directory \"$FindBin::Bin/../cgi-bin\">\n    CGIPassAuth On\n    Require all granted\n</Directory>\n"
+           # a proxied page (from the suite's own server) whose SSI includes that CGI script
+           . "<Location /al/ssi/>\n    ProxyPass http://" . Apache::TestRequest::hostport() . "/ssi/\n"
+           . "    Auth0ProxyClient br\n    SetOutputFilter INCLUDES\n    Options +Includes\n</Location>\n"
            . "ProxyErrorOverride On\n"
            . "ErrorDocument 404 /local/missing.txt\n";
 for my $name (qw(br dp)) {
@@ -51,7 +59,7 @@ print $fh "not found here\n";
 close $fh;
 chmod 0644, "$STATE/missing.txt";
 my $h = start_httpd(name => 'alog', config => $config, processes => 2,
-                    modules => [qw(socache_shmcb alias)]);
+                    modules => [qw(socache_shmcb alias headers cgid include)]);
 
 sub get {
     my ($path, %hdr) = @_;
@@ -80,12 +88,22 @@ like($dsent, qr/^DPoP eyJ/, 'the backend got the DPoP-bound token');
 $res = get('/al/gone/x', Authorization => $CALLER);
 is($res->{status}, 404, 'a backend 404 through ErrorDocument: 404');
 like($res->{content} // '', qr/not found here/, 'with the local ErrorDocument page');
+is($res->{headers}{'x-seen-authorization'} // '', '',
+   'the ErrorDocument page\'s request holds no Authorization (the backend\'s token stays behind)');
 $res = get('/local/missing.txt', Authorization => $CALLER);
 is($res->{status}, 200, 'a local request with a caller token: 200');
+is($res->{headers}{'x-seen-authorization'}, $CALLER, 'and its page sees that header (the check works)');
+$res = get('/al/ssi/include-cgi.html', Authorization => $CALLER);
+is($res->{status}, 200, 'a proxied page with an SSI include of a CGI script: 200');
+my ($included) = ($res->{content} // '') =~ /included: (\{.*\})/s;
+my $env = eval { JSON::PP::decode_json($included // '') }->{env} // {};
+ok(exists $env->{GATEWAY_INTERFACE}, 'the CGI script ran as a subrequest of the proxied request');
+is($env->{HTTP_AUTHORIZATION}, undef, 'it is not given the backend\'s token (HTTP_AUTHORIZATION)')
+    or diag("HTTP_AUTHORIZATION: " . substr($env->{HTTP_AUTHORIZATION} // '', 0, 20) . '...');
 
 # the log line is written after the response: wait for all five
 my $all;
-wait_until(5, 0.1, sub { $all = logged('/'); @$all >= 5 });
+wait_until(5, 0.1, sub { $all = logged('/'); @$all >= 6 });
 my ($br) = @{ logged('/al/br/a') };
 my ($dp) = @{ logged('/al/dp/a') };
 my ($err) = grep { $_->[1] eq '404' } @$all;
