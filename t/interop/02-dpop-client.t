@@ -19,9 +19,7 @@ $ENV{$_} //= $AGW::Interop::SECRET_ENV{$_} for keys %AGW::Interop::SECRET_ENV;
 my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
 my $STATE = AGW::Proxy::state_dir() . '/interop-dpop';
 make_path($STATE);
-my $KEY = "$STATE/dpop-p256.pem";
-system("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '$KEY' 2>/dev/null") == 0
-    or BAIL_OUT('openssl genpkey');
+my $KEY = p256_key("$STATE/dpop-p256.pem");
 
 my $config = '';
 for my $c (['ixdpop', 'dpop', 'AGW_INTEROP_DPOP_SECRET'],

@@ -19,10 +19,7 @@ my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
 my $ECHO = "http://127.0.0.1:$ENV{AGW_ISSUER_HTTP_PORT}/echo";
 my $STATE = AGW::Proxy::state_dir() . '/access-log';
 make_path($STATE);
-my $key = "$STATE/p256.pem";
-system("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '$key' 2>/dev/null") == 0
-    or BAIL_OUT('openssl genpkey');
-chmod 0600, $key;
+my $key = p256_key("$STATE/p256.pem");
 
 register_client('alogbr', client_id => 'alogbr-client', client_secret => $SECRET);
 register_client('alogdp', client_id => 'alogdp-client', client_secret => $SECRET,

@@ -20,13 +20,22 @@ our @EXPORT_OK = qw(
     register_client token_requests token_log echo_auth echo_header echo_of http_get parallel_get
     raw_request
     free_port start_daemon stop_daemon start_redis start_memcached start_httpd stop_httpd
-    httpd_log server_log_lines gated_site start_traced_httpd daemon_pid
+    httpd_log server_log_lines gated_site start_traced_httpd daemon_pid p256_key
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $T_DIR = dirname(dirname(dirname(abs_path(__FILE__))));
 my $JSON = JSON::PP->new->canonical->utf8;
 my $OWNER = $$;
+
+# p256_key(FILE): a new EC P-256 private key (PEM) in FILE, mode 0600; returns FILE.
+sub p256_key {
+    my ($file) = @_;
+    system("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '$file' 2>/dev/null") == 0
+        or die "AGW::Proxy: openssl genpkey $file failed ($?)\n";
+    chmod 0600, $file;
+    return $file;
+}
 
 # ---- the issuer ---------------------------------------------------------------------------
 
@@ -382,11 +391,7 @@ sub gated_site {
     make_path("$dir/www", { mode => 0755 });
     chmod 0755, $dir;
     _write("$dir/www/x", "ok\n", 0644);
-    my $key = "$dir/dpop.pem";
-    unless (-s $key) {
-        system('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256',
-               '-out', $key) == 0 or die "AGW::Proxy: openssl genpkey failed ($?)\n";
-    }
+    my $key = -s "$dir/dpop.pem" ? "$dir/dpop.pem" : p256_key("$dir/dpop.pem");
     my $fleet_key = "$dir/fleet.key";
     _write($fleet_key, unpack('H*', join '', map { chr int rand 256 } 1 .. 32) . "\n", 0600);
     my $realm = $a{realm} || "agw-$name";
