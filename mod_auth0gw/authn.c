@@ -575,6 +575,21 @@ static const request_rec *initial_request(const request_rec *r)
     return r;
 }
 
+/* The method the client sent, which its DPoP proof signs (htm). For a request's own gate it
+ * is r->method. But for an ErrorDocument at a local URL, ap_die makes the request that failed
+ * a GET while its internal redirect runs (and restores it after), so that a POST whose error
+ * page sits at a location of another configuration, gated again, was checked as a GET and
+ * refused: the request line, which nothing rewrites, keeps the method sent. */
+static const char *method_sent(apr_pool_t *p, const request_rec *r, const request_rec *first)
+{
+    const char *sp;
+
+    if (first == r || !first->the_request || !(sp = strchr(first->the_request, ' '))
+        || sp == first->the_request)
+        return first->method;
+    return apr_pstrmemdup(p, first->the_request, (apr_size_t)(sp - first->the_request));
+}
+
 /* The current nonce (Auth0DPoPNonce) in one DPoP-Nonce header of the client's request,
  * whatever the answer: err_headers_out outlives an error, an internal redirect and a proxied
  * response's headers. */
@@ -630,7 +645,7 @@ AGW_HOT static void gate_input(agw_gate_in_t *in, request_rec *r, const char *to
         void *used = NULL;
         in->dpop_scheme = 1;
         in->dpop = dpop_header(r);
-        in->method = first->method;
+        in->method = method_sent(r->pool, r, first);
         in->url = request_url(r, first);
         if (apr_pool_userdata_get(&used, DPOP_USED_KEY, first->pool) == APR_SUCCESS)
             in->used_replay = used;

@@ -32,7 +32,22 @@ static void gw_register_authz_providers(apr_pool_t *p)
                               &gw_claim_provider, AP_AUTH_INTERNAL_PER_CONF);
 }
 
-/* Every hook of the module is registered here, each with the phase it runs in; the order of
+/* The gateway-to-machine hooks (proxy.c): the client's token goes into a proxied request,
+ * and nowhere else. */
+static void gw_register_proxy_hooks(void)
+{
+    /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
+     * the client's token is put into the proxied request */
+    ap_hook_fixups(gw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
+    /* runs when: a request is logged, first: that token leaves the request's headers before
+     * mod_log_config (or any module) can log them */
+    ap_hook_log_transaction(gw_proxy_log_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* runs when: an internal redirect or a subrequest has its per-dir configuration, first:
+     * it does not inherit the backend's token of the request it came from */
+    ap_hook_post_perdir_config(gw_proxy_inherit_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
+}
+
+/* Every hook of the module is registered here (the proxy's in gw_register_proxy_hooks), each with the phase it runs in; the order of
  * registration and the APR_HOOK_* positions decide the order among ours. */
 static void gw_register_hooks(apr_pool_t *p)
 {
@@ -97,15 +112,7 @@ static void gw_register_hooks(apr_pool_t *p)
     ap_hook_expr_lookup(gw_claim_lookup, NULL, NULL, APR_HOOK_MIDDLE);
     /* runs when: authz_core evaluates a `Require auth0-*` line */
     gw_register_authz_providers(p);
-    /* runs when: fixups, last, after mod_rewrite's [P] and before mod_proxy's handler:
-     * the client's token is put into the proxied request (proxy.c) */
-    ap_hook_fixups(gw_proxy_fixups, NULL, NULL, APR_HOOK_LAST);
-    /* runs when: a request is logged, first: that token leaves the request's headers before
-     * mod_log_config (or any module) can log them (proxy.c) */
-    ap_hook_log_transaction(gw_proxy_log_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
-    /* runs when: an internal redirect or a subrequest has its per-dir configuration, first:
-     * it does not inherit the backend's token of the request it came from (proxy.c) */
-    ap_hook_post_perdir_config(gw_proxy_inherit_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    gw_register_proxy_hooks();
     /* runs when: content generation, for `SetHandler auth0-status` */
     ap_hook_handler(gw_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -10,7 +10,7 @@ use Apache::TestRequest ();
 use AGW::Test qw(:all);
 use JSON::PP ();
 
-plan tests => 49;
+plan tests => 52;
 
 my $DIR = state_dir() . '/dpop';
 mkdir $DIR unless -d $DIR;
@@ -182,6 +182,17 @@ is(said($res), '200 - - -', 'DPoP through an internal redirect: 200');
 is(join(' ', map { json_of($res)->{env}{$_} // '-' } qw(REDIRECT_URL PATH_INFO)),
    '/gate/dpop/rw/x /dpop/required/rewritten',
    '... answered by the rewritten location (Auth0DPoP required) for the URL the client signed');
+
+# ---- a POST whose ErrorDocument is at a location of another configuration: httpd runs that
+# redirect as a GET; the proof, which signs POST, still proves the request the client sent
+log_watch();
+$res = with_dpop(POST => '/gate/dpop/gone/x', $bound, proof_for($KEY_A, POST => '/gate/dpop/gone/x', $bound));
+is($res->code, 410, 'a POST that fails with 410 (its ErrorDocument gated again): 410');
+my $doc = eval { json_of($res)->{env} } || {};
+is(join(' ', map { $doc->{$_} // '-' } qw(REDIRECT_STATUS REDIRECT_URL REMOTE_USER)),
+   '410 /gate/dpop/gone/x auth0|bob',
+   '... the ErrorDocument served it, for the bound token\'s user (the POST proof passed there)');
+ok(!(grep { /AGW0100: .*htm/ } log_lines()), 'no htm refusal logged for it');
 
 # ---- an internal redirect to a location that takes its token from a cookie: the cookie's token
 # is a Bearer token there; the client's DPoP scheme (on the first location) does not carry over
