@@ -137,10 +137,22 @@ $(COV)/mod_auth0gw.so: $(GLUE_SRC) $(GLUE_HDR) $(COV_OBJ) $(CORE_HDR)
 	    $(PKG_LIBS) -lgcov >/dev/null
 	cp $(COV)/glue/.libs/mod_auth0gw.so $@
 
-coverage: $(COV)/unit_tests $(COV)/mod_auth0gw.so
+# t/unit/libcurl's program, on instrumented objects: agw_http.c compiled again with the
+# stand-ins' soname (its counters add up with the other copy's in lcov's report)
+$(COV)/libcurl/agw_http.o: src/agw_http.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(COV_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-fakecurl.so"' -c -o $@ $<
+
+$(COV)/unit_libcurl: t/unit/libcurl/test_libcurl.c $(COV)/libcurl/agw_http.o $(COV_OBJ)
+	$(CC) $(COV_CFLAGS) '-DAGW_LIBCURL_SONAME="libagw-fakecurl.so"' -Isrc -o $@ $< \
+	    $(COV)/libcurl/agw_http.o $(filter-out $(COV)/core/agw_http.o,$(COV_OBJ)) $(UNIT_LIBS)
+
+COV_UNIT := $(COV)/unit_tests $(COV)/unit_libcurl $(FAKECURL_LIBS)
+
+coverage: $(COV_UNIT) $(COV)/mod_auth0gw.so
 	bash t/coverage.sh
 
-coverage-unit: $(COV)/unit_tests
+coverage-unit: $(COV_UNIT)
 	bash t/coverage.sh --unit-only
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------------------------

@@ -743,39 +743,74 @@ static AGW_NOINLINE int add_credential(request_rec *r, const agw_dir_conf_t *dc)
     return DECLINED;
 }
 
-/* Takes header out of headers when it still holds the value this module put into the
- * request whose pool is from (the same string: apr_table_setn, the copies of subrequests and
- * the shared table of internal redirects keep it). */
-static void unset_injected(apr_table_t *headers, apr_pool_t *from, const char *header,
-                           const char *key)
+/* Whether v is a value this module put into the request (ours): the same string, or a copy
+ * of it (a module that duplicated the header's value). Only for the scrubs below, where a
+ * match is always the backend's credential. */
+static int is_ours(const char *v, const char *ours)
 {
-    void *ours = NULL;
-
-    if (apr_pool_userdata_get(&ours, key, from) == APR_SUCCESS && ours
-        && apr_table_get(headers, header) == (const char *)ours)
-        apr_table_unset(headers, header);
+    return v && ours && (v == ours || strcmp(v, ours) == 0);
 }
 
-static void unset_both(apr_table_t *headers, apr_pool_t *from)
+/* Takes out of t every entry whose value is ours. */
+static void unset_values(apr_table_t *t, const char *ours)
 {
-    unset_injected(headers, from, "Authorization", INJECTED_AUTHORIZATION);
-    unset_injected(headers, from, "DPoP", INJECTED_DPOP);
+    const apr_array_header_t *a = apr_table_elts(t);
+    int i;
+
+    for (i = a->nelts - 1; i >= 0; i--) {
+        const apr_table_entry_t *e = (const apr_table_entry_t *)(void *)a->elts + i;
+
+        if (is_ours(e->val, ours)) {
+            apr_table_unset(t, e->key);        /* every entry of that name */
+            if (i > a->nelts)
+                i = a->nelts;
+        }
+    }
+}
+
+/* The credential this module put into the request whose pool is from (Authorization and
+ * DPoP), out of rr's headers and environment: besides headers_in, the environment holds
+ * copies once anything ran ap_add_common_vars on the request (mod_include on a proxied
+ * page, mod_proxy_fcgi, scgi and uwsgi: HTTP_AUTHORIZATION, HTTP_DPOP) and an internal
+ * redirect renames those (REDIRECT_HTTP_AUTHORIZATION ...). */
+static void unset_injected(request_rec *rr, apr_pool_t *from)
+{
+    static const char *const key[2] = { INJECTED_AUTHORIZATION, INJECTED_DPOP };
+    static const char *const header[2] = { "Authorization", "DPoP" };
+    void *ours;
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        ours = NULL;
+        if (apr_pool_userdata_get(&ours, key[i], from) != APR_SUCCESS || !ours)
+            continue;
+        if (is_ours(apr_table_get(rr->headers_in, header[i]), ours))
+            apr_table_unset(rr->headers_in, header[i]);
+        unset_values(rr->subprocess_env, ours);
+    }
 }
 
 /* An internal redirect shares its headers with the request it came from, and a subrequest
- * copies its parent's: the backend's credential would reach a local page that a proxied
- * request leads to (an ErrorDocument after ProxyErrorOverride, a page that SSI includes into
- * the proxied response), a PHP or CGI script as HTTP_AUTHORIZATION. Such a request starts
- * without it (if it is proxied itself, its fixups put a credential in again). */
+ * copies its parent's headers and environment: the backend's credential would reach a local
+ * page that a proxied request leads to (an ErrorDocument after ProxyErrorOverride, a page
+ * that SSI includes into the proxied response), a PHP or CGI script as HTTP_AUTHORIZATION.
+ * Such a request starts without it (if it is proxied itself, its fixups put a credential in
+ * again). A redirect's pool is the request's it came from; a subrequest's is its own. */
 int gw_proxy_inherit_scrub(request_rec *r)
 {
+    if (r->prev || r->main)
+        unset_injected(r, r->pool);
     if (r->main)
-        unset_both(r->headers_in, r->main->pool);
-    else if (r->prev)
-        unset_both(r->headers_in, r->prev->pool);
+        unset_injected(r, r->main->pool);
     return DECLINED;
 }
 
+/* The backend's credential was put in the request's headers_in, the only place mod_proxy
+ * takes request headers from; once the request is over it goes, before any log_transaction
+ * hook runs, so that an access log with %{Authorization}i or %{DPoP}i (or
+ * %{HTTP_AUTHORIZATION}e, or a module that logs then) never writes the gateway's token: it
+ * shows "-", as the caller's own token was scrubbed when the backend's went in. Every
+ * request of an internal redirect chain. */
 int gw_proxy_log_scrub(request_rec *r)
 {
     request_rec *rr = r;
@@ -783,7 +818,7 @@ int gw_proxy_log_scrub(request_rec *r)
     while (rr->prev)
         rr = rr->prev;
     for (; rr; rr = rr->next)
-        unset_both(rr->headers_in, rr->pool);
+        unset_injected(rr, rr->pool);
     return DECLINED;
 }
 

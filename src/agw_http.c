@@ -281,6 +281,12 @@ static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
     return apr_pstrdup(p, h->value);
 }
 
+/* The first option libcurl refused: was, else name when rc says this one was refused. */
+static const char *first_refused(const char *was, CURLcode rc, const char *name)
+{
+    return was ? was : rc != CURLE_OK ? name : NULL;
+}
+
 /* The options of every transfer: protocols, TLS verification, no redirects, timeouts, the
  * body limit and sink, our user agent, no proxy for loopback. NULL when libcurl took them
  * all, else the name of the first it refused: the transfer is then not made, as one of them
@@ -289,11 +295,9 @@ static const char *response_header(apr_pool_t *p, CURL *curl, const char *name)
 static const char *set_transfer_options(CURL *curl, apr_pool_t *p, const char *url,
                                         const agw_http_opts_t *opts, body_buf_t *body)
 {
-#define SET_OPT(opt, val)                                   \
-    do {                                                    \
-        if (cu.easy_setopt(curl, opt, val) != CURLE_OK)     \
-            return #opt;                                    \
-    } while (0)
+    const char *refused = NULL;
+    /* every option is set; the first refused is the answer */
+#define SET_OPT(opt, val) refused = first_refused(refused, cu.easy_setopt(curl, opt, val), #opt)
     CURLcode rc;
 
     SET_OPT(CURLOPT_URL, url);
@@ -315,12 +319,12 @@ static const char *set_transfer_options(CURL *curl, apr_pool_t *p, const char *u
     SET_OPT(CURLOPT_USERAGENT, AGW_USER_AGENT);
     /* a libcurl built without proxy support has no such option, and no proxy to bypass */
     rc = cu.easy_setopt(curl, CURLOPT_NOPROXY, noproxy_list(p));
-    if (rc != CURLE_OK && rc != CURLE_UNKNOWN_OPTION && rc != CURLE_NOT_BUILT_IN)
-        return "CURLOPT_NOPROXY";
+    refused = first_refused(refused, rc == CURLE_UNKNOWN_OPTION || rc == CURLE_NOT_BUILT_IN
+                                     ? CURLE_OK : rc, "CURLOPT_NOPROXY");
     SET_OPT(CURLOPT_NOPROGRESS, 0L);
     SET_OPT(CURLOPT_XFERINFOFUNCTION, on_progress);
 #undef SET_OPT
-    return NULL;
+    return refused;
 }
 
 /* Frees request header lines, wiping them first: one may be an Authorization line. */

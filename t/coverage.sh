@@ -42,6 +42,11 @@ if ((report_only == 0)); then
     find "$cov" -name '*.gcda' -delete
     echo "coverage: unit tests ($cov/unit_tests)"
     (cd t/unit && CK_FORK=yes "../../$cov/unit_tests") || tests_failed=1
+    # the HTTP client without a usable libcurl (Makefile: FAKECURL_MODES)
+    LD_LIBRARY_PATH=/nonexistent "$cov/unit_libcurl" absent >/dev/null || tests_failed=1
+    for m in old refuses refuses-post noproxy; do
+        LD_LIBRARY_PATH="build/fakecurl/$m" "$cov/unit_libcurl" "$m" >/dev/null || tests_failed=1
+    done
 fi
 
 if ((unit_only == 0 && report_only == 0)); then

@@ -12,7 +12,7 @@ use AGW::Proxy qw(:all);
 use File::Path qw(make_path);
 use HTTP::Tiny ();
 
-plan tests => 19;
+plan tests => 23;
 
 my $SECRET = $ENV{AGW_HMAC_SECRET} or BAIL_OUT('AGW_HMAC_SECRET not set: run through t/TEST');
 my $ISS = "https://127.0.0.1:$ENV{AGW_ISSUER_PORT}";
@@ -24,7 +24,8 @@ my $key = p256_key("$STATE/p256.pem");
 register_client('alogbr', client_id => 'alogbr-client', client_secret => $SECRET);
 register_client('alogdp', client_id => 'alogdp-client', client_secret => $SECRET,
                 dpop => JSON::PP::true);
-my $config = "LogFormat \"%U|%>s|%{Authorization}i|%{DPoP}i|%<{Authorization}i\" agwlog\n"
+my $MAIN = Apache::TestRequest::hostport();     # the suite's own server
+my $config = "LogFormat \"%U|%>s|%{Authorization}i|%{DPoP}i|%<{Authorization}i|%{HTTP_AUTHORIZATION}e|%{HTTP_DPOP}e\" agwlog\n"
            . "CustomLog \"logs/access_log\" agwlog\n"
            . "Alias /local/ \"$STATE/\"\n"
            . "<Directory \"$STATE\">\n    Require all granted\n</Directory>\n"
@@ -32,9 +33,12 @@ my $config = "LogFormat \"%U|%>s|%{Authorization}i|%{DPoP}i|%<{Authorization}i\"
            . "<Location /local/>\n    Header always set X-Seen-Authorization \"expr=%{req:Authorization}\"\n</Location>\n"
            . "ScriptAlias /cgi/ \"$FindBin::Bin/../cgi-bin/\"\n"
            . "<Directory \"$FindBin::Bin/../cgi-bin\">\n    CGIPassAuth On\n    Require all granted\n</Directory>\n"
-           # a proxied page (from the suite's own server) whose SSI includes that CGI script
-           . "<Location /al/ssi/>\n    ProxyPass http://" . Apache::TestRequest::hostport() . "/ssi/\n"
-           . "    Auth0ProxyClient br\n    SetOutputFilter INCLUDES\n    Options +Includes\n</Location>\n"
+           # a proxied page (from the suite's own server) whose SSI includes that CGI script;
+           # mod_include puts the request's headers in its environment too (CGIPassAuth On:
+           # Authorization as well)
+           . join('', map {; "<Location /al/$_->[0]/>\n    ProxyPass http://$MAIN/ssi/\n"
+                            . "    Auth0ProxyClient $_->[1]\n    SetOutputFilter INCLUDES\n"
+                            . "    Options +Includes\n    CGIPassAuth On\n</Location>\n" } ([ssi => 'br'], [ssidp => 'dp']))
            . "ProxyErrorOverride On\n"
            . "ErrorDocument 404 /local/missing.txt\n";
 for my $name (qw(br dp)) {
@@ -97,10 +101,19 @@ my $env = eval { JSON::PP::decode_json($included // '') }->{env} // {};
 ok(exists $env->{GATEWAY_INTERFACE}, 'the CGI script ran as a subrequest of the proxied request');
 is($env->{HTTP_AUTHORIZATION}, undef, 'it is not given the backend\'s token (HTTP_AUTHORIZATION)')
     or diag("HTTP_AUTHORIZATION: " . substr($env->{HTTP_AUTHORIZATION} // '', 0, 20) . '...');
+$res = get('/al/ssidp/include-cgi.html', Authorization => $CALLER, DPoP => 'caller.own.proof');
+is($res->{status}, 200, 'the same for a DPoP client: 200');
+($included) = ($res->{content} // '') =~ /included: (\{.*\})/s;
+$env = eval { JSON::PP::decode_json($included // '') }->{env} // {};
+ok(exists $env->{GATEWAY_INTERFACE}, 'its CGI script ran');
+is(join(' ', map { $_ . '=' . (defined $env->{$_} ? substr($env->{$_}, 0, 12) . '...' : 'none') }
+             grep { /AUTHORIZATION|DPOP/ } sort keys %$env) || 'none', 'none',
+   'no variable of the script holds the token or the proof (HTTP_AUTHORIZATION, HTTP_DPOP, '
+   . 'REDIRECT_*)');
 
 # the log line is written after the response: wait for all five
 my $all;
-wait_until(5, 0.1, sub { $all = logged('/'); @$all >= 6 });
+wait_until(5, 0.1, sub { $all = logged('/'); @$all >= 7 });
 my ($br) = @{ logged('/al/br/a') };
 my ($dp) = @{ logged('/al/dp/a') };
 my ($err) = grep { $_->[1] eq '404' } @$all;
@@ -110,6 +123,9 @@ is_deeply([@{ $br // [] }[2, 4]], ['-', '-'],
 is_deeply([@{ $dp // [] }[2, 3, 4]], ['-', '-', '-'], 'DPoP client: Authorization and DPoP logged as "-"');
 is_deeply([@{ $err // [] }[2, 4]], ['-', '-'], 'the ErrorDocument redirect: "-" in both requests');
 is($local && $local->[2], $CALLER, 'a request that is not proxied logs its own header (the log format works)');
+my @ssi = map { @{ logged("/al/$_/") } } qw(ssi ssidp);
+is(join(' ', map { join('|', @$_[2 .. 6]) } @ssi), '-|-|-|-|- -|-|-|-|-',
+   'the SSI pages: "-" for the headers and for HTTP_AUTHORIZATION and HTTP_DPOP (%{...}e)');
 my $text = do { open my $lf, '<', "$h->{root}/logs/access_log"; local $/; <$lf> } // '';
 my ($tok) = $sent =~ /^Bearer (\S+)/;
 my ($dtok) = $dsent =~ /^DPoP (\S+)/;
